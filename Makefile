@@ -1,0 +1,46 @@
+# gid: the two commands that matter are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := demo
+
+# One target dir outside the clone, so CI and every checkout reuse the same build.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/gid-target
+CARGO ?= cargo
+BIN := $(CARGO_TARGET_DIR)/debug
+PYTHON ?= python3
+MOTO_VERSION := 5.2.1
+DEMO_FROM ?= 2019-01
+DEMO_TO ?= 2019-03
+
+.PHONY: demo test build test-deps lint fmt clean-demo
+
+build:
+	$(CARGO) build --workspace --bins
+
+## demo: fresh machine → sample data (if missing) → monthly-report on the local backend.
+demo: build
+	$(BIN)/gid-admin sample --from $(DEMO_FROM) --to $(DEMO_TO) --if-missing
+	$(BIN)/monthly-report --from $(DEMO_FROM) --to $(DEMO_TO)
+	@echo
+	@echo "Open the report site: file://$(CURDIR)/gid-data/gid-reports/index.html"
+
+## test-deps: what the test suites need besides cargo (moto_server for the AWS backend).
+test-deps:
+	@$(PYTHON) -c 'import importlib.metadata as m, sys; sys.exit(m.version("moto") != "$(MOTO_VERSION)")' 2>/dev/null \
+	  && $(PYTHON) -c 'import flask, flask_cors' 2>/dev/null \
+	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
+	@command -v moto_server >/dev/null || { echo "moto_server not on PATH after install" >&2; exit 1; }
+
+## test: every test (unit, conformance on both backends, end to end through the binaries).
+test: test-deps
+	$(CARGO) build --workspace --bins
+	scripts/with-moto.sh $(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean-demo:
+	rm -rf gid-data

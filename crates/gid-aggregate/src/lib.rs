@@ -1,0 +1,195 @@
+//! The transform stage: a month's request table → a [`MonthSummary`] (requests per
+//! `service_name` as `request_count`, sorted descending, with the month, the total and
+//! breakdowns by status and council district).
+//!
+//! The summary is small and is persisted as JSON, which the publish and notify stages
+//! read without polars. Ties are ordered by name so reruns are byte-identical.
+//!
+//! ```
+//! use polars::prelude::*;
+//! let frame = df!("service_name" => ["Pothole", "Graffiti", "Pothole"]).unwrap();
+//! let summary = gid_aggregate::summarise("2019-01".parse().unwrap(), &frame).unwrap();
+//! assert_eq!(summary.total_requests, 3);
+//! assert_eq!(summary.services[0].name, "Pothole");
+//! assert_eq!(summary.services[0].request_count, 2);
+//! ```
+
+use std::collections::HashMap;
+
+use gid_core::Month;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Column names this stage reads.
+pub const SERVICE_NAME: &str = "service_name";
+pub const STATUS: &str = "status";
+pub const COUNCIL_DISTRICT: &str = "council_district";
+
+/// The label for rows whose grouping value is empty or missing.
+pub const NOT_SPECIFIED: &str = "(not specified)";
+
+/// Why a month could not be summarised.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateError {
+    #[error("the month's table has no `{0}` column (check the export's header)")]
+    MissingColumn(&'static str),
+    #[error("aggregating: {0}")]
+    Polars(#[from] PolarsError),
+    #[error("the summary in {key} is unreadable ({message}); rerun --stage aggregate")]
+    Corrupt { key: String, message: String },
+}
+
+/// One group and its number of requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupCount {
+    pub name: String,
+    pub request_count: u64,
+}
+
+/// The aggregates of one month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthSummary {
+    pub month: String,
+    pub total_requests: u64,
+    /// Requests per service, most first.
+    pub services: Vec<GroupCount>,
+    pub by_status: Vec<GroupCount>,
+    pub by_council_district: Vec<GroupCount>,
+}
+
+impl MonthSummary {
+    /// The month this summary describes.
+    pub fn month(&self) -> Month {
+        self.month
+            .parse()
+            .expect("summaries are built from a Month")
+    }
+
+    /// Requests of one service this month (0 if none).
+    pub fn count_of(&self, service_name: &str) -> u64 {
+        self.services
+            .iter()
+            .find(|g| g.name == service_name)
+            .map_or(0, |g| g.request_count)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("summary serialises")
+    }
+
+    pub fn from_json(key: &str, bytes: &[u8]) -> Result<Self, AggregateError> {
+        serde_json::from_slice(bytes).map_err(|e| AggregateError::Corrupt {
+            key: key.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Counts rows per value of a text column, most first, ties by name.
+fn count_by(frame: &DataFrame, column: &'static str) -> Result<Vec<GroupCount>, AggregateError> {
+    let values = frame
+        .column(column)
+        .map_err(|_| AggregateError::MissingColumn(column))?
+        .cast(&DataType::String)?;
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for value in values.str()?.iter() {
+        let name = match value.map(str::trim) {
+            Some(v) if !v.is_empty() => v,
+            _ => NOT_SPECIFIED,
+        };
+        *counts.entry(name).or_default() += 1;
+    }
+    let mut groups: Vec<GroupCount> = counts
+        .into_iter()
+        .map(|(name, request_count)| GroupCount {
+            name: name.to_owned(),
+            request_count,
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.request_count
+            .cmp(&a.request_count)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(groups)
+}
+
+/// Summarises one month. A table without `status` or `council_district` (older exports)
+/// gets empty breakdowns; `service_name` is required.
+pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, AggregateError> {
+    let services = if frame.height() == 0 && frame.width() == 0 {
+        Vec::new()
+    } else {
+        count_by(frame, SERVICE_NAME)?
+    };
+    let optional = |column| match count_by(frame, column) {
+        Err(AggregateError::MissingColumn(_)) => Ok(Vec::new()),
+        other => other,
+    };
+    Ok(MonthSummary {
+        month: month.to_string(),
+        total_requests: frame.height() as u64,
+        services,
+        by_status: optional(STATUS)?,
+        by_council_district: optional(COUNCIL_DISTRICT)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn month() -> Month {
+        "2019-01".parse().unwrap()
+    }
+
+    #[test]
+    fn counts_sort_descending_with_ties_by_name() {
+        let frame = df!(
+            "service_name" => ["B", "A", "C", "C", "B", "C"],
+            "status" => ["Closed", "Closed", "New", "Closed", "New", "Closed"]
+        )
+        .unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        let got: Vec<(&str, u64)> = s
+            .services
+            .iter()
+            .map(|g| (g.name.as_str(), g.request_count))
+            .collect();
+        assert_eq!(got, [("C", 3), ("B", 2), ("A", 1)]);
+        assert_eq!(s.total_requests, 6);
+        assert_eq!(
+            s.by_status[0],
+            GroupCount {
+                name: "Closed".into(),
+                request_count: 4
+            }
+        );
+        assert!(
+            s.by_council_district.is_empty(),
+            "missing column → no breakdown"
+        );
+    }
+
+    #[test]
+    fn missing_service_names_are_counted_not_dropped() {
+        let frame = df!("service_name" => [Some("Pothole"), None, Some("  ")]).unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        assert_eq!(s.count_of(NOT_SPECIFIED), 2);
+        assert_eq!(s.total_requests, 3);
+    }
+
+    #[test]
+    fn a_table_without_service_name_is_a_clear_error() {
+        let frame = df!("status" => ["Closed"]).unwrap();
+        let err = summarise(month(), &frame).unwrap_err().to_string();
+        assert!(err.contains("service_name"), "{err}");
+    }
+
+    #[test]
+    fn summaries_round_trip_through_json() {
+        let frame = df!("service_name" => ["Pothole"]).unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        assert_eq!(MonthSummary::from_json("k", &s.to_json()).unwrap(), s);
+    }
+}

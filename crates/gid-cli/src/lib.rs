@@ -1,0 +1,210 @@
+//! What every gid binary shares: the common flags ([`CommonArgs`], [`MonthArgs`]),
+//! configuration loading, logging (text or JSON, to stderr, never interleaved with
+//! progress bars) and [`ProgressBars`] (drawn only on a TTY).
+//!
+//! Binaries stay thin: parse flags with these, load the config, open the backend, call
+//! the stage crates, print the summary.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use gid_core::{Config, Month, MonthRange, Profile};
+use gid_runs::{Progress, Stage};
+use gid_storage::ObjectMeta;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::fmt::MakeWriter;
+
+pub use indicatif::MultiProgress;
+use tracing_subscriber::EnvFilter;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line, for schedulers and log shippers.
+    Json,
+}
+
+/// Flags every gid binary takes.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Extra config file, applied over config/default.toml and config/<profile>.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Backend profile (default: GID__PROFILE, else local).
+    #[arg(long, global = true, value_parser = parse_profile)]
+    pub profile: Option<Profile>,
+    /// Directory holding default.toml and <profile>.toml.
+    #[arg(long, global = true, default_value = "config", value_name = "DIR")]
+    pub config_dir: PathBuf,
+    /// More detail in logs (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    s.parse().map_err(|e: gid_core::ConfigError| e.to_string())
+}
+
+impl CommonArgs {
+    /// Loads the configuration these flags point at.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        Config::load(&self.config_dir, self.profile, self.config.as_deref())
+            .context("loading configuration")
+    }
+}
+
+/// Which months to run: one, or an inclusive range.
+#[derive(Debug, Args)]
+pub struct MonthArgs {
+    /// One month, YYYY-MM.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub month: Option<Month>,
+    /// First month of a range, YYYY-MM.
+    #[arg(long, requires = "to")]
+    pub from: Option<Month>,
+    /// Last month of a range (inclusive), YYYY-MM.
+    #[arg(long, requires = "from")]
+    pub to: Option<Month>,
+}
+
+impl MonthArgs {
+    pub fn months(&self) -> anyhow::Result<Vec<Month>> {
+        let range = match (self.month, self.from, self.to) {
+            (Some(m), _, _) => MonthRange::single(m),
+            (None, Some(from), Some(to)) => MonthRange::new(from, to)?,
+            _ => bail!("say which months to run: --month YYYY-MM, or --from YYYY-MM --to YYYY-MM"),
+        };
+        Ok(range.months().collect())
+    }
+}
+
+/// Writes log lines to stderr, pausing progress bars so the two never interleave.
+#[derive(Clone)]
+struct SuspendingStderr {
+    bars: MultiProgress,
+}
+
+struct SuspendingWriter {
+    bars: MultiProgress,
+    buffer: Vec<u8>,
+}
+
+impl Write for SuspendingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SuspendingWriter {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        self.bars.suspend(|| {
+            let _ = std::io::stderr().lock().write_all(&buffer);
+        });
+    }
+}
+
+impl<'a> MakeWriter<'a> for SuspendingStderr {
+    type Writer = SuspendingWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        SuspendingWriter {
+            bars: self.bars.clone(),
+            buffer: Vec::new(),
+        }
+    }
+}
+
+/// Sets up logging and returns the progress-bar set log lines are coordinated with.
+pub fn init_logging(args: &CommonArgs) -> MultiProgress {
+    let bars = MultiProgress::with_draw_target(if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let default = match args.verbose {
+        0 => "info,aws_config=warn,aws_smithy_runtime=warn",
+        1 => "debug,aws_config=info,aws_smithy_runtime=info,hyper=info,h2=info,rustls=info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let writer = SuspendingStderr { bars: bars.clone() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_target(args.verbose > 0);
+    match args.log_format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    bars
+}
+
+/// Progress bars for a run of months: one overall bar, one per month in flight.
+pub struct ProgressBars {
+    bars: MultiProgress,
+    overall: ProgressBar,
+    months: Mutex<Vec<(Month, ProgressBar)>>,
+}
+
+impl ProgressBars {
+    pub fn new(bars: MultiProgress, months: usize) -> Self {
+        let overall = bars.add(ProgressBar::new(months as u64));
+        overall.set_style(
+            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} months {elapsed}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        overall.set_prefix("total");
+        Self {
+            bars,
+            overall,
+            months: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn bar(&self, month: Month) -> ProgressBar {
+        let mut months = self.months.lock().expect("not poisoned");
+        if let Some((_, bar)) = months.iter().find(|(m, _)| *m == month) {
+            return bar.clone();
+        }
+        let bar = self.bars.insert_before(&self.overall, ProgressBar::new(0));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>10} {msg:10} [{bar:30}] {pos}/{len} files")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(month.to_string());
+        months.push((month, bar.clone()));
+        bar
+    }
+
+    pub fn finish(&self) {
+        self.overall.finish_and_clear();
+    }
+}
+
+impl Progress for ProgressBars {
+    fn stage_started(&self, month: Month, stage: Stage) {
+        self.bar(month).set_message(stage.to_string());
+    }
+    fn files_found(&self, month: Month, files: usize) {
+        self.bar(month).set_length(files as u64);
+    }
+    fn file_done(&self, month: Month, _meta: &ObjectMeta) {
+        self.bar(month).inc(1);
+    }
+    fn month_finished(&self, month: Month, _ok: bool) {
+        self.bar(month).finish_and_clear();
+        self.overall.inc(1);
+    }
+}

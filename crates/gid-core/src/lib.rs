@@ -1,0 +1,27 @@
+//! Domain types shared by every gid crate: the [`Month`] that is the unit of work, the
+//! [`BucketName`] and [`ObjectKey`] newtypes (validated once, at the edge), the key
+//! [`Layout`] that maps a month onto prefixes, and the typed [`Config`].
+//!
+//! This crate does no I/O beyond reading configuration files; storage, parsing and
+//! rendering live in the stage and port crates.
+//!
+//! ```
+//! use gid_core::{Layout, Month};
+//! let month: Month = "2019-01".parse().unwrap();
+//! let layout = Layout::new("{year}/{mon}/").unwrap();
+//! assert_eq!(layout.month_prefix(month), "2019/jan/");
+//! assert_eq!(month.to_string(), "2019-01");
+//! ```
+
+mod config;
+mod layout;
+mod month;
+mod names;
+
+pub use config::{
+    Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, IngestConfig, LayoutConfig,
+    LocalConfig, Profile, PublishConfig,
+};
+pub use layout::{Layout, LayoutError, WorkKeys};
+pub use month::{Month, MonthError, MonthRange};
+pub use names::{BucketName, NameError, ObjectKey};

@@ -1,0 +1,196 @@
+use std::fmt;
+use std::str::FromStr;
+
+const ABBREVIATIONS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// A calendar month, the unit of work: every stage runs on one month at a time.
+///
+/// Parsed from `YYYY-MM` (as typed on the command line) and rendered the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    year: u16,
+    month: u8,
+}
+
+/// Why a month could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MonthError {
+    #[error("`{0}` is not a month: expected YYYY-MM, e.g. 2019-01")]
+    Syntax(String),
+    #[error("`{0}` is not a month: the month must be 01 to 12")]
+    MonthOutOfRange(String),
+    #[error("empty month range: {from} is after {to}")]
+    EmptyRange { from: Month, to: Month },
+}
+
+impl Month {
+    /// Builds a month; `month` is 1-based.
+    pub fn new(year: u16, month: u8) -> Result<Self, MonthError> {
+        if !(1..=12).contains(&month) {
+            return Err(MonthError::MonthOutOfRange(format!("{year}-{month:02}")));
+        }
+        Ok(Self { year, month })
+    }
+
+    pub fn year(self) -> u16 {
+        self.year
+    }
+
+    /// 1-based month number.
+    pub fn number(self) -> u8 {
+        self.month
+    }
+
+    /// Lowercase three-letter name, as the export layout uses (`jan`).
+    pub fn abbreviation(self) -> &'static str {
+        ABBREVIATIONS[usize::from(self.month - 1)]
+    }
+
+    /// Parses a lowercase three-letter month name (`jan`) back into its number.
+    pub fn number_from_abbreviation(abbreviation: &str) -> Option<u8> {
+        ABBREVIATIONS
+            .iter()
+            .position(|a| *a == abbreviation)
+            .map(|i| i as u8 + 1)
+    }
+
+    /// Number of days in the month (leap years included).
+    pub fn days(self) -> u8 {
+        let y = self.year;
+        match self.month {
+            2 if y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400)) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+
+    /// The following month.
+    pub fn succ(self) -> Self {
+        if self.month == 12 {
+            Self {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Self {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl FromStr for Month {
+    type Err = MonthError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let syntax = || MonthError::Syntax(s.to_owned());
+        let (year, month) = s.trim().split_once('-').ok_or_else(syntax)?;
+        if year.len() != 4 || month.len() != 2 {
+            return Err(syntax());
+        }
+        let year: u16 = year.parse().map_err(|_| syntax())?;
+        let month: u8 = month.parse().map_err(|_| syntax())?;
+        Month::new(year, month).map_err(|_| MonthError::MonthOutOfRange(s.to_owned()))
+    }
+}
+
+/// An inclusive range of months, iterated in calendar order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthRange {
+    from: Month,
+    to: Month,
+}
+
+impl MonthRange {
+    pub fn new(from: Month, to: Month) -> Result<Self, MonthError> {
+        if from > to {
+            return Err(MonthError::EmptyRange { from, to });
+        }
+        Ok(Self { from, to })
+    }
+
+    pub fn single(month: Month) -> Self {
+        Self {
+            from: month,
+            to: month,
+        }
+    }
+
+    pub fn months(self) -> impl Iterator<Item = Month> {
+        std::iter::successors(Some(self.from), move |m| {
+            let next = m.succ();
+            (next <= self.to).then_some(next)
+        })
+    }
+
+    pub fn len(self) -> usize {
+        let span = |m: Month| usize::from(m.year) * 12 + usize::from(m.month);
+        span(self.to) - span(self.from) + 1
+    }
+
+    pub fn is_empty(self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_year_month() {
+        let m: Month = "2019-01".parse().unwrap();
+        assert_eq!((m.year(), m.number(), m.abbreviation()), (2019, 1, "jan"));
+        assert_eq!(m.to_string(), "2019-01");
+    }
+
+    #[test]
+    fn rejects_bad_months_with_a_hint() {
+        assert!(matches!(
+            "2019-13".parse::<Month>(),
+            Err(MonthError::MonthOutOfRange(_))
+        ));
+        let err = "jan-2019".parse::<Month>().unwrap_err();
+        assert!(err.to_string().contains("YYYY-MM"), "{err}");
+        assert!("2019-1".parse::<Month>().is_err());
+    }
+
+    #[test]
+    fn range_crosses_year_boundaries() {
+        let r = MonthRange::new("2018-11".parse().unwrap(), "2019-02".parse().unwrap()).unwrap();
+        let names: Vec<String> = r.months().map(|m| m.to_string()).collect();
+        assert_eq!(names, ["2018-11", "2018-12", "2019-01", "2019-02"]);
+        assert_eq!(r.len(), 4);
+    }
+
+    #[test]
+    fn days_follow_the_gregorian_calendar() {
+        let days = |s: &str| s.parse::<Month>().unwrap().days();
+        assert_eq!(
+            [
+                days("2019-02"),
+                days("2020-02"),
+                days("1900-02"),
+                days("2000-02")
+            ],
+            [28, 29, 28, 29]
+        );
+        assert_eq!([days("2019-04"), days("2019-12")], [30, 31]);
+    }
+
+    #[test]
+    fn reversed_range_is_an_error() {
+        let err = MonthRange::new("2019-02".parse().unwrap(), "2019-01".parse().unwrap());
+        assert!(err.is_err());
+    }
+}

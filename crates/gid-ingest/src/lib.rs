@@ -1,0 +1,347 @@
+//! The source stage: one month of CSV exports in a bucket → one table.
+//!
+//! [`ingest_month`] lists every object under the month's prefix (all pages), downloads
+//! them with bounded concurrency, parses each in memory as it arrives (off the async
+//! executor), and concatenates the tables by column name: files with missing, extra or
+//! reordered columns combine, missing values are null. Rows with the wrong number of
+//! fields, an unparseable `date_requested` or bytes that are not UTF-8 are
+//! [quarantined](QuarantinedRow) with their file, line and reason; the good rows of the
+//! same file are kept. [`persist`] writes the table (Parquet), the quarantine objects and
+//! an [`IngestReport`] to the work bucket, so later stages rerun without re-reading CSVs.
+//!
+//! This crate does not aggregate or render anything.
+
+pub mod columns;
+mod dates;
+mod parse;
+
+use std::io::Cursor;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use gid_core::{BucketName, Month, ObjectKey, WorkKeys};
+use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions, StorageError};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use dates::normalise_timestamp;
+pub use parse::{parse_export, ParsedFile, QuarantineReason, QuarantinedRow};
+
+/// What can stop a month's ingest (bad rows never do: they are quarantined).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("no input under s3://{bucket}/{prefix} (is the month right? `gid-admin object list --prefix {prefix}` shows what is there)")]
+    NoInput { bucket: BucketName, prefix: String },
+    #[error("cannot read the header of {key}: {message}")]
+    Header { key: String, message: String },
+    #[error("cannot parse {key}: {message}")]
+    Parse { key: String, message: String },
+    #[error("cannot combine the month's files: {0}")]
+    Combine(String),
+    #[error(
+        "the month's table in s3://{bucket}/{key} is unreadable ({message}); rerun --stage ingest"
+    )]
+    CorruptTable {
+        bucket: BucketName,
+        key: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Where a month's exports are and how hard to pull them.
+#[derive(Debug, Clone)]
+pub struct IngestSource {
+    pub bucket: BucketName,
+    pub prefix: String,
+    /// Only keys ending with this are exports (e.g. `.csv`).
+    pub suffix: String,
+    /// Objects downloaded and parsed at once.
+    pub concurrency: usize,
+}
+
+/// What happened to one input object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileReport {
+    pub key: String,
+    pub etag: String,
+    pub bytes: u64,
+    pub rows: u64,
+    pub quarantined: u64,
+    /// Why the file contributed nothing (empty, not an export).
+    pub skipped: Option<String>,
+}
+
+/// The ingest stage's account of a month.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IngestReport {
+    pub month: String,
+    pub files: Vec<FileReport>,
+    pub rows: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+    pub columns: Vec<String>,
+}
+
+/// The month's combined table, with what was refused.
+#[derive(Debug)]
+pub struct MonthTable {
+    pub month: Month,
+    pub frame: DataFrame,
+    pub quarantined: Vec<QuarantinedRow>,
+    pub report: IngestReport,
+}
+
+/// Lists the month's export objects (all pages). Keys without the suffix are returned
+/// separately so the report can say they were skipped.
+pub async fn list_inputs(
+    store: &dyn ObjectStore,
+    source: &IngestSource,
+) -> Result<(Vec<ObjectMeta>, Vec<ObjectMeta>), IngestError> {
+    let objects = list_all(store, &source.bucket, &source.prefix).await?;
+    if objects.is_empty() {
+        return Err(IngestError::NoInput {
+            bucket: source.bucket.clone(),
+            prefix: source.prefix.clone(),
+        });
+    }
+    Ok(objects.into_iter().partition(|o| {
+        o.key
+            .as_str()
+            .to_ascii_lowercase()
+            .ends_with(&source.suffix.to_ascii_lowercase())
+    }))
+}
+
+struct ParsedObject {
+    meta: ObjectMeta,
+    parsed: ParsedFile,
+}
+
+/// Reads, parses and combines one month. `on_file` is called after each file is parsed
+/// (for progress).
+pub async fn ingest_month(
+    store: &dyn ObjectStore,
+    source: &IngestSource,
+    month: Month,
+    on_file: &(dyn Fn(&ObjectMeta) + Sync),
+) -> Result<MonthTable, IngestError> {
+    let (inputs, others) = list_inputs(store, source).await?;
+    let mut parsed: Vec<ParsedObject> = futures::stream::iter(inputs)
+        .map(|meta| async move {
+            let object = store.get(&source.bucket, &meta.key).await?;
+            let key = meta.key.clone();
+            let parsed = tokio::task::spawn_blocking(move || parse_export(&key, object.body))
+                .await
+                .expect("parser task panicked")?;
+            on_file(&meta);
+            Ok::<_, IngestError>(ParsedObject { meta, parsed })
+        })
+        .buffer_unordered(source.concurrency.max(1))
+        .try_collect()
+        .await?;
+    // Downloads finish in any order; combine in key order so reruns give identical tables.
+    parsed.sort_by(|a, b| a.meta.key.cmp(&b.meta.key));
+
+    let mut files = Vec::with_capacity(parsed.len() + others.len());
+    let mut frames = Vec::new();
+    let mut quarantined = Vec::new();
+    for ParsedObject { meta, parsed } in parsed {
+        let mut report = FileReport {
+            key: meta.key.to_string(),
+            etag: meta.etag.clone(),
+            bytes: meta.size,
+            rows: 0,
+            quarantined: 0,
+            skipped: None,
+        };
+        match parsed {
+            ParsedFile::Empty => {
+                tracing::warn!(key = %meta.key, "skipping empty file");
+                report.skipped = Some("empty file".to_owned());
+            }
+            ParsedFile::Table {
+                frame,
+                quarantined: bad,
+            } => {
+                report.rows = frame.height() as u64;
+                report.quarantined = bad.len() as u64;
+                for row in &bad {
+                    tracing::warn!(
+                        "cannot read s3://{}/{} line {}: {} → row quarantined",
+                        source.bucket,
+                        row.source,
+                        row.line,
+                        row.reason
+                    );
+                }
+                quarantined.extend(bad);
+                frames.push(frame);
+            }
+        }
+        files.push(report);
+    }
+    for meta in others {
+        tracing::warn!(key = %meta.key, suffix = %source.suffix, "skipping object that is not an export");
+        files.push(FileReport {
+            key: meta.key.to_string(),
+            etag: meta.etag,
+            bytes: meta.size,
+            rows: 0,
+            quarantined: 0,
+            skipped: Some(format!("not a {} export", source.suffix)),
+        });
+    }
+
+    let frame = combine(frames)?;
+    let report = IngestReport {
+        month: month.to_string(),
+        rows: frame.height() as u64,
+        quarantined: quarantined.len() as u64,
+        bytes: files.iter().map(|f| f.bytes).sum(),
+        columns: frame
+            .get_column_names()
+            .into_iter()
+            .map(|c| c.to_string())
+            .collect(),
+        files,
+    };
+    Ok(MonthTable {
+        month,
+        frame,
+        quarantined,
+        report,
+    })
+}
+
+/// Concatenates tables by column name; a column missing from one file is null there.
+fn combine(frames: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
+    match frames.len() {
+        0 => Ok(DataFrame::empty()),
+        1 => Ok(frames.into_iter().next().expect("one frame")),
+        _ => polars::functions::concat_df_diagonal(&frames)
+            .map_err(|e| IngestError::Combine(e.to_string())),
+    }
+}
+
+/// Renders the quarantined rows of one source file as CSV (source_key, line, reason, raw_row).
+pub fn quarantine_csv(rows: &[QuarantinedRow]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record(["source_key", "line", "reason", "raw_row"])
+        .expect("writing to memory");
+    for row in rows {
+        writer
+            .write_record([
+                row.source.as_str(),
+                &row.line.to_string(),
+                &row.reason.to_string(),
+                &row.raw,
+            ])
+            .expect("writing to memory");
+    }
+    writer.into_inner().expect("flushing to memory")
+}
+
+/// Serialises a table as Parquet.
+pub fn to_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf)
+        .finish(frame)
+        .map_err(|e| IngestError::Combine(e.to_string()))?;
+    Ok(buf)
+}
+
+/// Writes the month's table, quarantine objects and report to the work bucket. The
+/// quarantine of the month is replaced as a whole, so a rerun never leaves stale rows.
+pub async fn persist(
+    store: &dyn ObjectStore,
+    work: &BucketName,
+    keys: &WorkKeys,
+    table: &mut MonthTable,
+) -> Result<Vec<ObjectKey>, IngestError> {
+    let mut written = Vec::new();
+    let mut by_source: std::collections::BTreeMap<&ObjectKey, Vec<QuarantinedRow>> =
+        Default::default();
+    for row in &table.quarantined {
+        by_source.entry(&row.source).or_default().push(row.clone());
+    }
+    let stale: Vec<ObjectKey> = list_all(store, work, &keys.quarantine_prefix())
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .filter(|k| !by_source.keys().any(|s| keys.quarantine_for(s) == *k))
+        .collect();
+    store.delete_many(work, &stale).await?;
+    for (source, rows) in by_source {
+        let key = keys.quarantine_for(source);
+        let body = Bytes::from(quarantine_csv(&rows));
+        store
+            .put(
+                work,
+                &key,
+                body,
+                &PutOptions::new("text/csv; charset=utf-8"),
+            )
+            .await?;
+        written.push(key);
+    }
+    let parquet = to_parquet(&mut table.frame)?;
+    let key = keys.requests();
+    store
+        .put(
+            work,
+            &key,
+            Bytes::from(parquet),
+            &PutOptions::new("application/vnd.apache.parquet"),
+        )
+        .await?;
+    written.push(key);
+    let report = serde_json::to_vec_pretty(&table.report).expect("report serialises");
+    let key = keys.ingest_report();
+    store
+        .put(
+            work,
+            &key,
+            Bytes::from(report),
+            &PutOptions::new("application/json"),
+        )
+        .await?;
+    written.push(key);
+    Ok(written)
+}
+
+/// Loads a month's persisted table (the input of every later stage).
+pub async fn load_table(
+    store: &dyn ObjectStore,
+    work: &BucketName,
+    keys: &WorkKeys,
+) -> Result<DataFrame, IngestError> {
+    let key = keys.requests();
+    let object = store.get(work, &key).await?;
+    let body = object.body;
+    tokio::task::spawn_blocking(move || ParquetReader::new(Cursor::new(body)).finish())
+        .await
+        .expect("parquet reader panicked")
+        .map_err(|e| IngestError::CorruptTable {
+            bucket: work.clone(),
+            key: key.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// Loads a month's persisted ingest report.
+pub async fn load_report(
+    store: &dyn ObjectStore,
+    work: &BucketName,
+    keys: &WorkKeys,
+) -> Result<IngestReport, IngestError> {
+    let key = keys.ingest_report();
+    let object = store.get(work, &key).await?;
+    serde_json::from_slice(&object.body).map_err(|e| IngestError::CorruptTable {
+        bucket: work.clone(),
+        key: key.to_string(),
+        message: e.to_string(),
+    })
+}

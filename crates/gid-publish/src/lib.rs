@@ -1,0 +1,354 @@
+//! The publish stage (a sink): a month's [`MonthSummary`] → report files on the public
+//! site, then a regenerated `index.html`.
+//!
+//! The protocol keeps the site consistent at every moment: (1) render every file of the
+//! month in memory, (2) put each with its Content-Type, Cache-Control and ACL, (3) list
+//! the bucket (all pages) and render the index, (4) put `index.html` **last**. A crash
+//! before (4) leaves the old index, which only references objects that exist; a rerun
+//! repeats (1)–(4) idempotently.
+//!
+//! Access: objects are put with the configured canned ACL. A bucket with ACLs disabled
+//! (BucketOwnerEnforced) refuses them; the site then publishes without ACLs, says so once
+//! in the log, and (with `acl_fallback = "presign"`) links the index to presigned URLs.
+
+mod render;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use gid_aggregate::MonthSummary;
+use gid_core::{Acl, AclFallback, BucketName, Layout, ObjectKey};
+use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions, StorageError};
+
+pub use render::{
+    chart_html, final_report_csv, final_report_html, index_html, neutralise_formula, relative_href,
+    IndexEntry,
+};
+
+/// The key of the site index at the bucket root.
+pub const INDEX_KEY: &str = "index.html";
+const CSV: &str = "text/csv; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+
+/// Why publishing failed. The previous index is still in place when this is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("publishing s3://{bucket}/{key}: {source}")]
+    Put {
+        bucket: BucketName,
+        key: String,
+        #[source]
+        source: StorageError,
+    },
+    #[error("regenerating the index of {bucket}: {source}")]
+    Index {
+        bucket: BucketName,
+        #[source]
+        source: StorageError,
+    },
+}
+
+/// A file rendered in memory, ready to put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub key: ObjectKey,
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+impl RenderedFile {
+    pub fn new(key: ObjectKey, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self {
+            key,
+            content_type,
+            body: body.into(),
+        }
+    }
+
+    pub fn csv(key: ObjectKey, body: impl Into<Bytes>) -> Self {
+        Self::new(key, CSV, body)
+    }
+
+    pub fn html(key: ObjectKey, body: impl Into<Bytes>) -> Self {
+        Self::new(key, HTML, body)
+    }
+}
+
+/// The month's report files: `final_report.csv`, `final_report.html`, `chart.html`.
+pub fn render_month(layout: &Layout, summary: &MonthSummary) -> Vec<RenderedFile> {
+    let month = summary.month();
+    vec![
+        RenderedFile::csv(
+            layout.month_key(month, "final_report.csv"),
+            final_report_csv(summary),
+        ),
+        RenderedFile::html(
+            layout.month_key(month, "final_report.html"),
+            final_report_html(summary),
+        ),
+        RenderedFile::html(layout.month_key(month, "chart.html"), chart_html(summary)),
+    ]
+}
+
+/// How published objects are made readable.
+#[derive(Debug, Clone)]
+pub struct SiteAccess {
+    pub acl: Acl,
+    pub fallback: AclFallback,
+    pub presign_expires: Duration,
+    pub index_cache_control: String,
+    pub report_cache_control: String,
+}
+
+/// What was published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedReport {
+    pub objects: Vec<ObjectKey>,
+    /// Objects listed in the regenerated index.
+    pub index_entries: usize,
+    /// True when the bucket refused ACLs and the fallback was used.
+    pub acl_fallback_used: bool,
+}
+
+/// The public report website in one bucket.
+#[derive(Debug)]
+pub struct ReportSite<'a> {
+    store: &'a dyn ObjectStore,
+    bucket: BucketName,
+    layout: Layout,
+    access: SiteAccess,
+    acls_refused: AtomicBool,
+}
+
+impl<'a> ReportSite<'a> {
+    pub fn new(
+        store: &'a dyn ObjectStore,
+        bucket: BucketName,
+        layout: Layout,
+        access: SiteAccess,
+    ) -> Self {
+        Self {
+            store,
+            bucket,
+            layout,
+            access,
+            acls_refused: AtomicBool::new(false),
+        }
+    }
+
+    pub fn bucket(&self) -> &BucketName {
+        &self.bucket
+    }
+
+    fn acl(&self) -> Option<Acl> {
+        (!self.acls_refused.load(Ordering::Relaxed)).then_some(self.access.acl)
+    }
+
+    fn links_presigned(&self) -> bool {
+        let refused = self.acls_refused.load(Ordering::Relaxed);
+        match self.access.fallback {
+            AclFallback::Presign => refused || self.access.acl == Acl::Private,
+            AclFallback::BucketPolicy => false,
+        }
+    }
+
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), PublishError> {
+        let options = PutOptions::new(content_type)
+            .with_cache_control(cache_control)
+            .with_acl(self.acl());
+        let first = self
+            .store
+            .put(&self.bucket, key, body.clone(), &options)
+            .await;
+        let result = match first {
+            Err(StorageError::AclNotSupported { .. }) => {
+                if !self.acls_refused.swap(true, Ordering::Relaxed) {
+                    let links = match self.access.fallback {
+                        AclFallback::Presign => "index links are presigned (acl_fallback = \"presign\")",
+                        AclFallback::BucketPolicy => "index links are plain; a bucket policy must grant reads (acl_fallback = \"bucket-policy\")",
+                    };
+                    tracing::warn!(
+                        "bucket {} has ACLs disabled (BucketOwnerEnforced); publishing without ACLs, {links}",
+                        self.bucket
+                    );
+                }
+                self.store
+                    .put(&self.bucket, key, body, &options.with_acl(None))
+                    .await
+            }
+            other => other,
+        };
+        result.map(|_| ()).map_err(|source| PublishError::Put {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            source,
+        })
+    }
+
+    /// Puts the rendered files, then regenerates the index (last).
+    pub async fn publish(&self, files: &[RenderedFile]) -> Result<PublishedReport, PublishError> {
+        for file in files {
+            self.put(
+                &file.key,
+                file.body.clone(),
+                file.content_type,
+                &self.access.report_cache_control,
+            )
+            .await?;
+        }
+        let index_entries = self.rebuild_index().await?;
+        Ok(PublishedReport {
+            objects: files.iter().map(|f| f.key.clone()).collect(),
+            index_entries,
+            acl_fallback_used: self.acls_refused.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Lists the whole bucket and rewrites `index.html`; returns how many objects it lists.
+    pub async fn rebuild_index(&self) -> Result<usize, PublishError> {
+        let index_error = |source| PublishError::Index {
+            bucket: self.bucket.clone(),
+            source,
+        };
+        let mut objects: Vec<ObjectMeta> = list_all(self.store, &self.bucket, "")
+            .await
+            .map_err(index_error)?
+            .into_iter()
+            .filter(|o| o.key.as_str() != INDEX_KEY)
+            .collect();
+        // Newest month first; within a month, by key. Objects outside months go last.
+        objects.sort_by(|a, b| {
+            let ma = self.layout.month_of_key(a.key.as_str());
+            let mb = self.layout.month_of_key(b.key.as_str());
+            mb.cmp(&ma).then_with(|| a.key.cmp(&b.key))
+        });
+        let mut entries = Vec::with_capacity(objects.len());
+        for o in &objects {
+            let href = if self.links_presigned() {
+                self.store
+                    .presign_get(&self.bucket, &o.key, self.access.presign_expires)
+                    .await
+                    .map_err(index_error)?
+            } else {
+                relative_href(o.key.as_str())
+            };
+            entries.push(IndexEntry {
+                key: o.key.to_string(),
+                href,
+                last_modified: o.last_modified,
+                size: o.size,
+            });
+        }
+        let page = index_html("Get It Done reports", &entries);
+        let key = ObjectKey::new(INDEX_KEY).expect("valid key");
+        self.put(
+            &key,
+            Bytes::from(page),
+            HTML,
+            &self.access.index_cache_control,
+        )
+        .await?;
+        Ok(entries.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gid_aggregate::GroupCount;
+    use gid_storage::LocalStore;
+
+    fn summary(month: &str) -> MonthSummary {
+        MonthSummary {
+            month: month.into(),
+            total_requests: 5,
+            services: vec![GroupCount {
+                name: "Pothole".into(),
+                request_count: 5,
+            }],
+            by_status: vec![],
+            by_council_district: vec![],
+        }
+    }
+
+    fn access(acl: Acl) -> SiteAccess {
+        SiteAccess {
+            acl,
+            fallback: AclFallback::Presign,
+            presign_expires: Duration::from_secs(3600),
+            index_cache_control: "max-age=60".into(),
+            report_cache_control: "max-age=300".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_writes_index_last_listing_every_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let bucket = BucketName::new("gid-reports").unwrap();
+        store.create_bucket(&bucket).await.unwrap();
+        let layout = Layout::new("{year}/{mon}/").unwrap();
+        let site = ReportSite::new(
+            &store,
+            bucket.clone(),
+            layout.clone(),
+            access(Acl::PublicRead),
+        );
+        site.publish(&render_month(&layout, &summary("2019-01")))
+            .await
+            .unwrap();
+        let report = site
+            .publish(&render_month(&layout, &summary("2019-02")))
+            .await
+            .unwrap();
+        assert_eq!(report.index_entries, 6);
+
+        let objects = list_all(&store, &bucket, "").await.unwrap();
+        let index = objects
+            .iter()
+            .find(|o| o.key.as_str() == INDEX_KEY)
+            .unwrap();
+        assert!(
+            objects
+                .iter()
+                .all(|o| o.last_modified <= index.last_modified),
+            "index.html is the newest object"
+        );
+        let page =
+            String::from_utf8(store.get(&bucket, &index.key).await.unwrap().body.to_vec()).unwrap();
+        let feb = page.find("./2019/feb/chart.html").unwrap();
+        let jan = page.find("./2019/jan/chart.html").unwrap();
+        assert!(feb < jan, "newest month first");
+        let head = store.head(&bucket, &index.key).await.unwrap();
+        assert_eq!(head.cache_control.as_deref(), Some("max-age=60"));
+        assert_eq!(
+            store.get_acl(&bucket, &index.key).await.unwrap(),
+            Acl::PublicRead
+        );
+    }
+
+    #[tokio::test]
+    async fn a_private_site_links_to_presigned_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let bucket = BucketName::new("gid-reports").unwrap();
+        store.create_bucket(&bucket).await.unwrap();
+        let layout = Layout::new("{year}/{mon}/").unwrap();
+        let site = ReportSite::new(&store, bucket.clone(), layout.clone(), access(Acl::Private));
+        site.publish(&render_month(&layout, &summary("2019-01")))
+            .await
+            .unwrap();
+        let key = ObjectKey::new(INDEX_KEY).unwrap();
+        let page =
+            String::from_utf8(store.get(&bucket, &key).await.unwrap().body.to_vec()).unwrap();
+        assert!(page.contains("href=\"file://"), "{page}");
+        assert_eq!(store.get_acl(&bucket, &key).await.unwrap(), Acl::Private);
+    }
+}

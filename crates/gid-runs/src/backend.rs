@@ -1,0 +1,31 @@
+use std::sync::Arc;
+
+use gid_core::{Config, Profile};
+use gid_storage::{LocalStore, ObjectStore, S3Settings, S3Store, StorageError};
+
+/// Why the configured backend could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Opens the object store the configuration names.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, BackendError> {
+    Ok(match config.profile {
+        Profile::Local => Arc::new(LocalStore::new(&config.local.data_root)),
+        Profile::Aws => Arc::new(S3Store::connect(&S3Settings::from_config(&config.aws)).await),
+    })
+}
+
+/// Creates the buckets gid writes to when running locally, where a bucket is just a folder.
+/// On AWS buckets are infrastructure: a missing one is reported, not created behind the
+/// operator's back.
+pub async fn prepare_buckets(config: &Config, store: &dyn ObjectStore) -> Result<(), BackendError> {
+    if config.profile == Profile::Local {
+        for bucket in [&config.buckets.work, &config.buckets.reports] {
+            store.create_bucket(bucket).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Runs gid's stages over months: the part every pipeline binary shares.
+//!
+//! [`open_store`] wires the configured backend behind the [`ObjectStore`] port;
+//! [`MonthRun`] chains the stages of one month (ingest → aggregate → publish), each
+//! reading the previous stage's persisted output when it was not run in the same
+//! invocation, so any stage of any month can run alone; [`run_months`] runs many months
+//! with bounded concurrency where one failing month never stops the others.
+//!
+//! Stages are in their own crates; this crate only sequences them and reports.
+
+mod backend;
+mod month;
+
+pub use backend::{open_store, prepare_buckets, BackendError};
+pub use month::{run_months, MonthOutcome, MonthRun, Progress, RunError, Stage, StageOutcome};

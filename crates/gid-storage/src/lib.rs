@@ -1,0 +1,41 @@
+//! The object-storage port and its backends.
+//!
+//! [`ObjectStore`] is the one trait every stage writes and reads through: list a page,
+//! get, head, put (with Content-Type, Cache-Control, ACL and an optional precondition),
+//! delete, ACLs, buckets and presigned URLs. Two backends implement it:
+//!
+//! * [`LocalStore`]: buckets are folders under a data root; metadata lives beside the
+//!   bucket folders and is never listed as an object; writes are atomic renames.
+//! * [`S3Store`]: `aws-sdk-s3` against AWS or any S3-compatible endpoint.
+//!
+//! Both pass the same [`conformance`] suite, so a stage cannot tell which one runs.
+//! This crate knows nothing of months or reports.
+//!
+//! ```
+//! # async fn demo() -> Result<(), gid_storage::StorageError> {
+//! use gid_core::{BucketName, ObjectKey};
+//! use gid_storage::{list_all, LocalStore, ObjectStore, PutOptions};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = LocalStore::new(dir.path());
+//! let bucket = BucketName::new("gid-reports").unwrap();
+//! store.create_bucket(&bucket).await?;
+//! let key = ObjectKey::new("2019/jan/final_report.csv").unwrap();
+//! store.put(&bucket, &key, "a,b\n".into(), &PutOptions::new("text/csv")).await?;
+//! assert_eq!(list_all(&store, &bucket, "2019/").await?.len(), 1);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod local;
+mod s3;
+mod types;
+
+pub mod conformance;
+
+pub use error::StorageError;
+pub use local::LocalStore;
+pub use s3::{S3Settings, S3Store};
+pub use types::{
+    content_type_for, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition,
+    PutOptions, StoredObject,
+};

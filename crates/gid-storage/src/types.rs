@@ -1,0 +1,192 @@
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use gid_core::{Acl, BucketName, ObjectKey};
+
+use crate::StorageError;
+
+/// What a listing or a head returns about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: ObjectKey,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+    /// The entity tag, without quotes. Changes whenever the content changes.
+    pub etag: String,
+    /// Known from head/get; listings do not carry it.
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+}
+
+/// An object's bytes with its metadata.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub meta: ObjectMeta,
+    pub body: Bytes,
+}
+
+/// One page of a listing, in key order.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<ObjectMeta>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// A bucket as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketInfo {
+    pub name: BucketName,
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// Write only if the object is in the expected state (S3 conditional writes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PutCondition {
+    #[default]
+    None,
+    /// Only create: fail if the key exists.
+    IfNoneMatch,
+    /// Only replace the version with this ETag.
+    IfMatch(String),
+}
+
+/// Headers and access for a put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOptions {
+    pub content_type: String,
+    pub cache_control: Option<String>,
+    /// `None` leaves the bucket's default (and is what buckets without ACLs require).
+    pub acl: Option<Acl>,
+    pub condition: PutCondition,
+}
+
+impl PutOptions {
+    pub fn new(content_type: impl Into<String>) -> Self {
+        Self {
+            content_type: content_type.into(),
+            cache_control: None,
+            acl: None,
+            condition: PutCondition::None,
+        }
+    }
+
+    pub fn with_acl(mut self, acl: Option<Acl>) -> Self {
+        self.acl = acl;
+        self
+    }
+
+    pub fn with_cache_control(mut self, value: impl Into<String>) -> Self {
+        self.cache_control = Some(value.into());
+        self
+    }
+
+    pub fn with_condition(mut self, condition: PutCondition) -> Self {
+        self.condition = condition;
+        self
+    }
+}
+
+/// The object-storage port. Implementations must behave identically as far as the
+/// [`conformance`](crate::conformance) suite can tell.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + fmt::Debug {
+    /// A short name for logs (`local`, `s3`).
+    fn backend(&self) -> &'static str;
+
+    /// Creates the bucket; succeeds if it already exists and is ours.
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError>;
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError>;
+    /// Deletes an empty bucket; a non-empty one is [`StorageError::BucketNotEmpty`].
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError>;
+
+    /// One page of the keys starting with `prefix`, in key order, at most `max_keys`
+    /// (capped at 1000 as S3 does).
+    async fn list_page(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        continuation: Option<String>,
+        max_keys: u32,
+    ) -> Result<ListPage, StorageError>;
+
+    async fn get(&self, bucket: &BucketName, key: &ObjectKey)
+        -> Result<StoredObject, StorageError>;
+    async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta, StorageError>;
+    /// Writes the whole object atomically: readers see the old or the new bytes, never a mix.
+    /// Returns the new ETag.
+    async fn put(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> Result<String, StorageError>;
+    /// Deletes the object; deleting a missing key succeeds (as on S3).
+    async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), StorageError>;
+    /// Deletes many keys (S3 DeleteObjects, in batches of 1000).
+    async fn delete_many(
+        &self,
+        bucket: &BucketName,
+        keys: &[ObjectKey],
+    ) -> Result<(), StorageError> {
+        for key in keys {
+            self.delete(bucket, key).await?;
+        }
+        Ok(())
+    }
+
+    async fn get_acl(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Acl, StorageError>;
+    async fn put_acl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        acl: Acl,
+    ) -> Result<(), StorageError>;
+
+    /// A URL that lets anyone holding it GET the object until it expires
+    /// (`file://` on the local backend, where expiry does not apply).
+    async fn presign_get(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        expires: Duration,
+    ) -> Result<String, StorageError>;
+}
+
+/// Lists every object under `prefix`, following continuation tokens across pages.
+pub async fn list_all(
+    store: &dyn ObjectStore,
+    bucket: &BucketName,
+    prefix: &str,
+) -> Result<Vec<ObjectMeta>, StorageError> {
+    let mut objects = Vec::new();
+    let mut continuation = None;
+    loop {
+        let page = store.list_page(bucket, prefix, continuation, 1000).await?;
+        objects.extend(page.objects);
+        match page.next {
+            Some(token) => continuation = Some(token),
+            None => return Ok(objects),
+        }
+    }
+}
+
+/// The Content-Type gid uses for a file extension (falls back to `application/octet-stream`).
+pub fn content_type_for(key: &ObjectKey) -> &'static str {
+    match key.extension().as_deref() {
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("html" | "htm") => "text/html; charset=utf-8",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("json") => "application/json",
+        Some("pdf") => "application/pdf",
+        Some("svg") => "image/svg+xml",
+        Some("txt") => "text/plain; charset=utf-8",
+        Some("parquet") => "application/vnd.apache.parquet",
+        _ => "application/octet-stream",
+    }
+}

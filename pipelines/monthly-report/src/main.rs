@@ -1,0 +1,120 @@
+//! `monthly-report`: chains ingest → aggregate → publish for one month or a range.
+//! Wiring only: the stages live in their crates, the sequencing in `gid-runs`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress, ProgressBars};
+use gid_core::Profile;
+use gid_runs::{open_store, prepare_buckets, run_months, MonthRun, Stage, StageOutcome};
+
+/// Build the monthly "Get It Done" report site from the month's CSV exports.
+#[derive(Debug, Parser)]
+#[command(name = "monthly-report", version)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    months: MonthArgs,
+    /// Run only this stage (repeatable: --stage aggregate --stage publish). Default: all.
+    #[arg(long = "stage", value_name = "STAGE", value_parser = parse_stage)]
+    stages: Vec<Stage>,
+    /// Say what would be read and written, without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Months processed at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+}
+
+fn parse_stage(s: &str) -> Result<Stage, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let bars = init_logging(&cli.common);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli, bars)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gid: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
+    let config = cli.common.load_config()?;
+    let months = cli.months.months()?;
+    let stages = if cli.stages.is_empty() {
+        Stage::ALL.to_vec()
+    } else {
+        cli.stages.clone()
+    };
+    let store = open_store(&config)
+        .await
+        .context("opening the object store")?;
+    if !cli.dry_run {
+        prepare_buckets(&config, store.as_ref()).await?;
+    }
+    let profile = config.profile;
+    let site = config
+        .local
+        .data_root
+        .join(config.buckets.reports.as_str())
+        .join("index.html");
+    let run = MonthRun::new(config, Arc::clone(&store), cli.dry_run);
+    let progress = ProgressBars::new(bars, months.len());
+    tracing::info!(
+        months = months.len(),
+        stages = ?stages,
+        backend = store.backend(),
+        dry_run = cli.dry_run,
+        "monthly-report starting"
+    );
+    let results = run_months(&run, &months, &stages, usize::from(cli.jobs), &progress).await;
+    progress.finish();
+
+    let mut failed = 0;
+    for (_, result) in &results {
+        match result {
+            Ok(outcome) => {
+                println!("{}", outcome.summary_line());
+                for stage in &outcome.stages {
+                    if let StageOutcome::Planned {
+                        stage,
+                        reads,
+                        writes,
+                    } = stage
+                    {
+                        for r in reads {
+                            println!("  {stage}: would read  {r}");
+                        }
+                        for w in writes {
+                            println!("  {stage}: would write {w}");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("gid: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("gid: {failed} of {} months failed", results.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    if profile == Profile::Local && stages.contains(&Stage::Publish) && !cli.dry_run {
+        let site = std::path::absolute(&site).unwrap_or(site);
+        println!("site: {}", site.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,252 @@
+//! monthly-report end to end on the local backend, checked against the sample
+//! generator's own ground truth.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bytes::Bytes;
+use gid_core::{Acl, BucketName, Month, ObjectKey};
+use gid_e2e::{assert_success, run_local, stderr, stdout};
+use gid_sample::{generate_month, DirtyKind, SampleSpec};
+use gid_storage::{list_all, LocalStore, ObjectStore, PutOptions};
+
+fn bucket(name: &str) -> BucketName {
+    BucketName::new(name).unwrap()
+}
+
+fn key(k: &str) -> ObjectKey {
+    ObjectKey::new(k).unwrap()
+}
+
+async fn text(store: &LocalStore, b: &str, k: &str) -> String {
+    let object = store.get(&bucket(b), &key(k)).await.unwrap();
+    String::from_utf8(object.body.to_vec()).unwrap()
+}
+
+fn parse_report(csv: &str) -> BTreeMap<String, u64> {
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            assert_eq!(&r[0], "2019-01");
+            (r[1].to_owned(), r[2].parse().unwrap())
+        })
+        .collect()
+}
+
+async fn seed(root: &Path) -> LocalStore {
+    let out = run_local(
+        "gid-admin",
+        root,
+        &["sample", "--from", "2019-01", "--to", "2019-01"],
+    );
+    assert_success(&out);
+    LocalStore::new(root)
+}
+
+#[tokio::test]
+async fn monthly_report_matches_ground_truth_and_publishes_a_complete_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let store = seed(root).await;
+    let truth = generate_month(Month::new(2019, 1).unwrap(), &SampleSpec::default()).truth;
+
+    // A hostile service name, and more site objects than one listing page holds.
+    let hostile = "service_name,date_requested,public_description\n\
+                   \"<script>alert('gid')</script>\",2019-01-09T10:00:00,\"<img src=x onerror=alert(1)>\"\n";
+    store
+        .put(
+            &bucket("gid-requests"),
+            &key("2019/jan/zz-hostile.csv"),
+            Bytes::from(hostile),
+            &PutOptions::new("text/csv"),
+        )
+        .await
+        .unwrap();
+    store.create_bucket(&bucket("gid-reports")).await.unwrap();
+    for i in 0..1100 {
+        store
+            .put(
+                &bucket("gid-reports"),
+                &key(&format!("archive/old-{i:04}.txt")),
+                Bytes::from_static(b"x"),
+                &PutOptions::new("text/plain"),
+            )
+            .await
+            .unwrap();
+    }
+
+    let out = run_local("monthly-report", root, &["--month", "2019-01"]);
+    assert_success(&out);
+    let summary = stdout(&out);
+    assert!(summary.contains("2019-01 ok"), "{summary}");
+    assert!(
+        summary.contains(&format!("quarantined {}", truth.dirty.len())),
+        "{summary}"
+    );
+
+    // Per-service counts equal the generator's truth (plus the one hostile row).
+    let report = parse_report(&text(&store, "gid-reports", "2019/jan/final_report.csv").await);
+    let mut expected = truth.service_counts.clone();
+    expected.insert("<script>alert('gid')</script>".into(), 1);
+    assert_eq!(report, expected);
+
+    // Every dirty row is in the quarantine with its line and reason.
+    let quarantine = text(
+        &store,
+        "gid-work",
+        "quarantine/2019/jan/part-004.csv.quarantine.csv",
+    )
+    .await;
+    for row in &truth.dirty {
+        let reason = match row.kind {
+            DirtyKind::TooManyFields => "fields, expected 13",
+            DirtyKind::TooFewFields => "5 fields, expected 13",
+            DirtyKind::BadDate => "unparseable date_requested",
+        };
+        let line = format!("2019/jan/{},{},", row.file, row.line);
+        let found = quarantine
+            .lines()
+            .any(|l| l.starts_with(&line) && l.contains(reason));
+        assert!(found, "missing {line} {reason} in\n{quarantine}");
+    }
+
+    // Content types and public-read access.
+    let reports = bucket("gid-reports");
+    for (k, ct) in [
+        ("2019/jan/final_report.csv", "text/csv"),
+        ("2019/jan/final_report.html", "text/html"),
+        ("2019/jan/chart.html", "text/html"),
+        ("index.html", "text/html"),
+    ] {
+        let meta = store.head(&reports, &key(k)).await.unwrap();
+        assert!(
+            meta.content_type.as_deref().unwrap().starts_with(ct),
+            "{k}: {meta:?}"
+        );
+        assert_eq!(
+            store.get_acl(&reports, &key(k)).await.unwrap(),
+            Acl::PublicRead,
+            "{k}"
+        );
+    }
+
+    // The index lists every object, across listing pages, with relative links.
+    let index = text(&store, "gid-reports", "index.html").await;
+    let objects = list_all(&store, &reports, "").await.unwrap();
+    assert_eq!(objects.len(), 1104);
+    for o in objects.iter().filter(|o| o.key.as_str() != "index.html") {
+        assert!(
+            index.contains(&format!("href=\"./{}\"", o.key)),
+            "index misses {}",
+            o.key
+        );
+    }
+
+    // User text is escaped on every page.
+    for page in ["2019/jan/final_report.html", "2019/jan/chart.html"] {
+        let html = text(&store, "gid-reports", page).await;
+        assert!(!html.contains("<script>alert"), "{page} has a live script");
+        assert!(
+            html.contains("&lt;script&gt;alert('gid')&lt;/script&gt;"),
+            "{page}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn publish_reruns_alone_from_the_persisted_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let store = seed(root).await;
+    assert_success(&run_local("monthly-report", root, &["--month", "2019-01"]));
+    let before = text(&store, "gid-reports", "2019/jan/final_report.csv").await;
+
+    let reports = bucket("gid-reports");
+    store
+        .delete(&reports, &key("2019/jan/final_report.csv"))
+        .await
+        .unwrap();
+    // Changing the exports must not matter: publish reads aggregate's persisted output.
+    store
+        .delete(&bucket("gid-requests"), &key("2019/jan/part-001.csv"))
+        .await
+        .unwrap();
+    let out = run_local(
+        "monthly-report",
+        root,
+        &["--month", "2019-01", "--stage", "publish"],
+    );
+    assert_success(&out);
+    assert!(
+        !stdout(&out).contains("files "),
+        "ingest must not run: {}",
+        stdout(&out)
+    );
+    assert_eq!(
+        text(&store, "gid-reports", "2019/jan/final_report.csv").await,
+        before
+    );
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing_and_says_what_it_would_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let store = seed(root).await;
+    let out = run_local("monthly-report", root, &["--month", "2019-01", "--dry-run"]);
+    assert_success(&out);
+    let said = stdout(&out);
+    assert!(
+        said.contains("would read  s3://gid-requests/2019/jan/part-001.csv"),
+        "{said}"
+    );
+    assert!(
+        said.contains("would write s3://gid-reports/index.html"),
+        "{said}"
+    );
+    assert!(store
+        .list_buckets()
+        .await
+        .unwrap()
+        .iter()
+        .all(|b| b.name.as_str() == "gid-requests"));
+}
+
+#[tokio::test]
+async fn a_month_without_input_fails_alone_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    seed(root).await;
+    let out = run_local(
+        "monthly-report",
+        root,
+        &["--from", "2018-12", "--to", "2019-01"],
+    );
+    assert!(!out.status.success(), "a failed month makes the run fail");
+    let err = stderr(&out);
+    assert!(
+        err.contains("2018-12 ingest: no input under s3://gid-requests/2018/dec/"),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).contains("2019-01 ok"),
+        "the other month still runs"
+    );
+}
+
+#[tokio::test]
+async fn publish_without_a_summary_says_which_stage_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    seed(root).await;
+    let out = run_local(
+        "monthly-report",
+        root,
+        &["--month", "2019-01", "--stage", "publish"],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("run --stage aggregate first"), "{err}");
+}
