@@ -81,3 +81,216 @@ pub fn moto_endpoint() -> String {
          (scripts/with-moto.sh starts moto_server on 127.0.0.1)",
     )
 }
+
+/// A unique lowercase suffix for names in the shared moto_server (buckets, topics).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A minimal HTTP/1.1 GET (no TLS) for checking what anonymous readers see.
+/// Returns the status code and body.
+pub fn http_get(url: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("plain http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP response has headers");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut body = response[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size =
+            usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+    out
+}
+
+/// One canned HTTP response of a [`StubServer`].
+#[derive(Debug, Clone)]
+pub struct StubResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl StubResponse {
+    /// An AWS-style XML error (as S3 sends them).
+    pub fn s3_error(status: u16, code: &str, message: &str) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type".into(), "application/xml".into())],
+            body: format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>stub</RequestId></Error>"
+            ),
+        }
+    }
+
+    pub fn ok(headers: &[(&str, &str)], body: &str) -> Self {
+        Self {
+            status: 200,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_owned(),
+        }
+    }
+}
+
+/// What a [`StubServer`] received.
+#[derive(Debug, Clone)]
+pub struct StubRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl StubRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP server on 127.0.0.1 answering each request with the next canned response
+/// (the last one repeats), recording every request. For behaviours moto does not emulate
+/// (ACL-less buckets, throttling bursts). It stops when dropped.
+pub struct StubServer {
+    pub endpoint: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<StubRequest>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StubServer {
+    pub fn start(responses: Vec<StubResponse>) -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopping) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut served = 0usize;
+            while !stopping.load(Ordering::Relaxed) {
+                let (stream, _) = match listener.accept() {
+                    Ok(conn) => conn,
+                    Err(_) => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let method = parts.next().unwrap_or_default().to_owned();
+                    let path = parts.next().unwrap_or_default().to_owned();
+                    let mut headers = Vec::new();
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':') {
+                            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+                        }
+                    }
+                    let request = StubRequest {
+                        method,
+                        path,
+                        headers,
+                    };
+                    let length: usize = request
+                        .header("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    seen.lock().unwrap().push(request);
+                    let response = &responses[served.min(responses.len() - 1)];
+                    served += 1;
+                    // One request per connection keeps this server single-threaded and simple.
+                    let mut out = format!(
+                        "HTTP/1.1 {} Stub\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        response.status,
+                        response.body.len()
+                    );
+                    for (k, v) in &response.headers {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    out.push_str("\r\n");
+                    out.push_str(&response.body);
+                    let _ = reader.get_mut().write_all(out.as_bytes());
+                    break;
+                }
+            }
+        });
+        Self {
+            endpoint,
+            requests,
+            stop,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<StubRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for StubServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

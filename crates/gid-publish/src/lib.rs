@@ -334,6 +334,103 @@ mod tests {
         );
     }
 
+    /// A bucket with Object Ownership = BucketOwnerEnforced: every ACL is refused.
+    #[derive(Debug)]
+    struct AclLessBucket(LocalStore);
+
+    #[async_trait::async_trait]
+    impl ObjectStore for AclLessBucket {
+        fn backend(&self) -> &'static str {
+            "acl-less"
+        }
+        async fn create_bucket(&self, b: &BucketName) -> Result<(), StorageError> {
+            self.0.create_bucket(b).await
+        }
+        async fn list_buckets(&self) -> Result<Vec<gid_storage::BucketInfo>, StorageError> {
+            self.0.list_buckets().await
+        }
+        async fn delete_bucket(&self, b: &BucketName) -> Result<(), StorageError> {
+            self.0.delete_bucket(b).await
+        }
+        async fn list_page(
+            &self,
+            b: &BucketName,
+            prefix: &str,
+            continuation: Option<String>,
+            max_keys: u32,
+        ) -> Result<gid_storage::ListPage, StorageError> {
+            self.0.list_page(b, prefix, continuation, max_keys).await
+        }
+        async fn get(
+            &self,
+            b: &BucketName,
+            k: &ObjectKey,
+        ) -> Result<gid_storage::StoredObject, StorageError> {
+            self.0.get(b, k).await
+        }
+        async fn head(&self, b: &BucketName, k: &ObjectKey) -> Result<ObjectMeta, StorageError> {
+            self.0.head(b, k).await
+        }
+        async fn put(
+            &self,
+            b: &BucketName,
+            k: &ObjectKey,
+            body: Bytes,
+            options: &PutOptions,
+        ) -> Result<String, StorageError> {
+            if options.acl.is_some() {
+                return Err(StorageError::AclNotSupported { bucket: b.clone() });
+            }
+            self.0.put(b, k, body, options).await
+        }
+        async fn delete(&self, b: &BucketName, k: &ObjectKey) -> Result<(), StorageError> {
+            self.0.delete(b, k).await
+        }
+        async fn get_acl(&self, b: &BucketName, k: &ObjectKey) -> Result<Acl, StorageError> {
+            self.0.get_acl(b, k).await
+        }
+        async fn put_acl(&self, b: &BucketName, _: &ObjectKey, _: Acl) -> Result<(), StorageError> {
+            Err(StorageError::AclNotSupported { bucket: b.clone() })
+        }
+        async fn presign_get(
+            &self,
+            b: &BucketName,
+            k: &ObjectKey,
+            expires: Duration,
+        ) -> Result<String, StorageError> {
+            self.0.presign_get(b, k, expires).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bucket_refusing_acls_still_publishes_with_presigned_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AclLessBucket(LocalStore::new(dir.path()));
+        let bucket = BucketName::new("gid-reports").unwrap();
+        store.create_bucket(&bucket).await.unwrap();
+        let layout = Layout::new("{year}/{mon}/").unwrap();
+        let site = ReportSite::new(
+            &store,
+            bucket.clone(),
+            layout.clone(),
+            access(Acl::PublicRead),
+        );
+        let report = site
+            .publish(&render_month(&layout, &summary("2019-01")))
+            .await
+            .unwrap();
+        assert!(report.acl_fallback_used);
+        assert_eq!(report.index_entries, 3);
+        let key = ObjectKey::new(INDEX_KEY).unwrap();
+        let page =
+            String::from_utf8(store.get(&bucket, &key).await.unwrap().body.to_vec()).unwrap();
+        assert!(
+            page.contains("href=\"file://"),
+            "links are presigned: {page}"
+        );
+        assert!(!page.contains("href=\"./2019"), "{page}");
+    }
+
     #[tokio::test]
     async fn a_private_site_links_to_presigned_urls() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,147 @@
+//! monthly-report end to end on the aws profile against moto_server, with more input
+//! keys in one month than one ListObjectsV2 page returns.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use gid_core::{Acl, BucketName, Month, ObjectKey};
+use gid_e2e::{assert_success, http_get, moto_endpoint, run_with_env, stdout, unique};
+use gid_sample::{generate_month, SampleSpec};
+use gid_storage::{list_all, ObjectStore, PutOptions, S3Settings, S3Store};
+
+const EXTRA_FILES: usize = 1000;
+
+#[tokio::test]
+async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
+    let endpoint = moto_endpoint();
+    let requests = unique("gid-req");
+    let reports = unique("gid-rep");
+    let work = unique("gid-work");
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("GID__BUCKETS__REQUESTS", requests.as_str()),
+        ("GID__BUCKETS__REPORTS", reports.as_str()),
+        ("GID__BUCKETS__WORK", work.as_str()),
+        ("GID__INGEST__CONCURRENCY", "16"),
+    ];
+    for b in [&requests, &reports, &work] {
+        assert_success(&run_with_env(
+            "gid-admin",
+            &["bucket", "create", b],
+            &env,
+            "aws",
+        ));
+    }
+
+    let store = S3Store::connect(&S3Settings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.clone()),
+        force_path_style: None,
+        checksums_when_required: false,
+        max_attempts: 3,
+        operation_timeout: Duration::from_secs(30),
+    })
+    .await;
+    let requests_bucket = BucketName::new(requests.clone()).unwrap();
+    let sample = generate_month(Month::new(2019, 1).unwrap(), &SampleSpec::default());
+    let mut uploads: Vec<(String, Vec<u8>)> = sample
+        .files
+        .iter()
+        .map(|f| (format!("2019/jan/{}", f.name), f.bytes.clone()))
+        .collect();
+    for i in 0..EXTRA_FILES {
+        let row = format!(
+            "service_name,date_requested\nPothole,2019-01-{:02}T08:00:00\n",
+            i % 28 + 1
+        );
+        uploads.push((format!("2019/jan/extra/e-{i:04}.csv"), row.into_bytes()));
+    }
+    futures::stream::iter(uploads)
+        .map(|(k, body)| {
+            let (store, bucket) = (&store, &requests_bucket);
+            async move {
+                store
+                    .put(
+                        bucket,
+                        &ObjectKey::new(k).unwrap(),
+                        Bytes::from(body),
+                        &PutOptions::new("text/csv"),
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+
+    let out = run_with_env("monthly-report", &["--month", "2019-01"], &env, "aws");
+    assert_success(&out);
+    let said = stdout(&out);
+    assert!(
+        said.contains(&format!("files {}", sample.files.len() + EXTRA_FILES)),
+        "{said}"
+    );
+
+    let reports_bucket = BucketName::new(reports.clone()).unwrap();
+    let csv_key = ObjectKey::new("2019/jan/final_report.csv").unwrap();
+    let body = store.get(&reports_bucket, &csv_key).await.unwrap().body;
+    let mut reader = csv::Reader::from_reader(body.as_ref());
+    let counts: BTreeMap<String, u64> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[1].to_owned(), r[2].parse().unwrap())
+        })
+        .collect();
+    let mut expected = sample.truth.service_counts.clone();
+    *expected.entry("Pothole".into()).or_default() += EXTRA_FILES as u64;
+    assert_eq!(counts, expected);
+
+    for (k, ct) in [
+        ("2019/jan/final_report.csv", "text/csv"),
+        ("2019/jan/final_report.html", "text/html"),
+        ("2019/jan/chart.html", "text/html"),
+        ("index.html", "text/html"),
+    ] {
+        let key = ObjectKey::new(k).unwrap();
+        let head = store.head(&reports_bucket, &key).await.unwrap();
+        assert!(
+            head.content_type.as_deref().unwrap().starts_with(ct),
+            "{k}: {head:?}"
+        );
+        assert_eq!(
+            store.get_acl(&reports_bucket, &key).await.unwrap(),
+            Acl::PublicRead,
+            "{k}"
+        );
+        let (status, _) = http_get(&format!("{endpoint}/{reports}/{k}"));
+        assert_eq!(status, 200, "{k} is readable anonymously");
+    }
+    let index = store
+        .get(&reports_bucket, &ObjectKey::new("index.html").unwrap())
+        .await
+        .unwrap()
+        .body;
+    let index = String::from_utf8(index.to_vec()).unwrap();
+    for o in list_all(&store, &reports_bucket, "").await.unwrap() {
+        if o.key.as_str() != "index.html" {
+            assert!(
+                index.contains(&format!("href=\"./{}\"", o.key)),
+                "index misses {}",
+                o.key
+            );
+        }
+    }
+    let work_bucket = BucketName::new(work).unwrap();
+    let quarantine = list_all(&store, &work_bucket, "quarantine/2019/jan/")
+        .await
+        .unwrap();
+    assert_eq!(
+        quarantine.len(),
+        1,
+        "the dirty part's rows are quarantined: {quarantine:?}"
+    );
+}
