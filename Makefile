@@ -8,6 +8,7 @@ CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/debug
 PYTHON ?= python3
 MOTO_VERSION := 5.2.1
+KUBERNETES_VALIDATE_VERSION := 1.37.0
 DEMO_FROM ?= 2019-01
 DEMO_TO ?= 2019-03
 
@@ -23,16 +24,24 @@ demo: build
 	@echo
 	@echo "Open the report site: file://$(CURDIR)/gid-data/gid-reports/index.html"
 
-## test-deps: what the test suites need besides cargo (moto_server for the AWS backend).
+# Installs a pinned PyPI package unless that exact version is already there.
+define pip_pin
+	@$(PYTHON) -c 'import importlib.metadata as m, sys; sys.exit(m.version("$(1)") != "$(2)")' 2>/dev/null \
+	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check '$(3)==$(2)'
+endef
+
+## test-deps: what the suites need besides cargo: moto_server (AWS backend tests) and
+## kubernetes-validate (offline schema check of deploy/).
 test-deps:
-	@$(PYTHON) -c 'import importlib.metadata as m, sys; sys.exit(m.version("moto") != "$(MOTO_VERSION)")' 2>/dev/null \
-	  && $(PYTHON) -c 'import flask, flask_cors' 2>/dev/null \
-	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
+	$(call pip_pin,moto,$(MOTO_VERSION),moto[server])
+	@$(PYTHON) -c 'import flask, flask_cors' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
+	$(call pip_pin,kubernetes-validate,$(KUBERNETES_VALIDATE_VERSION),kubernetes-validate)
 	@command -v moto_server >/dev/null || { echo "moto_server not on PATH after install" >&2; exit 1; }
 
 ## test: every test (unit, conformance on both backends, end to end through the binaries).
 test: test-deps
 	$(CARGO) build --workspace --bins
+	$(PYTHON) scripts/check-deploy.py
 	scripts/with-moto.sh $(CARGO) test --workspace
 
 lint:

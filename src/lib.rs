@@ -131,13 +131,10 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>) {
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size =
-            usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
+        let size_field = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_field, 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -207,7 +204,7 @@ pub struct StubServer {
 
 impl StubServer {
     pub fn start(responses: Vec<StubResponse>) -> Self {
-        use std::io::{BufRead, BufReader, Read, Write};
+        use std::io::{BufReader, Write};
         use std::sync::atomic::Ordering;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -226,55 +223,24 @@ impl StubServer {
                     }
                 };
                 stream.set_nonblocking(false).unwrap();
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        break;
-                    }
-                    let mut parts = line.split_whitespace();
-                    let method = parts.next().unwrap_or_default().to_owned();
-                    let path = parts.next().unwrap_or_default().to_owned();
-                    let mut headers = Vec::new();
-                    loop {
-                        let mut h = String::new();
-                        reader.read_line(&mut h).unwrap();
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = h.split_once(':') {
-                            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-                        }
-                    }
-                    let request = StubRequest {
-                        method,
-                        path,
-                        headers,
-                    };
-                    let length: usize = request
-                        .header("content-length")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
-                    seen.lock().unwrap().push(request);
-                    let response = &responses[served.min(responses.len() - 1)];
-                    served += 1;
-                    // One request per connection keeps this server single-threaded and simple.
-                    let mut out = format!(
-                        "HTTP/1.1 {} Stub\r\nContent-Length: {}\r\nConnection: close\r\n",
-                        response.status,
-                        response.body.len()
-                    );
-                    for (k, v) in &response.headers {
-                        out.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                    out.push_str("\r\n");
-                    out.push_str(&response.body);
-                    let _ = reader.get_mut().write_all(out.as_bytes());
-                    break;
+                let Some(request) = read_request(&mut BufReader::new(&stream)) else {
+                    continue;
+                };
+                seen.lock().unwrap().push(request);
+                let response = &responses[served.min(responses.len() - 1)];
+                served += 1;
+                // One request per connection keeps this server single-threaded and simple.
+                let mut out = format!(
+                    "HTTP/1.1 {} Stub\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    response.status,
+                    response.body.len()
+                );
+                for (k, v) in &response.headers {
+                    out.push_str(&format!("{k}: {v}\r\n"));
                 }
+                out.push_str("\r\n");
+                out.push_str(&response.body);
+                let _ = (&stream).write_all(out.as_bytes());
             }
         });
         Self {
@@ -287,6 +253,41 @@ impl StubServer {
     pub fn requests(&self) -> Vec<StubRequest> {
         self.requests.lock().unwrap().clone()
     }
+}
+
+/// Reads one HTTP/1.1 request (line, headers, Content-Length body).
+fn read_request(reader: &mut impl std::io::BufRead) -> Option<StubRequest> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let request = StubRequest {
+        method,
+        path,
+        headers,
+    };
+    let length: usize = request
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(request)
 }
 
 impl Drop for StubServer {

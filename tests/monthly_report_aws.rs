@@ -135,6 +135,16 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
             );
         }
     }
+    // An unchanged rerun on S3 is skipped stage by stage, from the manifests.
+    let again = run_with_env("monthly-report", &["--month", "2019-01"], &env, "aws");
+    assert_success(&again);
+    assert_eq!(
+        stdout(&again).matches("skipped (unchanged since").count(),
+        3,
+        "{}",
+        stdout(&again)
+    );
+
     let work_bucket = BucketName::new(work).unwrap();
     let quarantine = list_all(&store, &work_bucket, "quarantine/2019/jan/")
         .await

@@ -38,7 +38,13 @@ pub struct CommonArgs {
     #[arg(long, global = true, value_parser = parse_profile)]
     pub profile: Option<Profile>,
     /// Directory holding default.toml and <profile>.toml.
-    #[arg(long, global = true, default_value = "config", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "config",
+        value_name = "DIR",
+        env = "GID_CONFIG_DIR"
+    )]
     pub config_dir: PathBuf,
     /// More detail in logs (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -59,28 +65,76 @@ impl CommonArgs {
     }
 }
 
-/// Which months to run: one, or an inclusive range.
+/// Which months to run: one, an inclusive range, or every month with exports.
 #[derive(Debug, Args)]
 pub struct MonthArgs {
     /// One month, YYYY-MM.
-    #[arg(long, conflicts_with_all = ["from", "to"])]
+    #[arg(long, conflicts_with_all = ["from", "to", "all"])]
     pub month: Option<Month>,
     /// First month of a range, YYYY-MM.
-    #[arg(long, requires = "to")]
+    #[arg(long, requires = "to", conflicts_with = "all")]
     pub from: Option<Month>,
     /// Last month of a range (inclusive), YYYY-MM.
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", conflicts_with = "all")]
     pub to: Option<Month>,
+    /// Every month that has objects in the requests bucket.
+    #[arg(long)]
+    pub all: bool,
+    /// Run only the N-th month (0-based) of the range: one month per worker of a
+    /// Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or an AWS Batch array job
+    /// (AWS_BATCH_JOB_ARRAY_INDEX).
+    #[arg(long, env = "GID_MONTH_INDEX")]
+    pub month_index: Option<usize>,
 }
 
 impl MonthArgs {
+    /// The months named on the command line (`--all` needs [`MonthArgs::resolve`]).
     pub fn months(&self) -> anyhow::Result<Vec<Month>> {
         let range = match (self.month, self.from, self.to) {
             (Some(m), _, _) => MonthRange::single(m),
             (None, Some(from), Some(to)) => MonthRange::new(from, to)?,
-            _ => bail!("say which months to run: --month YYYY-MM, or --from YYYY-MM --to YYYY-MM"),
+            _ => bail!(
+                "say which months to run: --month YYYY-MM, --from YYYY-MM --to YYYY-MM, or --all"
+            ),
         };
-        Ok(range.months().collect())
+        self.pick(range.months().collect())
+    }
+
+    /// The months to run, discovering them from the requests bucket for `--all`.
+    pub async fn resolve(
+        &self,
+        config: &Config,
+        store: &dyn gid_storage::ObjectStore,
+    ) -> anyhow::Result<Vec<Month>> {
+        if !self.all {
+            return self.months();
+        }
+        let layout = config.layout()?;
+        let months = gid_runs::discover_months(store, &config.buckets.requests, &layout)
+            .await
+            .context("discovering months from the requests bucket")?;
+        if months.is_empty() {
+            bail!(
+                "no months under s3://{}/ match layout.month_prefix `{}`",
+                config.buckets.requests,
+                config.layout.month_prefix
+            );
+        }
+        self.pick(months)
+    }
+
+    fn pick(&self, months: Vec<Month>) -> anyhow::Result<Vec<Month>> {
+        match self.month_index {
+            None => Ok(months),
+            Some(i) => match months.get(i) {
+                Some(m) => Ok(vec![*m]),
+                None => bail!(
+                    "--month-index {i} is outside the {} months of the range (indices 0 to {})",
+                    months.len(),
+                    months.len().saturating_sub(1)
+                ),
+            },
+        }
     }
 }
 

@@ -112,6 +112,12 @@ impl WorkKeys {
         self.layout.month_key(self.month, "summary.json")
     }
 
+    /// The run manifest of one stage of the month (e.g. `2019/jan/manifests/ingest.json`).
+    pub fn manifest(&self, stage: &str) -> ObjectKey {
+        self.layout
+            .month_key(self.month, &format!("manifests/{stage}.json"))
+    }
+
     /// Prefix under which the month's quarantined rows are kept.
     pub fn quarantine_prefix(&self) -> String {
         format!("quarantine/{}", self.layout.month_prefix(self.month))

@@ -93,12 +93,27 @@ pub struct MonthTable {
     pub report: IngestReport,
 }
 
+/// The objects under a month's prefix: the exports to read, and the rest (reported and
+/// skipped).
+#[derive(Debug, Clone)]
+pub struct MonthListing {
+    pub exports: Vec<ObjectMeta>,
+    pub others: Vec<ObjectMeta>,
+}
+
+impl MonthListing {
+    /// Every listed object, exports first.
+    pub fn all(&self) -> impl Iterator<Item = &ObjectMeta> {
+        self.exports.iter().chain(&self.others)
+    }
+}
+
 /// Lists the month's export objects (all pages). Keys without the suffix are returned
 /// separately so the report can say they were skipped.
 pub async fn list_inputs(
     store: &dyn ObjectStore,
     source: &IngestSource,
-) -> Result<(Vec<ObjectMeta>, Vec<ObjectMeta>), IngestError> {
+) -> Result<MonthListing, IngestError> {
     let objects = list_all(store, &source.bucket, &source.prefix).await?;
     if objects.is_empty() {
         return Err(IngestError::NoInput {
@@ -106,12 +121,11 @@ pub async fn list_inputs(
             prefix: source.prefix.clone(),
         });
     }
-    Ok(objects.into_iter().partition(|o| {
-        o.key
-            .as_str()
-            .to_ascii_lowercase()
-            .ends_with(&source.suffix.to_ascii_lowercase())
-    }))
+    let suffix = source.suffix.to_ascii_lowercase();
+    let (exports, others) = objects
+        .into_iter()
+        .partition(|o| o.key.as_str().to_ascii_lowercase().ends_with(&suffix));
+    Ok(MonthListing { exports, others })
 }
 
 struct ParsedObject {
@@ -119,15 +133,19 @@ struct ParsedObject {
     parsed: ParsedFile,
 }
 
-/// Reads, parses and combines one month. `on_file` is called after each file is parsed
-/// (for progress).
+/// Reads, parses and combines one month's listed exports. `on_file` is called after
+/// each file is parsed (for progress).
 pub async fn ingest_month(
     store: &dyn ObjectStore,
     source: &IngestSource,
     month: Month,
+    listing: MonthListing,
     on_file: &(dyn Fn(&ObjectMeta) + Sync),
 ) -> Result<MonthTable, IngestError> {
-    let (inputs, others) = list_inputs(store, source).await?;
+    let MonthListing {
+        exports: inputs,
+        others,
+    } = listing;
     let mut parsed: Vec<ParsedObject> = futures::stream::iter(inputs)
         .map(|meta| async move {
             let object = store.get(&source.bucket, &meta.key).await?;

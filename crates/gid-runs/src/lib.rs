@@ -9,7 +9,12 @@
 //! Stages are in their own crates; this crate only sequences them and reports.
 
 mod backend;
+pub mod manifest;
 mod month;
 
 pub use backend::{open_store, prepare_buckets, BackendError};
-pub use month::{run_months, MonthOutcome, MonthRun, Progress, RunError, Stage, StageOutcome};
+pub use manifest::{Manifest, RunState};
+pub use month::{
+    discover_months, run_months, MonthOutcome, MonthRun, Progress, RunError, RunOptions, Stage,
+    StageError, StageOutcome, StageStatus,
+};

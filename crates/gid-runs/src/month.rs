@@ -4,13 +4,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use chrono::Utc;
 use futures::StreamExt;
 use gid_aggregate::{AggregateError, MonthSummary};
-use gid_core::{Config, Layout, Month, WorkKeys};
-use gid_ingest::{IngestError, IngestSource};
+use gid_core::{BucketName, Config, Layout, Month, ObjectKey, WorkKeys};
+use gid_ingest::{IngestError, IngestSource, MonthListing};
 use gid_publish::{render_month, PublishError, ReportSite, SiteAccess, INDEX_KEY};
 use gid_storage::{ObjectMeta, ObjectStore, PutOptions, StorageError};
 use polars::prelude::DataFrame;
+use tracing::Instrument;
+
+use crate::manifest::{self, Manifest, ObjectRef, RunState, GID_VERSION};
 
 /// A stage of the monthly report, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -98,6 +102,8 @@ pub enum StageOutcome {
         index_entries: usize,
         acl_fallback_used: bool,
     },
+    /// Nothing changed since the last successful run (see the manifest), so it did not run.
+    Skipped { stage: Stage, reason: String },
     /// Dry run: what the stage would read and write.
     Planned {
         stage: Stage,
@@ -129,7 +135,7 @@ impl MonthOutcome {
                 } => format!(
                     "files {files}{} ({:.1} MB), rows {rows}, quarantined {quarantined}",
                     if *skipped > 0 {
-                        format!(" ({skipped} skipped)")
+                        format!(" ({skipped} ignored: empty or not an export)")
                     } else {
                         String::new()
                     },
@@ -151,6 +157,7 @@ impl MonthOutcome {
                         ""
                     }
                 ),
+                StageOutcome::Skipped { stage, reason } => format!("{stage} skipped ({reason})"),
                 StageOutcome::Planned {
                     stage,
                     reads,
@@ -165,6 +172,31 @@ impl MonthOutcome {
         parts.push(format!("{:.2}s", self.elapsed.as_secs_f64()));
         parts.join(" · ")
     }
+}
+
+/// The bucket and keys a stage wrote (recorded in its manifest).
+type Outputs = (BucketName, Vec<ObjectKey>);
+
+/// How a run treats previous runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Say what would be read and written; write nothing (not even manifests).
+    pub dry_run: bool,
+    /// Rerun stages even when their manifest shows nothing changed.
+    pub force: bool,
+    /// Skip stages whose last run succeeded without re-checking their inputs
+    /// (continuing an interrupted backfill cheaply).
+    pub resume: bool,
+}
+
+/// The last recorded run of one stage of a month.
+#[derive(Debug, Clone)]
+pub struct StageStatus {
+    pub stage: Stage,
+    pub last: Option<Manifest>,
+    /// `Some(true)` when the inputs or configuration differ from the last successful
+    /// run (the stage would run again); `None` when it never ran.
+    pub inputs_changed: Option<bool>,
 }
 
 /// Observes a run, for progress bars. Every method has a no-op default.
@@ -184,14 +216,14 @@ pub struct MonthRun {
     pub config: Config,
     pub layout: Layout,
     pub store: Arc<dyn ObjectStore>,
-    pub dry_run: bool,
+    pub options: RunOptions,
     /// Publishing lists the site and rewrites its index; months publishing at once would
     /// race (an index listed before another month's files landed), so they take turns.
     site_lock: tokio::sync::Mutex<()>,
 }
 
 impl MonthRun {
-    pub fn new(config: Config, store: Arc<dyn ObjectStore>, dry_run: bool) -> Self {
+    pub fn new(config: Config, store: Arc<dyn ObjectStore>, options: RunOptions) -> Self {
         let layout = config
             .layout()
             .expect("validated when the config was loaded");
@@ -199,9 +231,120 @@ impl MonthRun {
             config,
             layout,
             store,
-            dry_run,
+            options,
             site_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    fn work(&self) -> &BucketName {
+        &self.config.buckets.work
+    }
+
+    /// The configuration that shapes a stage's outputs; a change reruns the stage.
+    fn config_hash(&self, stage: Stage) -> String {
+        let c = &self.config;
+        match stage {
+            Stage::Ingest => manifest::config_hash(&[
+                c.buckets.requests.as_str(),
+                &c.layout.month_prefix,
+                &c.ingest.suffix,
+            ]),
+            Stage::Aggregate => manifest::config_hash(&[c.buckets.work.as_str()]),
+            Stage::Publish => manifest::config_hash(&[
+                c.buckets.reports.as_str(),
+                &c.layout.month_prefix,
+                &format!("{:?}", c.publish),
+            ]),
+        }
+    }
+
+    /// Metadata of the given outputs, as the manifest records them.
+    async fn refs(
+        &self,
+        bucket: &BucketName,
+        keys: &[ObjectKey],
+    ) -> Result<Vec<ObjectRef>, StorageError> {
+        let mut refs = Vec::with_capacity(keys.len());
+        for key in keys {
+            refs.push(ObjectRef::new(bucket, &self.store.head(bucket, key).await?));
+        }
+        Ok(refs)
+    }
+
+    /// What a stage reads, for the skip decision (ingest: the listing; later stages: the
+    /// previous stage's persisted output).
+    async fn inputs_of(
+        &self,
+        month: Month,
+        stage: Stage,
+    ) -> Result<(Vec<ObjectRef>, Option<MonthListing>), StageError> {
+        let keys = WorkKeys::new(&self.layout, month);
+        let (key, what, needs) = match stage {
+            Stage::Ingest => {
+                let listing =
+                    gid_ingest::list_inputs(self.store.as_ref(), &self.source(month)).await?;
+                let bucket = &self.config.buckets.requests;
+                let refs = listing.all().map(|m| ObjectRef::new(bucket, m)).collect();
+                return Ok((refs, Some(listing)));
+            }
+            Stage::Aggregate => (keys.requests(), "ingested table", Stage::Ingest),
+            Stage::Publish => (keys.summary(), "summary", Stage::Aggregate),
+        };
+        match self.store.head(self.work(), &key).await {
+            Ok(meta) => Ok((vec![ObjectRef::new(self.work(), &meta)], None)),
+            Err(e) if e.is_not_found() => Err(StageError::MissingInput {
+                what,
+                month,
+                bucket: self.work().to_string(),
+                key: key.to_string(),
+                needs,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn write_manifest(
+        &self,
+        key: &ObjectKey,
+        manifest: &Manifest,
+    ) -> Result<(), StorageError> {
+        let body = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+        self.store
+            .put(
+                self.work(),
+                key,
+                Bytes::from(body),
+                &PutOptions::new("application/json"),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The last recorded run of each stage of a month, and whether its inputs changed since.
+    pub async fn status(&self, month: Month) -> Result<Vec<StageStatus>, StageError> {
+        let keys = WorkKeys::new(&self.layout, month);
+        let mut statuses = Vec::new();
+        for stage in Stage::ALL {
+            let key = keys.manifest(stage.as_str());
+            let last = manifest::load(self.store.as_ref(), self.work(), &key).await?;
+            let inputs_changed = match &last {
+                None => None,
+                Some(m) => Some(match self.inputs_of(month, stage).await {
+                    Ok((inputs, _)) => {
+                        m.inputs != inputs
+                            || m.config_hash != self.config_hash(stage)
+                            || m.gid_version != GID_VERSION
+                    }
+                    Err(_) => true,
+                }),
+            };
+            statuses.push(StageStatus {
+                stage,
+                last,
+                inputs_changed,
+            });
+        }
+        Ok(statuses)
     }
 
     fn source(&self, month: Month) -> IngestSource {
@@ -250,17 +393,15 @@ impl MonthRun {
         for stage in stages {
             progress.stage_started(month, stage);
             let span = tracing::info_span!("stage", %month, %stage);
-            let _enter = span.enter();
-            let outcome = match stage {
-                Stage::Ingest => self.ingest(month, progress, &mut table).await,
-                Stage::Aggregate => self.aggregate(month, &mut table, &mut summary).await,
-                Stage::Publish => self.publish(month, &mut summary).await,
-            }
-            .map_err(|source| RunError {
-                month,
-                stage,
-                source,
-            })?;
+            let outcome = self
+                .run_stage(month, stage, progress, &mut table, &mut summary)
+                .instrument(span)
+                .await
+                .map_err(|source| RunError {
+                    month,
+                    stage,
+                    source,
+                })?;
             outcomes.push(outcome);
         }
         Ok(MonthOutcome {
@@ -270,38 +411,144 @@ impl MonthRun {
         })
     }
 
+    /// Runs one stage unless its manifest shows nothing changed; records the run.
+    async fn run_stage(
+        &self,
+        month: Month,
+        stage: Stage,
+        progress: &dyn Progress,
+        table: &mut Option<DataFrame>,
+        summary: &mut Option<MonthSummary>,
+    ) -> Result<StageOutcome, StageError> {
+        if self.options.dry_run {
+            return match stage {
+                Stage::Ingest => self.plan_ingest(month).await,
+                Stage::Aggregate => self.aggregate(month, table, summary).await.map(|(o, _)| o),
+                Stage::Publish => self.publish(month, summary).await.map(|(o, _)| o),
+            };
+        }
+        let keys = WorkKeys::new(&self.layout, month);
+        let manifest_key = keys.manifest(stage.as_str());
+        let previous = manifest::load(self.store.as_ref(), self.work(), &manifest_key).await?;
+        if self.options.resume
+            && previous
+                .as_ref()
+                .is_some_and(|m| m.state == RunState::Succeeded)
+        {
+            return Ok(StageOutcome::Skipped {
+                stage,
+                reason: "succeeded before; --resume does not re-check inputs".into(),
+            });
+        }
+        let (inputs, listing) = self.inputs_of(month, stage).await?;
+        let config_hash = self.config_hash(stage);
+        if let Some(last) = previous.filter(|_| !self.options.force) {
+            if last.covers(&inputs, &config_hash)
+                && manifest::outputs_intact(self.store.as_ref(), &last).await
+            {
+                tracing::info!(%month, %stage, "inputs and configuration unchanged since the last successful run; skipping (--force reruns)");
+                let when = last
+                    .finished_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default();
+                return Ok(StageOutcome::Skipped {
+                    stage,
+                    reason: format!("unchanged since {when}"),
+                });
+            }
+        }
+        let mut record = Manifest {
+            stage: stage.as_str().into(),
+            month: month.to_string(),
+            state: RunState::Running,
+            gid_version: GID_VERSION.into(),
+            config_hash,
+            started_at: Utc::now(),
+            finished_at: None,
+            inputs,
+            outputs: vec![],
+            rows: None,
+            quarantined: None,
+            error: None,
+        };
+        self.write_manifest(&manifest_key, &record).await?;
+        let result = match stage {
+            Stage::Ingest => {
+                let listing = listing.expect("ingest inputs come with the listing");
+                self.ingest(month, listing, progress, table).await
+            }
+            Stage::Aggregate => self.aggregate(month, table, summary).await,
+            Stage::Publish => self.publish(month, summary).await,
+        };
+        record.finished_at = Some(Utc::now());
+        match result {
+            Ok((outcome, outputs)) => {
+                let (bucket, keys) = outputs;
+                record.outputs = self.refs(&bucket, &keys).await?;
+                match &outcome {
+                    StageOutcome::Ingested {
+                        rows, quarantined, ..
+                    } => {
+                        record.rows = Some(*rows);
+                        record.quarantined = Some(*quarantined);
+                    }
+                    StageOutcome::Aggregated { total_requests, .. } => {
+                        record.rows = Some(*total_requests);
+                    }
+                    _ => {}
+                }
+                record.state = RunState::Succeeded;
+                self.write_manifest(&manifest_key, &record).await?;
+                Ok(outcome)
+            }
+            Err(error) => {
+                record.state = RunState::Failed;
+                record.error = Some(error.to_string());
+                if let Err(e) = self.write_manifest(&manifest_key, &record).await {
+                    tracing::warn!(%month, %stage, error = %e, "could not record the failed run");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn plan_ingest(&self, month: Month) -> Result<StageOutcome, StageError> {
+        let source = self.source(month);
+        let keys = WorkKeys::new(&self.layout, month);
+        let listing = gid_ingest::list_inputs(self.store.as_ref(), &source).await?;
+        Ok(StageOutcome::Planned {
+            stage: Stage::Ingest,
+            reads: listing
+                .exports
+                .iter()
+                .map(|o| format!("s3://{}/{} ({} bytes)", source.bucket, o.key, o.size))
+                .collect(),
+            writes: vec![
+                self.work_url(&keys.requests()),
+                self.work_url(&keys.ingest_report()),
+                format!(
+                    "{} (rows refused, if any)",
+                    self.work_url(&keys.quarantine_prefix())
+                ),
+            ],
+        })
+    }
+
     async fn ingest(
         &self,
         month: Month,
+        listing: MonthListing,
         progress: &dyn Progress,
         table: &mut Option<DataFrame>,
-    ) -> Result<StageOutcome, StageError> {
+    ) -> Result<(StageOutcome, Outputs), StageError> {
         let source = self.source(month);
         let keys = WorkKeys::new(&self.layout, month);
-        if self.dry_run {
-            let (inputs, _) = gid_ingest::list_inputs(self.store.as_ref(), &source).await?;
-            return Ok(StageOutcome::Planned {
-                stage: Stage::Ingest,
-                reads: inputs
-                    .iter()
-                    .map(|o| format!("s3://{}/{} ({} bytes)", source.bucket, o.key, o.size))
-                    .collect(),
-                writes: vec![
-                    self.work_url(&keys.requests()),
-                    self.work_url(&keys.ingest_report()),
-                    format!(
-                        "{} (rows refused, if any)",
-                        self.work_url(&keys.quarantine_prefix())
-                    ),
-                ],
-            });
-        }
-        let (inputs, _) = gid_ingest::list_inputs(self.store.as_ref(), &source).await?;
-        progress.files_found(month, inputs.len());
+        progress.files_found(month, listing.exports.len());
         let on_file = |meta: &ObjectMeta| progress.file_done(month, meta);
         let mut month_table =
-            gid_ingest::ingest_month(self.store.as_ref(), &source, month, &on_file).await?;
-        gid_ingest::persist(
+            gid_ingest::ingest_month(self.store.as_ref(), &source, month, listing, &on_file)
+                .await?;
+        let written = gid_ingest::persist(
             self.store.as_ref(),
             &self.config.buckets.work,
             &keys,
@@ -317,7 +564,7 @@ impl MonthRun {
             bytes: report.bytes,
         };
         *table = Some(month_table.frame);
-        Ok(outcome)
+        Ok((outcome, (self.work().clone(), written)))
     }
 
     async fn aggregate(
@@ -325,16 +572,17 @@ impl MonthRun {
         month: Month,
         table: &mut Option<DataFrame>,
         summary: &mut Option<MonthSummary>,
-    ) -> Result<StageOutcome, StageError> {
+    ) -> Result<(StageOutcome, Outputs), StageError> {
         let keys = WorkKeys::new(&self.layout, month);
         let frame = match table.take() {
             Some(frame) => frame,
-            None if self.dry_run => {
-                return Ok(StageOutcome::Planned {
+            None if self.options.dry_run => {
+                let planned = StageOutcome::Planned {
                     stage: Stage::Aggregate,
                     reads: vec![self.work_url(&keys.requests())],
                     writes: vec![self.work_url(&keys.summary())],
-                })
+                };
+                return Ok((planned, (self.work().clone(), vec![])));
             }
             None => gid_ingest::load_table(self.store.as_ref(), &self.config.buckets.work, &keys)
                 .await
@@ -349,6 +597,14 @@ impl MonthRun {
                     other => other.into(),
                 })?,
         };
+        if self.options.dry_run {
+            let planned = StageOutcome::Planned {
+                stage: Stage::Aggregate,
+                reads: vec![self.work_url(&keys.requests())],
+                writes: vec![self.work_url(&keys.summary())],
+            };
+            return Ok((planned, (self.work().clone(), vec![])));
+        }
         let result = tokio::task::spawn_blocking(move || gid_aggregate::summarise(month, &frame))
             .await
             .expect("aggregation panicked")?;
@@ -365,7 +621,7 @@ impl MonthRun {
             total_requests: result.total_requests,
         };
         *summary = Some(result);
-        Ok(outcome)
+        Ok((outcome, (self.work().clone(), vec![keys.summary()])))
     }
 
     /// Loads the month's persisted summary (the aggregate stage's output).
@@ -396,13 +652,14 @@ impl MonthRun {
         &self,
         month: Month,
         summary: &mut Option<MonthSummary>,
-    ) -> Result<StageOutcome, StageError> {
+    ) -> Result<(StageOutcome, Outputs), StageError> {
+        let reports_bucket = self.config.buckets.reports.clone();
         let summary = match summary.take() {
             Some(s) => s,
-            None if self.dry_run => {
+            None if self.options.dry_run => {
                 let keys = WorkKeys::new(&self.layout, month);
                 let reports = &self.config.buckets.reports;
-                return Ok(StageOutcome::Planned {
+                let planned = StageOutcome::Planned {
                     stage: Stage::Publish,
                     reads: vec![self.work_url(&keys.summary())],
                     writes: ["final_report.csv", "final_report.html", "chart.html"]
@@ -410,14 +667,15 @@ impl MonthRun {
                         .map(|f| format!("s3://{reports}/{}", self.layout.month_key(month, f)))
                         .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
                         .collect(),
-                });
+                };
+                return Ok((planned, (reports_bucket, vec![])));
             }
             None => self.load_summary(month).await?,
         };
         let files = render_month(&self.layout, &summary);
-        if self.dry_run {
+        if self.options.dry_run {
             let reports = &self.config.buckets.reports;
-            return Ok(StageOutcome::Planned {
+            let planned = StageOutcome::Planned {
                 stage: Stage::Publish,
                 reads: vec![],
                 writes: files
@@ -432,16 +690,34 @@ impl MonthRun {
                     })
                     .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
                     .collect(),
-            });
+            };
+            return Ok((planned, (reports_bucket, vec![])));
         }
         let _turn = self.site_lock.lock().await;
         let published = self.site().publish(&files).await?;
-        Ok(StageOutcome::Published {
+        let outcome = StageOutcome::Published {
             objects: published.objects.len(),
             index_entries: published.index_entries,
             acl_fallback_used: published.acl_fallback_used,
-        })
+        };
+        Ok((outcome, (reports_bucket, published.objects)))
     }
+}
+
+/// Months that have objects under their prefix in `bucket`, oldest first (for `--all`).
+pub async fn discover_months(
+    store: &dyn ObjectStore,
+    bucket: &BucketName,
+    layout: &Layout,
+) -> Result<Vec<Month>, StorageError> {
+    let mut months: Vec<Month> = gid_storage::list_all(store, bucket, "")
+        .await?
+        .iter()
+        .filter_map(|o| layout.month_of_key(o.key.as_str()))
+        .collect();
+    months.sort();
+    months.dedup();
+    Ok(months)
 }
 
 /// Runs the stages for every month, at most `jobs` months at once. Every month runs to

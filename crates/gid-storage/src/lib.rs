@@ -26,6 +26,7 @@
 //! ```
 
 mod error;
+mod instrumented;
 mod local;
 mod s3;
 mod types;
@@ -33,6 +34,7 @@ mod types;
 pub mod conformance;
 
 pub use error::StorageError;
+pub use instrumented::{InstrumentedStore, RequestCounts};
 pub use local::LocalStore;
 pub use s3::{S3Settings, S3Store};
 pub use types::{

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use gid_cli::{init_logging, CommonArgs, MonthArgs};
 use gid_core::{Acl, BucketName, Config, ObjectKey, Profile};
-use gid_runs::open_store;
+use gid_runs::{open_store, MonthRun, RunOptions};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{content_type_for, list_all, ObjectStore, PutOptions};
 
@@ -44,6 +44,11 @@ enum Command {
         /// Lifetime in seconds (1 to 604800).
         #[arg(long, default_value_t = 3600)]
         expires: u64,
+    },
+    /// Per month and stage: the last run's state, counts, and whether inputs changed since.
+    Runs {
+        #[command(flatten)]
+        months: MonthArgs,
     },
     /// Write synthetic exports (with dirty rows) into the requests bucket.
     Sample {
@@ -151,10 +156,10 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.common.load_config()?;
-    let store = open_store(&config)
+    let store_handle = open_store(&config)
         .await
         .context("opening the object store")?;
-    let store = store.as_ref();
+    let store = store_handle.as_ref();
     match cli.command {
         Command::Bucket(command) => bucket(store, command).await,
         Command::Object(command) => object(store, command).await,
@@ -181,6 +186,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             println!("{url}");
             Ok(())
+        }
+        Command::Runs { months } => {
+            let months = months.resolve(&config, store).await?;
+            runs(config.clone(), store_handle.clone(), &months).await
         }
         Command::Sample {
             months,
@@ -355,6 +364,51 @@ async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> anyhow::Resu
         ObjectCommand::Delete { bucket, keys } => {
             store.delete_many(&bucket, &keys).await?;
             println!("deleted {} keys from {bucket}", keys.len());
+        }
+    }
+    Ok(())
+}
+
+async fn runs(
+    config: Config,
+    store: std::sync::Arc<dyn ObjectStore>,
+    months: &[gid_core::Month],
+) -> anyhow::Result<()> {
+    let run = MonthRun::new(config, store, RunOptions::default());
+    println!(
+        "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  inputs",
+        "month", "stage", "state", "finished (UTC)", "rows", "quarantined"
+    );
+    for month in months {
+        for status in run.status(*month).await? {
+            let Some(last) = &status.last else {
+                println!(
+                    "{:<8} {:<9} {:<10}",
+                    month.to_string(),
+                    status.stage.as_str(),
+                    "never run"
+                );
+                continue;
+            };
+            let finished = last
+                .finished_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(|| "-".into());
+            let count = |v: Option<u64>| v.map_or("-".to_owned(), |n| n.to_string());
+            let inputs = match status.inputs_changed {
+                Some(true) => "changed since (would run)",
+                Some(false) => "unchanged",
+                None => "-",
+            };
+            println!(
+                "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  {inputs}",
+                month.to_string(),
+                status.stage.as_str(),
+                last.state.as_str(),
+                finished,
+                count(last.rows),
+                count(last.quarantined)
+            );
         }
     }
     Ok(())

@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::Parser;
 use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress, ProgressBars};
 use gid_core::Profile;
-use gid_runs::{open_store, prepare_buckets, run_months, MonthRun, Stage, StageOutcome};
+use gid_runs::{
+    open_store, prepare_buckets, run_months, MonthRun, RunOptions, Stage, StageOutcome,
+};
 
 /// Build the monthly "Get It Done" report site from the month's CSV exports.
 #[derive(Debug, Parser)]
@@ -24,6 +26,13 @@ struct Cli {
     /// Say what would be read and written, without writing anything.
     #[arg(long)]
     dry_run: bool,
+    /// Rerun stages even when their inputs and configuration are unchanged.
+    #[arg(long)]
+    force: bool,
+    /// Continue an interrupted backfill: skip stages whose last run succeeded, without
+    /// re-listing their inputs.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
     /// Months processed at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
@@ -51,7 +60,6 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
     let config = cli.common.load_config()?;
-    let months = cli.months.months()?;
     let stages = if cli.stages.is_empty() {
         Stage::ALL.to_vec()
     } else {
@@ -60,6 +68,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
     let store = open_store(&config)
         .await
         .context("opening the object store")?;
+    let months = cli.months.resolve(&config, store.as_ref()).await?;
     if !cli.dry_run {
         prepare_buckets(&config, store.as_ref()).await?;
     }
@@ -69,7 +78,12 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         .data_root
         .join(config.buckets.reports.as_str())
         .join("index.html");
-    let run = MonthRun::new(config, Arc::clone(&store), cli.dry_run);
+    let options = RunOptions {
+        dry_run: cli.dry_run,
+        force: cli.force,
+        resume: cli.resume,
+    };
+    let run = MonthRun::new(config, Arc::clone(&store), options);
     let progress = ProgressBars::new(bars, months.len());
     tracing::info!(
         months = months.len(),

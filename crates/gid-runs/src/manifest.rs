@@ -1,0 +1,176 @@
+//! Run manifests: what a stage of a month read, wrote and counted, so an unchanged rerun
+//! can be skipped, an interrupted backfill resumed and `gid-admin runs` can tell each
+//! month's state.
+//!
+//! A manifest lives next to the month's stage outputs
+//! (`gid-work/2019/jan/manifests/ingest.json`). A stage is skipped when its last manifest
+//! says it succeeded with the same gid version, the same stage configuration and the
+//! same inputs (key + ETag + size), and its outputs still exist unchanged.
+
+use chrono::{DateTime, Utc};
+use gid_core::{BucketName, ObjectKey};
+use gid_storage::{ObjectMeta, ObjectStore, StorageError};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+/// The gid version recorded in every manifest; a new version reruns everything.
+pub const GID_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One object a stage read or wrote, as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+}
+
+impl ObjectRef {
+    pub fn new(bucket: &BucketName, meta: &ObjectMeta) -> Self {
+        Self {
+            bucket: bucket.to_string(),
+            key: meta.key.to_string(),
+            etag: meta.etag.clone(),
+            size: meta.size,
+        }
+    }
+}
+
+/// Where a stage run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Started and not finished: still running, or interrupted.
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+        }
+    }
+}
+
+/// The record of one stage run of one month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub stage: String,
+    pub month: String,
+    pub state: RunState,
+    pub gid_version: String,
+    /// Hash of the configuration that shapes this stage's outputs.
+    pub config_hash: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub inputs: Vec<ObjectRef>,
+    pub outputs: Vec<ObjectRef>,
+    pub rows: Option<u64>,
+    pub quarantined: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl Manifest {
+    /// Whether this manifest proves a rerun with `inputs` and `config_hash` would
+    /// change nothing (outputs are checked separately: they need the store).
+    pub fn covers(&self, inputs: &[ObjectRef], config_hash: &str) -> bool {
+        self.state == RunState::Succeeded
+            && self.gid_version == GID_VERSION
+            && self.config_hash == config_hash
+            && self.inputs == inputs
+    }
+}
+
+/// A stable hash of the configuration text that shapes a stage.
+pub fn config_hash(parts: &[&str]) -> String {
+    let mut hasher = Md5::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Reads a manifest; `None` when there is none (or it is unreadable, which means the
+/// same: the stage has to run).
+pub async fn load(
+    store: &dyn ObjectStore,
+    bucket: &BucketName,
+    key: &ObjectKey,
+) -> Result<Option<Manifest>, StorageError> {
+    match store.get(bucket, key).await {
+        Ok(object) => Ok(serde_json::from_slice(&object.body).ok()),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// True when every recorded output is still there with the recorded ETag.
+pub async fn outputs_intact(store: &dyn ObjectStore, manifest: &Manifest) -> bool {
+    for output in &manifest.outputs {
+        let (Ok(bucket), Ok(key)) = (
+            BucketName::new(output.bucket.clone()),
+            ObjectKey::new(output.key.clone()),
+        ) else {
+            return false;
+        };
+        match store.head(&bucket, &key).await {
+            Ok(meta) if meta.etag == output.etag => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(state: RunState) -> Manifest {
+        Manifest {
+            stage: "ingest".into(),
+            month: "2019-01".into(),
+            state,
+            gid_version: GID_VERSION.into(),
+            config_hash: config_hash(&["a"]),
+            started_at: Utc::now(),
+            finished_at: Some(Utc::now()),
+            inputs: vec![ObjectRef {
+                bucket: "gid-requests".into(),
+                key: "2019/jan/a.csv".into(),
+                etag: "e1".into(),
+                size: 3,
+            }],
+            outputs: vec![],
+            rows: Some(1),
+            quarantined: Some(0),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn only_a_succeeded_run_with_identical_inputs_and_config_covers_a_rerun() {
+        let m = manifest(RunState::Succeeded);
+        let same = m.inputs.clone();
+        assert!(m.covers(&same, &config_hash(&["a"])));
+        assert!(!m.covers(&same, &config_hash(&["b"])), "config changed");
+        let mut changed = same.clone();
+        changed[0].etag = "e2".into();
+        assert!(
+            !m.covers(&changed, &config_hash(&["a"])),
+            "an input changed"
+        );
+        assert!(!m.covers(&[], &config_hash(&["a"])), "an input disappeared");
+        assert!(!manifest(RunState::Failed).covers(&same, &config_hash(&["a"])));
+        assert!(!manifest(RunState::Running).covers(&same, &config_hash(&["a"])));
+    }
+
+    #[test]
+    fn config_hash_separates_parts() {
+        assert_ne!(config_hash(&["ab", "c"]), config_hash(&["a", "bc"]));
+    }
+}

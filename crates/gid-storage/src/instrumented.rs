@@ -1,0 +1,202 @@
+//! A wrapper [`ObjectStore`] that counts requests and can add latency, in the spirit of
+//! object_store's `ThrottledStore`: tests use the latency to make concurrency observable,
+//! runs use the counts to report how many requests a stage made.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use gid_core::{Acl, BucketName, ObjectKey};
+
+use crate::{
+    BucketInfo, ListPage, ObjectMeta, ObjectStore, PutOptions, StorageError, StoredObject,
+};
+
+/// Request counts of an [`InstrumentedStore`].
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    pub lists: AtomicU64,
+    pub gets: AtomicU64,
+    pub heads: AtomicU64,
+    pub puts: AtomicU64,
+    pub deletes: AtomicU64,
+    pub other: AtomicU64,
+    pub bytes_read: AtomicU64,
+}
+
+impl RequestCounts {
+    pub fn total(&self) -> u64 {
+        [
+            &self.lists,
+            &self.gets,
+            &self.heads,
+            &self.puts,
+            &self.deletes,
+            &self.other,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+}
+
+/// Counts every request to the inner store; optionally delays reads and writes.
+#[derive(Debug, Clone)]
+pub struct InstrumentedStore {
+    inner: Arc<dyn ObjectStore>,
+    counts: Arc<RequestCounts>,
+    latency: Duration,
+}
+
+impl InstrumentedStore {
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            inner,
+            counts: Arc::default(),
+            latency: Duration::ZERO,
+        }
+    }
+
+    /// Adds `latency` before every get and put (as a slow network would).
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    pub fn counts(&self) -> Arc<RequestCounts> {
+        Arc::clone(&self.counts)
+    }
+
+    async fn delay(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl ObjectStore for InstrumentedStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
+        Self::count(&self.counts.other);
+        self.inner.create_bucket(bucket).await
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError> {
+        Self::count(&self.counts.other);
+        self.inner.list_buckets().await
+    }
+
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
+        Self::count(&self.counts.other);
+        self.inner.delete_bucket(bucket).await
+    }
+
+    async fn list_page(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        continuation: Option<String>,
+        max_keys: u32,
+    ) -> Result<ListPage, StorageError> {
+        Self::count(&self.counts.lists);
+        self.inner
+            .list_page(bucket, prefix, continuation, max_keys)
+            .await
+    }
+
+    async fn get(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<StoredObject, StorageError> {
+        Self::count(&self.counts.gets);
+        self.delay().await;
+        let object = self.inner.get(bucket, key).await?;
+        self.counts
+            .bytes_read
+            .fetch_add(object.body.len() as u64, Ordering::Relaxed);
+        Ok(object)
+    }
+
+    async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
+        Self::count(&self.counts.heads);
+        self.inner.head(bucket, key).await
+    }
+
+    async fn put(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> Result<String, StorageError> {
+        Self::count(&self.counts.puts);
+        self.delay().await;
+        self.inner.put(bucket, key, body, options).await
+    }
+
+    async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), StorageError> {
+        Self::count(&self.counts.deletes);
+        self.inner.delete(bucket, key).await
+    }
+
+    async fn delete_many(
+        &self,
+        bucket: &BucketName,
+        keys: &[ObjectKey],
+    ) -> Result<(), StorageError> {
+        Self::count(&self.counts.deletes);
+        self.inner.delete_many(bucket, keys).await
+    }
+
+    async fn get_acl(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Acl, StorageError> {
+        Self::count(&self.counts.other);
+        self.inner.get_acl(bucket, key).await
+    }
+
+    async fn put_acl(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        acl: Acl,
+    ) -> Result<(), StorageError> {
+        Self::count(&self.counts.other);
+        self.inner.put_acl(bucket, key, acl).await
+    }
+
+    async fn presign_get(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        expires: Duration,
+    ) -> Result<String, StorageError> {
+        self.inner.presign_get(bucket, key, expires).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalStore;
+
+    #[tokio::test]
+    async fn counts_requests_and_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = InstrumentedStore::new(Arc::new(LocalStore::new(dir.path())));
+        let counts = store.counts();
+        crate::conformance::run_all(&store, &BucketName::new("gid-test").unwrap()).await;
+        assert!(counts.puts.load(Ordering::Relaxed) >= 30);
+        assert!(counts.gets.load(Ordering::Relaxed) >= 3);
+        assert!(counts.total() > counts.puts.load(Ordering::Relaxed));
+    }
+}

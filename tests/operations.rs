@@ -1,0 +1,267 @@
+//! Reruns, backfills and crash recovery on the local backend: what schedulers, analysts
+//! and backfilling engineers rely on.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gid_e2e::{assert_success, bin, config_dir, run_local, stderr, stdout};
+
+fn sample(root: &Path, from: &str, to: &str, rows: &str) {
+    assert_success(&run_local(
+        "gid-admin",
+        root,
+        &["sample", "--from", from, "--to", to, "--rows", rows],
+    ));
+}
+
+fn read(root: &Path, path: &str) -> Vec<u8> {
+    std::fs::read(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn an_unchanged_rerun_skips_every_stage_and_force_reruns_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    sample(root, "2019-01", "2019-01", "100");
+    assert_success(&run_local("monthly-report", root, &["--month", "2019-01"]));
+    let report = "gid-reports/2019/jan/final_report.csv";
+    let modified = std::fs::metadata(root.join(report))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    let again = run_local("monthly-report", root, &["--month", "2019-01"]);
+    assert_success(&again);
+    let said = stdout(&again);
+    for stage in ["ingest", "aggregate", "publish"] {
+        assert!(
+            said.contains(&format!("{stage} skipped (unchanged since")),
+            "{said}"
+        );
+    }
+    let after = std::fs::metadata(root.join(report))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(modified, after, "a skipped publish rewrites nothing");
+
+    let forced = run_local("monthly-report", root, &["--month", "2019-01", "--force"]);
+    assert_success(&forced);
+    let said = stdout(&forced);
+    assert!(!said.contains("skipped"), "{said}");
+    assert!(
+        said.contains("rows 399") && said.contains("published 3 objects"),
+        "{said}"
+    );
+}
+
+#[test]
+fn changing_one_input_reruns_exactly_that_months_downstream_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    sample(root, "2019-01", "2019-02", "100");
+    assert_success(&run_local(
+        "monthly-report",
+        root,
+        &["--from", "2019-01", "--to", "2019-02"],
+    ));
+    let feb_report = read(root, "gid-reports/2019/feb/final_report.csv");
+
+    let part = root.join("gid-requests/2019/jan/part-003.csv");
+    let mut text = std::fs::read_to_string(&part).unwrap();
+    text.push_str("201901999999,2019-01-31T23:59:00,1,Pothole,TSW,New,32.7,-117.1,3,Downtown,Web,added later,\n");
+    std::fs::write(&part, text).unwrap();
+
+    let out = run_local(
+        "monthly-report",
+        root,
+        &["--from", "2019-01", "--to", "2019-02"],
+    );
+    assert_success(&out);
+    let said = stdout(&out);
+    let jan = said.lines().find(|l| l.starts_with("2019-01")).unwrap();
+    let feb = said.lines().find(|l| l.starts_with("2019-02")).unwrap();
+    assert!(
+        jan.contains("rows 400") && jan.contains("requests 400") && jan.contains("published 3"),
+        "{jan}"
+    );
+    assert_eq!(feb.matches("skipped").count(), 3, "{feb}");
+    assert_eq!(
+        read(root, "gid-reports/2019/feb/final_report.csv"),
+        feb_report
+    );
+
+    let runs = stdout(&run_local(
+        "gid-admin",
+        root,
+        &["runs", "--from", "2019-01", "--to", "2019-02"],
+    ));
+    assert!(
+        runs.lines()
+            .all(|l| l.ends_with("unchanged") || l.starts_with("month")),
+        "{runs}"
+    );
+    std::fs::write(&part, "service_name\nPothole\n").unwrap();
+    let runs = stdout(&run_local(
+        "gid-admin",
+        root,
+        &["runs", "--month", "2019-01"],
+    ));
+    let ingest = runs.lines().find(|l| l.contains(" ingest ")).unwrap();
+    assert!(
+        ingest.contains("succeeded") && ingest.contains("changed since"),
+        "{runs}"
+    );
+}
+
+#[test]
+fn a_backfill_with_a_corrupt_month_finishes_the_others_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    sample(root, "2019-01", "2019-03", "50");
+    // February's exports lost their service_name column: that month cannot be reported.
+    for entry in std::fs::read_dir(root.join("gid-requests/2019/feb")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    std::fs::write(
+        root.join("gid-requests/2019/feb/broken.csv"),
+        "status,date_requested\nNew,2019-02-01\n",
+    )
+    .unwrap();
+
+    let out = run_local("monthly-report", root, &["--all", "--jobs", "2"]);
+    assert!(!out.status.success(), "a failed month fails the run");
+    let said = stdout(&out);
+    assert!(
+        said.contains("2019-01 ok") && said.contains("2019-03 ok"),
+        "{said}"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("2019-02 aggregate: the month's table has no `service_name` column"),
+        "{err}"
+    );
+    assert!(err.contains("1 of 3 months failed"), "{err}");
+    let runs = stdout(&run_local(
+        "gid-admin",
+        root,
+        &["runs", "--month", "2019-02"],
+    ));
+    assert!(
+        runs.lines()
+            .any(|l| l.contains("aggregate") && l.contains("failed")),
+        "{runs}"
+    );
+}
+
+#[test]
+fn month_index_picks_one_month_of_the_range_for_array_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    sample(root, "2019-01", "2019-03", "20");
+    let out = run_local(
+        "monthly-report",
+        root,
+        &["--from", "2019-01", "--to", "2019-03", "--month-index", "1"],
+    );
+    assert_success(&out);
+    assert!(stdout(&out).starts_with("2019-02 ok"), "{}", stdout(&out));
+    assert!(!root.join("gid-reports/2019/jan").exists());
+    let out = run_local("monthly-report", root, &["--all", "--month-index", "3"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("outside the 3 months"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Every published month's outputs, for comparing runs.
+fn site_snapshot(root: &Path, months: &[&str]) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for m in months {
+        for f in ["final_report.csv", "final_report.html", "chart.html"] {
+            let path = format!("gid-reports/2019/{m}/{f}");
+            files.push((path.clone(), read(root, &path)));
+        }
+    }
+    files
+}
+
+#[test]
+fn a_killed_backfill_resumes_to_the_same_site_as_an_uninterrupted_run() {
+    const MONTHS: [&str; 8] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug"];
+    let reference = tempfile::tempdir().unwrap();
+    sample(reference.path(), "2019-01", "2019-08", "2000");
+    assert_success(&run_local(
+        "monthly-report",
+        reference.path(),
+        &["--from", "2019-01", "--to", "2019-08"],
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    sample(root, "2019-01", "2019-08", "2000");
+    let mut child = std::process::Command::new(bin("monthly-report"))
+        .args([
+            "--config-dir",
+            config_dir().to_str().unwrap(),
+            "--profile",
+            "local",
+        ])
+        .args(["--from", "2019-01", "--to", "2019-08"])
+        .env("GID__LOCAL__DATA_ROOT", root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill -9 once the first month is fully published, mid-way through the backfill.
+    let first_done = root.join("gid-work/2019/jan/manifests/publish.json");
+    let started = Instant::now();
+    while !first_done.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "first month never finished"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !root
+            .join("gid-work/2019/aug/manifests/publish.json")
+            .exists(),
+        "the run was interrupted before its last month"
+    );
+    // Whatever index exists only references objects that exist.
+    if let Ok(index) = std::fs::read_to_string(root.join("gid-reports/index.html")) {
+        for link in index.split("href=\"./").skip(1) {
+            let target = &link[..link.find('"').unwrap()];
+            assert!(
+                root.join("gid-reports").join(target).exists(),
+                "index links missing {target}"
+            );
+        }
+    }
+
+    let out = run_local(
+        "monthly-report",
+        root,
+        &["--from", "2019-01", "--to", "2019-08", "--resume"],
+    );
+    assert_success(&out);
+    let said = stdout(&out);
+    assert!(
+        said.lines()
+            .next()
+            .unwrap()
+            .contains("--resume does not re-check"),
+        "{said}"
+    );
+    assert_eq!(
+        site_snapshot(root, &MONTHS),
+        site_snapshot(reference.path(), &MONTHS)
+    );
+    let index = std::fs::read_to_string(root.join("gid-reports/index.html")).unwrap();
+    assert_eq!(index.matches("href=\"./2019/").count(), MONTHS.len() * 3);
+}
