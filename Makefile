@@ -17,10 +17,16 @@ DEMO_TO ?= 2019-03
 build:
 	$(CARGO) build --workspace --bins
 
-## demo: fresh machine → sample data (if missing) → monthly-report on the local backend.
+## demo: fresh machine → sample data (if missing) → contacts subscribed → monthly-report
+## (ingest, aggregate, publish, notify) on the local backend → the site and the outbox.
 demo: build
 	$(BIN)/gid-admin sample --from $(DEMO_FROM) --to $(DEMO_TO) --if-missing
+	$(BIN)/gid-admin subscribe
 	$(BIN)/monthly-report --from $(DEMO_FROM) --to $(DEMO_TO)
+	@echo
+	@echo "Alerts in the local outbox (gid-outbox/messages):"
+	@for f in gid-outbox/messages/*.json; do [ -e "$$f" ] || continue; \
+	  $(PYTHON) -c 'import json,sys; m=json.load(open(sys.argv[1])); print("  %s → %s (%d recipients)" % (m["topic"].rsplit(":",1)[1], m["message"], len(m["delivered_to"])))' "$$f"; done
 	@echo
 	@echo "Open the report site: file://$(CURDIR)/gid-data/gid-reports/index.html"
 
@@ -52,4 +58,4 @@ fmt:
 	$(CARGO) fmt --all
 
 clean-demo:
-	rm -rf gid-data
+	rm -rf gid-data gid-outbox

@@ -27,12 +27,17 @@ pub fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
 }
 
-/// Runs a gid binary on the local profile with `data_root` as its data root.
+/// Runs a gid binary on the local profile with `data_root` as its data root and the
+/// local outbox beside it (`<data_root>/outbox`).
 pub fn run_local(name: &str, data_root: &Path, args: &[&str]) -> Output {
+    let outbox = data_root.join("outbox");
     run_with_env(
         name,
         args,
-        &[("GID__LOCAL__DATA_ROOT", data_root.to_str().unwrap())],
+        &[
+            ("GID__LOCAL__DATA_ROOT", data_root.to_str().unwrap()),
+            ("GID__NOTIFY__OUTBOX_DIR", outbox.to_str().unwrap()),
+        ],
         "local",
     )
 }
@@ -80,6 +85,13 @@ pub fn moto_endpoint() -> String {
         "GID_TEST_MOTO_ENDPOINT is not set: run the AWS tests through `make test` \
          (scripts/with-moto.sh starts moto_server on 127.0.0.1)",
     )
+}
+
+/// The moto_server reserved for reading back SNS state through `/moto-api/data.json`
+/// (see scripts/with-moto.sh for why it is separate).
+pub fn moto_sns_endpoint() -> String {
+    std::env::var("GID_TEST_MOTO_SNS_ENDPOINT")
+        .expect("GID_TEST_MOTO_SNS_ENDPOINT is not set: run the AWS tests through `make test`")
 }
 
 /// A unique lowercase suffix for names in the shared moto_server (buckets, topics).

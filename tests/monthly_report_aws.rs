@@ -7,7 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use gid_core::{Acl, BucketName, Month, ObjectKey};
-use gid_e2e::{assert_success, http_get, moto_endpoint, run_with_env, stdout, unique};
+use gid_e2e::{
+    assert_success, http_get, moto_endpoint, moto_sns_endpoint, run_with_env, stdout, unique,
+};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{list_all, ObjectStore, PutOptions, S3Settings, S3Store};
 
@@ -16,6 +18,7 @@ const EXTRA_FILES: usize = 1000;
 #[tokio::test]
 async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
     let endpoint = moto_endpoint();
+    let sns_endpoint = moto_sns_endpoint();
     let requests = unique("gid-req");
     let reports = unique("gid-rep");
     let work = unique("gid-work");
@@ -25,6 +28,7 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         ("GID__BUCKETS__REPORTS", reports.as_str()),
         ("GID__BUCKETS__WORK", work.as_str()),
         ("GID__INGEST__CONCURRENCY", "16"),
+        ("GID__NOTIFY__SNS_ENDPOINT_URL", sns_endpoint.as_str()),
     ];
     for b in [&requests, &reports, &work] {
         assert_success(&run_with_env(
@@ -140,9 +144,19 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
     assert_success(&again);
     assert_eq!(
         stdout(&again).matches("skipped (unchanged since").count(),
-        3,
+        4,
         "{}",
         stdout(&again)
+    );
+
+    // The notify stage alerted the trash topic on SNS: read back what moto recorded.
+    let (status, state) = http_get(&format!("{sns_endpoint}/moto-api/data.json"));
+    assert_eq!(status, 200);
+    let dumping = sample.truth.service_counts["Illegal Dumping"];
+    let message = format!("Trash violations count is now {dumping} for 2019-01");
+    assert!(
+        String::from_utf8_lossy(&state).contains(&message),
+        "moto has no {message:?}"
     );
 
     let work_bucket = BucketName::new(work).unwrap();

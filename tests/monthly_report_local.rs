@@ -206,12 +206,19 @@ async fn dry_run_writes_nothing_and_says_what_it_would_do() {
         said.contains("would write s3://gid-reports/index.html"),
         "{said}"
     );
-    assert!(store
+    let buckets: Vec<String> = store
         .list_buckets()
         .await
         .unwrap()
         .iter()
-        .all(|b| b.name.as_str() == "gid-requests"));
+        .map(|b| b.name.to_string())
+        .collect();
+    assert_eq!(
+        buckets,
+        ["gid-requests", "gid-staging"],
+        "only the sample's buckets exist"
+    );
+    assert!(!root.join("outbox").exists(), "no alert was sent");
 }
 
 #[tokio::test]

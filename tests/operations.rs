@@ -33,7 +33,7 @@ fn an_unchanged_rerun_skips_every_stage_and_force_reruns_them() {
     let again = run_local("monthly-report", root, &["--month", "2019-01"]);
     assert_success(&again);
     let said = stdout(&again);
-    for stage in ["ingest", "aggregate", "publish"] {
+    for stage in ["ingest", "aggregate", "publish", "notify"] {
         assert!(
             said.contains(&format!("{stage} skipped (unchanged since")),
             "{said}"
@@ -85,7 +85,7 @@ fn changing_one_input_reruns_exactly_that_months_downstream_stages() {
         jan.contains("rows 400") && jan.contains("requests 400") && jan.contains("published 3"),
         "{jan}"
     );
-    assert_eq!(feb.matches("skipped").count(), 3, "{feb}");
+    assert_eq!(feb.matches("skipped").count(), 4, "{feb}");
     assert_eq!(
         read(root, "gid-reports/2019/feb/final_report.csv"),
         feb_report
@@ -211,6 +211,7 @@ fn a_killed_backfill_resumes_to_the_same_site_as_an_uninterrupted_run() {
         ])
         .args(["--from", "2019-01", "--to", "2019-08"])
         .env("GID__LOCAL__DATA_ROOT", root)
+        .env("GID__NOTIFY__OUTBOX_DIR", root.join("outbox"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -123,6 +123,25 @@ pub struct PublishConfig {
     pub report_cache_control: String,
 }
 
+/// One alert threshold as configured (validated into `gid_notify::Threshold` by the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ThresholdConfig {
+    pub service_name: String,
+    pub above: u64,
+    pub topic: String,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifyConfig {
+    pub outbox_dir: PathBuf,
+    pub contacts_key: String,
+    pub ledger_name: String,
+    pub keep_topics: Vec<String>,
+    pub sns_endpoint_url: Option<String>,
+    pub thresholds: Vec<ThresholdConfig>,
+}
+
 /// The whole configuration, loaded once at start-up.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -133,6 +152,7 @@ pub struct Config {
     pub aws: AwsConfig,
     pub ingest: IngestConfig,
     pub publish: PublishConfig,
+    pub notify: NotifyConfig,
 }
 
 /// Why configuration could not be loaded.
@@ -207,6 +227,13 @@ impl Config {
                 expected: "at least 1",
             });
         }
+        let ledger = &self.notify.ledger_name;
+        if ledger.contains('/') || crate::ObjectKey::new(ledger.clone()).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "notify.ledger_name",
+                expected: "a plain file name such as alerts.json",
+            });
+        }
         if self.aws.max_attempts == 0 {
             return Err(ConfigError::Invalid {
                 key: "aws.max_attempts",
@@ -235,6 +262,15 @@ mod tests {
         assert_eq!(c.buckets.images.as_str(), "gid-images");
         assert_eq!(c.buckets.staging.as_str(), "gid-staging");
         assert_eq!(c.publish.acl, Acl::PublicRead);
+        let t = &c.notify.thresholds;
+        assert_eq!(
+            (t[0].service_name.as_str(), t[0].above, t[0].topic.as_str()),
+            ("Illegal Dumping", 100, "trash")
+        );
+        assert_eq!(
+            (t[1].service_name.as_str(), t[1].above, t[1].topic.as_str()),
+            ("Pothole", 30, "streets")
+        );
         assert_eq!(c.profile, Profile::Local);
     }
 

@@ -118,6 +118,11 @@ impl WorkKeys {
             .month_key(self.month, &format!("manifests/{stage}.json"))
     }
 
+    /// The month's alert ledger (which threshold alerts were sent).
+    pub fn alerts(&self, ledger_name: &str) -> ObjectKey {
+        self.layout.month_key(self.month, ledger_name)
+    }
+
     /// Prefix under which the month's quarantined rows are kept.
     pub fn quarantine_prefix(&self) -> String {
         format!("quarantine/{}", self.layout.month_prefix(self.month))

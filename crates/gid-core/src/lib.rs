@@ -20,7 +20,7 @@ mod names;
 
 pub use config::{
     Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, IngestConfig, LayoutConfig,
-    LocalConfig, Profile, PublishConfig,
+    LocalConfig, NotifyConfig, Profile, PublishConfig, ThresholdConfig,
 };
 pub use layout::{Layout, LayoutError, WorkKeys};
 pub use month::{Month, MonthError, MonthRange};

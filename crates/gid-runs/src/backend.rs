@@ -1,6 +1,9 @@
 use std::sync::Arc;
 
 use gid_core::{Config, Profile};
+use gid_notify::{
+    InvalidInput, LocalOutbox, Notifier, SnsNotifier, SnsSettings, Threshold, TopicName,
+};
 use gid_storage::{LocalStore, ObjectStore, S3Settings, S3Store, StorageError};
 
 /// Why the configured backend could not be opened.
@@ -8,6 +11,41 @@ use gid_storage::{LocalStore, ObjectStore, S3Settings, S3Store, StorageError};
 pub enum BackendError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error("configuration notify.thresholds: {0}")]
+    Threshold(#[from] InvalidInput),
+}
+
+/// Opens the notifier the configuration names: the local outbox, or SNS.
+pub async fn open_notifier(config: &Config) -> Arc<dyn Notifier> {
+    match config.profile {
+        Profile::Local => Arc::new(LocalOutbox::new(&config.notify.outbox_dir)),
+        Profile::Aws => {
+            let mut settings = SnsSettings::from_config(&config.aws);
+            if let Some(endpoint) = &config.notify.sns_endpoint_url {
+                settings.endpoint_url = Some(endpoint.clone());
+            }
+            Arc::new(SnsNotifier::connect(&settings).await)
+        }
+    }
+}
+
+/// The configured alert thresholds, validated.
+pub fn thresholds(config: &Config) -> Result<Vec<Threshold>, BackendError> {
+    config
+        .notify
+        .thresholds
+        .iter()
+        .map(|t| {
+            let topic = TopicName::new(t.topic.clone())?;
+            let label = t.label.clone().unwrap_or_else(|| t.service_name.clone());
+            Ok(Threshold::new(
+                t.service_name.clone(),
+                t.above,
+                topic,
+                label,
+            )?)
+        })
+        .collect()
 }
 
 /// Opens the object store the configuration names.

@@ -22,16 +22,24 @@ pub enum Stage {
     Ingest,
     Aggregate,
     Publish,
+    /// Threshold alerts, after the site is up so the alert can point people at it.
+    Notify,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 3] = [Stage::Ingest, Stage::Aggregate, Stage::Publish];
+    pub const ALL: [Stage; 4] = [
+        Stage::Ingest,
+        Stage::Aggregate,
+        Stage::Publish,
+        Stage::Notify,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Ingest => "ingest",
             Stage::Aggregate => "aggregate",
             Stage::Publish => "publish",
+            Stage::Notify => "notify",
         }
     }
 }
@@ -48,7 +56,7 @@ impl FromStr for Stage {
         Stage::ALL
             .into_iter()
             .find(|stage| stage.as_str() == s)
-            .ok_or_else(|| format!("unknown stage `{s}`: use ingest, aggregate or publish"))
+            .ok_or_else(|| format!("unknown stage `{s}`: use ingest, aggregate, publish or notify"))
     }
 }
 
@@ -63,6 +71,12 @@ pub enum StageError {
     Publish(#[from] PublishError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Notify(#[from] gid_notify::NotifyError),
+    #[error(transparent)]
+    Backend(#[from] crate::BackendError),
+    #[error("{count} alert(s) not sent: {details}; rerun to retry (sent alerts are not repeated)")]
+    AlertsNotSent { count: usize, details: String },
     #[error("no {what} for {month} at s3://{bucket}/{key}: run --stage {needs} first (or run without --stage)")]
     MissingInput {
         what: &'static str,
@@ -101,6 +115,14 @@ pub enum StageOutcome {
         objects: usize,
         index_entries: usize,
         acl_fallback_used: bool,
+    },
+    Notified {
+        /// Topics alerted by this run.
+        sent: Vec<String>,
+        /// Thresholds crossed but already alerted for this month by an earlier run.
+        already_sent: usize,
+        /// Thresholds checked.
+        thresholds: usize,
     },
     /// Nothing changed since the last successful run (see the manifest), so it did not run.
     Skipped { stage: Stage, reason: String },
@@ -155,6 +177,19 @@ impl MonthOutcome {
                         " (ACLs refused: fallback used)"
                     } else {
                         ""
+                    }
+                ),
+                StageOutcome::Notified {
+                    sent,
+                    already_sent,
+                    thresholds,
+                } => format!(
+                    "alerts sent {}{}, already sent {already_sent}, thresholds {thresholds}",
+                    sent.len(),
+                    if sent.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", sent.join(", "))
                     }
                 ),
                 StageOutcome::Skipped { stage, reason } => format!("{stage} skipped ({reason})"),
@@ -216,6 +251,7 @@ pub struct MonthRun {
     pub config: Config,
     pub layout: Layout,
     pub store: Arc<dyn ObjectStore>,
+    pub notifier: Arc<dyn gid_notify::Notifier>,
     pub options: RunOptions,
     /// Publishing lists the site and rewrites its index; months publishing at once would
     /// race (an index listed before another month's files landed), so they take turns.
@@ -223,7 +259,12 @@ pub struct MonthRun {
 }
 
 impl MonthRun {
-    pub fn new(config: Config, store: Arc<dyn ObjectStore>, options: RunOptions) -> Self {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn ObjectStore>,
+        notifier: Arc<dyn gid_notify::Notifier>,
+        options: RunOptions,
+    ) -> Self {
         let layout = config
             .layout()
             .expect("validated when the config was loaded");
@@ -231,6 +272,7 @@ impl MonthRun {
             config,
             layout,
             store,
+            notifier,
             options,
             site_lock: tokio::sync::Mutex::new(()),
         }
@@ -254,6 +296,11 @@ impl MonthRun {
                 c.buckets.reports.as_str(),
                 &c.layout.month_prefix,
                 &format!("{:?}", c.publish),
+            ]),
+            Stage::Notify => manifest::config_hash(&[
+                &format!("{:?}", c.notify.thresholds),
+                &c.notify.ledger_name,
+                c.profile.as_str(),
             ]),
         }
     }
@@ -288,7 +335,7 @@ impl MonthRun {
                 return Ok((refs, Some(listing)));
             }
             Stage::Aggregate => (keys.requests(), "ingested table", Stage::Ingest),
-            Stage::Publish => (keys.summary(), "summary", Stage::Aggregate),
+            Stage::Publish | Stage::Notify => (keys.summary(), "summary", Stage::Aggregate),
         };
         match self.store.head(self.work(), &key).await {
             Ok(meta) => Ok((vec![ObjectRef::new(self.work(), &meta)], None)),
@@ -425,6 +472,7 @@ impl MonthRun {
                 Stage::Ingest => self.plan_ingest(month).await,
                 Stage::Aggregate => self.aggregate(month, table, summary).await.map(|(o, _)| o),
                 Stage::Publish => self.publish(month, summary).await.map(|(o, _)| o),
+                Stage::Notify => self.notify(month, summary).await.map(|(o, _)| o),
             };
         }
         let keys = WorkKeys::new(&self.layout, month);
@@ -479,6 +527,7 @@ impl MonthRun {
             }
             Stage::Aggregate => self.aggregate(month, table, summary).await,
             Stage::Publish => self.publish(month, summary).await,
+            Stage::Notify => self.notify(month, summary).await,
         };
         record.finished_at = Some(Utc::now());
         match result {
@@ -654,7 +703,7 @@ impl MonthRun {
         summary: &mut Option<MonthSummary>,
     ) -> Result<(StageOutcome, Outputs), StageError> {
         let reports_bucket = self.config.buckets.reports.clone();
-        let summary = match summary.take() {
+        let summary = match summary.clone() {
             Some(s) => s,
             None if self.options.dry_run => {
                 let keys = WorkKeys::new(&self.layout, month);
@@ -701,6 +750,98 @@ impl MonthRun {
             acl_fallback_used: published.acl_fallback_used,
         };
         Ok((outcome, (reports_bucket, published.objects)))
+    }
+}
+
+impl MonthRun {
+    async fn notify(
+        &self,
+        month: Month,
+        summary: &mut Option<MonthSummary>,
+    ) -> Result<(StageOutcome, Outputs), StageError> {
+        let thresholds = crate::backend::thresholds(&self.config)?;
+        let keys = WorkKeys::new(&self.layout, month);
+        let ledger_key = keys.alerts(&self.config.notify.ledger_name);
+        let summary = match summary.take() {
+            Some(s) => s,
+            None if self.options.dry_run => {
+                let planned = StageOutcome::Planned {
+                    stage: Stage::Notify,
+                    reads: vec![self.work_url(&keys.summary()), self.work_url(&ledger_key)],
+                    writes: thresholds
+                        .iter()
+                        .map(|t| format!("topic {} if {} > {}", t.topic, t.service_name, t.above))
+                        .chain([self.work_url(&ledger_key)])
+                        .collect(),
+                };
+                return Ok((planned, (self.work().clone(), vec![])));
+            }
+            None => self.load_summary(month).await?,
+        };
+        if self.options.dry_run {
+            let crossed: Vec<String> = thresholds
+                .iter()
+                .filter(|t| t.is_crossed_by(summary.count_of(&t.service_name)))
+                .map(|t| {
+                    format!(
+                        "topic {}: \"{}\" (unless the ledger shows it was sent)",
+                        t.topic,
+                        t.message(month, summary.count_of(&t.service_name))
+                    )
+                })
+                .collect();
+            let planned = StageOutcome::Planned {
+                stage: Stage::Notify,
+                reads: vec![self.work_url(&ledger_key)],
+                writes: crossed,
+            };
+            return Ok((planned, (self.work().clone(), vec![])));
+        }
+        let ledger = gid_notify::LedgerLocation::new(self.work().clone(), ledger_key.clone());
+        let report = gid_notify::evaluate_and_send(
+            self.notifier.as_ref(),
+            self.store.as_ref(),
+            &ledger,
+            month,
+            |service| summary.count_of(service),
+            &thresholds,
+            self.options.force,
+        )
+        .await?;
+        let problems: Vec<String> = report
+            .problems()
+            .map(|p| {
+                format!(
+                    "{} → topic {}: {:?}",
+                    p.threshold.service_name, p.threshold.topic, p.result
+                )
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(StageError::AlertsNotSent {
+                count: problems.len(),
+                details: problems.join("; "),
+            });
+        }
+        let outcome = StageOutcome::Notified {
+            sent: report
+                .sent()
+                .map(|o| o.threshold.topic.to_string())
+                .collect(),
+            already_sent: report
+                .outcomes
+                .iter()
+                .filter(|o| matches!(o.result, gid_notify::AlertResult::AlreadySent { .. }))
+                .count(),
+            thresholds: report.outcomes.len(),
+        };
+        // The ledger exists only once a threshold was crossed.
+        let outputs = match self.store.head(self.work(), &ledger_key).await {
+            Ok(_) => vec![ledger_key],
+            Err(e) if e.is_not_found() => vec![],
+            Err(e) => return Err(e.into()),
+        };
+        Ok((outcome, (self.work().clone(), outputs)))
     }
 }
 

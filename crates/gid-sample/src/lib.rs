@@ -101,6 +101,18 @@ const TRICKY: [&str; 4] = [
     "Tom's cart & <b>boxes</b> blocking the alley",
 ];
 
+/// A department contacts list for the alerting demo: good rows, a bad phone, a bad
+/// email, a duplicate and a name that tries to inject markup.
+pub const CONTACTS_CSV: &str = "Name,Department,Email,Phone
+Maria Lopez,Trash,maria.lopez@example.org,+16195550101
+Dev Patel,Trash,dev.patel@example.org,+16195550102
+Kim Nguyen,Streets,kim.nguyen@example.org,+16195550103
+\"Robert'); DROP TABLE contacts;--\",Streets,robert@example.org,+16195550104
+Sam Jones,Streets,sam.jones@example,+16195550105
+Ana Ruiz,Trash,ana.ruiz@example.org,619-555
+Maria Lopez,Trash,maria.lopez@example.org,+16195550101
+";
+
 /// How much data to generate.
 #[derive(Debug, Clone)]
 pub struct SampleSpec {

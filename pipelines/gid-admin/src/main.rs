@@ -10,7 +10,11 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use gid_cli::{init_logging, CommonArgs, MonthArgs};
 use gid_core::{Acl, BucketName, Config, ObjectKey, Profile};
-use gid_runs::{open_store, MonthRun, RunOptions};
+use gid_notify::{
+    find_topic, prune_topics, subscribe_contacts, unsubscribe_all, ContactList, Notifier,
+    PhoneNumber, Protocol, SubscriptionArn, TopicArn, TopicName,
+};
+use gid_runs::{open_notifier, open_store, MonthRun, RunOptions};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{content_type_for, list_all, ObjectStore, PutOptions};
 
@@ -45,6 +49,41 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         expires: u64,
     },
+    /// SNS topics: create, list, delete, prune all but the kept ones.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Subscribe every contact of contacts.csv to its department's topic (SMS + email).
+    Subscribe {
+        /// A local contacts file instead of s3://<staging>/<notify.contacts_key>.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Subscriptions with protocol, endpoint and status.
+    #[command(subcommand)]
+    Subscriptions(SubscriptionsCommand),
+    /// Remove one subscription by ARN, or all of a topic's (optionally one protocol's).
+    Unsubscribe {
+        /// The subscription ARN.
+        #[arg(conflicts_with = "topic", required_unless_present = "topic")]
+        arn: Option<String>,
+        #[arg(long)]
+        topic: Option<String>,
+        /// With --topic: only this protocol (sms, email).
+        #[arg(long, requires = "topic")]
+        protocol: Option<String>,
+    },
+    /// Publish a message to a topic.
+    Publish {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        message: String,
+    },
+    /// Send an SMS directly to a phone number.
+    #[command(subcommand)]
+    Sms(SmsCommand),
     /// Per month and stage: the last run's state, counts, and whether inputs changed since.
     Runs {
         #[command(flatten)]
@@ -121,6 +160,43 @@ enum ObjectCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum TopicCommand {
+    Create {
+        name: String,
+    },
+    List,
+    Delete {
+        name: String,
+    },
+    /// Delete every topic except the kept ones (default: notify.keep_topics).
+    Prune {
+        #[arg(long, value_delimiter = ',')]
+        keep: Vec<String>,
+        /// Required: this deletes every other topic the credentials can see.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SubscriptionsCommand {
+    List {
+        #[arg(long)]
+        topic: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SmsCommand {
+    Send {
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        message: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AclCommand {
     Get {
         bucket: BucketName,
@@ -185,6 +261,84 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .presign_get(&bucket, &key, Duration::from_secs(expires))
                 .await?;
             println!("{url}");
+            Ok(())
+        }
+        Command::Topic(command) => topic(&config, command).await,
+        Command::Subscribe { file } => subscribe(&config, store, file).await,
+        Command::Subscriptions(SubscriptionsCommand::List { topic }) => {
+            let notifier = open_notifier(&config).await;
+            let topic = match topic {
+                Some(name) => Some(existing_topic(notifier.as_ref(), &name).await?),
+                None => None,
+            };
+            println!(
+                "{:<10} {:<6} {:<32} {:<22} subscription",
+                "topic", "proto", "endpoint", "status"
+            );
+            for s in notifier.list_subscriptions(topic.as_ref()).await? {
+                println!(
+                    "{:<10} {:<6} {:<32} {:<22} {}",
+                    s.topic.name(),
+                    s.protocol.as_str(),
+                    s.endpoint,
+                    format!("{:?}", s.status),
+                    s.arn
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "(pending confirmation)".into())
+                );
+            }
+            Ok(())
+        }
+        Command::Unsubscribe {
+            arn,
+            topic,
+            protocol,
+        } => {
+            let notifier = open_notifier(&config).await;
+            if let Some(arn) = arn {
+                notifier.unsubscribe(&SubscriptionArn::new(arn)?).await?;
+                println!("unsubscribed");
+                return Ok(());
+            }
+            let topic =
+                existing_topic(notifier.as_ref(), &topic.expect("clap requires it")).await?;
+            let protocol = protocol.map(|p| Protocol::from(p.as_str()));
+            let report = unsubscribe_all(notifier.as_ref(), &topic, protocol).await?;
+            println!(
+                "removed {}, pending confirmation (cannot be removed) {}, failed {}",
+                report.removed.len(),
+                report.pending.len(),
+                report.failed.len()
+            );
+            for (s, reason) in &report.failed {
+                eprintln!(
+                    "gid: could not unsubscribe {} {}: {reason}",
+                    s.protocol.as_str(),
+                    s.endpoint
+                );
+            }
+            if report.failed.is_empty() {
+                Ok(())
+            } else {
+                bail!("some subscriptions were not removed")
+            }
+        }
+        Command::Publish {
+            topic,
+            subject,
+            message,
+        } => {
+            let notifier = open_notifier(&config).await;
+            let arn = existing_topic(notifier.as_ref(), &topic).await?;
+            let id = notifier.publish(&arn, subject.as_deref(), &message).await?;
+            println!("published to {arn} (message {id})");
+            Ok(())
+        }
+        Command::Sms(SmsCommand::Send { phone, message }) => {
+            let notifier = open_notifier(&config).await;
+            let phone = PhoneNumber::new(&phone)?;
+            let id = notifier.send_sms(&phone, &message).await?;
+            println!("sent SMS to {phone} (message {id})");
             Ok(())
         }
         Command::Runs { months } => {
@@ -369,12 +523,142 @@ async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> anyhow::Resu
     Ok(())
 }
 
+async fn existing_topic(notifier: &dyn Notifier, name: &str) -> anyhow::Result<TopicArn> {
+    let name = TopicName::new(name)?;
+    find_topic(notifier, &name).await?.with_context(|| {
+        format!("topic {name} does not exist (create it with `gid-admin topic create {name}`)")
+    })
+}
+
+async fn topic(config: &Config, command: TopicCommand) -> anyhow::Result<()> {
+    let notifier = open_notifier(config).await;
+    let notifier = notifier.as_ref();
+    match command {
+        TopicCommand::Create { name } => {
+            let arn = notifier.create_topic(&TopicName::new(name)?).await?;
+            println!("{arn}");
+        }
+        TopicCommand::List => {
+            for arn in notifier.list_topics().await? {
+                println!("{arn}");
+            }
+        }
+        TopicCommand::Delete { name } => {
+            let arn = existing_topic(notifier, &name).await?;
+            notifier.delete_topic(&arn).await?;
+            println!("deleted {arn}");
+        }
+        TopicCommand::Prune { keep, yes } => {
+            let keep = if keep.is_empty() {
+                config.notify.keep_topics.clone()
+            } else {
+                keep
+            };
+            let keep = keep
+                .into_iter()
+                .map(TopicName::new)
+                .collect::<Result<Vec<_>, _>>()?;
+            if !yes {
+                let doomed: Vec<String> = notifier
+                    .list_topics()
+                    .await?
+                    .into_iter()
+                    .filter(|t| !keep.iter().any(|k| k.as_str() == t.name()))
+                    .map(|t| t.to_string())
+                    .collect();
+                bail!(
+                    "would delete {} topics ({}); rerun with --yes to delete them",
+                    doomed.len(),
+                    doomed.join(", ")
+                );
+            }
+            let report = prune_topics(notifier, &keep).await?;
+            println!(
+                "deleted {}, kept {}",
+                report.deleted.len(),
+                report.kept.len()
+            );
+            for (topic, reason) in &report.failed {
+                eprintln!("gid: could not delete {topic}: {reason}");
+            }
+            if !report.failed.is_empty() {
+                bail!("{} topics were not deleted", report.failed.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn subscribe(
+    config: &Config,
+    store: &dyn ObjectStore,
+    file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let (source, bytes) = match file {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => {
+            let key = ObjectKey::new(config.notify.contacts_key.clone())?;
+            let bucket = &config.buckets.staging;
+            let object = store
+                .get(bucket, &key)
+                .await
+                .context("reading the contacts list")?;
+            (format!("s3://{bucket}/{key}"), object.body.to_vec())
+        }
+    };
+    let contacts = ContactList::parse(&source, &bytes)?;
+    for rejected in &contacts.rejected {
+        eprintln!(
+            "gid: {source} line {}: {} → contact skipped",
+            rejected.line, rejected.reason
+        );
+    }
+    for duplicate in &contacts.duplicates {
+        eprintln!(
+            "gid: {source} line {}: {} already listed for {} on line {} → not subscribed twice",
+            duplicate.line, duplicate.endpoint, duplicate.topic, duplicate.first_line
+        );
+    }
+    let notifier = open_notifier(config).await;
+    let report = subscribe_contacts(notifier.as_ref(), &contacts).await;
+    for failed in &report.failed {
+        eprintln!(
+            "gid: {source} line {}: could not subscribe {} to {}: {}",
+            failed.line,
+            failed.endpoint.address(),
+            failed.topic,
+            failed.reason
+        );
+    }
+    println!(
+        "{} contacts → {} topics: {} subscribed, {} already subscribed, {} rejected rows, {} failed",
+        contacts.contacts.len(),
+        report.topics.len(),
+        report.subscribed.len(),
+        report.already_subscribed.len(),
+        contacts.rejected.len(),
+        report.failed.len()
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "{} subscriptions failed; rerun to retry (existing ones are not duplicated)",
+            report.failed.len()
+        )
+    }
+}
+
 async fn runs(
     config: Config,
     store: std::sync::Arc<dyn ObjectStore>,
     months: &[gid_core::Month],
 ) -> anyhow::Result<()> {
-    let run = MonthRun::new(config, store, RunOptions::default());
+    let notifier = open_notifier(&config).await;
+    let run = MonthRun::new(config, store, notifier, RunOptions::default());
     println!(
         "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  inputs",
         "month", "stage", "state", "finished (UTC)", "rows", "quarantined"
@@ -427,6 +711,20 @@ async fn sample(
         bail!("--files must be at least 3 (clean, drifted and dirty parts)");
     }
     store.create_bucket(bucket).await?;
+    let staging = &config.buckets.staging;
+    store.create_bucket(staging).await?;
+    let contacts = ObjectKey::new(config.notify.contacts_key.clone())?;
+    if !(if_missing && store.head(staging, &contacts).await.is_ok()) {
+        store
+            .put(
+                staging,
+                &contacts,
+                Bytes::from_static(gid_sample::CONTACTS_CSV.as_bytes()),
+                &PutOptions::new("text/csv; charset=utf-8"),
+            )
+            .await?;
+        println!("contacts: s3://{staging}/{contacts}");
+    }
     for month in months.months()? {
         let prefix = layout.month_prefix(month);
         if if_missing

@@ -9,7 +9,8 @@ use clap::Parser;
 use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress, ProgressBars};
 use gid_core::Profile;
 use gid_runs::{
-    open_store, prepare_buckets, run_months, MonthRun, RunOptions, Stage, StageOutcome,
+    open_notifier, open_store, prepare_buckets, run_months, MonthRun, RunOptions, Stage,
+    StageOutcome,
 };
 
 /// Build the monthly "Get It Done" report site from the month's CSV exports.
@@ -20,7 +21,8 @@ struct Cli {
     common: CommonArgs,
     #[command(flatten)]
     months: MonthArgs,
-    /// Run only this stage (repeatable: --stage aggregate --stage publish). Default: all.
+    /// Run only this stage (repeatable: --stage aggregate --stage publish). Default: all
+    /// (ingest, aggregate, publish, notify).
     #[arg(long = "stage", value_name = "STAGE", value_parser = parse_stage)]
     stages: Vec<Stage>,
     /// Say what would be read and written, without writing anything.
@@ -83,7 +85,8 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         force: cli.force,
         resume: cli.resume,
     };
-    let run = MonthRun::new(config, Arc::clone(&store), options);
+    let notifier = open_notifier(&config).await;
+    let run = MonthRun::new(config, Arc::clone(&store), notifier, options);
     let progress = ProgressBars::new(bars, months.len());
     tracing::info!(
         months = months.len(),

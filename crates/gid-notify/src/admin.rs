@@ -1,0 +1,164 @@
+//! Bulk operations for `gid-admin`: delete every topic but the kept ones, and remove a
+//! topic's subscriptions by protocol.
+
+use crate::{Notifier, NotifyError, Protocol, Subscription, TopicArn, TopicName};
+
+/// The topics [`prune_topics`] keeps unless told otherwise.
+pub const DEFAULT_KEEP_TOPICS: [&str; 1] = ["critical"];
+
+/// [`DEFAULT_KEEP_TOPICS`] as topic names.
+pub fn default_keep() -> Vec<TopicName> {
+    DEFAULT_KEEP_TOPICS
+        .iter()
+        .map(|t| TopicName::new(*t).expect("valid default"))
+        .collect()
+}
+
+/// What [`prune_topics`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub deleted: Vec<TopicArn>,
+    pub kept: Vec<TopicArn>,
+    /// Topics that could not be deleted, with the reason; the others were still pruned.
+    pub failed: Vec<(TopicArn, String)>,
+}
+
+/// Deletes every topic of the account except those named in `keep` (with their
+/// subscriptions). On AWS this means *every* topic the credentials can see, not only
+/// gid's: callers should list first and ask.
+pub async fn prune_topics(
+    notifier: &dyn Notifier,
+    keep: &[TopicName],
+) -> Result<PruneReport, NotifyError> {
+    let mut report = PruneReport::default();
+    for topic in notifier.list_topics().await? {
+        if keep.iter().any(|k| k.as_str() == topic.name()) {
+            report.kept.push(topic);
+            continue;
+        }
+        match notifier.delete_topic(&topic).await {
+            Ok(()) => report.deleted.push(topic),
+            Err(e) => report.failed.push((topic, e.to_string())),
+        }
+    }
+    tracing::info!(
+        deleted = report.deleted.len(),
+        kept = report.kept.len(),
+        failed = report.failed.len(),
+        "topics pruned"
+    );
+    Ok(report)
+}
+
+/// What [`unsubscribe_all`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnsubscribeReport {
+    pub removed: Vec<Subscription>,
+    /// Pending confirmation: SNS gives them no ARN to unsubscribe with; they expire on
+    /// their own (after 3 days on AWS) unless confirmed.
+    pub pending: Vec<Subscription>,
+    pub failed: Vec<(Subscription, String)>,
+}
+
+/// Removes the topic's subscriptions of `protocol` (all of them when `None`), e.g. every
+/// SMS subscription of `trash`.
+pub async fn unsubscribe_all(
+    notifier: &dyn Notifier,
+    topic: &TopicArn,
+    protocol: Option<Protocol>,
+) -> Result<UnsubscribeReport, NotifyError> {
+    let mut report = UnsubscribeReport::default();
+    let subscriptions = notifier.list_subscriptions(Some(topic)).await?;
+    for subscription in subscriptions {
+        if protocol
+            .as_ref()
+            .is_some_and(|p| *p != subscription.protocol)
+        {
+            continue;
+        }
+        let Some(arn) = subscription.arn.clone() else {
+            report.pending.push(subscription);
+            continue;
+        };
+        match notifier.unsubscribe(&arn).await {
+            Ok(()) => report.removed.push(subscription),
+            Err(e) => report.failed.push((subscription, e.to_string())),
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EmailAddress, EmailConfirmation, Endpoint, LocalOutbox, PhoneNumber};
+
+    fn name(n: &str) -> TopicName {
+        TopicName::new(n).unwrap()
+    }
+
+    #[tokio::test]
+    async fn prune_deletes_every_topic_but_critical() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = LocalOutbox::new(dir.path());
+        for t in ["trash", "streets", "critical", "old-test"] {
+            outbox.create_topic(&name(t)).await.unwrap();
+        }
+        let report = prune_topics(&outbox, &default_keep()).await.unwrap();
+        let mut deleted: Vec<&str> = report.deleted.iter().map(|t| t.name()).collect();
+        deleted.sort();
+        assert_eq!(deleted, ["old-test", "streets", "trash"]);
+        let left: Vec<String> = outbox
+            .list_topics()
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect();
+        assert_eq!(left, ["critical"]);
+    }
+
+    #[tokio::test]
+    async fn prune_keeps_every_named_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = LocalOutbox::new(dir.path());
+        for t in ["trash", "streets", "critical"] {
+            outbox.create_topic(&name(t)).await.unwrap();
+        }
+        let report = prune_topics(&outbox, &[name("trash"), name("streets")])
+            .await
+            .unwrap();
+        assert_eq!(report.deleted.len(), 1);
+        assert_eq!(report.deleted[0].name(), "critical");
+        assert_eq!(report.kept.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn unsubscribe_by_protocol_leaves_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = LocalOutbox::with_email_confirmation(dir.path(), EmailConfirmation::Pending);
+        let trash = outbox.create_topic(&name("trash")).await.unwrap();
+        for n in ["+16195550100", "+16195550101"] {
+            let phone = Endpoint::Sms(PhoneNumber::new(n).unwrap());
+            outbox.subscribe(&trash, &phone).await.unwrap();
+        }
+        let email = Endpoint::Email(EmailAddress::new("pat@example.org").unwrap());
+        outbox.subscribe(&trash, &email).await.unwrap();
+
+        let report = unsubscribe_all(&outbox, &trash, Some(Protocol::Sms))
+            .await
+            .unwrap();
+        assert_eq!(report.removed.len(), 2);
+        let left = outbox.list_subscriptions(Some(&trash)).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].protocol, Protocol::Email);
+
+        let report = unsubscribe_all(&outbox, &trash, None).await.unwrap();
+        assert!(report.removed.is_empty());
+        assert_eq!(
+            report.pending.len(),
+            1,
+            "a pending email has no ARN to remove"
+        );
+    }
+}

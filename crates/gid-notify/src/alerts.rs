@@ -1,0 +1,882 @@
+//! Threshold alerts: when a month's count for a service crosses its threshold, publish
+//! once to the threshold's topic, and remember that in a ledger so a rerun stays quiet.
+//!
+//! The ledger is one JSON object in the object store (e.g. `gid-work/2019/jan/alerts.json`).
+//! Every alert is *claimed* in the ledger before it is published and marked *sent* right
+//! after, each write conditional on the ledger being unchanged since it was read
+//! (`If-None-Match: *` to create, `If-Match: <etag>` to update). Two runs racing for the same
+//! alert therefore cannot both publish it: the loser's write fails, it rereads, and sees the
+//! claim. A run that dies between claim and publish leaves the alert *in doubt*: reported,
+//! not resent, until someone checks and reruns with `force`.
+
+use std::fmt;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use gid_core::{BucketName, Month, ObjectKey};
+use gid_storage::{ObjectStore, PutCondition, PutOptions, StorageError};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{check_subject, MAX_SUBJECT_LEN};
+use crate::{InvalidInput, MessageId, Notifier, NotifyError, TopicArn, TopicName};
+
+/// Ledger writes retried after losing a race to another run, before giving up.
+const LEDGER_ATTEMPTS: u32 = 5;
+
+/// "Alert when the month's count of `service_name` is strictly above `above`."
+///
+/// Deserialisable from config (a list of these); `label` defaults to the service name.
+/// The label names the count in the message: `"{label} count is now {count} for
+/// {month}"`. It must be printable ASCII, since it also goes into the SNS Subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ThresholdSpec")]
+pub struct Threshold {
+    pub service_name: String,
+    pub above: u64,
+    pub topic: TopicName,
+    pub label: String,
+}
+
+/// A threshold as written in config, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdSpec {
+    service_name: String,
+    above: u64,
+    topic: TopicName,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+impl TryFrom<ThresholdSpec> for Threshold {
+    type Error = InvalidInput;
+    fn try_from(spec: ThresholdSpec) -> Result<Self, Self::Error> {
+        let label = spec.label.unwrap_or_else(|| spec.service_name.clone());
+        Threshold::new(spec.service_name, spec.above, spec.topic, label)
+    }
+}
+
+impl Threshold {
+    /// A validated threshold: a service name, and a label whose Subject fits SNS's rules.
+    pub fn new(
+        service_name: impl Into<String>,
+        above: u64,
+        topic: TopicName,
+        label: impl Into<String>,
+    ) -> Result<Self, InvalidInput> {
+        let threshold = Self {
+            service_name: service_name.into(),
+            above,
+            topic,
+            label: label.into(),
+        };
+        let fail = |reason: String| InvalidInput::Threshold {
+            service_name: threshold.service_name.clone(),
+            reason,
+        };
+        if threshold.service_name.trim().is_empty() {
+            return Err(fail("the service name is empty".into()));
+        }
+        if threshold.label.trim().is_empty() {
+            return Err(fail("the label is empty".into()));
+        }
+        // The longest Subject this threshold can produce (a month is always 7 characters).
+        let subject = threshold.subject(Month::new(2019, 1).expect("valid month"));
+        check_subject(&threshold.topic.to_string(), &subject).map_err(|e| {
+            fail(format!(
+                "label {:?} does not fit an SNS Subject ({e}); use at most {} printable ASCII characters",
+                threshold.label,
+                MAX_SUBJECT_LEN - (subject.len() - threshold.label.len())
+            ))
+        })?;
+        Ok(threshold)
+    }
+
+    /// The course's thresholds: more than 100 Illegal Dumping requests alert `trash`,
+    /// more than 30 Pothole requests alert `streets`.
+    pub fn course_defaults() -> Vec<Threshold> {
+        let topic = |t: &str| TopicName::new(t).expect("valid topic");
+        vec![
+            Threshold::new("Illegal Dumping", 100, topic("trash"), "Trash violations")
+                .expect("valid default"),
+            Threshold::new("Pothole", 30, topic("streets"), "Pothole").expect("valid default"),
+        ]
+    }
+
+    /// Strictly greater: a count equal to the threshold does not alert.
+    pub fn is_crossed_by(&self, count: u64) -> bool {
+        count > self.above
+    }
+
+    /// The SNS Subject (`Trash violations above 100 in 2019-01`).
+    pub fn subject(&self, month: Month) -> String {
+        format!("{} above {} in {month}", self.label, self.above)
+    }
+
+    /// The message body (`Trash violations count is now 123 for 2019-01`).
+    pub fn message(&self, month: Month, count: u64) -> String {
+        format!("{} count is now {count} for {month}", self.label)
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} > {} → {}",
+            self.service_name, self.above, self.topic
+        )
+    }
+}
+
+/// Where a ledger lives in the object store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerLocation {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+}
+
+impl LedgerLocation {
+    pub fn new(bucket: BucketName, key: ObjectKey) -> Self {
+        Self { bucket, key }
+    }
+}
+
+impl fmt::Display for LedgerLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// Where an alert stands in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// A run is publishing it, or died while doing so.
+    Claimed,
+    Sent,
+}
+
+/// One (month, threshold) alert in the ledger. A threshold is identified by service
+/// name, level and topic: changing any of them in config makes a new threshold, which
+/// may alert again for a month the old one already alerted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub month: String,
+    pub service_name: String,
+    pub above: u64,
+    pub topic: TopicName,
+    pub label: String,
+    /// The count when it was last claimed.
+    pub count: u64,
+    pub state: AlertState,
+    pub claimed_at: DateTime<Utc>,
+    /// The last message that went out for it.
+    pub message_id: Option<MessageId>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// How many times it went out (more than 1 only through `force`).
+    pub times_sent: u32,
+}
+
+impl LedgerEntry {
+    fn is_for(&self, month: &str, threshold: &Threshold) -> bool {
+        self.month == month
+            && self.service_name == threshold.service_name
+            && self.above == threshold.above
+            && self.topic == threshold.topic
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LedgerFile {
+    alerts: Vec<LedgerEntry>,
+}
+
+/// The alerts sent so far, as read from the object store, with the ETag that conditional
+/// updates compare against.
+#[derive(Debug, Clone, Default)]
+pub struct AlertLedger {
+    entries: Vec<LedgerEntry>,
+    /// `None`: the ledger object does not exist yet.
+    etag: Option<String>,
+}
+
+impl AlertLedger {
+    /// Reads the ledger; a missing ledger object is an empty ledger (a missing bucket is
+    /// an error).
+    pub async fn load(
+        store: &dyn ObjectStore,
+        location: &LedgerLocation,
+    ) -> Result<Self, NotifyError> {
+        let object = match store.get(&location.bucket, &location.key).await {
+            Ok(object) => object,
+            Err(StorageError::NoSuchKey { .. }) => return Ok(Self::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let file: LedgerFile =
+            serde_json::from_slice(&object.body).map_err(|e| NotifyError::CorruptLedger {
+                bucket: location.bucket.to_string(),
+                key: location.key.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            entries: file.alerts,
+            etag: Some(object.meta.etag),
+        })
+    }
+
+    pub fn entries(&self) -> &[LedgerEntry] {
+        &self.entries
+    }
+
+    /// The entry of this month's alert for `threshold`, if any.
+    pub fn find(&self, month: Month, threshold: &Threshold) -> Option<&LedgerEntry> {
+        let month = month.to_string();
+        self.entries.iter().find(|e| e.is_for(&month, threshold))
+    }
+
+    /// Applies `change` and writes the result conditionally; when another run wrote in
+    /// between, rereads and applies `change` again to what that run left. `change` says
+    /// whether it changed anything (nothing is written otherwise).
+    async fn update<T>(
+        &mut self,
+        store: &dyn ObjectStore,
+        location: &LedgerLocation,
+        mut change: impl FnMut(&mut Vec<LedgerEntry>) -> (T, bool),
+    ) -> Result<T, NotifyError> {
+        for _ in 0..LEDGER_ATTEMPTS {
+            let mut entries = self.entries.clone();
+            let (outcome, changed) = change(&mut entries);
+            if !changed {
+                return Ok(outcome);
+            }
+            let file = LedgerFile { alerts: entries };
+            let mut body = serde_json::to_vec_pretty(&file).expect("ledger serialises");
+            body.push(b'\n');
+            let condition = match &self.etag {
+                None => PutCondition::IfNoneMatch,
+                Some(etag) => PutCondition::IfMatch(etag.clone()),
+            };
+            let options = PutOptions::new("application/json").with_condition(condition);
+            match store
+                .put(&location.bucket, &location.key, Bytes::from(body), &options)
+                .await
+            {
+                Ok(etag) => {
+                    self.entries = file.alerts;
+                    self.etag = Some(etag);
+                    return Ok(outcome);
+                }
+                Err(StorageError::PreconditionFailed { .. }) => {
+                    tracing::debug!(%location, "ledger changed under us; rereading");
+                    *self = Self::load(store, location).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(NotifyError::LedgerContended {
+            bucket: location.bucket.to_string(),
+            key: location.key.to_string(),
+            attempts: LEDGER_ATTEMPTS,
+        })
+    }
+}
+
+/// What happened to one threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertResult {
+    /// The count did not cross the threshold.
+    Below,
+    /// Published now.
+    Sent {
+        topic: TopicArn,
+        message_id: MessageId,
+    },
+    /// Sent by an earlier run for this month; not sent again (pass `force` to resend).
+    AlreadySent {
+        message_id: Option<MessageId>,
+        sent_at: Option<DateTime<Utc>>,
+    },
+    /// Claimed by another run that is still publishing or died before recording the
+    /// outcome: maybe sent, maybe not. Not resent unless `force`.
+    InDoubt { claimed_at: DateTime<Utc> },
+    /// Not sent; the reason names what failed. A rerun tries again.
+    Failed { reason: String },
+}
+
+/// One threshold's count and what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertOutcome {
+    pub threshold: Threshold,
+    pub count: u64,
+    pub result: AlertResult,
+}
+
+/// What [`evaluate_and_send`] did for a month, one outcome per threshold, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertReport {
+    pub month: Month,
+    pub outcomes: Vec<AlertOutcome>,
+}
+
+impl AlertReport {
+    /// The alerts published by this run.
+    pub fn sent(&self) -> impl Iterator<Item = &AlertOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.result, AlertResult::Sent { .. }))
+    }
+
+    /// The alerts that should have gone out but did not (failed or in doubt).
+    pub fn problems(&self) -> impl Iterator<Item = &AlertOutcome> {
+        self.outcomes.iter().filter(|o| {
+            matches!(
+                o.result,
+                AlertResult::Failed { .. } | AlertResult::InDoubt { .. }
+            )
+        })
+    }
+}
+
+/// What the claim step found.
+enum Claim {
+    /// Ours to publish; the entry it replaced (a forced resend) to restore on failure.
+    Ours(Option<LedgerEntry>),
+    Done(AlertResult),
+}
+
+/// Compares each threshold with `counts(service_name)` for `month` and publishes every
+/// crossed one that the ledger does not already hold, each at most once per month across
+/// runs, recording it in the ledger at `ledger` right after. `force` resends alerts
+/// already sent (or in doubt). Publishing failures are reported per threshold and the
+/// others proceed; a ledger that cannot be read or written stops the run (an alert is
+/// never sent without being recorded).
+pub async fn evaluate_and_send(
+    notifier: &dyn Notifier,
+    store: &dyn ObjectStore,
+    ledger: &LedgerLocation,
+    month: Month,
+    counts: impl Fn(&str) -> u64,
+    thresholds: &[Threshold],
+    force: bool,
+) -> Result<AlertReport, NotifyError> {
+    let counted: Vec<(&Threshold, u64)> = thresholds
+        .iter()
+        .map(|t| (t, counts(&t.service_name)))
+        .collect();
+    let mut run = AlertRun {
+        notifier,
+        store,
+        location: ledger,
+        book: AlertLedger::load(store, ledger).await?,
+        month,
+        force,
+    };
+    let mut outcomes = Vec::with_capacity(counted.len());
+    for (threshold, count) in counted {
+        let result = if threshold.is_crossed_by(count) {
+            run.send(threshold, count).await?
+        } else {
+            AlertResult::Below
+        };
+        outcomes.push(AlertOutcome {
+            threshold: threshold.clone(),
+            count,
+            result,
+        });
+    }
+    Ok(AlertReport { month, outcomes })
+}
+
+/// One month's alerting against one ledger.
+struct AlertRun<'a> {
+    notifier: &'a dyn Notifier,
+    store: &'a dyn ObjectStore,
+    location: &'a LedgerLocation,
+    book: AlertLedger,
+    month: Month,
+    force: bool,
+}
+
+impl AlertRun<'_> {
+    /// Claim → publish → mark sent (or release the claim if the publish failed).
+    async fn send(
+        &mut self,
+        threshold: &Threshold,
+        count: u64,
+    ) -> Result<AlertResult, NotifyError> {
+        let (month, force) = (self.month, self.force);
+        let month_text = month.to_string();
+        // Resolve the topic before claiming, so an unusable topic leaves no claim behind.
+        let topic = match self.notifier.create_topic(&threshold.topic).await {
+            Ok(topic) => topic,
+            Err(e) => {
+                return Ok(AlertResult::Failed {
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let claim = self
+            .book
+            .update(self.store, self.location, |entries| {
+                let at = entries
+                    .iter()
+                    .position(|e| e.is_for(&month_text, threshold));
+                if let (Some(i), false) = (at, force) {
+                    let existing = &entries[i];
+                    let done = match existing.state {
+                        AlertState::Sent => AlertResult::AlreadySent {
+                            message_id: existing.message_id.clone(),
+                            sent_at: existing.sent_at,
+                        },
+                        AlertState::Claimed => AlertResult::InDoubt {
+                            claimed_at: existing.claimed_at,
+                        },
+                    };
+                    return (Claim::Done(done), false);
+                }
+                let previous = at.map(|i| entries.remove(i));
+                entries.push(LedgerEntry {
+                    month: month_text.clone(),
+                    service_name: threshold.service_name.clone(),
+                    above: threshold.above,
+                    topic: threshold.topic.clone(),
+                    label: threshold.label.clone(),
+                    count,
+                    state: AlertState::Claimed,
+                    claimed_at: Utc::now(),
+                    message_id: previous.as_ref().and_then(|p| p.message_id.clone()),
+                    sent_at: previous.as_ref().and_then(|p| p.sent_at),
+                    times_sent: previous.as_ref().map_or(0, |p| p.times_sent),
+                });
+                (Claim::Ours(previous), true)
+            })
+            .await?;
+        let previous = match claim {
+            Claim::Done(result) => return Ok(result),
+            Claim::Ours(previous) => previous,
+        };
+
+        let published = self
+            .notifier
+            .publish(
+                &topic,
+                Some(&threshold.subject(month)),
+                &threshold.message(month, count),
+            )
+            .await;
+        match published {
+            Ok(message_id) => {
+                tracing::info!(%month, topic = %threshold.topic, count, "threshold alert sent");
+                self.book
+                    .update(self.store, self.location, |entries| {
+                        if let Some(entry) = entries
+                            .iter_mut()
+                            .find(|e| e.is_for(&month_text, threshold))
+                        {
+                            entry.state = AlertState::Sent;
+                            entry.message_id = Some(message_id.clone());
+                            entry.sent_at = Some(Utc::now());
+                            entry.times_sent += 1;
+                        }
+                        ((), true)
+                    })
+                    .await?;
+                Ok(AlertResult::Sent { topic, message_id })
+            }
+            Err(e) => {
+                tracing::warn!(%month, topic = %threshold.topic, error = %e, "threshold alert not sent");
+                // Release the claim so a rerun tries again (restoring a forced resend's entry).
+                self.book
+                    .update(self.store, self.location, |entries| {
+                        entries.retain(|e| {
+                            !(e.is_for(&month_text, threshold) && e.state == AlertState::Claimed)
+                        });
+                        entries.extend(previous.clone());
+                        ((), true)
+                    })
+                    .await?;
+                Ok(AlertResult::Failed {
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::Faulty;
+    use crate::LocalOutbox;
+    use gid_storage::LocalStore;
+    use std::collections::HashMap;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        outbox: LocalOutbox,
+        store: LocalStore,
+        ledger: LedgerLocation,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = LocalOutbox::new(dir.path().join("outbox"));
+        let store = LocalStore::new(dir.path().join("data"));
+        let bucket = BucketName::new("gid-work").unwrap();
+        store.create_bucket(&bucket).await.unwrap();
+        let ledger = LedgerLocation::new(bucket, ObjectKey::new("2019/jan/alerts.json").unwrap());
+        Fixture {
+            _dir: dir,
+            outbox,
+            store,
+            ledger,
+        }
+    }
+
+    fn jan() -> Month {
+        "2019-01".parse().unwrap()
+    }
+
+    fn counts(pairs: &[(&str, u64)]) -> HashMap<String, u64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    async fn run(f: &Fixture, counts: &HashMap<String, u64>, force: bool) -> AlertReport {
+        evaluate_and_send(
+            &f.outbox,
+            &f.store,
+            &f.ledger,
+            jan(),
+            |s| counts.get(s).copied().unwrap_or(0),
+            &Threshold::course_defaults(),
+            force,
+        )
+        .await
+        .unwrap()
+    }
+
+    #[test]
+    fn thresholds_are_strictly_greater_than() {
+        let [dumping, pothole] = <[Threshold; 2]>::try_from(Threshold::course_defaults()).unwrap();
+        assert!(!dumping.is_crossed_by(100), "exactly 100 does not alert");
+        assert!(dumping.is_crossed_by(101));
+        assert!(!pothole.is_crossed_by(30));
+        assert!(pothole.is_crossed_by(31));
+        assert!(!dumping.is_crossed_by(0));
+    }
+
+    #[test]
+    fn messages_name_the_month_and_count_as_in_the_course() {
+        let [dumping, pothole] = <[Threshold; 2]>::try_from(Threshold::course_defaults()).unwrap();
+        assert_eq!(
+            dumping.message(jan(), 123),
+            "Trash violations count is now 123 for 2019-01"
+        );
+        assert_eq!(
+            pothole.message(jan(), 45),
+            "Pothole count is now 45 for 2019-01"
+        );
+        assert_eq!(
+            dumping.subject(jan()),
+            "Trash violations above 100 in 2019-01"
+        );
+        assert_eq!(dumping.topic.as_str(), "trash");
+        assert_eq!(pothole.topic.as_str(), "streets");
+    }
+
+    #[test]
+    fn thresholds_deserialise_from_config_and_bad_ones_are_named() {
+        #[derive(Deserialize)]
+        struct Notify {
+            thresholds: Vec<Threshold>,
+        }
+        let json = r#"{"thresholds": [
+            {"service_name": "Illegal Dumping", "above": 100, "topic": "trash", "label": "Trash violations"},
+            {"service_name": "Graffiti", "above": 5, "topic": "graffiti"}
+        ]}"#;
+        let parsed: Notify = serde_json::from_str(json).unwrap();
+        assert_eq!(parsed.thresholds[0], Threshold::course_defaults()[0]);
+        assert_eq!(
+            parsed.thresholds[1].label, "Graffiti",
+            "label defaults to the service"
+        );
+
+        let bad_topic =
+            r#"{"thresholds": [{"service_name": "X", "above": 1, "topic": "bad topic"}]}"#;
+        let err = serde_json::from_str::<Notify>(bad_topic).err().unwrap();
+        assert!(err.to_string().contains("bad topic"), "{err}");
+        let long = format!(
+            r#"{{"thresholds": [{{"service_name": "X", "above": 1, "topic": "t", "label": "{}"}}]}}"#,
+            "L".repeat(95)
+        );
+        let err = serde_json::from_str::<Notify>(&long).err().unwrap();
+        assert!(
+            err.to_string().contains("does not fit an SNS Subject"),
+            "{err}"
+        );
+        let typo = r#"{"thresholds": [{"service_name": "X", "abov": 1, "topic": "t"}]}"#;
+        assert!(serde_json::from_str::<Notify>(typo).is_err());
+    }
+
+    #[tokio::test]
+    async fn crossed_thresholds_publish_once_with_subject_and_count() {
+        let f = fixture().await;
+        let report = run(
+            &f,
+            &counts(&[("Illegal Dumping", 123), ("Pothole", 30)]),
+            false,
+        )
+        .await;
+        let results: Vec<&AlertResult> = report.outcomes.iter().map(|o| &o.result).collect();
+        assert!(
+            matches!(results[0], AlertResult::Sent { .. }),
+            "{results:?}"
+        );
+        assert_eq!(results[1], &AlertResult::Below, "30 is not above 30");
+        let messages = f.outbox.messages().await.unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].topic.name(), "trash");
+        assert_eq!(
+            messages[0].message,
+            "Trash violations count is now 123 for 2019-01"
+        );
+        assert_eq!(
+            messages[0].subject.as_deref(),
+            Some("Trash violations above 100 in 2019-01")
+        );
+
+        let book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        let entry = book.find(jan(), &Threshold::course_defaults()[0]).unwrap();
+        assert_eq!(entry.state, AlertState::Sent);
+        assert_eq!(entry.count, 123);
+        assert_eq!(entry.times_sent, 1);
+        assert_eq!(entry.message_id.as_ref(), Some(&messages[0].message_id));
+        assert!(book.find(jan(), &Threshold::course_defaults()[1]).is_none());
+    }
+
+    #[tokio::test]
+    async fn exactly_at_the_threshold_sends_nothing() {
+        let f = fixture().await;
+        let report = run(
+            &f,
+            &counts(&[("Illegal Dumping", 100), ("Pothole", 30)]),
+            false,
+        )
+        .await;
+        assert_eq!(report.sent().count(), 0);
+        assert!(f.outbox.messages().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rerun_of_the_same_month_sends_nothing_new() {
+        let f = fixture().await;
+        let c = counts(&[("Illegal Dumping", 123), ("Pothole", 45)]);
+        let first = run(&f, &c, false).await;
+        assert_eq!(first.sent().count(), 2);
+        let rerun = run(&f, &c, false).await;
+        assert_eq!(rerun.sent().count(), 0);
+        assert!(rerun
+            .outcomes
+            .iter()
+            .all(|o| matches!(o.result, AlertResult::AlreadySent { .. })));
+        assert_eq!(f.outbox.messages().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn force_resends_and_counts_the_resend() {
+        let f = fixture().await;
+        let c = counts(&[("Illegal Dumping", 123)]);
+        run(&f, &c, false).await;
+        let forced = run(&f, &counts(&[("Illegal Dumping", 130)]), true).await;
+        assert_eq!(forced.sent().count(), 1);
+        let messages = f.outbox.messages().await.unwrap();
+        assert_eq!(messages.len(), 2);
+        assert_eq!(
+            messages[1].message,
+            "Trash violations count is now 130 for 2019-01"
+        );
+        let book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        assert_eq!(book.entries().len(), 1, "one entry per (month, threshold)");
+        assert_eq!(book.entries()[0].times_sent, 2);
+        assert_eq!(book.entries()[0].count, 130);
+    }
+
+    #[tokio::test]
+    async fn a_claim_left_by_a_dead_run_is_in_doubt_and_not_resent() {
+        let f = fixture().await;
+        let dumping = &Threshold::course_defaults()[0];
+        let mut book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        book.update(&f.store, &f.ledger, |entries| {
+            entries.push(LedgerEntry {
+                month: "2019-01".into(),
+                service_name: dumping.service_name.clone(),
+                above: dumping.above,
+                topic: dumping.topic.clone(),
+                label: dumping.label.clone(),
+                count: 123,
+                state: AlertState::Claimed,
+                claimed_at: Utc::now(),
+                message_id: None,
+                sent_at: None,
+                times_sent: 0,
+            });
+            ((), true)
+        })
+        .await
+        .unwrap();
+        let c = counts(&[("Illegal Dumping", 123)]);
+        let report = run(&f, &c, false).await;
+        assert!(matches!(
+            report.outcomes[0].result,
+            AlertResult::InDoubt { .. }
+        ));
+        assert_eq!(report.problems().count(), 1);
+        assert!(f.outbox.messages().await.unwrap().is_empty());
+        let forced = run(&f, &c, true).await;
+        assert_eq!(forced.sent().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_runs_send_each_alert_once() {
+        let f = fixture().await;
+        let c = counts(&[("Illegal Dumping", 123), ("Pothole", 45)]);
+        let runs = (0..4).map(|_| run(&f, &c, false));
+        // Polled together on one task, so their ledger reads and writes interleave.
+        let reports = futures::future::join_all(runs).await;
+        let sent: usize = reports.iter().map(|r| r.sent().count()).sum();
+        assert_eq!(sent, 2, "{reports:#?}");
+        assert_eq!(f.outbox.messages().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_releases_its_claim_so_a_rerun_retries() {
+        let f = fixture().await;
+        let faulty = Faulty::new(f.outbox.clone());
+        faulty.fail_publish(true);
+        let c = counts(&[("Illegal Dumping", 123)]);
+        let dumping = &Threshold::course_defaults()[..1];
+        let report = evaluate_and_send(
+            &faulty,
+            &f.store,
+            &f.ledger,
+            jan(),
+            |s| c[s],
+            dumping,
+            false,
+        )
+        .await
+        .unwrap();
+        let AlertResult::Failed { reason } = &report.outcomes[0].result else {
+            panic!("{report:?}")
+        };
+        assert!(reason.contains("publish refused by the test"), "{reason}");
+        let book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        assert!(book.entries().is_empty(), "no claim left behind: {book:?}");
+
+        faulty.fail_publish(false);
+        let retry = evaluate_and_send(
+            &faulty,
+            &f.store,
+            &f.ledger,
+            jan(),
+            |s| c[s],
+            dumping,
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(retry.sent().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_forced_resend_keeps_the_earlier_send_on_record() {
+        let f = fixture().await;
+        let faulty = Faulty::new(f.outbox.clone());
+        let c = counts(&[("Illegal Dumping", 123)]);
+        let dumping = &Threshold::course_defaults()[..1];
+        evaluate_and_send(
+            &faulty,
+            &f.store,
+            &f.ledger,
+            jan(),
+            |s| c[s],
+            dumping,
+            false,
+        )
+        .await
+        .unwrap();
+        faulty.fail_publish(true);
+        let forced =
+            evaluate_and_send(&faulty, &f.store, &f.ledger, jan(), |s| c[s], dumping, true)
+                .await
+                .unwrap();
+        assert_eq!(forced.problems().count(), 1);
+        let book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        assert_eq!(book.entries()[0].state, AlertState::Sent);
+        assert_eq!(book.entries()[0].times_sent, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unusable_topic_fails_that_alert_only() {
+        let f = fixture().await;
+        let faulty = Faulty::new(f.outbox.clone()).failing_topic("trash");
+        let c = counts(&[("Illegal Dumping", 123), ("Pothole", 45)]);
+        let report = evaluate_and_send(
+            &faulty,
+            &f.store,
+            &f.ledger,
+            jan(),
+            |s| c[s],
+            &Threshold::course_defaults(),
+            false,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            report.outcomes[0].result,
+            AlertResult::Failed { .. }
+        ));
+        assert!(matches!(
+            report.outcomes[1].result,
+            AlertResult::Sent { .. }
+        ));
+        let book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        assert_eq!(book.entries().len(), 1, "only the sent alert is recorded");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_ledger_stops_the_run_naming_the_object() {
+        let f = fixture().await;
+        f.store
+            .put(
+                &f.ledger.bucket,
+                &f.ledger.key,
+                Bytes::from_static(b"not json"),
+                &PutOptions::new("application/json"),
+            )
+            .await
+            .unwrap();
+        let err = evaluate_and_send(
+            &f.outbox,
+            &f.store,
+            &f.ledger,
+            jan(),
+            |_| 500,
+            &Threshold::course_defaults(),
+            false,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, NotifyError::CorruptLedger { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("s3://gid-work/2019/jan/alerts.json"),
+            "{err}"
+        );
+        assert!(
+            f.outbox.messages().await.unwrap().is_empty(),
+            "nothing sent unrecorded"
+        );
+    }
+}

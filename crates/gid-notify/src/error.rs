@@ -1,0 +1,83 @@
+use gid_storage::StorageError;
+
+use crate::{SubscriptionArn, TopicArn};
+
+/// A value refused before it reached any backend; every variant names the value and the
+/// rule it broke. Values are printed with `{:?}` so control characters in (hostile) input
+/// cannot forge log lines.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidInput {
+    #[error("topic name {name:?} is invalid: {reason} (SNS rules: 1-256 characters of A-Z, a-z, 0-9, '_' and '-')")]
+    TopicName { name: String, reason: &'static str },
+    #[error("phone number {value:?} is invalid: {reason} (use E.164: '+', the country code and the number, e.g. +16195550100)")]
+    Phone { value: String, reason: &'static str },
+    #[error("email address {value:?} is invalid: {reason}")]
+    Email { value: String, reason: &'static str },
+    #[error("{value:?} is not an SNS {kind} ARN: {reason}")]
+    Arn {
+        kind: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("the {what} for {target} is refused: {reason}")]
+    Message {
+        what: &'static str,
+        target: String,
+        reason: String,
+    },
+    #[error("threshold {service_name:?}: {reason}")]
+    Threshold {
+        service_name: String,
+        reason: String,
+    },
+}
+
+/// What went wrong with a notifier operation; every variant names the topic, subscription,
+/// phone number or file involved, and says what to try.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error("topic {topic} does not exist (create it with `gid-admin topic create {}`)", .topic.name())]
+    NoSuchTopic { topic: TopicArn },
+    #[error("subscription {subscription} does not exist (list them with `gid-admin subscriptions list`)")]
+    NoSuchSubscription { subscription: SubscriptionArn },
+    /// The service refused the request as invalid or not allowed; retrying will not help.
+    #[error("{operation} {target}: refused: {message}")]
+    Rejected {
+        operation: &'static str,
+        target: String,
+        message: String,
+    },
+    #[error("{operation} {target}: {message}")]
+    Service {
+        operation: &'static str,
+        target: String,
+        message: String,
+        /// Whether retrying later may help (throttling, 5xx, timeouts).
+        transient: bool,
+    },
+    #[error("local outbox: {operation} {path}: {source}")]
+    Io {
+        operation: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("local outbox: {path} is not a valid record ({message}); fix or delete the file")]
+    CorruptRecord { path: String, message: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("alert ledger s3://{bucket}/{key} is not a valid ledger ({message}); fix it, or delete it to start afresh (alerts already sent may then be sent again)")]
+    CorruptLedger {
+        bucket: String,
+        key: String,
+        message: String,
+    },
+    #[error("alert ledger s3://{bucket}/{key} kept changing under other runs ({attempts} attempts); rerun once they have finished")]
+    LedgerContended {
+        bucket: String,
+        key: String,
+        attempts: u32,
+    },
+}

@@ -1,0 +1,70 @@
+//! The notifier port and what gid does with it: department topics, contact
+//! subscriptions and monthly threshold alerts.
+//!
+//! [`Notifier`] is the one trait for SNS-style messaging: topics (create is idempotent),
+//! SMS and email subscriptions, publishing to a topic and direct SMS. Two backends
+//! implement it and pass the same [`conformance`] suite:
+//!
+//! * [`LocalOutbox`]: offline; topics, subscriptions and every delivered message are
+//!   readable JSON files under one folder, so a demo or a test can see exactly what was sent.
+//! * [`SnsNotifier`]: `aws-sdk-sns` against AWS or an emulator.
+//!
+//! On top of the port, independent of the backend: [`ContactList`] parses `contacts.csv`
+//! (bad rows reported by line, duplicates collapsed) and [`subscribe_contacts`] subscribes
+//! each contact to its department's topic without duplicating anything on a rerun;
+//! [`evaluate_and_send`] publishes each crossed [`Threshold`] once per month, recorded in an
+//! [`AlertLedger`] kept in the object store; [`prune_topics`] and [`unsubscribe_all`] are the
+//! bulk admin operations. This crate does not compute counts (that is aggregate's job), read
+//! configuration, or decide where the contacts file and ledger live: callers pass them in.
+//!
+//! ```
+//! use gid_notify::{subscribe_contacts, ContactList, LocalOutbox, Notifier};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let outbox = LocalOutbox::new(dir.path());
+//! let csv = "Name,Department,Email,Phone\nPat,Trash,pat@example.org,+16195550100\n";
+//! let contacts = ContactList::parse("contacts.csv", csv.as_bytes()).unwrap();
+//! let report = subscribe_contacts(&outbox, &contacts).await;
+//! assert_eq!(report.subscribed.len(), 2); // by SMS and by email
+//!
+//! let trash = &report.topics[0];
+//! outbox.publish(trash, Some("Trash alert"), "Trash violations count is now 123 for 2019-01").await?;
+//! let sent = outbox.messages().await?;
+//! assert_eq!(sent[0].delivered_to.len(), 2);
+//! # Ok::<(), gid_notify::NotifyError>(())
+//! # }).unwrap();
+//! ```
+
+mod admin;
+mod alerts;
+mod contacts;
+mod error;
+mod local;
+mod sns;
+mod types;
+
+pub mod conformance;
+
+#[cfg(test)]
+mod test_support;
+
+pub use admin::{
+    default_keep, prune_topics, unsubscribe_all, PruneReport, UnsubscribeReport,
+    DEFAULT_KEEP_TOPICS,
+};
+pub use alerts::{
+    evaluate_and_send, AlertLedger, AlertOutcome, AlertReport, AlertResult, AlertState,
+    LedgerEntry, LedgerLocation, Threshold,
+};
+pub use contacts::{
+    subscribe_contacts, Contact, ContactList, ContactProblem, ContactSubscription, ContactsError,
+    DuplicateEndpoint, FailedContact, RejectedContact, SubscribeReport,
+};
+pub use error::{InvalidInput, NotifyError};
+pub use local::{Delivery, EmailConfirmation, LocalOutbox, PublishedMessage, SentSms};
+pub use sns::{SnsNotifier, SnsSettings};
+pub use types::{
+    find_topic, EmailAddress, Endpoint, MessageId, Notifier, PhoneNumber, Protocol, Subscription,
+    SubscriptionArn, SubscriptionStatus, TopicArn, TopicName, MAX_MESSAGE_BYTES, MAX_SMS_BYTES,
+    MAX_SUBJECT_LEN,
+};

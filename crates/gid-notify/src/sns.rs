@@ -1,0 +1,468 @@
+//! `aws-sdk-sns` behind the [`Notifier`] port, for AWS or an SNS-compatible endpoint.
+//!
+//! Credentials come only from the SDK's standard chain (environment, shared profile,
+//! instance/container role); gid never reads or logs them. Throttling, 5xx and timeouts
+//! are retried by the SDK's standard retry strategy with the configured attempt budget.
+//!
+//! On AWS, email subscriptions stay pending until the recipient follows the link in the
+//! confirmation email, and SMS from a new account only reach numbers verified in the SMS
+//! sandbox; neither is something this backend can change.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sns::config::retry::RetryConfig;
+use aws_sdk_sns::config::timeout::TimeoutConfig;
+use aws_sdk_sns::config::Region;
+use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::Client;
+use gid_core::AwsConfig;
+
+use crate::types::{check_message, check_subject, MAX_MESSAGE_BYTES, MAX_SMS_BYTES};
+use crate::{
+    Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, Subscription,
+    SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
+};
+
+/// What SNS lists instead of an ARN for a subscription awaiting confirmation.
+const PENDING_ARN: &str = "PendingConfirmation";
+
+/// Connection settings for [`SnsNotifier`] (never credentials).
+#[derive(Debug, Clone)]
+pub struct SnsSettings {
+    /// `None`: `AWS_REGION` or the shared profile's region.
+    pub region: Option<String>,
+    /// `None`: AWS itself (or `AWS_ENDPOINT_URL_SNS` / `AWS_ENDPOINT_URL`).
+    pub endpoint_url: Option<String>,
+    /// Attempts per request, the first included (at least 1).
+    pub max_attempts: u32,
+    pub operation_timeout: Duration,
+}
+
+impl Default for SnsSettings {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            max_attempts: 3,
+            operation_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl SnsSettings {
+    /// The shared `[aws]` settings: region, endpoint, attempts and timeout.
+    pub fn from_config(aws: &AwsConfig) -> Self {
+        Self {
+            region: aws.region.clone(),
+            endpoint_url: aws.endpoint_url.clone(),
+            max_attempts: aws.max_attempts,
+            operation_timeout: Duration::from_secs(aws.operation_timeout_secs),
+        }
+    }
+}
+
+/// The SNS backend of [`Notifier`].
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: Client,
+}
+
+impl SnsNotifier {
+    /// Loads the SDK configuration (standard chain) and builds the client.
+    pub async fn connect(settings: &SnsSettings) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &settings.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &settings.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let sdk = loader.load().await;
+        // SNS needs a region even against an emulator; us-east-1 is what the SDK's own
+        // examples and moto assume.
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let config = aws_sdk_sns::config::Builder::from(&sdk)
+            .region(Region::new(region.clone()))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(settings.max_attempts.max(1))
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(settings.operation_timeout)
+                    .operation_attempt_timeout(settings.operation_timeout / 2)
+                    .connect_timeout(Duration::from_secs(5))
+                    .build(),
+            )
+            .build();
+        tracing::debug!(region, endpoint = ?sdk.endpoint_url(), "sns client ready");
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
+    /// The SDK client, for operations outside the port (tests, admin).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn list_page(
+        &self,
+        topic: Option<&TopicArn>,
+        next_token: Option<String>,
+    ) -> Result<(Vec<aws_sdk_sns::types::Subscription>, Option<String>), NotifyError> {
+        match topic {
+            Some(topic) => {
+                let output = self
+                    .client
+                    .list_subscriptions_by_topic()
+                    .topic_arn(topic.as_str())
+                    .set_next_token(next_token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        classify(
+                            "list subscriptions of",
+                            topic.as_str(),
+                            e,
+                            Some(NotifyError::NoSuchTopic {
+                                topic: topic.clone(),
+                            }),
+                        )
+                    })?;
+                Ok((
+                    output.subscriptions().to_vec(),
+                    output.next_token().map(str::to_owned),
+                ))
+            }
+            None => {
+                let output = self
+                    .client
+                    .list_subscriptions()
+                    .set_next_token(next_token)
+                    .send()
+                    .await
+                    .map_err(|e| classify("list subscriptions", "of the account", e, None))?;
+                Ok((
+                    output.subscriptions().to_vec(),
+                    output.next_token().map(str::to_owned),
+                ))
+            }
+        }
+    }
+}
+
+/// Maps an SDK error onto the port's errors by SNS error code and HTTP status.
+/// `not_found` says what a `NotFound` means for this operation (`None`: nothing special).
+fn classify<E>(
+    operation: &'static str,
+    target: &str,
+    err: SdkError<E>,
+    not_found: Option<NotifyError>,
+) -> NotifyError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_owned);
+    if code.as_deref() == Some("NotFound") || (code.is_none() && status == Some(404)) {
+        if let Some(mapped) = not_found {
+            return mapped;
+        }
+    }
+    let message = DisplayErrorContext(&err).to_string();
+    match code.as_deref() {
+        Some(
+            "InvalidParameter"
+            | "InvalidParameterValue"
+            | "AuthorizationError"
+            | "OptedOut"
+            | "EndpointDisabled"
+            | "InvalidSecurity"
+            | "ValidationException",
+        ) => NotifyError::Rejected {
+            operation,
+            target: target.to_owned(),
+            message,
+        },
+        _ => {
+            let transient = matches!(
+                err,
+                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+            ) || status.is_some_and(|s| s == 429 || s >= 500)
+                || matches!(code.as_deref(), Some("Throttled" | "ThrottlingException"));
+            NotifyError::Service {
+                operation,
+                target: target.to_owned(),
+                message,
+                transient,
+            }
+        }
+    }
+}
+
+/// A listed SNS subscription in the port's terms; `None` for entries gid cannot use
+/// (being deleted, or with a malformed topic ARN).
+fn to_subscription(s: &aws_sdk_sns::types::Subscription) -> Option<Subscription> {
+    let topic = TopicArn::new(s.topic_arn()?).ok()?;
+    let raw_arn = s.subscription_arn().unwrap_or(PENDING_ARN);
+    let (arn, status) = if raw_arn == PENDING_ARN {
+        (None, SubscriptionStatus::PendingConfirmation)
+    } else {
+        // "Deleted" (a subscription being removed) and anything else unparseable.
+        (
+            Some(SubscriptionArn::new(raw_arn).ok()?),
+            SubscriptionStatus::Confirmed,
+        )
+    };
+    Some(Subscription {
+        arn,
+        topic,
+        protocol: Protocol::from(s.protocol().unwrap_or_default()),
+        endpoint: s.endpoint().unwrap_or_default().to_owned(),
+        status,
+    })
+}
+
+fn service_answer(operation: &'static str, target: &str, missing: &str) -> NotifyError {
+    NotifyError::Service {
+        operation,
+        target: target.to_owned(),
+        message: format!("the answer carried no {missing}"),
+        transient: false,
+    }
+}
+
+#[async_trait]
+impl Notifier for SnsNotifier {
+    fn backend(&self) -> &'static str {
+        "sns"
+    }
+
+    async fn create_topic(&self, name: &TopicName) -> Result<TopicArn, NotifyError> {
+        let output = self
+            .client
+            .create_topic()
+            .name(name.as_str())
+            .send()
+            .await
+            .map_err(|e| classify("create topic", name.as_str(), e, None))?;
+        let arn = output
+            .topic_arn()
+            .ok_or_else(|| service_answer("create topic", name.as_str(), "topic ARN"))?;
+        Ok(TopicArn::new(arn)?)
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicArn>, NotifyError> {
+        let mut topics = Vec::new();
+        let mut next_token = None;
+        loop {
+            let output = self
+                .client
+                .list_topics()
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| classify("list topics", "of the account", e, None))?;
+            for topic in output.topics() {
+                match topic.topic_arn().map(TopicArn::new) {
+                    Some(Ok(arn)) => topics.push(arn),
+                    // FIFO topics (`name.fifo`) are not gid's; skip rather than fail the listing.
+                    other => tracing::debug!(?other, "topic skipped"),
+                }
+            }
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(topics),
+            }
+        }
+    }
+
+    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError> {
+        match self
+            .client
+            .delete_topic()
+            .topic_arn(topic.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Idempotent, as the port promises (AWS already is; some emulators are not).
+            Err(e) if e.code() == Some("NotFound") => Ok(()),
+            Err(e) => Err(classify("delete topic", topic.as_str(), e, None)),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &TopicArn,
+        endpoint: &Endpoint,
+    ) -> Result<SubscriptionArn, NotifyError> {
+        let target = format!("{endpoint} to {topic}");
+        let output = self
+            .client
+            .subscribe()
+            .topic_arn(topic.as_str())
+            .protocol(endpoint.protocol().as_str())
+            .endpoint(endpoint.address())
+            // Without this, a pending email subscription answers "pending confirmation"
+            // instead of an ARN that can be unsubscribed later.
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "subscribe",
+                    &target,
+                    e,
+                    Some(NotifyError::NoSuchTopic {
+                        topic: topic.clone(),
+                    }),
+                )
+            })?;
+        let arn = output
+            .subscription_arn()
+            .ok_or_else(|| service_answer("subscribe", &target, "subscription ARN"))?;
+        Ok(SubscriptionArn::new(arn)?)
+    }
+
+    async fn list_subscriptions(
+        &self,
+        topic: Option<&TopicArn>,
+    ) -> Result<Vec<Subscription>, NotifyError> {
+        let mut subscriptions = Vec::new();
+        let mut next_token = None;
+        loop {
+            let (page, next) = self.list_page(topic, next_token).await?;
+            subscriptions.extend(page.iter().filter_map(to_subscription));
+            match next {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(subscriptions),
+            }
+        }
+    }
+
+    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError> {
+        match self
+            .client
+            .unsubscribe()
+            .subscription_arn(subscription.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Already gone is what the caller wanted.
+            Err(e) if e.code() == Some("NotFound") => Ok(()),
+            Err(e) => Err(classify("unsubscribe", subscription.as_str(), e, None)),
+        }
+    }
+
+    async fn publish(
+        &self,
+        topic: &TopicArn,
+        subject: Option<&str>,
+        message: &str,
+    ) -> Result<MessageId, NotifyError> {
+        // Checked here as well as by SNS, so both backends refuse the same input the same way.
+        if let Some(subject) = subject {
+            check_subject(topic.as_str(), subject)?;
+        }
+        check_message(topic.as_str(), message, MAX_MESSAGE_BYTES)?;
+        let output = self
+            .client
+            .publish()
+            .topic_arn(topic.as_str())
+            .set_subject(subject.map(str::to_owned))
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "publish to",
+                    topic.as_str(),
+                    e,
+                    Some(NotifyError::NoSuchTopic {
+                        topic: topic.clone(),
+                    }),
+                )
+            })?;
+        let id = output
+            .message_id()
+            .ok_or_else(|| service_answer("publish to", topic.as_str(), "message id"))?;
+        Ok(MessageId::new(id))
+    }
+
+    async fn send_sms(&self, phone: &PhoneNumber, message: &str) -> Result<MessageId, NotifyError> {
+        check_message(phone.as_str(), message, MAX_SMS_BYTES)?;
+        let output = self
+            .client
+            .publish()
+            .phone_number(phone.as_str())
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| classify("send sms to", phone.as_str(), e, None))?;
+        let id = output
+            .message_id()
+            .ok_or_else(|| service_answer("send sms to", phone.as_str(), "message id"))?;
+        Ok(MessageId::new(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(arn: Option<&str>, topic: &str) -> aws_sdk_sns::types::Subscription {
+        aws_sdk_sns::types::Subscription::builder()
+            .set_subscription_arn(arn.map(str::to_owned))
+            .topic_arn(topic)
+            .protocol("email")
+            .endpoint("pat@example.org")
+            .build()
+    }
+
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:trash";
+
+    #[test]
+    fn pending_subscriptions_are_listed_without_an_arn() {
+        let s = to_subscription(&listed(Some("PendingConfirmation"), TOPIC)).unwrap();
+        assert_eq!(s.status, SubscriptionStatus::PendingConfirmation);
+        assert_eq!(s.arn, None);
+        assert_eq!(s.protocol, Protocol::Email);
+        let confirmed = to_subscription(&listed(Some(&format!("{TOPIC}:ab-12")), TOPIC)).unwrap();
+        assert_eq!(confirmed.status, SubscriptionStatus::Confirmed);
+        assert_eq!(
+            confirmed.arn.unwrap().as_str(),
+            "arn:aws:sns:us-east-1:123456789012:trash:ab-12"
+        );
+    }
+
+    #[test]
+    fn subscriptions_being_deleted_or_malformed_are_left_out() {
+        assert!(to_subscription(&listed(Some("Deleted"), TOPIC)).is_none());
+        assert!(to_subscription(&listed(Some("x"), "not-an-arn")).is_none());
+    }
+
+    #[test]
+    fn settings_follow_the_shared_aws_config() {
+        let aws = AwsConfig {
+            region: Some("us-west-2".into()),
+            endpoint_url: Some("http://127.0.0.1:5000".into()),
+            force_path_style: None,
+            checksums_when_required: false,
+            max_attempts: 7,
+            operation_timeout_secs: 60,
+        };
+        let s = SnsSettings::from_config(&aws);
+        assert_eq!(s.region.as_deref(), Some("us-west-2"));
+        assert_eq!(s.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(s.max_attempts, 7);
+        assert_eq!(s.operation_timeout, Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,730 @@
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{InvalidInput, NotifyError};
+
+/// An SNS topic name: 1-256 characters of `A-Za-z0-9_-` (standard topics; FIFO topics are
+/// not used by gid).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TopicName(String);
+
+impl TopicName {
+    /// SNS's maximum topic name length.
+    pub const MAX_LEN: usize = 256;
+
+    pub fn new(name: impl Into<String>) -> Result<Self, InvalidInput> {
+        let name = name.into();
+        let fail = |reason| {
+            Err(InvalidInput::TopicName {
+                name: name.clone(),
+                reason,
+            })
+        };
+        if name.is_empty() {
+            return fail("it is empty");
+        }
+        if name.len() > Self::MAX_LEN {
+            return fail("it is longer than 256 characters");
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return fail("it contains a character other than A-Z, a-z, 0-9, '_' and '-'");
+        }
+        Ok(Self(name))
+    }
+
+    /// The topic a department's contacts are subscribed to: the department lowercased, with
+    /// each run of other characters (spaces, `&`, `/`, accents) turned into one `-`
+    /// (`Trash` → `trash`, `Streets & Sidewalks` → `streets-sidewalks`).
+    pub fn for_department(department: &str) -> Result<Self, InvalidInput> {
+        let mut name = String::with_capacity(department.len());
+        for c in department.trim().chars() {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                name.push(c.to_ascii_lowercase());
+            } else if !name.ends_with('-') {
+                name.push('-');
+            }
+        }
+        let name = name.trim_matches('-');
+        if name.is_empty() {
+            return Err(InvalidInput::TopicName {
+                name: department.to_owned(),
+                reason: "the department has no letters or digits to name a topic after",
+            });
+        }
+        Self::new(name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for TopicName {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for TopicName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        TopicName::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+fn arn_error(kind: &'static str, value: &str, reason: &'static str) -> InvalidInput {
+    InvalidInput::Arn {
+        kind,
+        value: value.to_owned(),
+        reason,
+    }
+}
+
+/// A topic's ARN, `arn:<partition>:sns:<region>:<account>:<name>`. Every operation on an
+/// existing topic takes the ARN, as SNS does; [`find_topic`] resolves a name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TopicArn(String);
+
+impl TopicArn {
+    pub fn new(arn: impl Into<String>) -> Result<Self, InvalidInput> {
+        let arn = arn.into();
+        let parts: Vec<&str> = arn.split(':').collect();
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" {
+            return Err(arn_error(
+                "topic",
+                &arn,
+                "expected arn:<partition>:sns:<region>:<account>:<topic name>",
+            ));
+        }
+        if TopicName::new(parts[5]).is_err() {
+            return Err(arn_error(
+                "topic",
+                &arn,
+                "the last part is not a valid topic name",
+            ));
+        }
+        Ok(Self(arn))
+    }
+
+    /// The topic's name (the ARN's last part).
+    pub fn name(&self) -> &str {
+        self.0.rsplit(':').next().expect("validated ARN")
+    }
+
+    /// The name as a [`TopicName`].
+    pub fn topic_name(&self) -> TopicName {
+        TopicName(self.name().to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TopicArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for TopicArn {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for TopicArn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        TopicArn::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A subscription's ARN: its topic's ARN followed by `:<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SubscriptionArn(String);
+
+impl SubscriptionArn {
+    pub fn new(arn: impl Into<String>) -> Result<Self, InvalidInput> {
+        let arn = arn.into();
+        let invalid = || {
+            arn_error(
+                "subscription",
+                &arn,
+                "expected arn:<partition>:sns:<region>:<account>:<topic name>:<id>",
+            )
+        };
+        let (topic, id) = arn.rsplit_once(':').ok_or_else(invalid)?;
+        if id.is_empty() || TopicArn::new(topic).is_err() {
+            return Err(invalid());
+        }
+        Ok(Self(arn))
+    }
+
+    /// The ARN of the topic this subscription belongs to.
+    pub fn topic(&self) -> TopicArn {
+        let (topic, _) = self.0.rsplit_once(':').expect("validated ARN");
+        TopicArn(topic.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SubscriptionArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for SubscriptionArn {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SubscriptionArn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SubscriptionArn::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A phone number in E.164 form: `+`, then 8 to 15 digits, the first not `0`.
+///
+/// Spaces, `-`, `.`, `(` and `)` are accepted as separators and dropped (`+1 (619)
+/// 555-0100` → `+16195550100`), since that is how people write numbers in a spreadsheet;
+/// anything else is refused.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn new(raw: &str) -> Result<Self, InvalidInput> {
+        let fail = |reason| {
+            Err(InvalidInput::Phone {
+                value: raw.to_owned(),
+                reason,
+            })
+        };
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return fail("it is empty");
+        }
+        let Some(rest) = trimmed.strip_prefix('+') else {
+            return fail("it must start with '+' and the country code");
+        };
+        let mut digits = String::with_capacity(rest.len());
+        for c in rest.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => return fail("it contains a character other than digits and separators"),
+            }
+        }
+        if !(8..=15).contains(&digits.len()) {
+            return fail("it must have 8 to 15 digits after the '+'");
+        }
+        if digits.starts_with('0') {
+            return fail("country codes never start with 0");
+        }
+        Ok(Self(format!("+{digits}")))
+    }
+
+    /// The number as SNS takes it (`+16195550100`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for PhoneNumber {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PhoneNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        PhoneNumber::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Characters allowed in the part of an address before the `@` (RFC 5322 "atext" and '.').
+const EMAIL_LOCAL_SPECIALS: &[u8] = b"!#$%&'*+/=?^_`{|}~.-";
+
+/// An email address, checked the way a delivery service would before trying it: one `@`,
+/// an unquoted local part of at most 64 characters, and a dotted ASCII domain. The domain
+/// is lowercased (domains are case-insensitive; local parts are kept as written).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn new(raw: &str) -> Result<Self, InvalidInput> {
+        let fail = |reason| {
+            Err(InvalidInput::Email {
+                value: raw.to_owned(),
+                reason,
+            })
+        };
+        let address = raw.trim();
+        if address.is_empty() {
+            return fail("it is empty");
+        }
+        if address.len() > 254 {
+            return fail("it is longer than 254 characters");
+        }
+        if !address.is_ascii() {
+            return fail("only ASCII addresses are supported");
+        }
+        let Some((local, domain)) = address.split_once('@') else {
+            return fail("it has no '@'");
+        };
+        if domain.contains('@') {
+            return fail("it has more than one '@'");
+        }
+        if local.is_empty() || local.len() > 64 {
+            return fail("the part before '@' must be 1 to 64 characters");
+        }
+        if !local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || EMAIL_LOCAL_SPECIALS.contains(&b))
+        {
+            return fail("the part before '@' contains a character not allowed in an address");
+        }
+        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return fail("the part before '@' has a misplaced '.'");
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        if labels.len() < 2 {
+            return fail("the domain needs a dot (e.g. example.org)");
+        }
+        for label in &labels {
+            let ok = (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-');
+            if !ok {
+                return fail("the domain is not a valid host name");
+            }
+        }
+        if !labels
+            .last()
+            .is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
+        {
+            return fail("the domain does not end in a top-level domain");
+        }
+        Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for EmailAddress {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for EmailAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EmailAddress::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How a subscription delivers. gid subscribes only by SMS and email; other protocols
+/// (`sqs`, `https`, …) set up outside gid still show up in listings as [`Protocol::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Sms,
+    Email,
+    Other(String),
+}
+
+impl Protocol {
+    /// The SNS protocol name (`sms`, `email`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Protocol::Sms => "sms",
+            Protocol::Email => "email",
+            Protocol::Other(other) => other,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Protocol {
+    fn from(s: &str) -> Self {
+        match s {
+            "sms" => Protocol::Sms,
+            "email" => Protocol::Email,
+            other => Protocol::Other(other.to_owned()),
+        }
+    }
+}
+
+impl Serialize for Protocol {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Protocol {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Protocol::from(String::deserialize(d)?.as_str()))
+    }
+}
+
+/// Where a subscription delivers: the protocol and its validated address in one value,
+/// so an SMS subscription can never be handed an email address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Endpoint {
+    Sms(PhoneNumber),
+    Email(EmailAddress),
+}
+
+impl Endpoint {
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Endpoint::Sms(_) => Protocol::Sms,
+            Endpoint::Email(_) => Protocol::Email,
+        }
+    }
+
+    /// The address as SNS takes it.
+    pub fn address(&self) -> &str {
+        match self {
+            Endpoint::Sms(phone) => phone.as_str(),
+            Endpoint::Email(email) => email.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.protocol(), self.address())
+    }
+}
+
+/// Whether a subscription receives messages yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Confirmed,
+    /// Waiting for the recipient to follow the confirmation link (email on AWS). SNS
+    /// delivers nothing to it and lists it without an ARN.
+    PendingConfirmation,
+}
+
+impl fmt::Display for SubscriptionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SubscriptionStatus::Confirmed => "confirmed",
+            SubscriptionStatus::PendingConfirmation => "pending confirmation",
+        })
+    }
+}
+
+/// A subscription as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    /// `None` while pending confirmation: SNS lists such subscriptions as
+    /// `PendingConfirmation` instead of an ARN.
+    pub arn: Option<SubscriptionArn>,
+    pub topic: TopicArn,
+    pub protocol: Protocol,
+    pub endpoint: String,
+    pub status: SubscriptionStatus,
+}
+
+impl Subscription {
+    /// Whether this subscription delivers to `endpoint` (email addresses compare without
+    /// regard to case, as mail systems treat them).
+    pub fn delivers_to(&self, endpoint: &Endpoint) -> bool {
+        self.protocol == endpoint.protocol()
+            && match endpoint {
+                Endpoint::Sms(phone) => self.endpoint == phone.as_str(),
+                Endpoint::Email(email) => self.endpoint.eq_ignore_ascii_case(email.as_str()),
+            }
+    }
+}
+
+/// The id the service gave a published message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(String);
+
+impl MessageId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// SNS's longest Subject.
+pub const MAX_SUBJECT_LEN: usize = 100;
+/// SNS's largest message to a topic, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// SNS's largest direct SMS, in bytes.
+pub const MAX_SMS_BYTES: usize = 1600;
+
+/// Checks a Subject against SNS's rules, so the local backend refuses what AWS would.
+pub(crate) fn check_subject(target: &str, subject: &str) -> Result<(), InvalidInput> {
+    let fail = |reason: &str| {
+        Err(InvalidInput::Message {
+            what: "subject",
+            target: target.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    if subject.is_empty() {
+        return fail("it is empty (leave it out instead)");
+    }
+    if subject.len() > MAX_SUBJECT_LEN {
+        return fail("it is longer than 100 characters");
+    }
+    if !subject.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return fail("it must be printable ASCII without line breaks");
+    }
+    if subject.starts_with(' ') {
+        return fail("it must start with a letter, digit or punctuation mark");
+    }
+    Ok(())
+}
+
+/// Checks a message body's size against SNS's limit for the kind of delivery.
+pub(crate) fn check_message(target: &str, message: &str, max: usize) -> Result<(), InvalidInput> {
+    let reason = if message.trim().is_empty() {
+        "it is empty".to_owned()
+    } else if message.len() > max {
+        format!("it is {} bytes, over the limit of {max}", message.len())
+    } else {
+        return Ok(());
+    };
+    Err(InvalidInput::Message {
+        what: "message",
+        target: target.to_owned(),
+        reason,
+    })
+}
+
+/// The notifier port: SNS-style topics, subscriptions and messages. Implementations must
+/// behave identically as far as the [`conformance`](crate::conformance) suite can tell.
+#[async_trait]
+pub trait Notifier: Send + Sync + fmt::Debug {
+    /// A short name for logs (`local`, `sns`).
+    fn backend(&self) -> &'static str;
+
+    /// Creates the topic, or returns the existing one's ARN: same name, same ARN.
+    async fn create_topic(&self, name: &TopicName) -> Result<TopicArn, NotifyError>;
+    /// Every topic of the account (all pages).
+    async fn list_topics(&self) -> Result<Vec<TopicArn>, NotifyError>;
+    /// Deletes the topic and its subscriptions; deleting a missing topic succeeds (as on SNS).
+    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError>;
+
+    /// Subscribes the endpoint to the topic and returns the subscription's ARN, also when
+    /// the subscription is still pending confirmation. Subscribing the same endpoint again
+    /// returns the existing subscription instead of adding one.
+    async fn subscribe(
+        &self,
+        topic: &TopicArn,
+        endpoint: &Endpoint,
+    ) -> Result<SubscriptionArn, NotifyError>;
+    /// The subscriptions of one topic, or of every topic (all pages).
+    async fn list_subscriptions(
+        &self,
+        topic: Option<&TopicArn>,
+    ) -> Result<Vec<Subscription>, NotifyError>;
+    /// Removes the subscription; removing a missing one succeeds.
+    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError>;
+
+    /// Publishes to every confirmed subscription of the topic. `subject` is used by email
+    /// deliveries (SNS rules: printable ASCII, at most 100 characters).
+    async fn publish(
+        &self,
+        topic: &TopicArn,
+        subject: Option<&str>,
+        message: &str,
+    ) -> Result<MessageId, NotifyError>;
+    /// Sends one SMS straight to a phone number, without a topic.
+    async fn send_sms(&self, phone: &PhoneNumber, message: &str) -> Result<MessageId, NotifyError>;
+}
+
+/// The ARN of the topic named `name`, if it exists (without creating it).
+pub async fn find_topic(
+    notifier: &dyn Notifier,
+    name: &TopicName,
+) -> Result<Option<TopicArn>, NotifyError> {
+    Ok(notifier
+        .list_topics()
+        .await?
+        .into_iter()
+        .find(|arn| arn.name() == name.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_sns_rules() {
+        for good in ["trash", "Streets_2019-jan", &"a".repeat(256)] {
+            TopicName::new(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in ["", "trash bins", "trash.fifo", "ñ", &"a".repeat(257)] {
+            assert!(TopicName::new(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn departments_become_lowercase_topic_names() {
+        let topic = |d: &str| TopicName::for_department(d).map(|t| t.to_string());
+        assert_eq!(topic("Trash").unwrap(), "trash");
+        assert_eq!(topic("  STREETS ").unwrap(), "streets");
+        assert_eq!(topic("Streets & Sidewalks").unwrap(), "streets-sidewalks");
+        assert_eq!(topic("Storm_Water").unwrap(), "storm_water");
+        assert!(topic(" & ").is_err());
+        assert!(topic("").is_err());
+    }
+
+    #[test]
+    fn phone_numbers_are_e164_after_dropping_separators() {
+        let ok = |s: &str| PhoneNumber::new(s).unwrap().to_string();
+        assert_eq!(ok("+16195550100"), "+16195550100");
+        assert_eq!(ok(" +1 (619) 555-0100 "), "+16195550100");
+        assert_eq!(ok("+44.20.7946.0018"), "+442079460018");
+        for bad in [
+            "",
+            "6195550100",
+            "+1619555",
+            "+1234567890123456",
+            "+06195550100",
+            "+1619555O100",
+            "+1619555010;rm -rf",
+            "++16195550100",
+        ] {
+            let err = PhoneNumber::new(bad).expect_err(bad);
+            assert!(err.to_string().contains("E.164"), "{err}");
+        }
+    }
+
+    #[test]
+    fn email_addresses_are_checked_and_domains_lowercased() {
+        assert_eq!(
+            EmailAddress::new(" Pat.Smith+alerts@SanDiego.GOV ")
+                .unwrap()
+                .as_str(),
+            "Pat.Smith+alerts@sandiego.gov"
+        );
+        for bad in [
+            "",
+            "pat",
+            "pat@",
+            "@example.org",
+            "pat@example",
+            "pat@@example.org",
+            "pat@exa mple.org",
+            "pat smith@example.org",
+            ".pat@example.org",
+            "pat..smith@example.org",
+            "pat@-example.org",
+            "pat@example.123",
+            "pät@example.org",
+            "<script>@example.org",
+            "pat@example.org\nBcc: x@evil.org",
+        ] {
+            assert!(EmailAddress::new(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn arns_are_parsed_into_topic_and_subscription() {
+        let topic = TopicArn::new("arn:aws:sns:us-east-1:123456789012:trash").unwrap();
+        assert_eq!(topic.name(), "trash");
+        let sub = SubscriptionArn::new(format!("{topic}:0b1c")).unwrap();
+        assert_eq!(sub.topic(), topic);
+        assert!(TopicArn::new("arn:aws:s3:::bucket").is_err());
+        assert!(TopicArn::new("arn:aws:sns:us-east-1:1:bad name").is_err());
+        assert!(SubscriptionArn::new("PendingConfirmation").is_err());
+        assert!(SubscriptionArn::new(format!("{topic}:")).is_err());
+    }
+
+    #[test]
+    fn subscriptions_match_emails_without_regard_to_case() {
+        let sub = Subscription {
+            arn: None,
+            topic: TopicArn::new("arn:aws:sns:us-east-1:123456789012:trash").unwrap(),
+            protocol: Protocol::Email,
+            endpoint: "pat@example.org".into(),
+            status: SubscriptionStatus::PendingConfirmation,
+        };
+        let email = |s: &str| Endpoint::Email(EmailAddress::new(s).unwrap());
+        assert!(sub.delivers_to(&email("PAT@Example.org")));
+        assert!(!sub.delivers_to(&email("pat2@example.org")));
+        assert!(!sub.delivers_to(&Endpoint::Sms(PhoneNumber::new("+16195550100").unwrap())));
+    }
+
+    #[test]
+    fn subjects_and_messages_follow_sns_limits() {
+        assert!(check_subject("t", "Trash alert for 2019-01").is_ok());
+        assert!(check_subject("t", &"x".repeat(101)).is_err());
+        assert!(check_subject("t", "two\nlines").is_err());
+        assert!(check_subject("t", "café").is_err());
+        assert!(check_subject("t", " leading space").is_err());
+        assert!(check_message("t", "hi", MAX_SMS_BYTES).is_ok());
+        assert!(check_message("t", " ", MAX_SMS_BYTES).is_err());
+        assert!(check_message("t", &"x".repeat(1601), MAX_SMS_BYTES).is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! Alerts end to end on the local backend: contacts subscribed from the staging bucket,
+//! threshold alerts in the outbox, never twice for a month unless forced.
+
+use std::path::Path;
+
+use gid_core::Month;
+use gid_e2e::{assert_success, run_local, stderr, stdout};
+use gid_sample::{generate_month, SampleSpec};
+
+fn messages(root: &Path) -> Vec<serde_json::Value> {
+    let dir = root.join("outbox/messages");
+    let mut names: Vec<_> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => return vec![],
+    };
+    names.sort();
+    names
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn threshold_alerts_reach_subscribed_contacts_once_per_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assert_success(&run_local(
+        "gid-admin",
+        root,
+        &["sample", "--from", "2019-01", "--to", "2019-01"],
+    ));
+
+    let out = run_local("gid-admin", root, &["subscribe"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out)
+            .contains("4 contacts → 2 topics: 8 subscribed, 0 already subscribed, 2 rejected rows"),
+        "{}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("contacts.csv line 6: email address \"sam.jones@example\" is invalid"),
+        "{err}"
+    );
+    assert!(
+        err.contains("contacts.csv line 7: phone number \"619-555\" is invalid"),
+        "{err}"
+    );
+    let again = run_local("gid-admin", root, &["subscribe"]);
+    assert!(
+        stdout(&again).contains("0 subscribed, 8 already subscribed"),
+        "{}",
+        stdout(&again)
+    );
+
+    assert_success(&run_local("monthly-report", root, &["--month", "2019-01"]));
+    let truth = generate_month(Month::new(2019, 1).unwrap(), &SampleSpec::default()).truth;
+    let sent = messages(root);
+    let texts: Vec<&str> = sent
+        .iter()
+        .map(|m| m["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            format!(
+                "Trash violations count is now {} for 2019-01",
+                truth.service_counts["Illegal Dumping"]
+            ),
+            format!(
+                "Pothole count is now {} for 2019-01",
+                truth.service_counts["Pothole"]
+            ),
+        ]
+    );
+    let trash = &sent[0];
+    assert_eq!(trash["subject"], "Trash violations above 100 in 2019-01");
+    let endpoints: Vec<&str> = trash["delivered_to"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["endpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        endpoints.len(),
+        4,
+        "two trash contacts, SMS and email each: {endpoints:?}"
+    );
+    assert!(endpoints.contains(&"+16195550101") && endpoints.contains(&"dev.patel@example.org"));
+
+    // Past the manifests (a rerun of the stage itself), the ledger still refuses to resend.
+    std::fs::remove_file(root.join("gid-work/2019/jan/manifests/notify.json")).unwrap();
+    let rerun = run_local(
+        "monthly-report",
+        root,
+        &["--month", "2019-01", "--stage", "notify"],
+    );
+    assert_success(&rerun);
+    assert!(
+        stdout(&rerun).contains("alerts sent 0, already sent 2"),
+        "{}",
+        stdout(&rerun)
+    );
+    assert_eq!(messages(root).len(), 2);
+
+    let forced = run_local(
+        "monthly-report",
+        root,
+        &["--month", "2019-01", "--stage", "notify", "--force"],
+    );
+    assert_success(&forced);
+    assert!(
+        stdout(&forced).contains("alerts sent 2 (trash, streets)"),
+        "{}",
+        stdout(&forced)
+    );
+    assert_eq!(messages(root).len(), 4);
+}
+
+#[test]
+fn gid_admin_manages_topics_subscriptions_and_direct_sms() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let contacts = root.join("contacts.csv");
+    std::fs::write(
+        &contacts,
+        "Name,Department,Email,Phone\nAna,Trash,ana@example.org,+16195550100\n",
+    )
+    .unwrap();
+    assert_success(&run_local(
+        "gid-admin",
+        root,
+        &["subscribe", "--file", contacts.to_str().unwrap()],
+    ));
+    assert_success(&run_local(
+        "gid-admin",
+        root,
+        &["topic", "create", "critical"],
+    ));
+    let topics = stdout(&run_local("gid-admin", root, &["topic", "list"]));
+    assert!(
+        topics.contains(":trash") && topics.contains(":critical"),
+        "{topics}"
+    );
+
+    let listed = stdout(&run_local(
+        "gid-admin",
+        root,
+        &["subscriptions", "list", "--topic", "trash"],
+    ));
+    assert!(
+        listed.contains("sms") && listed.contains("ana@example.org"),
+        "{listed}"
+    );
+    let out = run_local(
+        "gid-admin",
+        root,
+        &["unsubscribe", "--topic", "trash", "--protocol", "sms"],
+    );
+    assert_success(&out);
+    assert!(stdout(&out).starts_with("removed 1"), "{}", stdout(&out));
+    let listed = stdout(&run_local(
+        "gid-admin",
+        root,
+        &["subscriptions", "list", "--topic", "trash"],
+    ));
+    assert!(
+        !listed.contains("+16195550100") && listed.contains("ana@example.org"),
+        "{listed}"
+    );
+
+    assert_success(&run_local(
+        "gid-admin",
+        root,
+        &[
+            "publish",
+            "--topic",
+            "trash",
+            "--subject",
+            "Test",
+            "--message",
+            "hello",
+        ],
+    ));
+    assert_eq!(messages(root)[0]["message"], "hello");
+    assert_success(&run_local(
+        "gid-admin",
+        root,
+        &[
+            "sms",
+            "send",
+            "--phone",
+            "+16195550100",
+            "--message",
+            "pick up",
+        ],
+    ));
+    assert!(std::fs::read_dir(root.join("outbox/sms")).unwrap().count() == 1);
+    let bad = run_local(
+        "gid-admin",
+        root,
+        &["sms", "send", "--phone", "555", "--message", "x"],
+    );
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("E.164"),
+        "{}",
+        stderr(&bad)
+    );
+
+    let refused = run_local("gid-admin", root, &["topic", "prune"]);
+    assert!(
+        !refused.status.success() && stderr(&refused).contains("rerun with --yes"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_success(&run_local("gid-admin", root, &["topic", "prune", "--yes"]));
+    let topics = stdout(&run_local("gid-admin", root, &["topic", "list"]));
+    assert!(
+        !topics.contains(":trash") && topics.contains(":critical"),
+        "{topics}"
+    );
+}
