@@ -15,23 +15,26 @@ export GID_IMAGE_MODEL ?= $(HOME)/.cache/gid-models/efficientnet-lite0.safetenso
 DEMO_FROM ?= 2019-01
 DEMO_TO ?= 2019-03
 
-.PHONY: demo test build test-deps models engines lint fmt clean-demo
+.PHONY: demo test build test-deps models engines sample-images lint fmt clean-demo
 
 build:
 	$(CARGO) build --workspace --bins
 
-## demo: fresh machine → sample data (if missing) → contacts subscribed → monthly-report
-## (ingest, aggregate, publish, notify) on the local backend → the site and the outbox.
-demo: build models engines
-	$(BIN)/gid-admin sample --from $(DEMO_FROM) --to $(DEMO_TO) --if-missing
+## demo: fresh machine → sample data and photos (if missing) → contacts subscribed →
+## monthly-report (ingest, aggregate, publish, notify) → scooter-pickups, all on the local
+## backend → the site, the pickups page and the alerts in the outbox.
+demo: build models engines sample-images
+	$(BIN)/gid-admin sample --from $(DEMO_FROM) --to $(DEMO_TO) --if-missing --images $(GID_SAMPLE_IMAGES)
 	$(BIN)/gid-admin subscribe
 	$(BIN)/monthly-report --from $(DEMO_FROM) --to $(DEMO_TO)
+	$(BIN)/scooter-pickups --from $(DEMO_FROM) --to $(DEMO_TO)
 	@echo
 	@echo "Alerts in the local outbox (gid-outbox/messages):"
 	@for f in gid-outbox/messages/*.json; do [ -e "$$f" ] || continue; \
 	  $(PYTHON) -c 'import json,sys; m=json.load(open(sys.argv[1])); print("  %s → %s (%d recipients)" % (m["topic"].rsplit(":",1)[1], m["message"], len(m["delivered_to"])))' "$$f"; done
 	@echo
 	@echo "Open the report site: file://$(CURDIR)/gid-data/gid-reports/index.html"
+	@echo "E-scooter pickups:    file://$(CURDIR)/gid-data/gid-reports/2019/jan/scooter_pickups.html"
 
 # Installs a pinned PyPI package unless that exact version is already there.
 define pip_pin
@@ -54,6 +57,12 @@ models:
 	@$(PYTHON) -c 'import numpy' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check numpy
 	$(PYTHON) scripts/prepare-image-model.py $(GID_IMAGE_MODEL)
 
+## sample-images: real photos for the demo's request images and the OCR test page,
+## extracted from the scikit-image wheel on PyPI (never committed, never fetched at run time).
+export GID_SAMPLE_IMAGES ?= $(HOME)/.cache/gid-sample-images
+sample-images:
+	$(PYTHON) scripts/sample-images.py $(GID_SAMPLE_IMAGES)
+
 ## engines: the offline text engines (Debian packages): Apertium es→en, Tesseract OCR.
 engines:
 	@apertium -l 2>/dev/null | grep -qx spa-eng && command -v tesseract >/dev/null \
@@ -61,7 +70,7 @@ engines:
 	       apertium apertium-eng-spa tesseract-ocr tesseract-ocr-eng >/dev/null; }
 
 ## test: every test (unit, conformance on both backends, end to end through the binaries).
-test: test-deps models engines
+test: test-deps models engines sample-images
 	$(CARGO) build --workspace --bins
 	$(PYTHON) scripts/check-deploy.py
 	scripts/with-moto.sh $(CARGO) test --workspace

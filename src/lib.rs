@@ -162,6 +162,8 @@ pub struct StubResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// A binary body (e.g. CBOR), sent instead of `body` when set.
+    pub body_bytes: Option<Vec<u8>>,
 }
 
 impl StubResponse {
@@ -173,6 +175,40 @@ impl StubResponse {
             body: format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>stub</RequestId></Error>"
             ),
+            body_bytes: None,
+        }
+    }
+
+    /// A 200 answer of the awsJson1_1 protocol (Comprehend, Rekognition).
+    pub fn json(body: &str) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/x-amz-json-1.1".into())],
+            body: body.to_owned(),
+            body_bytes: None,
+        }
+    }
+
+    /// An AWS JSON-protocol error, e.g. `(400, "ThrottlingException", "Rate exceeded")`.
+    pub fn json_error(status: u16, error_type: &str, message: &str) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type".into(), "application/x-amz-json-1.1".into())],
+            body: format!(r#"{{"__type":"{error_type}","message":"{message}"}}"#),
+            body_bytes: None,
+        }
+    }
+
+    /// A Smithy RPC v2 CBOR answer (the protocol aws-sdk-translate speaks): `body` is CBOR.
+    pub fn cbor(status: u16, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("Content-Type".into(), "application/cbor".into()),
+                ("smithy-protocol".into(), "rpc-v2-cbor".into()),
+            ],
+            body: String::new(),
+            body_bytes: Some(body),
         }
     }
 
@@ -184,6 +220,7 @@ impl StubResponse {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             body: body.to_owned(),
+            body_bytes: None,
         }
     }
 }
@@ -194,9 +231,16 @@ pub struct StubRequest {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// The request body as sent (Content-Length bytes).
+    pub body: Vec<u8>,
 }
 
 impl StubRequest {
+    /// The body as text (lossy UTF-8), for JSON protocols.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -241,18 +285,23 @@ impl StubServer {
                 seen.lock().unwrap().push(request);
                 let response = &responses[served.min(responses.len() - 1)];
                 served += 1;
+                let body = response
+                    .body_bytes
+                    .as_deref()
+                    .unwrap_or(response.body.as_bytes());
                 // One request per connection keeps this server single-threaded and simple.
                 let mut out = format!(
                     "HTTP/1.1 {} Stub\r\nContent-Length: {}\r\nConnection: close\r\n",
                     response.status,
-                    response.body.len()
-                );
+                    body.len()
+                )
+                .into_bytes();
                 for (k, v) in &response.headers {
-                    out.push_str(&format!("{k}: {v}\r\n"));
+                    out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
                 }
-                out.push_str("\r\n");
-                out.push_str(&response.body);
-                let _ = (&stream).write_all(out.as_bytes());
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(body);
+                let _ = (&stream).write_all(&out);
             }
         });
         Self {
@@ -288,10 +337,11 @@ fn read_request(reader: &mut impl std::io::BufRead) -> Option<StubRequest> {
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
-    let request = StubRequest {
+    let mut request = StubRequest {
         method,
         path,
         headers,
+        body: Vec::new(),
     };
     let length: usize = request
         .header("content-length")
@@ -299,6 +349,7 @@ fn read_request(reader: &mut impl std::io::BufRead) -> Option<StubRequest> {
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
+    request.body = body;
     Some(request)
 }
 

@@ -142,6 +142,38 @@ pub struct NotifyConfig {
     pub thresholds: Vec<ThresholdConfig>,
 }
 
+/// List prices for the `--dry-run` cost estimate of enrichment on AWS.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnrichPrices {
+    pub translate_per_million_characters: f64,
+    pub comprehend_per_unit: f64,
+    pub rekognition_per_image: f64,
+}
+
+/// Pacing of the AWS enrichment adapters (region, attempts and timeout come from `[aws]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnrichAwsConfig {
+    pub endpoint_url: Option<String>,
+    pub max_concurrency: usize,
+    /// 0: unpaced.
+    pub requests_per_second: u32,
+    pub initial_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnrichConfig {
+    pub service_name: String,
+    pub max_labels: usize,
+    pub min_confidence: f32,
+    pub scooter_labels: Vec<String>,
+    pub scooter_confidence: f32,
+    pub language_min_score: f32,
+    pub image_concurrency: usize,
+    pub cache_name: String,
+    pub prices: EnrichPrices,
+    pub aws: EnrichAwsConfig,
+}
+
 /// The whole configuration, loaded once at start-up.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -153,6 +185,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub publish: PublishConfig,
     pub notify: NotifyConfig,
+    pub enrich: EnrichConfig,
 }
 
 /// Why configuration could not be loaded.
@@ -227,11 +260,21 @@ impl Config {
                 expected: "at least 1",
             });
         }
-        let ledger = &self.notify.ledger_name;
-        if ledger.contains('/') || crate::ObjectKey::new(ledger.clone()).is_err() {
+        for (key, name) in [
+            ("notify.ledger_name", &self.notify.ledger_name),
+            ("enrich.cache_name", &self.enrich.cache_name),
+        ] {
+            if name.contains('/') || crate::ObjectKey::new(name.clone()).is_err() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    expected: "a plain file name such as alerts.json",
+                });
+            }
+        }
+        if self.enrich.aws.max_concurrency == 0 || self.enrich.image_concurrency == 0 {
             return Err(ConfigError::Invalid {
-                key: "notify.ledger_name",
-                expected: "a plain file name such as alerts.json",
+                key: "enrich.aws.max_concurrency / enrich.image_concurrency",
+                expected: "at least 1",
             });
         }
         if self.aws.max_attempts == 0 {

@@ -118,6 +118,16 @@ impl WorkKeys {
             .month_key(self.month, &format!("manifests/{stage}.json"))
     }
 
+    /// The month's enriched e-scooter requests (scooter-pickups output).
+    pub fn enriched(&self) -> ObjectKey {
+        self.layout.month_key(self.month, "enriched.parquet")
+    }
+
+    /// The month's enrichment answer cache.
+    pub fn enrich_cache(&self, cache_name: &str) -> ObjectKey {
+        self.layout.month_key(self.month, cache_name)
+    }
+
     /// The month's alert ledger (which threshold alerts were sent).
     pub fn alerts(&self, ledger_name: &str) -> ObjectKey {
         self.layout.month_key(self.month, ledger_name)

@@ -19,8 +19,9 @@ mod month;
 mod names;
 
 pub use config::{
-    Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, IngestConfig, LayoutConfig,
-    LocalConfig, NotifyConfig, Profile, PublishConfig, ThresholdConfig,
+    Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig,
+    EnrichPrices, IngestConfig, LayoutConfig, LocalConfig, NotifyConfig, Profile, PublishConfig,
+    ThresholdConfig,
 };
 pub use layout::{Layout, LayoutError, WorkKeys};
 pub use month::{Month, MonthError, MonthRange};

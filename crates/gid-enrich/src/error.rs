@@ -31,4 +31,22 @@ pub enum EnrichError {
         #[source]
         source: image::ImageError,
     },
+    /// A local engine failed (not installed, crashed, answered nonsense).
+    #[error("{engine}: {message}")]
+    Engine { engine: String, message: String },
+    /// The engine cannot do this at all (e.g. no translation pair for a language).
+    #[error("{engine}: {what}")]
+    Unsupported { engine: String, what: String },
+    /// Reading an image or the cache from the object store failed.
+    #[error(transparent)]
+    Storage(#[from] gid_storage::StorageError),
+    /// An AWS service refused or failed a request, after retries.
+    #[error("{engine} {operation}: {message}")]
+    Service {
+        engine: String,
+        operation: &'static str,
+        message: String,
+        /// Whether retrying later may help (throttling, 5xx, timeouts).
+        transient: bool,
+    },
 }

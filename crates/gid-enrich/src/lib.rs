@@ -1,11 +1,13 @@
-//! Enrichment engines for service requests: what the AWS services (Rekognition, Translate,
-//! Comprehend) answer in the cloud, done offline on this machine for the local backend.
+//! Enrichment of service requests: the [`ports`] (translation, language, sentiment, image
+//! labels, text in images — batches in, Comprehend/Rekognition-shaped answers out), their
+//! offline engines in [`local`] (lingua, Apertium, VADER, an ImageNet-1k EfficientNet-Lite0
+//! in pure Rust, Tesseract) and AWS adapters in [`aws`] (Comprehend, Translate,
+//! Rekognition), the [`cache`] that makes an unchanged rerun ask no engine anything, and
+//! the [`pickups`] transform that selects e-scooter requests to pick up.
 //!
-//! So far it holds the image labeller, [`local::labels::ImageClassifier`]: an ImageNet-1k
-//! EfficientNet-Lite0 run in pure Rust, whose labels carry Rekognition-style names and 0–100
-//! confidences (`Scooter`, `Cat`, `Trash Can`, …). It does not fetch images (callers pass
-//! bytes), keep a cache, or talk to AWS; and it only knows ImageNet's 1000 classes — there is
-//! no kick-scooter among them (see the module docs for what it can and cannot see).
+//! It does not read tables or render reports: callers hand it requests and get enriched
+//! requests back. The image model only knows ImageNet's 1000 classes — there is no
+//! kick-scooter among them (see [`local::labels`] for what it can and cannot see).
 //!
 //! ```no_run
 //! use gid_enrich::local::labels::{ImageClassifier, SCOOTER};
@@ -18,7 +20,11 @@
 //! # Ok::<(), gid_enrich::EnrichError>(())
 //! ```
 
+pub mod aws;
+pub mod cache;
 mod error;
 pub mod local;
+pub mod pickups;
+pub mod ports;
 
 pub use error::EnrichError;

@@ -23,7 +23,7 @@ use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions, StorageError};
 
 pub use render::{
     chart_html, final_report_csv, final_report_html, index_html, neutralise_formula, relative_href,
-    IndexEntry,
+    table_csv, table_page, IndexEntry, TextTable,
 };
 
 /// The key of the site index at the bucket root.

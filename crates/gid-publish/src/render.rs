@@ -126,6 +126,53 @@ pub fn chart_html(summary: &MonthSummary) -> String {
     )
 }
 
+/// A table of text cells for [`table_page`].
+#[derive(Debug, Clone, Default)]
+pub struct TextTable {
+    pub caption: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A page of paragraphs and tables; every cell is escaped. For reports whose columns
+/// are decided by the caller (e.g. the scooter pickups).
+pub fn table_page(title: &str, paragraphs: &[String], tables: &[TextTable]) -> String {
+    page(
+        title,
+        html! {
+            p { a href="../../index.html" { "All reports" } }
+            h1 { (title) }
+            @for text in paragraphs { p { (text) } }
+            @for table in tables {
+                h2 { (table.caption) }
+                @if table.rows.is_empty() {
+                    p { "None." }
+                } @else {
+                    table {
+                        thead { tr { @for h in &table.headers { th { (h) } } } }
+                        tbody {
+                            @for row in &table.rows {
+                                tr { @for cell in row { td { (cell) } } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A CSV of text cells, formula-like cells neutralised (see [`neutralise_formula`]).
+pub fn table_csv(headers: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(headers).expect("writing to memory");
+    for row in rows {
+        w.write_record(row.iter().map(|c| neutralise_formula(c).into_owned()))
+            .expect("writing to memory");
+    }
+    w.into_inner().expect("flushing to memory")
+}
+
 /// One row of the site index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -234,6 +281,23 @@ mod tests {
         assert!(csv.contains("'=HYPERLINK"), "{csv}");
         assert!(csv.starts_with("month,service_name,request_count\n"));
         assert!(csv.contains("2019-01,Pothole,1\n"));
+    }
+
+    #[test]
+    fn table_pages_escape_every_cell_and_csvs_neutralise_formulas() {
+        let table = TextTable {
+            caption: "Pickups <b>".into(),
+            headers: vec!["description".into()],
+            rows: vec![vec!["<script>alert(1)</script> \"quoted\"".into()]],
+        };
+        let html = table_page("Scooters", &["5 < 6".into()], &[table]);
+        assert!(
+            !html.contains("<script>alert") && !html.contains("<b>"),
+            "{html}"
+        );
+        assert!(html.contains("5 &lt; 6"));
+        let csv = String::from_utf8(table_csv(&["a"], &[vec!["@SUM(A1)".into()]])).unwrap();
+        assert_eq!(csv, "a\n'@SUM(A1)\n");
     }
 
     #[test]

@@ -29,6 +29,18 @@ pub async fn open_notifier(config: &Config) -> Arc<dyn Notifier> {
     }
 }
 
+/// Opens the enrichment engines the configuration names: the offline engines (Lingua,
+/// Apertium, VADER, EfficientNet-Lite0) or AWS Comprehend, Translate and Rekognition.
+pub async fn open_engines(
+    config: &Config,
+    store: Arc<dyn ObjectStore>,
+) -> Result<gid_enrich::pickups::Engines, gid_enrich::EnrichError> {
+    match config.profile {
+        Profile::Local => crate::scooter::local_engines(store),
+        Profile::Aws => Ok(crate::scooter::aws_engines(config).await),
+    }
+}
+
 /// The configured alert thresholds, validated.
 pub fn thresholds(config: &Config) -> Result<Vec<Threshold>, BackendError> {
     config

@@ -278,7 +278,16 @@ impl MonthRun {
         }
     }
 
-    fn work(&self) -> &BucketName {
+    /// Puts files on the report site and regenerates its index, one month at a time.
+    pub(crate) async fn publish_files(
+        &self,
+        files: &[gid_publish::RenderedFile],
+    ) -> Result<gid_publish::PublishedReport, PublishError> {
+        let _turn = self.site_lock.lock().await;
+        self.site().publish(files).await
+    }
+
+    pub(crate) fn work(&self) -> &BucketName {
         &self.config.buckets.work
     }
 
@@ -419,7 +428,7 @@ impl MonthRun {
         )
     }
 
-    fn work_url(&self, key: &impl fmt::Display) -> String {
+    pub(crate) fn work_url(&self, key: &impl fmt::Display) -> String {
         format!("s3://{}/{key}", self.config.buckets.work)
     }
 
@@ -742,8 +751,7 @@ impl MonthRun {
             };
             return Ok((planned, (reports_bucket, vec![])));
         }
-        let _turn = self.site_lock.lock().await;
-        let published = self.site().publish(&files).await?;
+        let published = self.publish_files(&files).await?;
         let outcome = StageOutcome::Published {
             objects: published.objects.len(),
             index_entries: published.index_entries,

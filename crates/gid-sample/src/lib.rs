@@ -93,6 +93,22 @@ const SPANISH: [&str; 6] = [
     "Gracias por limpiar la calle tan rápido",
 ];
 
+/// What residents write about shared e-scooters, in English and Spanish.
+const SCOOTER_ENGLISH: [&str; 6] = [
+    "Scooter left lying across the sidewalk, blocking the ramp",
+    "Two scooters dumped in the bushes, this is terrible",
+    "E-scooter parked in front of my driveway again, I cannot get my car out",
+    "Scooter parked neatly by the bike rack, thanks",
+    "Broken scooter abandoned on the boardwalk, dangerous for runners",
+    "Scooter in the bike lane",
+];
+const SCOOTER_SPANISH: [&str; 4] = [
+    "El patinete eléctrico está bloqueando la acera",
+    "Patinetes tirados en la entrada del parque, es horrible",
+    "La patineta está estacionada en la banqueta desde ayer",
+    "Hay un patinete roto en la parada del autobús, es peligroso",
+];
+
 /// Descriptions that must survive CSV quoting and HTML rendering intact.
 const TRICKY: [&str; 4] = [
     "Couch, mattress, and boxes dumped \"again\" next to the school",
@@ -112,6 +128,21 @@ Sam Jones,Streets,sam.jones@example,+16195550105
 Ana Ruiz,Trash,ana.ruiz@example.org,619-555
 Maria Lopez,Trash,maria.lopez@example.org,+16195550101
 ";
+
+/// Which of `photos` sample photographs to store under an image key, or `None` to leave
+/// the key without an object (one in seven: requests whose photo never arrived).
+/// Deterministic, so demo and tests agree on which requests have which photo.
+pub fn photo_for(image_key: &str, photos: usize) -> Option<usize> {
+    // FNV-1a: stable across runs and platforms, unlike std's hasher.
+    let hash = image_key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    if photos == 0 || hash % 7 == 0 {
+        None
+    } else {
+        Some((hash / 7 % photos as u64) as usize)
+    }
+}
 
 /// How much data to generate.
 #[derive(Debug, Clone)]
@@ -228,15 +259,23 @@ fn make_row(rng: &mut fastrand::Rng, month: Month, id: u64, iso_t: bool) -> Row 
         rng.u32(0..60),
         rng.u32(0..60)
     );
+    let scooter = service == "Shared Mobility Device";
+    let (spanish, english): (&[&str], &[&str]) = if scooter {
+        (&SCOOTER_SPANISH, &SCOOTER_ENGLISH)
+    } else {
+        (&SPANISH, &ENGLISH)
+    };
+    // The same number of draws for every service, so changing one list leaves the rest of
+    // the generated data as it was.
     let description = match rng.u32(0..100) {
         0..=2 => TRICKY[rng.usize(0..TRICKY.len())].to_owned(),
-        3..=17 => SPANISH[rng.usize(0..SPANISH.len())].to_owned(),
+        3..=17 => spanish[rng.usize(0..spanish.len())].to_owned(),
         18..=25 => String::new(),
-        _ => ENGLISH[rng.usize(0..ENGLISH.len())].to_owned(),
+        _ => english[rng.usize(0..english.len())].to_owned(),
     };
     let id_text = format!("{:04}{:02}{id:06}", month.year(), month.number());
     let image = if service == "Shared Mobility Device" && rng.bool() {
-        format!("{}/{}/{id_text}.jpg", month.year(), month.abbreviation())
+        format!("{}/{}/{id_text}.png", month.year(), month.abbreviation())
     } else {
         String::new()
     };

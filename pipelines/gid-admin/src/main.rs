@@ -102,6 +102,10 @@ enum Command {
         /// Leave months that already have exports untouched.
         #[arg(long)]
         if_missing: bool,
+        /// Folder of real photos (`make sample-images`) stored in the images bucket under
+        /// the requests' image keys (one key in seven is left without a photo).
+        #[arg(long, env = "GID_SAMPLE_IMAGES")]
+        images: Option<PathBuf>,
     },
 }
 
@@ -351,6 +355,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rows,
             seed,
             if_missing,
+            images,
         } => {
             let spec = SampleSpec {
                 files_per_month: files,
@@ -358,7 +363,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 dirty: true,
                 seed,
             };
-            sample(&config, store, &months, &spec, if_missing).await
+            let photos = match images {
+                Some(dir) => sample_photos(&dir)?,
+                None => Vec::new(),
+            };
+            sample(&config, store, &months, &spec, if_missing, &photos).await
         }
     }
 }
@@ -698,12 +707,43 @@ async fn runs(
     Ok(())
 }
 
+/// The sample photos of a folder, by file name (PNG and JPEG), in name order.
+fn sample_photos(dir: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut photos = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "reading sample photos from {} (run `make sample-images`)",
+            dir.display()
+        )
+    })?;
+    for entry in entries {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if name.ends_with(".png") || name.ends_with(".jpg") {
+            photos.push((name, std::fs::read(&path)?));
+        }
+    }
+    photos.sort();
+    if photos.is_empty() {
+        bail!(
+            "no .png or .jpg photos in {} (run `make sample-images`)",
+            dir.display()
+        );
+    }
+    Ok(photos)
+}
+
 async fn sample(
     config: &Config,
     store: &dyn ObjectStore,
     months: &MonthArgs,
     spec: &SampleSpec,
     if_missing: bool,
+    photos: &[(String, Vec<u8>)],
 ) -> anyhow::Result<()> {
     let bucket = &config.buckets.requests;
     let layout = config.layout()?;
@@ -749,11 +789,33 @@ async fn sample(
                 )
                 .await?;
         }
+        let mut stored = 0;
+        if !photos.is_empty() {
+            let images = &config.buckets.images;
+            store.create_bucket(images).await?;
+            for key in &sample.truth.images {
+                if let Some(i) = gid_sample::photo_for(key, photos.len()) {
+                    let (name, bytes) = &photos[i];
+                    let key = ObjectKey::new(key.clone())?;
+                    store
+                        .put(
+                            images,
+                            &key,
+                            Bytes::from(bytes.clone()),
+                            &PutOptions::new(content_type_for(&key)),
+                        )
+                        .await
+                        .with_context(|| format!("storing sample photo {name}"))?;
+                    stored += 1;
+                }
+            }
+        }
         println!(
-            "{month}: {} files, {} good rows, {} dirty rows → s3://{bucket}/{prefix}",
+            "{month}: {} files, {} good rows, {} dirty rows → s3://{bucket}/{prefix}; {stored} of {} request photos stored",
             sample.files.len(),
             sample.truth.total_rows,
-            sample.truth.dirty.len()
+            sample.truth.dirty.len(),
+            sample.truth.images.len()
         );
     }
     Ok(())

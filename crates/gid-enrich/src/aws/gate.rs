@@ -1,0 +1,154 @@
+//! What every operation of an AWS adapter passes through before it is sent: a bound on
+//! operations in flight, an even pace (requests per second) and the call counters.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+// The smithy runtime's interceptor types, re-exported by every SDK crate (the same types).
+use aws_sdk_comprehend::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_comprehend::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_comprehend::error::BoxError;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::time::Instant;
+
+/// The admission control and counters of one adapter.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    permits: Semaphore,
+    pace: Option<Pace>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    operations: AtomicU64,
+    attempts: AtomicU64,
+}
+
+impl Gate {
+    pub(crate) fn new(max_concurrency: NonZeroUsize, per_second: Option<NonZeroU32>) -> Self {
+        Self {
+            permits: Semaphore::new(max_concurrency.get()),
+            pace: per_second.map(Pace::new),
+            counts: Arc::default(),
+        }
+    }
+
+    /// Waits for a concurrency slot, then for the next paced start time, and counts the
+    /// operation. Hold the permit until the operation's answer is in.
+    pub(crate) async fn enter(&self) -> SemaphorePermit<'_> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the gate's semaphore is never closed");
+        if let Some(pace) = &self.pace {
+            pace.wait().await;
+        }
+        self.counts.operations.fetch_add(1, Ordering::Relaxed);
+        permit
+    }
+
+    /// Operations issued through [`Gate::enter`].
+    pub(crate) fn operations(&self) -> u64 {
+        self.counts.operations.load(Ordering::Relaxed)
+    }
+
+    /// HTTP attempts the SDK transmitted, retries included.
+    pub(crate) fn attempts(&self) -> u64 {
+        self.counts.attempts.load(Ordering::Relaxed)
+    }
+
+    /// The interceptor that counts attempts; install it on the adapter's SDK client.
+    pub(crate) fn attempt_counter(&self) -> AttemptCounter {
+        AttemptCounter(Arc::clone(&self.counts))
+    }
+}
+
+/// Spaces operation starts evenly, `1/rate` apart. No burst allowance: the services'
+/// quotas are per second, and a steady stream meets fewer throttling errors than bursts.
+#[derive(Debug)]
+struct Pace {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pace {
+    fn new(per_second: NonZeroU32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.get(),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        // Reserve a slot under the lock, sleep without it; a cancelled waiter just leaves
+        // its slot unused.
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Counts every HTTP attempt just before the SDK transmits it (after signing), so SDK
+/// retries show up here but not in the operation count.
+#[derive(Debug, Clone)]
+pub(crate) struct AttemptCounter(Arc<Counts>);
+
+impl Intercept for AttemptCounter {
+    fn name(&self) -> &'static str {
+        "gid-attempt-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pace_spaces_operations_evenly() {
+        let gate = Gate::new(
+            NonZeroUsize::new(8).unwrap(),
+            Some(NonZeroU32::new(50).unwrap()),
+        );
+        let start = std::time::Instant::now();
+        for _ in 0..6 {
+            drop(gate.enter().await);
+        }
+        // Six starts 20 ms apart: the first at once, the last after 100 ms.
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(95), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
+        assert_eq!(gate.operations(), 6);
+    }
+
+    #[tokio::test]
+    async fn concurrency_bound_holds_back_the_next_operation() {
+        let gate = Gate::new(NonZeroUsize::new(1).unwrap(), None);
+        let first = gate.enter().await;
+        let second = tokio::time::timeout(Duration::from_millis(30), gate.enter()).await;
+        assert!(
+            second.is_err(),
+            "a second operation got in while one was in flight"
+        );
+        drop(first);
+        drop(gate.enter().await);
+        assert_eq!(gate.operations(), 2);
+    }
+}

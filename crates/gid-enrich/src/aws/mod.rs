@@ -1,0 +1,272 @@
+//! The AWS backend of the enrichment ports: Amazon Translate ([`AwsTranslator`]), Amazon
+//! Comprehend ([`AwsComprehend`]: dominant language and sentiment) and Amazon Rekognition
+//! ([`AwsRekognition`]: image labels and text in images).
+//!
+//! Every adapter is built from one [`AwsEnrichSettings`] and shares the same request
+//! discipline:
+//! * credentials come only from the SDK's standard chain (environment, shared profile, SSO,
+//!   instance/container role); gid never reads or logs them;
+//! * throttling (`ThrottlingException`, `TooManyRequestsException`,
+//!   `ProvisionedThroughputExceededException`, …), 5xx answers and timeouts are retried by the
+//!   SDK's standard retry strategy (exponential backoff with jitter) within
+//!   [`AwsEnrichSettings::max_attempts`];
+//! * every operation of an adapter waits for a slot of its concurrency bound
+//!   ([`AwsEnrichSettings::max_concurrency`]) and of its pace
+//!   ([`AwsEnrichSettings::requests_per_second`]) before it is sent;
+//! * each adapter counts the operations it issued ([`AwsTranslator::api_calls`], …) and the
+//!   HTTP attempts the SDK transmitted for them, retries included (`api_attempts`).
+//!
+//! What the adapters do not do: cache answers (the caller keys its cache by
+//! [`EngineId`](crate::ports::EngineId)), fetch images (Rekognition reads them from S3
+//! itself), or translate empty texts (see each adapter for how blank input is answered).
+//!
+//! ```no_run
+//! use gid_enrich::aws::{AwsComprehend, AwsEnrichSettings};
+//! use gid_enrich::ports::SentimentAnalyzer;
+//! # async fn run() -> Result<(), gid_enrich::EnrichError> {
+//! let comprehend = AwsComprehend::connect(&AwsEnrichSettings::default()).await;
+//! let answers = comprehend
+//!     .sentiment(&["The scooter has blocked the ramp for a week".to_owned()])
+//!     .await?;
+//! println!("{:?} after {} call(s)", answers[0].sentiment, comprehend.api_calls());
+//! # Ok(())
+//! # }
+//! ```
+
+mod comprehend;
+mod gate;
+mod rekognition;
+mod translate;
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+// The three SDK crates share one smithy runtime, so its error types (re-exported by each
+// crate) are the same types whichever crate names them.
+use aws_sdk_comprehend::config::http::HttpResponse;
+use aws_sdk_comprehend::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+pub use comprehend::AwsComprehend;
+pub use rekognition::AwsRekognition;
+pub use translate::AwsTranslator;
+
+use crate::EnrichError;
+
+/// Texts per Comprehend batch call (its limit for both batch operations): a run's
+/// Comprehend calls are `ceil(non-blank texts / 25)` per operation.
+pub const COMPREHEND_BATCH_SIZE: usize = 25;
+/// Comprehend's limit per text, in bytes of UTF-8; longer texts are cut to it.
+pub const COMPREHEND_MAX_TEXT_BYTES: usize = 5_000;
+/// Translate's limit on one `TranslateText` text, in bytes of UTF-8; longer texts are cut.
+pub const TRANSLATE_MAX_TEXT_BYTES: usize = 10_000;
+
+/// Connection, retry and pacing settings of the AWS enrichment adapters (never credentials).
+///
+/// Each adapter applies them on its own: two adapters built from the same settings may
+/// together send twice [`requests_per_second`](Self::requests_per_second).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsEnrichSettings {
+    /// `None`: `AWS_REGION` or the shared profile's region.
+    pub region: Option<String>,
+    /// One endpoint for all three services (moto_server, a VPC endpoint). `None`: the SDK's
+    /// own resolution (`AWS_ENDPOINT_URL_TRANSLATE`/`_COMPREHEND`/`_REKOGNITION`,
+    /// `AWS_ENDPOINT_URL`, else the public AWS endpoint of the region).
+    pub endpoint_url: Option<String>,
+    /// Attempts per operation, the first one included (0 is read as 1).
+    pub max_attempts: u32,
+    /// Backoff before the first retry; it doubles per retry, with full jitter, up to the
+    /// SDK's 20 s ceiling.
+    pub initial_backoff: Duration,
+    /// Time allowed for one operation, retries and backoff included; each attempt gets
+    /// half of it.
+    pub operation_timeout: Duration,
+    /// Operations of one adapter in flight at once.
+    pub max_concurrency: NonZeroUsize,
+    /// Operations one adapter starts per second at most (evenly spaced); `None`: unpaced.
+    /// SDK retries of an operation are not paced again: they already back off.
+    pub requests_per_second: Option<NonZeroU32>,
+}
+
+impl Default for AwsEnrichSettings {
+    /// Conservative values (5 operations per second, 4 in flight, 5 attempts): check the
+    /// account's Service Quotas for the region before raising them.
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            operation_timeout: Duration::from_secs(60),
+            max_concurrency: NonZeroUsize::new(4).expect("non-zero"),
+            requests_per_second: NonZeroU32::new(5),
+        }
+    }
+}
+
+impl AwsEnrichSettings {
+    /// Takes the region, attempt budget and timeout from the shared `[aws]` section and the
+    /// enrichment defaults for the rest. The endpoint is deliberately not taken over:
+    /// `aws.endpoint_url` may point at an S3-only store, which cannot answer Comprehend.
+    pub fn from_aws_config(aws: &gid_core::AwsConfig) -> Self {
+        Self {
+            region: aws.region.clone(),
+            max_attempts: aws.max_attempts,
+            operation_timeout: Duration::from_secs(aws.operation_timeout_secs),
+            ..Self::default()
+        }
+    }
+}
+
+/// Loads the SDK configuration (standard credential chain) with gid's retry and timeouts.
+async fn load_sdk_config(settings: &AwsEnrichSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(settings.max_attempts.max(1))
+                .with_initial_backoff(settings.initial_backoff),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(settings.operation_timeout)
+                .operation_attempt_timeout(settings.operation_timeout / 2)
+                .connect_timeout(Duration::from_secs(5))
+                .build(),
+        );
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &settings.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let sdk = loader.load().await;
+    tracing::debug!(
+        region = ?sdk.region(),
+        endpoint = ?sdk.endpoint_url(),
+        max_attempts = settings.max_attempts,
+        max_concurrency = settings.max_concurrency.get(),
+        requests_per_second = ?settings.requests_per_second,
+        "aws enrichment clients configured"
+    );
+    sdk
+}
+
+/// Error codes that mean "slow down": the SDK has already retried them with backoff.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+];
+
+/// Error codes of a service-side failure that a later attempt may not meet.
+const SERVER_CODES: &[&str] = &[
+    "InternalServerException",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailableException",
+    "ServiceUnavailable",
+];
+
+/// Maps an SDK error the adapter has no specific meaning for onto
+/// [`EnrichError::Service`], saying whether a later run may succeed.
+///
+/// `subject` names what the request was about (`text #3`, `s3://bucket/key`).
+fn service_error<E>(
+    engine: &str,
+    operation: &'static str,
+    subject: &str,
+    max_attempts: u32,
+    err: SdkError<E, HttpResponse>,
+) -> EnrichError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_owned);
+    let throttled = code
+        .as_deref()
+        .is_some_and(|c| THROTTLING_CODES.contains(&c))
+        || status == Some(429);
+    let transient = throttled
+        || code.as_deref().is_some_and(|c| SERVER_CODES.contains(&c))
+        || status.is_some_and(|s| s >= 500)
+        || matches!(
+            err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
+    let message = if throttled {
+        format!(
+            "{subject}: still throttled after retrying (max_attempts = {}; {}: {}); lower \
+             requests_per_second or max_concurrency, or ask AWS for a higher quota",
+            max_attempts.max(1),
+            code.as_deref().unwrap_or("HTTP 429"),
+            err.message().unwrap_or("no message"),
+        )
+    } else {
+        format!("{subject}: {}", DisplayErrorContext(&err))
+    };
+    EnrichError::Service {
+        engine: engine.to_owned(),
+        operation,
+        message,
+        transient,
+    }
+}
+
+/// An answer that lacks a field the service documents as always present.
+fn malformed(engine: &str, operation: &'static str, what: String) -> EnrichError {
+    EnrichError::Service {
+        engine: engine.to_owned(),
+        operation,
+        message: format!("unexpected answer: {what}"),
+        transient: false,
+    }
+}
+
+/// Cuts `text` to at most `max_bytes` bytes of UTF-8 without splitting a character, and
+/// warns when it had to: the service would refuse the whole request otherwise.
+fn truncate_utf8<'a>(
+    engine: &str,
+    operation: &'static str,
+    index: usize,
+    text: &'a str,
+    max_bytes: usize,
+) -> &'a str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    tracing::warn!(
+        engine,
+        operation,
+        text = index,
+        bytes = text.len(),
+        kept = end,
+        limit = max_bytes,
+        "text is over the service's size limit: only its beginning is sent"
+    );
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        // "ab" + three-byte euro signs: byte 10 falls inside the fourth euro sign.
+        let text = format!("ab{}", "€".repeat(5));
+        let cut = truncate_utf8("test", "Op", 0, &text, 10);
+        assert_eq!(cut, "ab€€");
+        assert_eq!(truncate_utf8("test", "Op", 0, "short", 10), "short");
+        assert_eq!(truncate_utf8("test", "Op", 0, "€", 2), "");
+    }
+}

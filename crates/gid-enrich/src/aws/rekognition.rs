@@ -1,0 +1,222 @@
+//! Amazon Rekognition behind the [`ImageLabeler`] and [`TextDetector`] ports.
+
+use async_trait::async_trait;
+use aws_sdk_rekognition::config::http::HttpResponse;
+use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rekognition::types::{Image, S3Object, TextTypes};
+use aws_sdk_rekognition::Client;
+use gid_storage::StorageError;
+
+use super::gate::Gate;
+use super::{load_sdk_config, malformed, service_error, AwsEnrichSettings};
+use crate::ports::{
+    BoundingBox, EngineId, ImageLabel, ImageLabeler, ImageRef, TextDetection, TextDetector,
+    TextKind,
+};
+use crate::EnrichError;
+
+const ENGINE: &str = "aws-rekognition";
+const LABELS: &str = "DetectLabels";
+const TEXT: &str = "DetectText";
+
+/// Amazon Rekognition behind the [`ImageLabeler`] (`DetectLabels`) and [`TextDetector`]
+/// (`DetectText`) ports. Rekognition reads the image from S3 itself (`Image.S3Object`), so
+/// the image must be in a bucket of the client's region that the caller's credentials can
+/// read; gid never downloads it.
+///
+/// Errors: an object Rekognition cannot fetch (`InvalidS3ObjectException`: missing key,
+/// but also no read permission or another region — Rekognition does not tell them apart)
+/// is [`StorageError::NoSuchKey`], as the local labeller reports a missing object; an
+/// image it cannot decode or that is too large is [`EnrichError::Unsupported`].
+#[derive(Debug)]
+pub struct AwsRekognition {
+    client: Client,
+    gate: Gate,
+    settings: AwsEnrichSettings,
+}
+
+impl AwsRekognition {
+    /// Loads the SDK configuration (standard credential chain) and builds the client.
+    pub async fn connect(settings: &AwsEnrichSettings) -> Self {
+        let sdk = load_sdk_config(settings).await;
+        let gate = Gate::new(settings.max_concurrency, settings.requests_per_second);
+        let config = aws_sdk_rekognition::config::Builder::from(&sdk)
+            .interceptor(gate.attempt_counter())
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            gate,
+            settings: settings.clone(),
+        }
+    }
+
+    /// `DetectLabels` and `DetectText` operations issued so far (one per image and
+    /// operation); SDK retries of an operation are not counted here (see
+    /// [`Self::api_attempts`]).
+    pub fn api_calls(&self) -> u64 {
+        self.gate.operations()
+    }
+
+    /// HTTP requests transmitted so far, SDK retries included.
+    pub fn api_attempts(&self) -> u64 {
+        self.gate.attempts()
+    }
+
+    fn error<E>(
+        &self,
+        operation: &'static str,
+        image: &ImageRef,
+        err: SdkError<E, HttpResponse>,
+    ) -> EnrichError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match err.code() {
+            Some("InvalidS3ObjectException") => StorageError::NoSuchKey {
+                bucket: image.bucket.clone(),
+                key: image.key.as_str().to_owned(),
+            }
+            .into(),
+            Some(code @ ("InvalidImageFormatException" | "ImageTooLargeException")) => {
+                EnrichError::Unsupported {
+                    engine: ENGINE.to_owned(),
+                    what: format!(
+                        "{}: Rekognition cannot read this image ({code}: {})",
+                        s3_url(image),
+                        err.message().unwrap_or("no message")
+                    ),
+                }
+            }
+            _ => service_error(
+                ENGINE,
+                operation,
+                &s3_url(image),
+                self.settings.max_attempts,
+                err,
+            ),
+        }
+    }
+}
+
+fn s3_url(image: &ImageRef) -> String {
+    format!("s3://{}/{}", image.bucket, image.key.as_str())
+}
+
+fn s3_image(image: &ImageRef) -> Image {
+    Image::builder()
+        .s3_object(
+            S3Object::builder()
+                .bucket(image.bucket.as_str())
+                .name(image.key.as_str())
+                .build(),
+        )
+        .build()
+}
+
+#[async_trait]
+impl ImageLabeler for AwsRekognition {
+    fn engine(&self) -> EngineId {
+        EngineId(ENGINE.into())
+    }
+
+    async fn labels(
+        &self,
+        image: &ImageRef,
+        max_labels: usize,
+        min_confidence: f32,
+    ) -> Result<Vec<ImageLabel>, EnrichError> {
+        let _permit = self.gate.enter().await;
+        let answer = self
+            .client
+            .detect_labels()
+            .image(s3_image(image))
+            .max_labels(i32::try_from(max_labels).unwrap_or(i32::MAX))
+            .min_confidence(min_confidence)
+            .send()
+            .await
+            .map_err(|err| self.error(LABELS, image, err))?;
+        answer
+            .labels()
+            .iter()
+            .map(|label| match (label.name(), label.confidence()) {
+                (Some(name), Some(confidence)) => Ok(ImageLabel {
+                    name: name.to_owned(),
+                    confidence,
+                }),
+                _ => Err(malformed(
+                    ENGINE,
+                    LABELS,
+                    format!("{}: a label without Name or Confidence", s3_url(image)),
+                )),
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl TextDetector for AwsRekognition {
+    fn engine(&self) -> EngineId {
+        EngineId(ENGINE.into())
+    }
+
+    async fn detect_text(&self, image: &ImageRef) -> Result<Vec<TextDetection>, EnrichError> {
+        let _permit = self.gate.enter().await;
+        let answer = self
+            .client
+            .detect_text()
+            .image(s3_image(image))
+            .send()
+            .await
+            .map_err(|err| self.error(TEXT, image, err))?;
+        answer
+            .text_detections()
+            .iter()
+            .enumerate()
+            .map(|(n, detection)| {
+                let missing = |what: &str| {
+                    malformed(
+                        ENGINE,
+                        TEXT,
+                        format!("{}: text detection {n} has no {what}", s3_url(image)),
+                    )
+                };
+                let kind = match detection.r#type().ok_or_else(|| missing("Type"))? {
+                    TextTypes::Line => TextKind::Line,
+                    TextTypes::Word => TextKind::Word,
+                    other => {
+                        return Err(malformed(
+                            ENGINE,
+                            TEXT,
+                            format!("{}: unknown text type {other}", s3_url(image)),
+                        ))
+                    }
+                };
+                let bounds = detection
+                    .geometry()
+                    .and_then(|g| g.bounding_box())
+                    .ok_or_else(|| missing("Geometry.BoundingBox"))?;
+                let bounding_box =
+                    match (bounds.left(), bounds.top(), bounds.width(), bounds.height()) {
+                        (Some(left), Some(top), Some(width), Some(height)) => BoundingBox {
+                            left,
+                            top,
+                            width,
+                            height,
+                        },
+                        _ => return Err(missing("complete BoundingBox")),
+                    };
+                Ok(TextDetection {
+                    text: detection
+                        .detected_text()
+                        .ok_or_else(|| missing("DetectedText"))?
+                        .to_owned(),
+                    kind,
+                    confidence: detection
+                        .confidence()
+                        .ok_or_else(|| missing("Confidence"))?,
+                    bounding_box,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,122 @@
+//! Amazon Translate behind the [`Translator`] port.
+
+use async_trait::async_trait;
+use aws_sdk_translate::error::ProvideErrorMetadata;
+use aws_sdk_translate::Client;
+use futures::{StreamExt, TryStreamExt};
+
+use super::gate::Gate;
+use super::{load_sdk_config, service_error, truncate_utf8, AwsEnrichSettings};
+use crate::ports::{EngineId, LanguageCode, Translation, Translator};
+use crate::EnrichError;
+
+const ENGINE: &str = "aws-translate";
+const OPERATION: &str = "TranslateText";
+const MAX_TEXT_BYTES: usize = super::TRANSLATE_MAX_TEXT_BYTES;
+
+/// Amazon Translate's `TranslateText` (SourceLanguageCode `auto`, into `en`) behind the
+/// [`Translator`] port.
+///
+/// One request per text, since Translate has no batch operation for plain text; requests
+/// run concurrently within the settings' bound and pace. Texts over 10,000 bytes are cut
+/// at a character boundary (with a warning). A blank text is not sent (Translate refuses
+/// empty input): it comes back unchanged, as English, like the local detector's answer for
+/// text without letters.
+#[derive(Debug)]
+pub struct AwsTranslator {
+    client: Client,
+    gate: Gate,
+    settings: AwsEnrichSettings,
+}
+
+impl AwsTranslator {
+    /// Loads the SDK configuration (standard credential chain) and builds the client.
+    pub async fn connect(settings: &AwsEnrichSettings) -> Self {
+        let sdk = load_sdk_config(settings).await;
+        let gate = Gate::new(settings.max_concurrency, settings.requests_per_second);
+        let config = aws_sdk_translate::config::Builder::from(&sdk)
+            .interceptor(gate.attempt_counter())
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            gate,
+            settings: settings.clone(),
+        }
+    }
+
+    /// `TranslateText` operations issued so far (one per non-blank text); SDK retries of
+    /// an operation are not counted here (see [`Self::api_attempts`]).
+    pub fn api_calls(&self) -> u64 {
+        self.gate.operations()
+    }
+
+    /// HTTP requests transmitted so far, SDK retries included.
+    pub fn api_attempts(&self) -> u64 {
+        self.gate.attempts()
+    }
+
+    async fn translate_one(&self, index: usize, text: &str) -> Result<Translation, EnrichError> {
+        if text.trim().is_empty() {
+            return Ok(Translation {
+                text: text.to_owned(),
+                source_language: LanguageCode::english(),
+            });
+        }
+        let text = truncate_utf8(ENGINE, OPERATION, index, text, MAX_TEXT_BYTES);
+        let _permit = self.gate.enter().await;
+        let answer = self
+            .client
+            .translate_text()
+            .text(text)
+            .source_language_code("auto")
+            .target_language_code("en")
+            .send()
+            .await
+            .map_err(|err| {
+                let subject = format!("text #{index}");
+                match err.code() {
+                    // The text itself is the problem: retrying cannot help, and the caller
+                    // may want to record it and go on.
+                    Some(
+                        code @ ("DetectedLanguageLowConfidenceException"
+                        | "UnsupportedLanguagePairException"),
+                    ) => EnrichError::Unsupported {
+                        engine: ENGINE.to_owned(),
+                        what: format!(
+                            "{subject}: Translate cannot translate it into English ({code}: {})",
+                            err.message().unwrap_or("no message")
+                        ),
+                    },
+                    _ => {
+                        service_error(ENGINE, OPERATION, &subject, self.settings.max_attempts, err)
+                    }
+                }
+            })?;
+        Ok(Translation {
+            text: answer.translated_text().to_owned(),
+            source_language: LanguageCode(answer.source_language_code().to_owned()),
+        })
+    }
+}
+
+#[async_trait]
+impl Translator for AwsTranslator {
+    fn engine(&self) -> EngineId {
+        EngineId(ENGINE.into())
+    }
+
+    async fn to_english(&self, texts: &[String]) -> Result<Vec<Translation>, EnrichError> {
+        // Futures built up front (they are lazy): a closure inside the stream would not be
+        // `Send` for every lifetime, which `async_trait` requires. `buffered` keeps the
+        // input order and stops at the first error.
+        let calls: Vec<_> = texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| self.translate_one(index, text))
+            .collect();
+        futures::stream::iter(calls)
+            .buffered(self.settings.max_concurrency.get())
+            .try_collect()
+            .await
+    }
+}

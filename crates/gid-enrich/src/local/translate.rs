@@ -1,0 +1,197 @@
+//! Translation to English with Apertium (rule-based, Debian `apertium-eng-spa`).
+//!
+//! A batch goes through ONE `apertium` process, one text per line: starting a process per
+//! text costs ~110 ms, a batch of 1000 lines ~0.3 s. Apertium translates literally and
+//! passes unknown words through (`patineta`, `estacionado`), so a small glossary of
+//! Latin-American words that San Diego residents use is mapped to the Spain-Spanish words
+//! the dictionary knows before translating.
+
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+
+use crate::ports::{EngineId, LanguageCode, Translation, Translator};
+use crate::EnrichError;
+
+/// Source languages with an Apertium pair into English installed by `make engines`.
+const PAIRS: [(&str, &str); 1] = [("es", "spa-eng")];
+
+/// Words the spa-eng dictionary lacks → words it knows (whole words, lowercase).
+const GLOSSARY: [(&str, &str); 8] = [
+    ("patineta", "patinete"),
+    ("patinetas", "patinetes"),
+    ("estacionado", "aparcado"),
+    ("estacionada", "aparcada"),
+    ("estacionados", "aparcados"),
+    ("estacionadas", "aparcadas"),
+    ("banqueta", "acera"),
+    ("banquetas", "aceras"),
+];
+
+/// Apertium behind the [`Translator`] port. Texts must be tagged with their source
+/// language first (see [`ApertiumTranslator::to_english_from`]); the port method detects
+/// nothing itself and treats every text as Spanish, the only pair installed.
+#[derive(Debug, Clone)]
+pub struct ApertiumTranslator {
+    program: String,
+}
+
+impl Default for ApertiumTranslator {
+    fn default() -> Self {
+        Self {
+            program: "apertium".into(),
+        }
+    }
+}
+
+fn apply_glossary(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let core = word.trim_matches(|c: char| !c.is_alphanumeric());
+            let lower = core.to_lowercase();
+            match GLOSSARY.iter().find(|(from, _)| *from == lower) {
+                Some((_, to)) if !core.is_empty() => {
+                    let replacement = if core.starts_with(char::is_uppercase) {
+                        let mut c = to.chars();
+                        c.next()
+                            .map(|f| f.to_uppercase().chain(c).collect())
+                            .unwrap_or_default()
+                    } else {
+                        (*to).to_owned()
+                    };
+                    word.replacen(core, &replacement, 1)
+                }
+                _ => word.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl ApertiumTranslator {
+    /// Uses another executable (tests point this at a missing one).
+    pub fn with_program(program: impl Into<String>) -> Self {
+        Self {
+            program: program.into(),
+        }
+    }
+
+    /// Whether a local pair exists for `language` → English.
+    pub fn supports(language: &LanguageCode) -> bool {
+        PAIRS.iter().any(|(code, _)| *code == language.as_str())
+    }
+
+    /// Translates texts in `language` into English through one Apertium process.
+    pub async fn to_english_from(
+        &self,
+        language: &LanguageCode,
+        texts: &[String],
+    ) -> Result<Vec<Translation>, EnrichError> {
+        let Some((_, mode)) = PAIRS.iter().find(|(code, _)| *code == language.as_str()) else {
+            return Err(EnrichError::Unsupported {
+                engine: self.engine().to_string(),
+                what: format!("no Apertium pair from `{language}` into English is installed"),
+            });
+        };
+        if texts.is_empty() {
+            return Ok(vec![]);
+        }
+        // One text per line: newlines inside a description become spaces.
+        let mut input = String::new();
+        for text in texts {
+            input.push_str(&apply_glossary(&text.replace(['\r', '\n'], " ")));
+            input.push('\n');
+        }
+        let engine_error = |message: String| EnrichError::Engine {
+            engine: self.engine().to_string(),
+            message,
+        };
+        let mut child = tokio::process::Command::new(&self.program)
+            .args(["-u", "-f", "txt", mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                engine_error(format!(
+                    "cannot start `{}` ({e}); install it with `make engines` (Debian apertium apertium-eng-spa)",
+                    self.program
+                ))
+            })?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let writer = tokio::spawn(async move {
+            stdin.write_all(input.as_bytes()).await?;
+            stdin.shutdown().await
+        });
+        let output = child
+            .wait_with_output()
+            .await
+            .map_err(|e| engine_error(format!("apertium failed: {e}")))?;
+        writer
+            .await
+            .expect("writer task")
+            .map_err(|e| engine_error(format!("writing to apertium: {e}")))?;
+        if !output.status.success() {
+            return Err(engine_error(format!(
+                "apertium {mode} exited with {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let lines: Vec<&str> = text.trim_end_matches('\n').split('\n').collect();
+        if lines.len() != texts.len() {
+            return Err(engine_error(format!(
+                "apertium returned {} lines for {} texts",
+                lines.len(),
+                texts.len()
+            )));
+        }
+        Ok(lines
+            .into_iter()
+            .map(|line| Translation {
+                text: line.trim().to_owned(),
+                source_language: language.clone(),
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Translator for ApertiumTranslator {
+    fn engine(&self) -> EngineId {
+        EngineId("apertium/spa-eng".into())
+    }
+
+    async fn to_english(&self, texts: &[String]) -> Result<Vec<Translation>, EnrichError> {
+        self.to_english_from(&LanguageCode("es".into()), texts)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glossary_maps_whole_words_and_keeps_case_and_punctuation() {
+        assert_eq!(
+            apply_glossary("La Patineta está estacionada, en la banqueta."),
+            "La Patinete está aparcada, en la acera."
+        );
+        assert_eq!(apply_glossary("patinetazo"), "patinetazo");
+    }
+
+    #[tokio::test]
+    async fn a_missing_engine_says_how_to_install_it() {
+        let t = ApertiumTranslator::with_program("/nonexistent/apertium");
+        let err = t
+            .to_english(&["hola".into()])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("make engines"), "{err}");
+    }
+}

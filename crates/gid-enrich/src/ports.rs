@@ -1,0 +1,180 @@
+//! The enrichment ports: one trait per AWS service capability, each with a local engine
+//! and an AWS adapter behind it. Every method takes a batch, because both sides are
+//! cheaper in batches (one Apertium process per batch; Comprehend's batch APIs take 25
+//! texts), and every answer carries what Comprehend/Rekognition would report.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use gid_core::{BucketName, ObjectKey};
+use serde::{Deserialize, Serialize};
+
+use crate::EnrichError;
+
+/// Which engine (and model/version) produced an answer: part of every cache key, so a
+/// new model or a different backend never reuses old answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EngineId(pub String);
+
+impl fmt::Display for EngineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An ISO 639-1 language code (`en`, `es`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct LanguageCode(pub String);
+
+impl LanguageCode {
+    pub fn english() -> Self {
+        Self("en".into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn is_english(&self) -> bool {
+        self.0 == "en"
+    }
+}
+
+impl fmt::Display for LanguageCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Comprehend's DetectDominantLanguage answer for one text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectedLanguage {
+    pub code: LanguageCode,
+    /// 0.0 to 1.0.
+    pub score: f32,
+}
+
+/// A translation into English.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Translation {
+    pub text: String,
+    pub source_language: LanguageCode,
+}
+
+/// Comprehend's four sentiment classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Sentiment {
+    Positive,
+    Negative,
+    Neutral,
+    Mixed,
+}
+
+impl Sentiment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sentiment::Positive => "POSITIVE",
+            Sentiment::Negative => "NEGATIVE",
+            Sentiment::Neutral => "NEUTRAL",
+            Sentiment::Mixed => "MIXED",
+        }
+    }
+}
+
+/// Comprehend's SentimentScore: four probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SentimentScores {
+    pub positive: f32,
+    pub negative: f32,
+    pub neutral: f32,
+    pub mixed: f32,
+}
+
+/// Comprehend's DetectSentiment answer for one text.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SentimentResult {
+    pub sentiment: Sentiment,
+    pub scores: SentimentScores,
+}
+
+/// An image in the images bucket, as Rekognition's S3Object names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+}
+
+/// Rekognition's DetectLabels answer: one label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageLabel {
+    pub name: String,
+    /// 0 to 100, like Rekognition.
+    pub confidence: f32,
+}
+
+/// Rekognition's TextDetection kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TextKind {
+    Line,
+    Word,
+}
+
+/// A box as fractions of the image's width and height (Rekognition's BoundingBox).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoundingBox {
+    pub left: f32,
+    pub top: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+/// Rekognition's DetectText answer: one detected line or word.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextDetection {
+    pub text: String,
+    pub kind: TextKind,
+    /// 0 to 100.
+    pub confidence: f32,
+    pub bounding_box: BoundingBox,
+}
+
+/// Translate's TranslateText with SourceLanguageCode `auto`, into English.
+#[async_trait]
+pub trait Translator: Send + Sync + fmt::Debug {
+    fn engine(&self) -> EngineId;
+    /// One translation per text, in order.
+    async fn to_english(&self, texts: &[String]) -> Result<Vec<Translation>, EnrichError>;
+}
+
+/// Comprehend's DetectDominantLanguage.
+#[async_trait]
+pub trait LanguageDetector: Send + Sync + fmt::Debug {
+    fn engine(&self) -> EngineId;
+    async fn detect(&self, texts: &[String]) -> Result<Vec<DetectedLanguage>, EnrichError>;
+}
+
+/// Comprehend's (Batch)DetectSentiment, on English text.
+#[async_trait]
+pub trait SentimentAnalyzer: Send + Sync + fmt::Debug {
+    fn engine(&self) -> EngineId;
+    async fn sentiment(&self, english: &[String]) -> Result<Vec<SentimentResult>, EnrichError>;
+}
+
+/// Rekognition's DetectLabels (MaxLabels, MinConfidence).
+#[async_trait]
+pub trait ImageLabeler: Send + Sync + fmt::Debug {
+    fn engine(&self) -> EngineId;
+    async fn labels(
+        &self,
+        image: &ImageRef,
+        max_labels: usize,
+        min_confidence: f32,
+    ) -> Result<Vec<ImageLabel>, EnrichError>;
+}
+
+/// Rekognition's DetectText.
+#[async_trait]
+pub trait TextDetector: Send + Sync + fmt::Debug {
+    fn engine(&self) -> EngineId;
+    async fn detect_text(&self, image: &ImageRef) -> Result<Vec<TextDetection>, EnrichError>;
+}

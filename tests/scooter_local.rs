@@ -1,0 +1,153 @@
+//! scooter-pickups end to end on the local profile: real engines on the sample's real
+//! photos (a motorcycle that the ImageNet model calls a scooter, a cat, coffee, an
+//! astronaut) and its English and Spanish descriptions.
+
+use std::path::{Path, PathBuf};
+
+use gid_e2e::{assert_success, run_with_env, stdout};
+
+fn photos_dir() -> PathBuf {
+    let dir = std::env::var("GID_SAMPLE_IMAGES").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/gid-sample-images",
+            std::env::var("HOME").unwrap()
+        )
+    });
+    let dir = PathBuf::from(dir);
+    assert!(
+        dir.join("motorcycle_left.png").exists(),
+        "{} has no sample photos: run `make sample-images`",
+        dir.display()
+    );
+    dir
+}
+
+fn run(name: &str, root: &Path, args: &[&str]) -> std::process::Output {
+    let data_root = root.to_str().unwrap().to_owned();
+    let outbox = root.join("outbox").to_str().unwrap().to_owned();
+    let photos = photos_dir().to_str().unwrap().to_owned();
+    run_with_env(
+        name,
+        args,
+        &[
+            ("GID__LOCAL__DATA_ROOT", &data_root),
+            ("GID__NOTIFY__OUTBOX_DIR", &outbox),
+            ("GID_SAMPLE_IMAGES", &photos),
+        ],
+        "local",
+    )
+}
+
+#[test]
+fn pickups_are_scooter_photos_with_negative_descriptions_and_reruns_call_no_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assert_success(&run(
+        "gid-admin",
+        root,
+        &["sample", "--from", "2019-01", "--to", "2019-01"],
+    ));
+
+    // A dry run before anything was ingested says what a real run would do first.
+    let dry = run(
+        "scooter-pickups",
+        root,
+        &["--month", "2019-01", "--dry-run"],
+    );
+    assert_success(&dry);
+    assert!(
+        stdout(&dry).contains("not ingested yet"),
+        "{}",
+        stdout(&dry)
+    );
+
+    let out = run("scooter-pickups", root, &["--month", "2019-01"]);
+    assert_success(&out);
+    let said = stdout(&out);
+    assert!(said.contains("ingested first"), "{said}");
+    let pickups: usize = said
+        .split("pickups ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        pickups > 0,
+        "the sample has scooter photos with negative descriptions: {said}"
+    );
+
+    // Every pickup: a photo the sample stored as the motorcycle, and a NEGATIVE description.
+    let photos: Vec<String> = {
+        let mut names: Vec<String> = std::fs::read_dir(photos_dir())
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok())
+            .filter(|n| n.ends_with(".png"))
+            .collect();
+        names.sort();
+        names
+    };
+    let motorcycle = photos
+        .iter()
+        .position(|p| p == "motorcycle_left.png")
+        .unwrap();
+    let csv = std::fs::read(root.join("gid-reports/2019/jan/scooter_pickups.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let mut rows = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        rows += 1;
+        assert_eq!(&record[column("sentiment")], "NEGATIVE", "{record:?}");
+        assert_eq!(&record[column("pickup")], "yes");
+        let image = record[column("image")]
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            gid_sample::photo_for(&image, photos.len()),
+            Some(motorcycle),
+            "{record:?}"
+        );
+        assert!(
+            record[column("image_labels")].contains("Scooter"),
+            "{record:?}"
+        );
+    }
+    assert_eq!(rows, pickups);
+
+    // Spanish descriptions are translated before sentiment; missing photos are recorded.
+    let page =
+        std::fs::read_to_string(root.join("gid-reports/2019/jan/scooter_pickups.html")).unwrap();
+    assert!(
+        page.contains("The electrical scooter is blocking the footpath"),
+        "no translation on the page"
+    );
+    assert!(page.contains("(missing)"), "missing photos are listed");
+    let index = std::fs::read_to_string(root.join("gid-reports/index.html")).unwrap();
+    assert!(index.contains("href=\"./2019/jan/scooter_pickups.html\""));
+    assert!(root.join("gid-work/2019/jan/enriched.parquet").exists());
+
+    // Unchanged rerun: every answer comes from the cache.
+    let again = run("scooter-pickups", root, &["--month", "2019-01"]);
+    assert_success(&again);
+    assert!(
+        stdout(&again).contains("engine calls 0"),
+        "{}",
+        stdout(&again)
+    );
+    let dry = run(
+        "scooter-pickups",
+        root,
+        &["--month", "2019-01", "--dry-run"],
+    );
+    assert!(
+        stdout(&dry).contains("would ask: language 0 texts (0 chars), translate up to 0 texts (0 chars), sentiment up to 0 texts (0 chars), labels for 0 photos"),
+        "{}",
+        stdout(&dry)
+    );
+}
