@@ -29,6 +29,7 @@ pub async fn open_notifier(config: &Config) -> Arc<dyn Notifier> {
     }
 }
 
+#[cfg(feature = "enrich")]
 /// Opens the enrichment engines the configuration names: the offline engines (Lingua,
 /// Apertium, VADER, EfficientNet-Lite0) or AWS Comprehend, Translate and Rekognition.
 pub async fn open_engines(

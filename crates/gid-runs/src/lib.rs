@@ -11,11 +11,12 @@
 mod backend;
 pub mod manifest;
 mod month;
+#[cfg(feature = "enrich")]
 pub mod scooter;
 
-pub use backend::{
-    open_engines, open_notifier, open_store, prepare_buckets, thresholds, BackendError,
-};
+#[cfg(feature = "enrich")]
+pub use backend::open_engines;
+pub use backend::{open_notifier, open_store, prepare_buckets, thresholds, BackendError};
 pub use manifest::{Manifest, RunState};
 pub use month::{
     discover_months, run_months, MonthOutcome, MonthRun, Progress, RunError, RunOptions, Stage,
