@@ -2,6 +2,8 @@
 //! running them against a scratch data root, and reaching the shared moto_server that
 //! `make test` starts.
 
+pub mod fault_proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -66,6 +66,7 @@ impl SnsSettings {
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
     client: Client,
+    counter: gid_storage::RequestCounter,
 }
 
 impl SnsNotifier {
@@ -85,6 +86,7 @@ impl SnsNotifier {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".to_owned());
+        let counter = gid_storage::RequestCounter::default();
         let config = aws_sdk_sns::config::Builder::from(&sdk)
             .region(Region::new(region.clone()))
             .retry_config(
@@ -99,10 +101,12 @@ impl SnsNotifier {
                     .connect_timeout(Duration::from_secs(5))
                     .build(),
             )
+            .interceptor(counter.clone())
             .build();
         tracing::debug!(region, endpoint = ?sdk.endpoint_url(), "sns client ready");
         Self {
             client: Client::from_conf(config),
+            counter,
         }
     }
 
@@ -242,6 +246,10 @@ fn service_answer(operation: &'static str, target: &str, missing: &str) -> Notif
 impl Notifier for SnsNotifier {
     fn backend(&self) -> &'static str {
         "sns"
+    }
+
+    fn request_stats(&self) -> gid_storage::RequestStats {
+        self.counter.stats()
     }
 
     async fn create_topic(&self, name: &TopicName) -> Result<TopicArn, NotifyError> {

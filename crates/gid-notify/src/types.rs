@@ -567,6 +567,11 @@ pub trait Notifier: Send + Sync + fmt::Debug {
     /// A short name for logs (`local`, `sns`).
     fn backend(&self) -> &'static str;
 
+    /// What this notifier sent on the wire so far (zero for the local outbox).
+    fn request_stats(&self) -> gid_storage::RequestStats {
+        gid_storage::RequestStats::default()
+    }
+
     /// Creates the topic, or returns the existing one's ARN: same name, same ARN.
     async fn create_topic(&self, name: &TopicName) -> Result<TopicArn, NotifyError>;
     /// Every topic of the account (all pages).

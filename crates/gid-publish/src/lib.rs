@@ -192,23 +192,71 @@ impl<'a> ReportSite<'a> {
         })
     }
 
-    /// Puts the rendered files, then regenerates the index (last).
+    /// Puts the rendered files, then regenerates the index (last). If a put fails, the
+    /// files this call created are deleted again (best effort), so a month that was not
+    /// on the site before does not appear half-published; files that existed before keep
+    /// whichever version they have, and the old index still references only them.
     pub async fn publish(&self, files: &[RenderedFile]) -> Result<PublishedReport, PublishError> {
+        let mut created = Vec::new();
         for file in files {
-            self.put(
-                &file.key,
-                file.body.clone(),
-                file.content_type,
-                &self.access.report_cache_control,
-            )
-            .await?;
+            let existed = match self.store.head(&self.bucket, &file.key).await {
+                Ok(_) => true,
+                Err(e) if e.is_not_found() => false,
+                Err(source) => {
+                    self.roll_back(&created).await;
+                    return Err(PublishError::Put {
+                        bucket: self.bucket.clone(),
+                        key: file.key.to_string(),
+                        source,
+                    });
+                }
+            };
+            let put = self
+                .put(
+                    &file.key,
+                    file.body.clone(),
+                    file.content_type,
+                    &self.access.report_cache_control,
+                )
+                .await;
+            if let Err(e) = put {
+                self.roll_back(&created).await;
+                return Err(e);
+            }
+            if !existed {
+                created.push(file.key.clone());
+            }
         }
-        let index_entries = self.rebuild_index().await?;
+        let index_entries = match self.rebuild_index().await {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.roll_back(&created).await;
+                return Err(e);
+            }
+        };
         Ok(PublishedReport {
             objects: files.iter().map(|f| f.key.clone()).collect(),
             index_entries,
             acl_fallback_used: self.acls_refused.load(Ordering::Relaxed),
         })
+    }
+
+    async fn roll_back(&self, created: &[ObjectKey]) {
+        if created.is_empty() {
+            return;
+        }
+        match self.store.delete_many(&self.bucket, created).await {
+            Ok(()) => tracing::warn!(
+                bucket = %self.bucket,
+                removed = created.len(),
+                "publishing failed; removed the files this run had created"
+            ),
+            Err(e) => tracing::warn!(
+                bucket = %self.bucket,
+                error = %e,
+                "publishing failed and the files it created could not be removed; the index does not list them"
+            ),
+        }
     }
 
     /// Lists the whole bucket and rewrites `index.html`; returns how many objects it lists.

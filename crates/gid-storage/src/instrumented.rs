@@ -86,6 +86,10 @@ impl ObjectStore for InstrumentedStore {
         self.inner.backend()
     }
 
+    fn request_stats(&self) -> crate::RequestStats {
+        self.inner.request_stats()
+    }
+
     async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
         Self::count(&self.counts.other);
         self.inner.create_bucket(bucket).await

@@ -63,6 +63,7 @@ impl S3Settings {
 pub struct S3Store {
     client: Client,
     region: String,
+    counter: crate::RequestCounter,
 }
 
 impl S3Store {
@@ -103,10 +104,13 @@ impl S3Store {
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
                 .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         }
+        let counter = crate::RequestCounter::default();
+        builder = builder.interceptor(counter.clone());
         tracing::debug!(region, path_style, endpoint = ?sdk.endpoint_url(), "s3 client ready");
         Self {
             client: Client::from_conf(builder.build()),
             region,
+            counter,
         }
     }
 
@@ -196,6 +200,10 @@ fn canned(acl: Acl) -> ObjectCannedAcl {
 impl ObjectStore for S3Store {
     fn backend(&self) -> &'static str {
         "s3"
+    }
+
+    fn request_stats(&self) -> crate::RequestStats {
+        self.counter.stats()
     }
 
     async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {

@@ -97,6 +97,11 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// A short name for logs (`local`, `s3`).
     fn backend(&self) -> &'static str;
 
+    /// What this store sent on the wire so far (zero for stores that send nothing).
+    fn request_stats(&self) -> crate::RequestStats {
+        crate::RequestStats::default()
+    }
+
     /// Creates the bucket; succeeds if it already exists and is ours.
     async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError>;
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError>;

@@ -125,6 +125,15 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // Retries and throttling are what an operator needs to see before they become failures.
+    for (service, stats) in [
+        ("s3", run.store.request_stats()),
+        ("sns", run.notifier.request_stats()),
+    ] {
+        if !stats.is_empty() {
+            println!("{service}: {stats}");
+        }
+    }
     if failed > 0 {
         eprintln!("gid: {failed} of {} months failed", results.len());
         return Ok(ExitCode::FAILURE);
