@@ -345,10 +345,34 @@ enum Claim {
     Done(AlertResult),
 }
 
+/// Which alerts already in the ledger a run sends again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resend {
+    /// None: an alert goes out once per month and threshold.
+    #[default]
+    Never,
+    /// Only alerts left "in doubt" by a run that died between claiming and recording them
+    /// (the operator checked they did not go out).
+    InDoubt,
+    /// All of them (`--force`).
+    All,
+}
+
+impl From<bool> for Resend {
+    /// `force`: resend everything.
+    fn from(force: bool) -> Self {
+        if force {
+            Resend::All
+        } else {
+            Resend::Never
+        }
+    }
+}
+
 /// Compares each threshold with `counts(service_name)` for `month` and publishes every
 /// crossed one that the ledger does not already hold, each at most once per month across
-/// runs, recording it in the ledger at `ledger` right after. `force` resends alerts
-/// already sent (or in doubt). Publishing failures are reported per threshold and the
+/// runs, recording it in the ledger at `ledger` right after. `resend` says which alerts
+/// already in the ledger go out again (`true` means [`Resend::All`]). Publishing failures are reported per threshold and the
 /// others proceed; a ledger that cannot be read or written stops the run (an alert is
 /// never sent without being recorded).
 pub async fn evaluate_and_send(
@@ -358,8 +382,9 @@ pub async fn evaluate_and_send(
     month: Month,
     counts: impl Fn(&str) -> u64,
     thresholds: &[Threshold],
-    force: bool,
+    resend: impl Into<Resend>,
 ) -> Result<AlertReport, NotifyError> {
+    let resend = resend.into();
     let counted: Vec<(&Threshold, u64)> = thresholds
         .iter()
         .map(|t| (t, counts(&t.service_name)))
@@ -370,7 +395,7 @@ pub async fn evaluate_and_send(
         location: ledger,
         book: AlertLedger::load(store, ledger).await?,
         month,
-        force,
+        resend,
     };
     let mut outcomes = Vec::with_capacity(counted.len());
     for (threshold, count) in counted {
@@ -395,7 +420,7 @@ struct AlertRun<'a> {
     location: &'a LedgerLocation,
     book: AlertLedger,
     month: Month,
-    force: bool,
+    resend: Resend,
 }
 
 impl AlertRun<'_> {
@@ -405,7 +430,7 @@ impl AlertRun<'_> {
         threshold: &Threshold,
         count: u64,
     ) -> Result<AlertResult, NotifyError> {
-        let (month, force) = (self.month, self.force);
+        let (month, resend) = (self.month, self.resend);
         let month_text = month.to_string();
         // Resolve the topic before claiming, so an unusable topic leaves no claim behind.
         let topic = match self.notifier.create_topic(&threshold.topic).await {
@@ -422,18 +447,23 @@ impl AlertRun<'_> {
                 let at = entries
                     .iter()
                     .position(|e| e.is_for(&month_text, threshold));
-                if let (Some(i), false) = (at, force) {
+                if let Some(i) = at {
                     let existing = &entries[i];
-                    let done = match existing.state {
-                        AlertState::Sent => AlertResult::AlreadySent {
-                            message_id: existing.message_id.clone(),
-                            sent_at: existing.sent_at,
-                        },
-                        AlertState::Claimed => AlertResult::InDoubt {
+                    let done = match (existing.state, resend) {
+                        (AlertState::Sent, Resend::Never | Resend::InDoubt) => {
+                            Some(AlertResult::AlreadySent {
+                                message_id: existing.message_id.clone(),
+                                sent_at: existing.sent_at,
+                            })
+                        }
+                        (AlertState::Claimed, Resend::Never) => Some(AlertResult::InDoubt {
                             claimed_at: existing.claimed_at,
-                        },
+                        }),
+                        _ => None,
                     };
-                    return (Claim::Done(done), false);
+                    if let Some(done) = done {
+                        return (Claim::Done(done), false);
+                    }
                 }
                 let previous = at.map(|i| entries.remove(i));
                 entries.push(LedgerEntry {

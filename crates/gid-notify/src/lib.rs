@@ -54,7 +54,7 @@ pub use admin::{
 };
 pub use alerts::{
     evaluate_and_send, AlertLedger, AlertOutcome, AlertReport, AlertResult, AlertState,
-    LedgerEntry, LedgerLocation, Threshold,
+    LedgerEntry, LedgerLocation, Resend, Threshold,
 };
 pub use contacts::{
     subscribe_contacts, Contact, ContactList, ContactProblem, ContactSubscription, ContactsError,

@@ -222,6 +222,9 @@ pub struct RunOptions {
     /// Skip stages whose last run succeeded without re-checking their inputs
     /// (continuing an interrupted backfill cheaply).
     pub resume: bool,
+    /// Send alerts left "in doubt" by a run that died between claiming and recording
+    /// them (after checking they did not go out).
+    pub resend_in_doubt: bool,
 }
 
 /// The last recorded run of one stage of a month.
@@ -813,7 +816,13 @@ impl MonthRun {
             month,
             |service| summary.count_of(service),
             &thresholds,
-            self.options.force,
+            if self.options.force {
+                gid_notify::Resend::All
+            } else if self.options.resend_in_doubt {
+                gid_notify::Resend::InDoubt
+            } else {
+                gid_notify::Resend::Never
+            },
         )
         .await?;
         let problems: Vec<String> = report
@@ -826,6 +835,12 @@ impl MonthRun {
             })
             .collect();
         if !problems.is_empty() {
+            let in_doubt = report
+                .problems()
+                .any(|p| matches!(p.result, gid_notify::AlertResult::InDoubt { .. }));
+            if in_doubt {
+                tracing::warn!(%month, "an earlier run died between claiming an alert and recording it: check whether it went out, then rerun with --resend-in-doubt (or leave it)");
+            }
             return Err(StageError::AlertsNotSent {
                 count: problems.len(),
                 details: problems.join("; "),

@@ -35,6 +35,10 @@ struct Cli {
     /// re-listing their inputs.
     #[arg(long, conflicts_with = "force")]
     resume: bool,
+    /// Send alerts that a crashed run left "in doubt" (claimed, maybe not sent); check
+    /// first that they did not go out.
+    #[arg(long)]
+    resend_in_doubt: bool,
     /// Months processed at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
@@ -84,6 +88,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         dry_run: cli.dry_run,
         force: cli.force,
         resume: cli.resume,
+        resend_in_doubt: cli.resend_in_doubt,
     };
     let notifier = open_notifier(&config).await;
     let run = MonthRun::new(config, Arc::clone(&store), notifier, options);
