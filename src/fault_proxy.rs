@@ -21,6 +21,11 @@ pub struct ProxyRequest {
 }
 
 impl ProxyRequest {
+    /// The body as text (lossy UTF-8), for JSON and query protocols.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -154,7 +159,8 @@ pub struct FaultProxy {
     stop: Arc<AtomicBool>,
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<ProxyRequest> {
+/// Reads one HTTP/1.1 request: line, headers, and a Content-Length or chunked body.
+pub(crate) fn read_request(reader: &mut impl BufRead) -> Option<ProxyRequest> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;

@@ -227,29 +227,8 @@ impl StubResponse {
     }
 }
 
-/// What a [`StubServer`] received.
-#[derive(Debug, Clone)]
-pub struct StubRequest {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    /// The request body as sent (Content-Length bytes).
-    pub body: Vec<u8>,
-}
-
-impl StubRequest {
-    /// The body as text (lossy UTF-8), for JSON protocols.
-    pub fn body_text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// What a [`StubServer`] received: the same parsed request the fault proxy sees.
+pub type StubRequest = fault_proxy::ProxyRequest;
 
 /// An HTTP server on 127.0.0.1 answering each request with the next canned response
 /// (the last one repeats), recording every request. For behaviours moto does not emulate
@@ -281,7 +260,7 @@ impl StubServer {
                     }
                 };
                 stream.set_nonblocking(false).unwrap();
-                let Some(request) = read_request(&mut BufReader::new(&stream)) else {
+                let Some(request) = fault_proxy::read_request(&mut BufReader::new(&stream)) else {
                     continue;
                 };
                 seen.lock().unwrap().push(request);
@@ -319,44 +298,245 @@ impl StubServer {
 }
 
 /// Reads one HTTP/1.1 request (line, headers, Content-Length body).
-fn read_request(reader: &mut impl std::io::BufRead) -> Option<StubRequest> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-    }
-    let mut request = StubRequest {
-        method,
-        path,
-        headers,
-        body: Vec::new(),
-    };
-    let length: usize = request
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    request.body = body;
-    Some(request)
-}
-
 impl Drop for StubServer {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A small HTML checker for gid's generated pages (maud output: well-formed, attribute
+/// values in double quotes). It tokenises tags and text the way a browser's tokenizer
+/// starts a tag (`<` then a letter, `/` or `!`), so an injected tag or attribute cannot
+/// hide from it behind odd spacing or case.
+pub mod html {
+    /// One start or end tag.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Tag {
+        /// Lowercased; `/p` for an end tag, `!doctype` for the doctype.
+        pub name: String,
+        /// Attribute names (lowercased) and values (entities decoded).
+        pub attributes: Vec<(String, String)>,
+    }
+
+    /// The tags of a page in order, and its text content with entities decoded.
+    pub fn parse(page: &str) -> (Vec<Tag>, String) {
+        let bytes = page.as_bytes();
+        let (mut tags, mut text) = (Vec::new(), String::new());
+        let mut i = 0;
+        let mut raw_text_until: Option<String> = None;
+        while i < bytes.len() {
+            let starts_tag = bytes[i] == b'<'
+                && bytes
+                    .get(i + 1)
+                    .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/' || *b == b'!');
+            if !starts_tag {
+                let next = page[i..].find('<').map_or(page.len(), |n| i + n.max(1));
+                let chunk = &page[i..next];
+                if raw_text_until.is_none() {
+                    text.push_str(&decode_entities(chunk));
+                }
+                i = next;
+                continue;
+            }
+            let end = find_tag_end(bytes, i);
+            let tag = parse_tag(&page[i + 1..end]);
+            if let Some(until) = &raw_text_until {
+                if &tag.name != until {
+                    i = end + 1;
+                    continue;
+                }
+                raw_text_until = None;
+            }
+            if tag.name == "style" || tag.name == "script" {
+                raw_text_until = Some(format!("/{}", tag.name));
+            }
+            tags.push(tag);
+            i = end + 1;
+        }
+        (tags, text)
+    }
+
+    fn find_tag_end(bytes: &[u8], from: usize) -> usize {
+        let mut quote: Option<u8> = None;
+        for (j, &b) in bytes.iter().enumerate().skip(from + 1) {
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None if b == b'"' || b == b'\'' => quote = Some(b),
+                None if b == b'>' => return j,
+                None => {}
+            }
+        }
+        bytes.len() - 1
+    }
+
+    fn parse_tag(inner: &str) -> Tag {
+        let inner = inner.trim_end_matches('/');
+        let name_end = inner
+            .find(|c: char| c.is_ascii_whitespace() || c == '/' && !inner.starts_with('/'))
+            .unwrap_or(inner.len());
+        let name = inner[..name_end].to_ascii_lowercase();
+        let mut attributes = Vec::new();
+        let rest = &inner[name_end..];
+        let b = rest.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
+                i += 1;
+            }
+            let start = i;
+            while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'/' {
+                i += 1;
+            }
+            if start == i {
+                break;
+            }
+            let attr = rest[start..i].to_ascii_lowercase();
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let mut value = String::new();
+            if i < b.len() && b[i] == b'=' {
+                i += 1;
+                while i < b.len() && b[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
+                    let q = b[i];
+                    let close = rest[i + 1..].find(q as char).map_or(b.len(), |n| i + 1 + n);
+                    value = decode_entities(&rest[i + 1..close]);
+                    i = close + 1;
+                } else {
+                    let start = i;
+                    while i < b.len() && !b[i].is_ascii_whitespace() {
+                        i += 1;
+                    }
+                    value = decode_entities(&rest[start..i]);
+                }
+            }
+            attributes.push((attr, value));
+        }
+        Tag { name, attributes }
+    }
+
+    /// Decodes the entities maud writes (and numeric ones).
+    pub fn decode_entities(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(at) = rest.find('&') {
+            out.push_str(&rest[..at]);
+            rest = &rest[at..];
+            let Some(semi) = rest.find(';').filter(|&n| n <= 10) else {
+                out.push('&');
+                rest = &rest[1..];
+                continue;
+            };
+            let entity = &rest[1..semi];
+            let decoded = match entity {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32),
+                e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+                _ => None,
+            };
+            match decoded {
+                Some(c) => {
+                    out.push(c);
+                    rest = &rest[semi + 1..];
+                }
+                None => {
+                    out.push('&');
+                    rest = &rest[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The tags gid's pages are made of; anything else on a page was injected.
+    pub const ALLOWED_TAGS: [&str; 23] = [
+        "!doctype", "html", "head", "meta", "title", "style", "body", "p", "a", "h1", "h2",
+        "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "svg", "rect", "time",
+        "text",
+    ];
+
+    /// Everything on a page that could run script or leave the site: returns one line per
+    /// problem (empty when the page is inert). gid pages have no script at all by design.
+    pub fn executable_content(page: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if page.to_ascii_lowercase().contains("<script") {
+            problems.push("the page contains \"<script\"".to_owned());
+        }
+        let (tags, _) = parse(page);
+        for tag in &tags {
+            let name = tag.name.trim_start_matches('/');
+            if !ALLOWED_TAGS.contains(&name) {
+                problems.push(format!("unexpected tag <{}>", tag.name));
+            }
+            for (attr, value) in &tag.attributes {
+                if attr.starts_with("on") {
+                    problems.push(format!("event handler {attr}={value:?} on <{}>", tag.name));
+                }
+                if [
+                    "href",
+                    "src",
+                    "xlink:href",
+                    "action",
+                    "formaction",
+                    "srcdoc",
+                ]
+                .contains(&attr.as_str())
+                    && !is_safe_link(value)
+                {
+                    problems.push(format!(
+                        "{attr}={value:?} on <{}> is not a relative or http(s)/file link",
+                        tag.name
+                    ));
+                }
+                if attr == "style"
+                    || (attr == "http-equiv" && value.eq_ignore_ascii_case("refresh"))
+                {
+                    problems.push(format!("{attr}={value:?} on <{}>", tag.name));
+                }
+            }
+        }
+        problems
+    }
+
+    /// `./x`, `../x`, a bare relative file name (no scheme), `http(s)://` or `file://`.
+    pub fn is_safe_link(href: &str) -> bool {
+        let lower: String = href
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace() && !c.is_control())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if lower.starts_with("./")
+            || lower.starts_with("../")
+            || lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("file://")
+        {
+            return true;
+        }
+        // A relative path: no scheme before the first '/', '?' or '#'.
+        let head = lower.split(['/', '?', '#']).next().unwrap_or_default();
+        !head.contains(':') && !lower.starts_with("//") && !lower.is_empty()
+    }
+
+    /// Every `href` of a page, in order.
+    pub fn hrefs(page: &str) -> Vec<String> {
+        parse(page)
+            .0
+            .into_iter()
+            .flat_map(|t| t.attributes)
+            .filter(|(a, _)| a == "href")
+            .map(|(_, v)| v)
+            .collect()
     }
 }

@@ -7,6 +7,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context};
@@ -260,5 +261,21 @@ impl Progress for ProgressBars {
     fn month_finished(&self, month: Month, _ok: bool) {
         self.bar(month).finish_and_clear();
         self.overall.inc(1);
+    }
+}
+
+/// Runs a binary's async body on a multi-threaded runtime and turns its result into the
+/// process exit code: an error becomes one `gid: …` line (with its causes) and exit 1.
+pub fn block_on(body: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(body) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gid: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

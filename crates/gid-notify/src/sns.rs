@@ -11,9 +11,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sns::config::retry::RetryConfig;
-use aws_sdk_sns::config::timeout::TimeoutConfig;
-use aws_sdk_sns::config::Region;
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::Client;
 use gid_core::AwsConfig;
@@ -72,35 +69,17 @@ pub struct SnsNotifier {
 impl SnsNotifier {
     /// Loads the SDK configuration (standard chain) and builds the client.
     pub async fn connect(settings: &SnsSettings) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &settings.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &settings.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let sdk = loader.load().await;
-        // SNS needs a region even against an emulator; us-east-1 is what the SDK's own
-        // examples and moto assume.
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_owned());
+        let sdk = gid_storage::load_sdk_config(&gid_storage::SdkSettings {
+            region: settings.region.as_deref(),
+            endpoint_url: settings.endpoint_url.as_deref(),
+            max_attempts: settings.max_attempts,
+            initial_backoff: Duration::from_millis(200),
+            operation_timeout: settings.operation_timeout,
+        })
+        .await;
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let counter = gid_storage::RequestCounter::default();
         let config = aws_sdk_sns::config::Builder::from(&sdk)
-            .region(Region::new(region.clone()))
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(settings.max_attempts.max(1))
-                    .with_initial_backoff(Duration::from_millis(200)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(settings.operation_timeout)
-                    .operation_attempt_timeout(settings.operation_timeout / 2)
-                    .connect_timeout(Duration::from_secs(5))
-                    .build(),
-            )
             .interceptor(counter.clone())
             .build();
         tracing::debug!(region, endpoint = ?sdk.endpoint_url(), "sns client ready");

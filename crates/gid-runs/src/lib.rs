@@ -19,6 +19,6 @@ pub use backend::open_engines;
 pub use backend::{open_notifier, open_store, prepare_buckets, thresholds, BackendError};
 pub use manifest::{Manifest, RunState};
 pub use month::{
-    discover_months, run_months, MonthOutcome, MonthRun, Progress, RunError, RunOptions, Stage,
-    StageError, StageOutcome, StageStatus,
+    discover_months, for_each_month, run_months, MonthOutcome, MonthRun, Progress, RunError,
+    RunOptions, Stage, StageError, StageOutcome, StageStatus,
 };

@@ -894,16 +894,33 @@ pub async fn run_months(
     jobs: usize,
     progress: &dyn Progress,
 ) -> Vec<(Month, Result<MonthOutcome, RunError>)> {
-    let mut results: Vec<(Month, Result<MonthOutcome, RunError>)> =
-        futures::stream::iter(months.iter().copied())
-            .map(|month| async move {
-                let result = run.run_month(month, stages, progress).await;
-                progress.month_finished(month, result.is_ok());
-                (month, result)
-            })
-            .buffer_unordered(jobs.max(1))
-            .collect()
-            .await;
+    for_each_month(months, jobs, progress, |month| {
+        run.run_month(month, stages, progress)
+    })
+    .await
+}
+
+/// Runs `work` for every month, at most `jobs` at once, telling `progress` as each month
+/// ends. A month's failure stays in its slot; results come back in calendar order.
+pub async fn for_each_month<T, E, Fut>(
+    months: &[Month],
+    jobs: usize,
+    progress: &dyn Progress,
+    work: impl Fn(Month) -> Fut,
+) -> Vec<(Month, Result<T, E>)>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let work = &work;
+    let mut results: Vec<(Month, Result<T, E>)> = futures::stream::iter(months.iter().copied())
+        .map(|month| async move {
+            let result = work(month).await;
+            progress.month_finished(month, result.is_ok());
+            (month, result)
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
     results.sort_by_key(|(m, _)| *m);
     results
 }

@@ -414,18 +414,10 @@ pub async fn scooter_months(
     jobs: usize,
     progress: &dyn Progress,
 ) -> Vec<(Month, Result<ScooterOutcome, ScooterError>)> {
-    use futures::StreamExt;
-    let mut results: Vec<_> = futures::stream::iter(months.iter().copied())
-        .map(|month| async move {
-            let result = run.scooter_pickups(month, engines, progress).await;
-            progress.month_finished(month, result.is_ok());
-            (month, result)
-        })
-        .buffer_unordered(jobs.max(1))
-        .collect()
-        .await;
-    results.sort_by_key(|(m, _)| *m);
-    results
+    crate::for_each_month(months, jobs, progress, |month| {
+        run.scooter_pickups(month, engines, progress)
+    })
+    .await
 }
 
 /// The engines the configured profile uses (local: Lingua, Apertium, VADER, EfficientNet).

@@ -29,6 +29,7 @@ mod error;
 mod instrumented;
 mod local;
 mod s3;
+mod sdk;
 mod stats;
 mod types;
 
@@ -38,6 +39,7 @@ pub use error::StorageError;
 pub use instrumented::{InstrumentedStore, RequestCounts};
 pub use local::LocalStore;
 pub use s3::{S3Settings, S3Store};
+pub use sdk::{load_sdk_config, SdkSettings, FALLBACK_REGION};
 pub use stats::{RequestCounter, RequestStats};
 pub use types::{
     content_type_for, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition,

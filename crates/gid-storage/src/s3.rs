@@ -9,9 +9,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -69,36 +67,22 @@ pub struct S3Store {
 impl S3Store {
     /// Loads the SDK configuration (standard chain) and builds the client.
     pub async fn connect(settings: &S3Settings) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &settings.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &settings.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let sdk = loader.load().await;
+        let sdk = crate::sdk::load_sdk_config(&crate::SdkSettings {
+            region: settings.region.as_deref(),
+            endpoint_url: settings.endpoint_url.as_deref(),
+            max_attempts: settings.max_attempts,
+            initial_backoff: Duration::from_millis(200),
+            operation_timeout: settings.operation_timeout,
+        })
+        .await;
         let region = sdk
             .region()
             .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_owned());
+            .unwrap_or_else(|| crate::sdk::FALLBACK_REGION.to_owned());
         let path_style = settings
             .force_path_style
             .unwrap_or(sdk.endpoint_url().is_some());
-        let mut builder = aws_sdk_s3::config::Builder::from(&sdk)
-            .region(Region::new(region.clone()))
-            .force_path_style(path_style)
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(settings.max_attempts.max(1))
-                    .with_initial_backoff(Duration::from_millis(200)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(settings.operation_timeout)
-                    .operation_attempt_timeout(settings.operation_timeout / 2)
-                    .connect_timeout(Duration::from_secs(5))
-                    .build(),
-            );
+        let mut builder = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(path_style);
         if settings.checksums_when_required {
             builder = builder
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)

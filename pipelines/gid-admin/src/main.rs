@@ -221,17 +221,7 @@ fn parse_acl(s: &str) -> Result<Acl, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _bars = init_logging(&cli.common);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("gid: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    gid_cli::block_on(async { run(cli).await.map(|()| ExitCode::SUCCESS) })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

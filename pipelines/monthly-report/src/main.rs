@@ -51,17 +51,7 @@ fn parse_stage(s: &str) -> Result<Stage, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let bars = init_logging(&cli.common);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match runtime.block_on(run(cli, bars)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("gid: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    gid_cli::block_on(run(cli, bars))
 }
 
 async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {

@@ -41,9 +41,7 @@ mod translate;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 // The three SDK crates share one smithy runtime, so its error types (re-exported by each
 // crate) are the same types whichever crate names them.
 use aws_sdk_comprehend::config::http::HttpResponse;
@@ -122,26 +120,14 @@ impl AwsEnrichSettings {
 
 /// Loads the SDK configuration (standard credential chain) with gid's retry and timeouts.
 async fn load_sdk_config(settings: &AwsEnrichSettings) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(settings.max_attempts.max(1))
-                .with_initial_backoff(settings.initial_backoff),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(settings.operation_timeout)
-                .operation_attempt_timeout(settings.operation_timeout / 2)
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        );
-    if let Some(region) = &settings.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(endpoint) = &settings.endpoint_url {
-        loader = loader.endpoint_url(endpoint);
-    }
-    let sdk = loader.load().await;
+    let sdk = gid_storage::load_sdk_config(&gid_storage::SdkSettings {
+        region: settings.region.as_deref(),
+        endpoint_url: settings.endpoint_url.as_deref(),
+        max_attempts: settings.max_attempts,
+        initial_backoff: settings.initial_backoff,
+        operation_timeout: settings.operation_timeout,
+    })
+    .await;
     tracing::debug!(
         region = ?sdk.region(),
         endpoint = ?sdk.endpoint_url(),
