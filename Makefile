@@ -15,7 +15,7 @@ export GID_IMAGE_MODEL ?= $(HOME)/.cache/gid-models/efficientnet-lite0.safetenso
 DEMO_FROM ?= 2019-01
 DEMO_TO ?= 2019-03
 
-.PHONY: demo test build test-deps models engines sample-images lint fmt clean-demo
+.PHONY: demo test build test-deps models engines sample-images bench browser-deps lint fmt clean-demo
 
 build:
 	$(CARGO) build --workspace --bins
@@ -65,15 +65,27 @@ sample-images:
 
 ## engines: the offline text engines (Debian packages): Apertium es→en, Tesseract OCR.
 engines:
-	@apertium -l 2>/dev/null | grep -qx spa-eng && command -v tesseract >/dev/null \
+	@apertium -l 2>/dev/null | grep -Eq '^[[:space:]]*spa-eng$$' && command -v tesseract >/dev/null \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	       apertium apertium-eng-spa tesseract-ocr tesseract-ocr-eng >/dev/null; }
 
 ## test: every test (unit, conformance on both backends, end to end through the binaries).
-test: test-deps models engines sample-images
+test: test-deps models engines sample-images browser-deps
 	$(CARGO) build --workspace --bins
 	$(PYTHON) scripts/check-deploy.py
 	scripts/with-moto.sh $(CARGO) test --workspace
+
+## bench: gid against the course's pipeline (boto3 + pandas on moto_server), the raw
+## transfer floor, polars and DuckDB, in one run (not part of `make test`). Table in
+## bench/results/latest.md. BENCH_SCALE=0.1 for a quick run, BENCH_REPEAT=1 for one round.
+bench:
+	CARGO=$(CARGO) PYTHON=$(PYTHON) bench/run.sh
+
+## browser-deps: headless Chromium (Debian's package) for tests/browser.rs, which opens the
+## generated site as a person would.
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -473,8 +473,34 @@ pub mod html {
         if page.to_ascii_lowercase().contains("<script") {
             problems.push("the page contains \"<script\"".to_owned());
         }
+        // Style sheets that load or run something (text elsewhere is escaped data).
+        let lower = page.to_ascii_lowercase();
+        let mut rest = lower.as_str();
+        while let Some(open) = rest.find("<style") {
+            let close = rest[open..]
+                .find("</style")
+                .map_or(rest.len(), |n| open + n);
+            for needle in ["@import", "url(", "expression("] {
+                if rest[open..close].contains(needle) {
+                    problems.push(format!("a style sheet contains {needle:?}"));
+                }
+            }
+            rest = &rest[close..];
+        }
         let (tags, _) = parse(page);
+        let (mut in_head, mut styles) = (false, 0);
         for tag in &tags {
+            match tag.name.as_str() {
+                "head" => in_head = true,
+                "/head" => in_head = false,
+                "style" => {
+                    styles += 1;
+                    if !in_head || styles > 1 {
+                        problems.push("a <style> element beyond the page's own".to_owned());
+                    }
+                }
+                _ => {}
+            }
             let name = tag.name.trim_start_matches('/');
             if !ALLOWED_TAGS.contains(&name) {
                 problems.push(format!("unexpected tag <{}>", tag.name));

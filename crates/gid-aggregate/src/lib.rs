@@ -14,8 +14,6 @@
 //! assert_eq!(summary.services[0].request_count, 2);
 //! ```
 
-use std::collections::HashMap;
-
 use gid_core::Month;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -91,13 +89,20 @@ fn count_by(frame: &DataFrame, column: &'static str) -> Result<Vec<GroupCount>, 
         .column(column)
         .map_err(|_| AggregateError::MissingColumn(column))?
         .cast(&DataType::String)?;
-    let mut counts: HashMap<&str, u64> = HashMap::new();
+    // Count the values as they are first (a few distinct ones in 200k rows, hashed with
+    // polars' fast hasher), then merge them by trimmed name: trimming and the label for
+    // empty values happen once per distinct value, not once per row.
+    let mut raw: PlHashMap<Option<&str>, u64> = PlHashMap::default();
     for value in values.str()?.iter() {
+        *raw.entry(value).or_default() += 1;
+    }
+    let mut counts: PlHashMap<&str, u64> = PlHashMap::default();
+    for (value, n) in raw {
         let name = match value.map(str::trim) {
             Some(v) if !v.is_empty() => v,
             _ => NOT_SPECIFIED,
         };
-        *counts.entry(name).or_default() += 1;
+        *counts.entry(name).or_default() += n;
     }
     let mut groups: Vec<GroupCount> = counts
         .into_iter()

@@ -162,12 +162,74 @@ impl Write for SuspendingWriter {
 
 impl Drop for SuspendingWriter {
     fn drop(&mut self) {
-        let buffer = std::mem::take(&mut self.buffer);
+        let buffer = redact(std::mem::take(&mut self.buffer));
         self.bars.suspend(|| {
             let _ = std::io::stderr().lock().write_all(&buffer);
         });
     }
 }
+
+/// Credentials the environment holds, as they could appear in a log line: verbatim and
+/// percent-encoded (presigned URLs and canonical requests carry the session token in the
+/// query string).
+fn secrets_in_environment() -> &'static [(String, String)] {
+    static SECRETS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(|| {
+        let mut secrets = Vec::new();
+        for name in [
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_ACCESS_KEY_ID",
+        ] {
+            let Some(value) = std::env::var(name).ok().filter(|v| v.len() >= 8) else {
+                continue;
+            };
+            let encoded: String = value
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            let marker = format!("** {name} redacted **");
+            secrets.push((value.clone(), marker.clone()));
+            if encoded != value {
+                secrets.push((encoded, marker));
+            }
+        }
+        secrets
+    })
+}
+
+/// Scrubs credentials from a formatted log line. The SDK's trace output (`-vv`) prints
+/// resolved identities and canonical requests; the filter in [`init_logging`] keeps those
+/// targets quiet, and this is the second line of defence for whatever else might echo them.
+fn redact(buffer: Vec<u8>) -> Vec<u8> {
+    let secrets = secrets_in_environment();
+    let text = String::from_utf8_lossy(&buffer);
+    if !secrets
+        .iter()
+        .any(|(value, _)| text.contains(value.as_str()))
+    {
+        return buffer;
+    }
+    let mut text = text.into_owned();
+    for (value, marker) in secrets {
+        text = text.replace(value.as_str(), marker);
+    }
+    text.into_bytes()
+}
+
+/// Log targets that print credentials at trace level (the access key id of the resolved
+/// identity, canonical requests with the session token of presigned URLs): capped at
+/// debug whatever `-vv` or `RUST_LOG` asks.
+const CREDENTIAL_TARGETS: [&str; 3] = [
+    "aws_smithy_runtime::client::orchestrator::auth=debug",
+    "aws_smithy_runtime::client::identity=debug",
+    "aws_sigv4=debug",
+];
 
 impl<'a> MakeWriter<'a> for SuspendingStderr {
     type Writer = SuspendingWriter;
@@ -191,7 +253,10 @@ pub fn init_logging(args: &CommonArgs) -> MultiProgress {
         1 => "debug,aws_config=info,aws_smithy_runtime=info,hyper=info,h2=info,rustls=info",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    for directive in CREDENTIAL_TARGETS {
+        filter = filter.add_directive(directive.parse().expect("valid directive"));
+    }
     let writer = SuspendingStderr { bars: bars.clone() };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -277,5 +342,25 @@ pub fn block_on(body: impl std::future::Future<Output = anyhow::Result<ExitCode>
             eprintln!("gid: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_never_carry_the_environment_credentials() {
+        // The only test of this crate that touches the environment, before the first read.
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "gid/unit/secret+key");
+        std::env::set_var("AWS_SESSION_TOKEN", "GIDUNITTOKEN/abc==");
+        let line = "canonical_request=GET /?X-Amz-Security-Token=GIDUNITTOKEN%2Fabc%3D%3D secret gid/unit/secret+key\n";
+        let out = String::from_utf8(redact(line.as_bytes().to_vec())).unwrap();
+        assert!(
+            !out.contains("GIDUNITTOKEN") && !out.contains("gid/unit/secret"),
+            "{out}"
+        );
+        assert!(out.contains("** AWS_SESSION_TOKEN redacted **"), "{out}");
+        assert_eq!(redact(b"plain line\n".to_vec()), b"plain line\n");
     }
 }

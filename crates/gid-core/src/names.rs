@@ -67,26 +67,41 @@ impl<'de> serde::Deserialize<'de> for BucketName {
     }
 }
 
-/// Characters that render like `.` or `/` and would let a key *look* like it climbs
-/// directories (`2019∕jan`, `．．/`) in listings and on disk.
-const LOOKALIKES: [char; 9] = [
+/// Characters that render like `.`, `..`, `/` or `\\` and would let a key *look* like it
+/// climbs directories (`2019∕jan`, `．．/`, `‥/`) in listings and on disk.
+const LOOKALIKES: [char; 16] = [
     '\u{2024}', // one dot leader
+    '\u{2025}', // two dot leader (looks like "..")
+    '\u{2026}', // horizontal ellipsis
     '\u{FF0E}', // fullwidth full stop
     '\u{FE52}', // small full stop
     '\u{2215}', // division slash
     '\u{2044}', // fraction slash
     '\u{FF0F}', // fullwidth solidus
     '\u{29F8}', // big solidus
+    '\u{2571}', // box drawings light diagonal upper right to lower left
+    '\u{0338}', // combining long solidus overlay
     '\u{FF3C}', // fullwidth reverse solidus
     '\u{2216}', // set minus
+    '\u{29F5}', // reverse solidus operator
+    '\u{29F9}', // big reverse solidus
+    '\u{FE68}', // small reverse solidus
 ];
+
+/// Invisible characters that reorder or hide text: a key `report\u{202E}lmth.csv` is listed
+/// as `reportvsc.html`. Bidirectional overrides and isolates, zero-width characters, BOM.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
+        | '\u{061C}' | '\u{FEFF}' | '\u{00AD}')
+}
 
 /// An object key that is safe on every backend: it is a relative, normalised path of
 /// non-empty segments, so it can never escape a local data root.
 ///
 /// Refused: empty keys, keys over 1024 bytes (the S3 limit), a leading `/`, `.`/`..` or empty
-/// segments, backslashes, control characters including NUL, and Unicode look-alikes of `.`
-/// and `/`.
+/// segments, backslashes, control characters including NUL, Unicode look-alikes of `.`
+/// and `/`, and invisible characters that reorder or hide text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(transparent)]
 pub struct ObjectKey(String);
@@ -120,6 +135,9 @@ impl ObjectKey {
         }
         if key.chars().any(|c| LOOKALIKES.contains(&c)) {
             return fail("it contains a Unicode look-alike of '.' or '/'");
+        }
+        if key.chars().any(is_invisible_format) {
+            return fail("it contains an invisible or text-reordering character (bidi override, zero-width space, ...)");
         }
         for segment in key.split('/') {
             match segment {
@@ -204,6 +222,12 @@ mod tests {
             "a\\..\\b",
             "\u{FF0E}\u{FF0E}/x",
             "2019\u{2215}jan",
+            "\u{2025}/x",
+            "a\u{2571}b",
+            "report\u{202E}lmth.csv",
+            "a\u{200B}b",
+            "\u{FEFF}index.html",
+            "a\u{0338}b",
             long.as_str(),
         ] {
             assert!(ObjectKey::new(k).is_err(), "{k:?} should be refused");

@@ -150,6 +150,11 @@ pub async fn ingest_month(
         .map(|meta| async move {
             let object = store.get(&source.bucket, &meta.key).await?;
             let key = meta.key.clone();
+            // Downloads overlap freely; parsing is CPU work, one file per core at a time
+            // across every month in flight. More parsers than cores only interleave, and
+            // each extra thread that allocates keeps its own malloc arena (measured: peak
+            // RSS grew with the number of months run, not with the months in flight).
+            let _core = parser_slots().acquire().await.expect("never closed");
             let parsed = tokio::task::spawn_blocking(move || parse_export(&key, object.body))
                 .await
                 .expect("parser task panicked")?;
@@ -233,6 +238,15 @@ pub async fn ingest_month(
     })
 }
 
+/// One permit per core, shared by every month ingesting in this process.
+fn parser_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 /// Concatenates tables by column name; a column missing from one file is null there.
 fn combine(frames: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
     match frames.len() {
@@ -263,11 +277,26 @@ pub fn quarantine_csv(rows: &[QuarantinedRow]) -> Vec<u8> {
 }
 
 /// Serialises a table as Parquet.
+///
+/// One row group per input file, LZ4, no column statistics. polars' `finish` would first
+/// copy the month's per-file chunks together into row groups of 512² rows: a second copy
+/// of the whole table at the memory peak (one generated month: 166 → 109 MB peak RSS).
+/// The table is gid's own intermediate, read whole by the later stages, so min/max
+/// statistics would never prune anything; LZ4 trades size for CPU (same month: zstd with
+/// statistics 149 ms and 3.7 MB, LZ4 without them 92 ms and 5.6 MB).
 pub fn to_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
+    let failed = |e: PolarsError| IngestError::Combine(e.to_string());
     let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf)
-        .finish(frame)
-        .map_err(|e| IngestError::Combine(e.to_string()))?;
+    frame.align_chunks_par();
+    {
+        let mut writer = ParquetWriter::new(&mut buf)
+            .with_compression(ParquetCompression::Lz4Raw)
+            .with_statistics(StatisticsOptions::empty())
+            .batched(frame.schema())
+            .map_err(failed)?;
+        writer.write_batch(frame).map_err(failed)?;
+        writer.finish().map_err(failed)?;
+    }
     Ok(buf)
 }
 

@@ -1,15 +1,14 @@
 //! One export file → a DataFrame of its good rows plus the rows it refused.
 //!
-//! polars parses fast but reports a row with too many fields without a line number, and
-//! turns a short row into nulls silently. So a pre-scan with the `csv` crate (which knows
-//! each record's line and byte span) finds the bad rows first; polars then parses only the
-//! good bytes. Without bad rows the bytes go to polars untouched (no copy).
+//! The `csv` crate reads each record with its byte span, so every bad row is quarantined
+//! with its line, and the good rows' fields go straight into the table's text columns.
+//! (polars' CSV reader was used for the good bytes before; it reads a bare `\r` line end,
+//! a blank line or a quote inside an unquoted field differently from the `csv` crate, so
+//! one such row failed the whole file, or shifted its values silently.)
 
-use std::collections::HashMap;
-use std::io::Cursor;
-use std::sync::Arc;
+use std::collections::HashSet;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use gid_core::ObjectKey;
 use polars::prelude::*;
 
@@ -67,19 +66,20 @@ pub enum ParsedFile {
 }
 
 /// Header names as gid uses them: trimmed, lowercased; a repeated name gets a `__2`, `__3`
-/// suffix so no column is lost.
+/// suffix (the first one not already taken) so no column is lost.
 fn normalise_header(raw: &csv::ByteRecord) -> Vec<String> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
     raw.iter()
         .map(|field| {
-            let name = String::from_utf8_lossy(field).trim().to_lowercase();
-            let count = seen.entry(name.clone()).or_insert(0);
-            *count += 1;
-            if *count == 1 {
-                name
-            } else {
-                format!("{name}__{count}")
+            let base = String::from_utf8_lossy(field).trim().to_lowercase();
+            let mut name = base.clone();
+            let mut n = 1;
+            while taken.contains(&name) {
+                n += 1;
+                name = format!("{base}__{n}");
             }
+            taken.insert(name.clone());
+            name
         })
         .collect()
 }
@@ -99,12 +99,26 @@ pub fn parse_export(source: &ObjectKey, bytes: Bytes) -> Result<ParsedFile, Inge
         return Ok(ParsedFile::Empty);
     }
 
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(&bytes[..]);
+    let reader_over = |from: usize| {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&bytes[from..])
+    };
+    let mut reader = reader_over(0);
+    // Where `reader` starts in `bytes` (it restarts after an unterminated quote).
+    let mut base = 0usize;
     let mut record = csv::ByteRecord::new();
     let header = match reader.read_byte_record(&mut record) {
+        Ok(true)
+            if reader.position().byte() as usize == bytes.len() && ends_in_open_quote(&bytes) =>
+        {
+            // Every row would be read as part of one header name: refuse the file loudly.
+            return Err(IngestError::Header {
+                key: source.to_string(),
+                message: "a quoted header name is never closed (unterminated '\"')".into(),
+            });
+        }
         Ok(true) => normalise_header(&record),
         Ok(false) => return Ok(ParsedFile::Empty),
         Err(e) => {
@@ -114,27 +128,48 @@ pub fn parse_export(source: &ObjectKey, bytes: Bytes) -> Result<ParsedFile, Inge
             })
         }
     };
-    let body_start = skip_line_breaks(&bytes, reader.position().byte() as usize);
     let expected = header.len();
     let date_index = header.iter().position(|h| h == DATE_REQUESTED);
+    let mut columns: Vec<StringChunkedBuilder> = header
+        .iter()
+        .map(|name| StringChunkedBuilder::new(name.as_str().into(), 0))
+        .collect();
+    let mut lines = LineCounter::default();
 
     let mut quarantined = Vec::new();
-    // Byte spans of good rows; only materialised once the first bad row appears.
-    let mut good_spans: Vec<(usize, usize)> = Vec::new();
-    let mut rows = 0usize;
     loop {
-        let start = reader.position().clone();
+        let start = base + reader.position().byte() as usize;
         let read = reader.read_byte_record(&mut record);
-        let end = reader.position().byte() as usize;
-        // After a CRLF the csv reader's position sits on the '\n'; polars would read that
-        // stray line break as an all-null row.
-        let span = (
-            skip_line_breaks(&bytes, start.byte() as usize).min(end),
-            end,
-        );
-        let line = start.line();
+        let end = base + reader.position().byte() as usize;
+        // After a CRLF the reader's position sits on the '\n'; the row starts after it.
+        let from = skip_line_breaks(&bytes, start).min(end);
         let reason = match read {
             Ok(false) => break,
+            Ok(true) if end == bytes.len() && ends_in_open_quote(&bytes[from..end]) => {
+                // A quote that never closes swallowed the rest of the file into one field.
+                // Only its own line is refused; reading resumes on the next line.
+                let line_end = bytes[from..]
+                    .iter()
+                    .position(|&b| b == b'\n' || b == b'\r')
+                    .map_or(bytes.len(), |i| from + i);
+                quarantined.push(QuarantinedRow {
+                    source: source.clone(),
+                    line: lines.line_at(&bytes, from),
+                    reason: QuarantineReason::Malformed {
+                        message: "a quoted field is never closed (unterminated '\"')".into(),
+                    },
+                    raw: String::from_utf8_lossy(&bytes[from..line_end]).into_owned(),
+                });
+                if line_end >= bytes.len() {
+                    break;
+                }
+                base = line_end;
+                reader = reader_over(base);
+                // The lone quote must not make later bare-CR line ends look quoted.
+                lines.line_at(&bytes, line_end);
+                lines.in_quotes = false;
+                continue;
+            }
             Ok(true) => check_record(&record, expected, date_index),
             Err(e) => Some(QuarantineReason::Malformed {
                 message: e.to_string(),
@@ -142,24 +177,26 @@ pub fn parse_export(source: &ObjectKey, bytes: Bytes) -> Result<ParsedFile, Inge
         };
         match reason {
             None => {
-                rows += 1;
-                if !quarantined.is_empty() {
-                    good_spans.push(span);
-                }
-            }
-            Some(reason) => {
-                if quarantined.is_empty() {
-                    // Everything before the first bad row is one good span.
-                    if span.0 > body_start {
-                        good_spans.push((body_start, span.0));
+                // check_record validated the UTF-8: as a StringRecord (a move, no copy) the
+                // fields are read without validating each one again.
+                let text = csv::StringRecord::from_byte_record(record).expect("checked UTF-8");
+                for (column, field) in columns.iter_mut().zip(text.iter()) {
+                    if field.is_empty() {
+                        column.append_null();
+                    } else {
+                        column.append_value(field);
                     }
                 }
-                let raw = String::from_utf8_lossy(&bytes[span.0..span.1])
+                record = text.into_byte_record();
+            }
+            Some(reason) => {
+                let raw = String::from_utf8_lossy(&bytes[from..end])
                     .trim_end_matches(['\r', '\n'])
                     .to_owned();
                 quarantined.push(QuarantinedRow {
                     source: source.clone(),
-                    line,
+                    // Lines are counted only up to bad rows: a clean file is never rescanned.
+                    line: lines.line_at(&bytes, from),
                     reason,
                     raw,
                 });
@@ -167,28 +204,12 @@ pub fn parse_export(source: &ObjectKey, bytes: Bytes) -> Result<ParsedFile, Inge
         }
     }
 
-    let body = if quarantined.is_empty() {
-        bytes.slice(body_start..)
-    } else {
-        let mut buf = BytesMut::with_capacity(good_spans.iter().map(|(s, e)| e - s + 1).sum());
-        for (s, e) in good_spans {
-            buf.extend_from_slice(&bytes[s..e]);
-            if !buf.ends_with(b"\n") {
-                buf.extend_from_slice(b"\n");
-            }
-        }
-        buf.freeze()
-    };
-
-    let schema: Schema = header
-        .iter()
-        .map(|name| Field::new(name.as_str().into(), DataType::String))
+    let columns: Vec<Column> = columns
+        .into_iter()
+        .map(|c| c.finish().into_column())
         .collect();
-    let frame = if rows == 0 {
-        DataFrame::empty_with_schema(&schema)
-    } else {
-        read_text_columns(source, body, Arc::new(schema))?
-    };
+    let height = columns.first().map_or(0, Column::len);
+    let frame = DataFrame::new(height, columns).map_err(|e| polars_error(source, e))?;
     let frame = normalise_dates(frame).map_err(|e| polars_error(source, e))?;
     Ok(ParsedFile::Table { frame, quarantined })
 }
@@ -200,27 +221,69 @@ fn skip_line_breaks(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
+/// 1-based line numbers of byte offsets, counted incrementally (offsets only grow). A line
+/// ends at `\n` or `\r\n`, or at a bare `\r` outside quotes (old Mac exports end lines
+/// so; inside a quoted field it is text, as editors show it on one line).
+#[derive(Default)]
+struct LineCounter {
+    at: usize,
+    breaks: u64,
+    in_quotes: bool,
+}
+
+impl LineCounter {
+    fn line_at(&mut self, bytes: &[u8], offset: usize) -> u64 {
+        for i in self.at..offset {
+            match bytes[i] {
+                b'\n' => self.breaks += 1,
+                b'\r' if !self.in_quotes && bytes.get(i + 1) != Some(&b'\n') => self.breaks += 1,
+                // Doubled quotes flip twice: parity tracks whether a quoted field is open.
+                b'"' => self.in_quotes = !self.in_quotes,
+                _ => {}
+            }
+        }
+        self.at = self.at.max(offset);
+        self.breaks + 1
+    }
+}
+
+/// Whether a record's bytes end inside a quoted field that was never closed (the `csv`
+/// crate then returns the rest of the file as that field, without an error).
+fn ends_in_open_quote(raw: &[u8]) -> bool {
+    let (mut quoted, mut field_start) = (false, true);
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if quoted {
+            if b == b'"' {
+                if raw.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    quoted = false;
+                }
+            }
+        } else {
+            match b {
+                b'"' if field_start => quoted = true,
+                b',' | b'\r' | b'\n' => {
+                    field_start = true;
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        field_start = false;
+        i += 1;
+    }
+    quoted
+}
+
 fn polars_error(source: &ObjectKey, e: PolarsError) -> IngestError {
     IngestError::Parse {
         key: source.to_string(),
         message: e.to_string(),
     }
-}
-
-fn read_text_columns(
-    source: &ObjectKey,
-    body: Bytes,
-    schema: SchemaRef,
-) -> Result<DataFrame, IngestError> {
-    CsvReadOptions::default()
-        .with_has_header(false)
-        .with_schema(Some(schema))
-        .with_raise_if_empty(false)
-        // One file is parsed per task; the month's files run in parallel already.
-        .with_n_threads(Some(1))
-        .into_reader_with_file_handle(Cursor::new(body))
-        .finish()
-        .map_err(|e| polars_error(source, e))
 }
 
 /// Checks one record; `None` means the row is good.
@@ -235,7 +298,8 @@ fn check_record(
             expected,
         });
     }
-    if record.iter().any(|f| std::str::from_utf8(f).is_err()) {
+    // An all-ASCII row (most rows) is valid UTF-8 without looking at each field.
+    if !record.as_slice().is_ascii() && record.iter().any(|f| std::str::from_utf8(f).is_err()) {
         return Some(QuarantineReason::InvalidUtf8);
     }
     if let Some(i) = date_index {

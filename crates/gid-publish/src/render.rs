@@ -13,28 +13,65 @@ th{border-bottom:2px solid #444}td.n,th.n{text-align:right}tfoot td{border-top:1
 tr:nth-child(even) td{background:#f3f3f3}a{color:#0b57d0}";
 
 /// Cells that a spreadsheet would run as a formula get a leading `'`: CSVs from a public
-/// site are opened in Excel by someone, and `=HYPERLINK(...)` there is an attack.
+/// site are opened in Excel by someone, and `=HYPERLINK(...)` there is an attack. Leading
+/// spaces do not hide a formula (LibreOffice's import can trim them).
 pub fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+    let first = cell.trim_start_matches(' ').chars().next();
+    match first {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n') => format!("'{cell}").into(),
         _ => cell.into(),
     }
 }
 
+/// A CSV writer for files meant for spreadsheets: formula cells neutralised, and cells
+/// holding a `;` quoted too, because Excel in locales whose list separator is `;` splits
+/// unquoted lines there (`x;=HYPERLINK(...)` would start a new cell with a formula).
+fn spreadsheet_csv<'a>(
+    headers: &[&str],
+    rows: impl IntoIterator<Item = Vec<std::borrow::Cow<'a, str>>>,
+) -> Vec<u8> {
+    fn push_cell(out: &mut Vec<u8>, cell: &str) {
+        if cell.contains([',', '"', '\n', '\r', ';']) {
+            out.push(b'"');
+            out.extend_from_slice(cell.replace('"', "\"\"").as_bytes());
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(cell.as_bytes());
+        }
+    }
+    let mut out = Vec::new();
+    let line = |out: &mut Vec<u8>, cells: &mut dyn Iterator<Item = &str>| {
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_cell(out, cell);
+        }
+        out.push(b'\n');
+    };
+    line(&mut out, &mut headers.iter().copied());
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| neutralise_formula(c).into_owned())
+            .collect();
+        line(&mut out, &mut cells.iter().map(String::as_str));
+    }
+    out
+}
+
 /// `final_report.csv`: month, service_name, request_count; most requests first.
 pub fn final_report_csv(summary: &MonthSummary) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["month", "service_name", "request_count"])
-        .expect("writing to memory");
-    for g in &summary.services {
-        w.write_record([
-            summary.month.as_str(),
-            &neutralise_formula(&g.name),
-            &g.request_count.to_string(),
-        ])
-        .expect("writing to memory");
-    }
-    w.into_inner().expect("flushing to memory")
+    spreadsheet_csv(
+        &["month", "service_name", "request_count"],
+        summary.services.iter().map(|g| {
+            vec![
+                summary.month.as_str().into(),
+                g.name.as_str().into(),
+                g.request_count.to_string().into(),
+            ]
+        }),
+    )
 }
 
 fn page(title: &str, body: Markup) -> String {
@@ -162,15 +199,14 @@ pub fn table_page(title: &str, paragraphs: &[String], tables: &[TextTable]) -> S
     )
 }
 
-/// A CSV of text cells, formula-like cells neutralised (see [`neutralise_formula`]).
+/// A CSV of text cells for spreadsheets (formula-like cells neutralised, see
+/// [`neutralise_formula`]).
 pub fn table_csv(headers: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(headers).expect("writing to memory");
-    for row in rows {
-        w.write_record(row.iter().map(|c| neutralise_formula(c).into_owned()))
-            .expect("writing to memory");
-    }
-    w.into_inner().expect("flushing to memory")
+    spreadsheet_csv(
+        headers,
+        rows.iter()
+            .map(|row| row.iter().map(|c| c.as_str().into()).collect()),
+    )
 }
 
 /// One row of the site index.
@@ -298,6 +334,35 @@ mod tests {
         assert!(html.contains("5 &lt; 6"));
         let csv = String::from_utf8(table_csv(&["a"], &[vec!["@SUM(A1)".into()]])).unwrap();
         assert_eq!(csv, "a\n'@SUM(A1)\n");
+    }
+
+    #[test]
+    fn spreadsheet_csvs_defuse_formulas_behind_spaces_and_semicolons() {
+        let cells = [
+            "=1+1",
+            "  =HYPERLINK(\"http://x\")",
+            "+cmd",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\nx",
+            "ok;=HYPERLINK(\"http://x\")",
+            "Pothole",
+        ];
+        let rows: Vec<Vec<String>> = cells.iter().map(|c| vec![c.to_string()]).collect();
+        let csv = String::from_utf8(table_csv(&["c"], &rows)).unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let got: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+        assert_eq!(got.len(), cells.len(), "{csv}");
+        for (cell, read) in cells.iter().zip(&got) {
+            let starts_formula = read
+                .trim_start()
+                .starts_with(['=', '+', '-', '@', '\t', '\n', '\r']);
+            assert!(!starts_formula, "{read:?} in {csv}");
+            assert!(read.ends_with(cell.trim_start_matches(' ')), "{read:?}");
+        }
+        assert!(csv.contains("\"ok;=HYPERLINK(\"\"http://x\"\")\""), "{csv}");
+        assert!(csv.ends_with("\nPothole\n"), "{csv}");
     }
 
     #[test]

@@ -22,6 +22,9 @@ use crate::{
     StoredObject,
 };
 
+/// The longest file name (in bytes) of the usual Linux file systems (ext4, xfs, btrfs, tmpfs).
+const MAX_FILE_NAME: usize = 255;
+
 /// The local-disk backend of [`ObjectStore`].
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -223,6 +226,20 @@ impl LocalStore {
                 detail: "folder-marker keys ending in '/' cannot be stored on the local backend",
             });
         }
+        // Refused before anything is written: a file name (with the sidecar's ".json")
+        // longer than the file system allows would fail half-way through the put.
+        if key
+            .as_str()
+            .split('/')
+            .any(|segment| segment.len() + ".json".len() > MAX_FILE_NAME)
+        {
+            return Err(StorageError::Unsupported {
+                operation: "put",
+                bucket: bucket.clone(),
+                key: key.to_string(),
+                detail: "a path segment longer than 250 bytes cannot be stored on the local backend (file names are limited to 255 bytes)",
+            });
+        }
         let _guard = match options.condition {
             PutCondition::IfMatch(_) => Some(self.inner.conditional.lock().expect("not poisoned")),
             _ => None,
@@ -305,7 +322,16 @@ impl LocalStore {
         keys.truncate(max);
         let mut objects = Vec::with_capacity(keys.len());
         for key in &keys {
-            let key = ObjectKey::new(key.clone())?;
+            // A file dropped in by hand whose name gid refuses as a key (a newline, a
+            // backslash, a look-alike of '/') is not an object: skipping it keeps one stray
+            // file from failing every listing (ingest, the site index) of the bucket.
+            let key = match ObjectKey::new(key.clone()) {
+                Ok(key) => key,
+                Err(e) => {
+                    tracing::warn!(%bucket, error = %e, "file in the bucket folder skipped");
+                    continue;
+                }
+            };
             match self.stat_object(bucket, &key) {
                 Ok((meta, _)) => objects.push(meta),
                 // Deleted between the walk and the stat: S3 listings are not snapshots either.
@@ -623,6 +649,69 @@ mod tests {
         fs::write(store.object_path(&bucket(), &key), "three").unwrap();
         let meta = store.head(&bucket(), &key).await.unwrap();
         assert_eq!(meta.size, 5);
+    }
+
+    #[tokio::test]
+    async fn hostile_keys_never_write_outside_the_bucket_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let store = LocalStore::new(&root);
+        store.create_bucket(&bucket()).await.unwrap();
+        // Every key the type lets through lands inside <root>/gid-test or is refused
+        // before a byte is written.
+        let long_segment = format!("{}.csv", "s".repeat(300));
+        for key in [
+            "...",
+            "a/.../b",
+            "-",
+            "~/x",
+            "%2e%2e/x",
+            "a b/ c ",
+            long_segment.as_str(),
+        ] {
+            let key = ObjectKey::new(key).unwrap();
+            let put = store
+                .put(
+                    &bucket(),
+                    &key,
+                    Bytes::from_static(b"x"),
+                    &PutOptions::new("text/plain"),
+                )
+                .await;
+            if put.is_ok() {
+                let path = store.object_path(&bucket(), &key).canonicalize().unwrap();
+                assert!(
+                    path.starts_with(root.join("gid-test").canonicalize().unwrap()),
+                    "{path:?}"
+                );
+            } else {
+                assert!(key.as_str().len() > 255, "{key}: {put:?}");
+            }
+        }
+        let mut everything = Vec::new();
+        collect_files(dir.path(), dir.path(), &mut everything).unwrap();
+        for path in &everything {
+            assert!(
+                path.starts_with("data/gid-test/") || path.starts_with("data/.gid/"),
+                "{path}"
+            );
+        }
+        let tmp = root.join(".gid/tmp");
+        let leftovers = fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(leftovers, 0, "a refused put leaves no temp files");
+    }
+
+    #[tokio::test]
+    async fn a_file_with_an_unusable_name_does_not_break_listings() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.create_bucket(&bucket()).await.unwrap();
+        fs::write(dir.path().join("gid-test/evil\nname.csv"), "x").unwrap();
+        fs::write(dir.path().join("gid-test/back\\slash.csv"), "x").unwrap();
+        fs::write(dir.path().join("gid-test/good.csv"), "x").unwrap();
+        let page = store.list_page(&bucket(), "", None, 1000).await.unwrap();
+        let keys: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["good.csv"]);
     }
 
     #[test]

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make bench`: release binaries + a pinned Python venv, then bench/run.py (dataset,
+# moto_server on 127.0.0.1, every contender in the same run, table in bench/results/latest.md).
+#   BENCH_SCALE=0.1 make bench     quick run (2,500 rows per file instead of 25,000)
+#   BENCH_REPEAT=1 make bench      one round instead of three
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gid-target}"
+CARGO="${CARGO:-cargo}"
+PYTHON="${PYTHON:-python3}"
+VENV=bench/venv
+
+# Peak RSS and CPU of each run come from GNU time (Debian package `time`).
+if [[ ! -x /usr/bin/time ]]; then
+  echo "bench: installing GNU time (apt)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null
+fi
+
+# The venv is rebuilt only when bench/requirements.txt changes.
+stamp="$VENV/.requirements.sha256"
+want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
+if [[ ! -x "$VENV/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "bench: installing the pinned Python packages into $VENV" >&2
+  started=$SECONDS
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
+  echo "$want" >"$stamp"
+  echo "bench: venv ready in $((SECONDS - started)) s" >&2
+fi
+
+# monthly-report and gid-admin only: monthly-report does not pull the enrichment crates.
+echo "bench: cargo build --release -p monthly-report -p gid-admin (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)" >&2
+started=$SECONDS
+"$CARGO" build --release --quiet -p monthly-report -p gid-admin
+export BENCH_BUILD_SECONDS=$((SECONDS - started))
+echo "bench: release build took $BENCH_BUILD_SECONDS s" >&2
+
+exec "$VENV/bin/python" bench/run.py "$@"

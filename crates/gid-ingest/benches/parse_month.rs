@@ -1,0 +1,124 @@
+//! The ingest hot path on one generated month (8 files x 25k rows, ~32 MB, as `make bench`):
+//!
+//! - `parse_month/parse_export+concat`: every file through [`gid_ingest::parse_export`]
+//!   (pre-scan, polars parse, date normalisation) one after the other, then the diagonal
+//!   concat — the CPU cost of a month on one core.
+//! - `parse_month/ingest_month_local`: the whole source stage on the local backend (list,
+//!   concurrent reads, parses on the blocking pool, concat), as monthly-report runs it.
+//! - `parse_month/to_parquet`: serialising the month's table.
+//!
+//! `cargo bench -p gid-ingest` measures; under `cargo test --all-targets` criterion runs
+//! each routine once, and the month shrinks to 8 x 500 rows so tests stay quick.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use gid_core::{BucketName, Month, ObjectKey};
+use gid_ingest::{parse_export, IngestSource, ParsedFile};
+use gid_sample::{generate_month, SampleSpec};
+use gid_storage::{LocalStore, ObjectStore, PutOptions};
+use polars::prelude::DataFrame;
+
+/// `cargo bench` passes `--bench`; `cargo test` runs benches without it.
+fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn month_files() -> (Month, Vec<(ObjectKey, Bytes)>) {
+    let month: Month = "2019-01".parse().expect("valid month");
+    let rows = if benchmarking() { 25_000 } else { 500 };
+    let spec = SampleSpec {
+        files_per_month: 8,
+        rows_per_file: rows,
+        dirty: true,
+        seed: 2019,
+    };
+    let files = generate_month(month, &spec)
+        .files
+        .into_iter()
+        .map(|f| {
+            let key = ObjectKey::new(format!("2019/jan/{}", f.name)).expect("valid key");
+            (key, Bytes::from(f.bytes))
+        })
+        .collect();
+    (month, files)
+}
+
+/// Every file through `parse_export`, then the diagonal concat (what ingest does per month).
+fn parse_and_concat(files: &[(ObjectKey, Bytes)]) -> DataFrame {
+    let frames: Vec<_> = files
+        .iter()
+        .filter_map(
+            |(key, bytes)| match parse_export(key, bytes.clone()).expect("parses") {
+                ParsedFile::Table { frame, .. } => Some(frame),
+                ParsedFile::Empty => None,
+            },
+        )
+        .collect();
+    polars::functions::concat_df_diagonal(&frames).expect("concat")
+}
+
+fn bench_month(c: &mut Criterion) {
+    let (month, files) = month_files();
+    let bytes: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+    let mut group = c.benchmark_group("parse_month");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Bytes(bytes));
+
+    group.bench_function("parse_export+concat", |b| {
+        b.iter(|| parse_and_concat(&files).height())
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LocalStore::new(dir.path());
+    let bucket = BucketName::new("gid-requests").expect("valid bucket");
+    runtime.block_on(async {
+        store.create_bucket(&bucket).await.expect("bucket");
+        for (key, body) in &files {
+            store
+                .put(&bucket, key, body.clone(), &PutOptions::new("text/csv"))
+                .await
+                .expect("put");
+        }
+    });
+    let source = IngestSource {
+        bucket: bucket.clone(),
+        prefix: "2019/jan/".into(),
+        suffix: ".csv".into(),
+        concurrency: 8,
+    };
+    group.bench_function("ingest_month_local", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let listing = gid_ingest::list_inputs(&store, &source)
+                    .await
+                    .expect("listing");
+                gid_ingest::ingest_month(&store, &source, month, listing, &|_| {})
+                    .await
+                    .expect("ingest")
+                    .frame
+                    .height()
+            })
+        })
+    });
+
+    let table = parse_and_concat(&files);
+    group.bench_function("to_parquet", |b| {
+        b.iter_batched(
+            || table.clone(),
+            |mut frame| gid_ingest::to_parquet(&mut frame).expect("parquet").len(),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_month);
+criterion_main!(benches);
