@@ -5,8 +5,10 @@ and DuckDB, on one generated dataset, all in the same run.
 Run through bench/run.sh (it builds the release binaries and the venv first). Steps:
   1. generate the dataset with `gid-admin sample` into a local data root (cached per scale);
   2. start moto_server on 127.0.0.1 and copy the exports into it (boto3, a thread pool);
-  3. BENCH_REPEAT rounds, each running every contender once, interleaved so that noise
-     from other processes spreads over all of them; medians are reported;
+  3. BENCH_REPEAT rounds, each running every contender once (two raw floors: curl over
+     presigned URLs and boto3 threads; gid on both profiles; the course's pandas pipeline;
+     polars and DuckDB), interleaved so that noise from other processes spreads over all
+     of them; medians are reported;
   4. print the table and the ratios, and write bench/results/latest.md.
 
 Environment: BENCH_SCALE (1 = 12 months x 8 files x 25k rows), BENCH_REPEAT (3),
