@@ -3,13 +3,9 @@
 
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-// The smithy runtime's interceptor types, re-exported by every SDK crate (the same types).
-use aws_sdk_comprehend::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_comprehend::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_comprehend::error::BoxError;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
@@ -18,13 +14,9 @@ use tokio::time::Instant;
 pub(crate) struct Gate {
     permits: Semaphore,
     pace: Option<Pace>,
-    counts: Arc<Counts>,
-}
-
-#[derive(Debug, Default)]
-struct Counts {
     operations: AtomicU64,
-    attempts: AtomicU64,
+    /// Attempts on the wire, counted by the interceptor every gid AWS client carries.
+    wire: gid_storage::RequestCounter,
 }
 
 impl Gate {
@@ -32,7 +24,8 @@ impl Gate {
         Self {
             permits: Semaphore::new(max_concurrency.get()),
             pace: per_second.map(Pace::new),
-            counts: Arc::default(),
+            operations: AtomicU64::new(0),
+            wire: gid_storage::RequestCounter::default(),
         }
     }
 
@@ -47,23 +40,23 @@ impl Gate {
         if let Some(pace) = &self.pace {
             pace.wait().await;
         }
-        self.counts.operations.fetch_add(1, Ordering::Relaxed);
+        self.operations.fetch_add(1, Ordering::Relaxed);
         permit
     }
 
     /// Operations issued through [`Gate::enter`].
     pub(crate) fn operations(&self) -> u64 {
-        self.counts.operations.load(Ordering::Relaxed)
+        self.operations.load(Ordering::Relaxed)
     }
 
     /// HTTP attempts the SDK transmitted, retries included.
     pub(crate) fn attempts(&self) -> u64 {
-        self.counts.attempts.load(Ordering::Relaxed)
+        self.wire.stats().attempts
     }
 
     /// The interceptor that counts attempts; install it on the adapter's SDK client.
-    pub(crate) fn attempt_counter(&self) -> AttemptCounter {
-        AttemptCounter(Arc::clone(&self.counts))
+    pub(crate) fn attempt_counter(&self) -> gid_storage::RequestCounter {
+        self.wire.clone()
     }
 }
 
@@ -93,27 +86,6 @@ impl Pace {
             slot
         };
         tokio::time::sleep_until(slot).await;
-    }
-}
-
-/// Counts every HTTP attempt just before the SDK transmits it (after signing), so SDK
-/// retries show up here but not in the operation count.
-#[derive(Debug, Clone)]
-pub(crate) struct AttemptCounter(Arc<Counts>);
-
-impl Intercept for AttemptCounter {
-    fn name(&self) -> &'static str {
-        "gid-attempt-counter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.attempts.fetch_add(1, Ordering::Relaxed);
-        Ok(())
     }
 }
 
