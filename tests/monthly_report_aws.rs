@@ -14,6 +14,22 @@ use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{list_all, ObjectStore, PutOptions, S3Settings, S3Store};
 
 const EXTRA_FILES: usize = 1000;
+/// S3 requests of a month's four stages besides reading its inputs: manifests, outputs,
+/// the site listing and index, the alert ledger (ARCHITECTURE.md, "Runs, manifests").
+const MONTH_OVERHEAD_REQUESTS: usize = 30;
+/// S3 requests of an unchanged rerun besides listing the inputs: each stage's manifest
+/// and a HEAD per recorded output.
+const RERUN_OVERHEAD_REQUESTS: usize = 16;
+
+/// The `s3: N requests` count monthly-report prints.
+fn s3_requests(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("s3: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `s3: N requests` line in {stdout}"))
+}
 
 #[tokio::test]
 async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
@@ -84,8 +100,13 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
     let out = run_with_env("monthly-report", &["--month", "2019-01"], &env, "aws");
     assert_success(&out);
     let said = stdout(&out);
+    let files = sample.files.len() + EXTRA_FILES;
+    assert!(said.contains(&format!("files {files}")), "{said}");
+    // Requests are what S3 bills and rate-limits: one GET per input file, a LIST per 1000
+    // keys, and a fixed number for the month's bookkeeping and outputs.
+    let listing_pages = files.div_ceil(1000);
     assert!(
-        said.contains(&format!("files {}", sample.files.len() + EXTRA_FILES)),
+        s3_requests(&said) <= files + listing_pages + MONTH_OVERHEAD_REQUESTS,
         "{said}"
     );
 
@@ -139,14 +160,19 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
             );
         }
     }
-    // An unchanged rerun on S3 is skipped stage by stage, from the manifests.
+    // An unchanged rerun on S3 is skipped stage by stage, from the manifests, without
+    // reading a single input file.
     let again = run_with_env("monthly-report", &["--month", "2019-01"], &env, "aws");
     assert_success(&again);
+    let said = stdout(&again);
     assert_eq!(
-        stdout(&again).matches("skipped (unchanged since").count(),
+        said.matches("skipped (unchanged since").count(),
         4,
-        "{}",
-        stdout(&again)
+        "{said}"
+    );
+    assert!(
+        s3_requests(&said) <= listing_pages + RERUN_OVERHEAD_REQUESTS,
+        "{said}"
     );
 
     // The notify stage alerted the trash topic on SNS: read back what moto recorded.

@@ -111,7 +111,6 @@ async fn monthly_report_matches_ground_truth_and_publishes_a_complete_site() {
             .any(|l| l.starts_with(&line) && l.contains(reason));
         assert!(found, "missing {line} {reason} in\n{quarantine}");
     }
-
     // Content types and public-read access.
     let reports = bucket("gid-reports");
     for (k, ct) in [
@@ -257,4 +256,58 @@ async fn publish_without_a_summary_says_which_stage_to_run() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("run --stage aggregate first"), "{err}");
+}
+
+#[tokio::test]
+async fn the_log_names_a_few_refused_rows_per_file_and_counts_the_rest() {
+    // A backfill over dirty years must not bury every other message under one log line per
+    // bad row; the quarantine file still holds every one.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let store = LocalStore::new(root);
+    store.create_bucket(&bucket("gid-requests")).await.unwrap();
+    let mut csv = String::from("service_name,date_requested\n");
+    for day in 1..=20 {
+        csv.push_str(&format!("Pothole,2019-01-{day:02}T08:00:00\n"));
+        if day <= 12 {
+            csv.push_str("Pothole,2019-01-01T08:00:00,extra field\n");
+        }
+    }
+    store
+        .put(
+            &bucket("gid-requests"),
+            &key("2019/jan/dirty.csv"),
+            Bytes::from(csv),
+            &PutOptions::new("text/csv"),
+        )
+        .await
+        .unwrap();
+    let out = run_local(
+        "monthly-report",
+        root,
+        &["--month", "2019-01", "--stage", "ingest"],
+    );
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("rows 20, quarantined 12"),
+        "{}",
+        stdout(&out)
+    );
+    let log = stderr(&out);
+    let named = log
+        .lines()
+        .filter(|l| l.contains("→ row quarantined"))
+        .count();
+    assert_eq!(named, 5, "{log}");
+    assert!(
+        log.contains("2019/jan/dirty.csv: 7 more rows quarantined"),
+        "{log}"
+    );
+    let quarantine = text(
+        &store,
+        "gid-work",
+        "quarantine/2019/jan/dirty.csv.quarantine.csv",
+    )
+    .await;
+    assert_eq!(quarantine.lines().count(), 1 + 12, "{quarantine}");
 }

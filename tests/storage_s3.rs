@@ -86,6 +86,39 @@ async fn a_bucket_without_acls_is_reported_as_acl_not_supported() {
 }
 
 #[tokio::test]
+async fn a_listing_skips_an_object_whose_key_gid_refuses_and_keeps_the_rest() {
+    // Someone uploaded `2019/jan/a\b.csv` with another tool: a backslash is refused as a
+    // key (it reads as a path separator on the local backend), but one stray upload must
+    // not fail the month's ingest or the site index.
+    let listing = |key: &str| {
+        format!(
+            "<Contents><Key>{key}</Key><LastModified>2019-02-01T00:00:00.000Z</LastModified>\
+             <ETag>&quot;e&quot;</ETag><Size>4</Size></Contents>"
+        )
+    };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <Name>gid-stub</Name><Prefix>2019/jan/</Prefix><KeyCount>3</KeyCount>\
+         <MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{}{}{}</ListBucketResult>",
+        listing("2019/jan/a.csv"),
+        listing("2019/jan/a\\b.csv"),
+        listing("2019/jan/b.csv"),
+    );
+    let stub = StubServer::start(vec![StubResponse::ok(
+        &[("Content-Type", "application/xml")],
+        &body,
+    )]);
+    let store = S3Store::connect(&settings(stub.endpoint.clone(), 1)).await;
+    let page = store
+        .list_page(&bucket(), "2019/jan/", None, 1000)
+        .await
+        .unwrap();
+    let keys: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["2019/jan/a.csv", "2019/jan/b.csv"]);
+}
+
+#[tokio::test]
 async fn throttling_is_retried_with_backoff_until_it_passes() {
     let stub = StubServer::start(vec![
         StubResponse::s3_error(503, "SlowDown", "Please reduce your request rate."),

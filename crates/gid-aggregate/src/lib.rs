@@ -6,7 +6,7 @@
 //! read without polars. Ties are ordered by name so reruns are byte-identical.
 //!
 //! ```
-//! use polars::prelude::*;
+//! use polars_core::prelude::*;
 //! let frame = df!("service_name" => ["Pothole", "Graffiti", "Pothole"]).unwrap();
 //! let summary = gid_aggregate::summarise("2019-01".parse().unwrap(), &frame).unwrap();
 //! assert_eq!(summary.total_requests, 3);
@@ -15,7 +15,7 @@
 //! ```
 
 use gid_core::Month;
-use polars::prelude::*;
+use polars_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Column names this stage reads.

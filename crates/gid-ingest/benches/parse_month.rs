@@ -18,7 +18,7 @@ use gid_core::{BucketName, Month, ObjectKey};
 use gid_ingest::{parse_export, IngestSource, ParsedFile};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{LocalStore, ObjectStore, PutOptions};
-use polars::prelude::DataFrame;
+use polars_core::prelude::DataFrame;
 
 /// `cargo bench` passes `--bench`; `cargo test` runs benches without it.
 fn benchmarking() -> bool {
@@ -56,7 +56,7 @@ fn parse_and_concat(files: &[(ObjectKey, Bytes)]) -> DataFrame {
             },
         )
         .collect();
-    polars::functions::concat_df_diagonal(&frames).expect("concat")
+    polars_core::functions::concat_df_diagonal(&frames).expect("concat")
 }
 
 fn bench_month(c: &mut Criterion) {

@@ -20,8 +20,11 @@ use std::io::Cursor;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use gid_core::{BucketName, Month, ObjectKey, WorkKeys};
-use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions, StorageError};
-use polars::prelude::*;
+use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions, StorageError, WrittenObject};
+use polars_core::prelude::*;
+use polars_io::prelude::{
+    ParquetCompression, ParquetReader, ParquetWriter, SerReader, StatisticsOptions,
+};
 use serde::{Deserialize, Serialize};
 
 pub use dates::normalise_timestamp;
@@ -190,13 +193,33 @@ pub async fn ingest_month(
             } => {
                 report.rows = frame.height() as u64;
                 report.quarantined = bad.len() as u64;
-                for row in &bad {
+                // A few lines per file say what is wrong; thousands would bury every other
+                // message of a backfill. The quarantine files hold every row.
+                for (i, row) in bad.iter().enumerate() {
+                    if i < QUARANTINE_WARNINGS_PER_FILE {
+                        tracing::warn!(
+                            "cannot read s3://{}/{} line {}: {} → row quarantined",
+                            source.bucket,
+                            row.source,
+                            row.line,
+                            row.reason
+                        );
+                    } else {
+                        tracing::debug!(
+                            "cannot read s3://{}/{} line {}: {} → row quarantined",
+                            source.bucket,
+                            row.source,
+                            row.line,
+                            row.reason
+                        );
+                    }
+                }
+                if bad.len() > QUARANTINE_WARNINGS_PER_FILE {
                     tracing::warn!(
-                        "cannot read s3://{}/{} line {}: {} → row quarantined",
+                        "s3://{}/{}: {} more rows quarantined (every refused row, with its line and reason, is in the month's quarantine folder of the work bucket; -v lists them here)",
                         source.bucket,
-                        row.source,
-                        row.line,
-                        row.reason
+                        meta.key,
+                        bad.len() - QUARANTINE_WARNINGS_PER_FILE
                     );
                 }
                 quarantined.extend(bad);
@@ -238,6 +261,9 @@ pub async fn ingest_month(
     })
 }
 
+/// Refused rows logged one by one per file; the rest are summed up in one line.
+const QUARANTINE_WARNINGS_PER_FILE: usize = 5;
+
 /// One permit per core, shared by every month ingesting in this process.
 fn parser_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
@@ -252,7 +278,7 @@ fn combine(frames: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
     match frames.len() {
         0 => Ok(DataFrame::empty()),
         1 => Ok(frames.into_iter().next().expect("one frame")),
-        _ => polars::functions::concat_df_diagonal(&frames)
+        _ => polars_core::functions::concat_df_diagonal(&frames)
             .map_err(|e| IngestError::Combine(e.to_string())),
     }
 }
@@ -307,7 +333,7 @@ pub async fn persist(
     work: &BucketName,
     keys: &WorkKeys,
     table: &mut MonthTable,
-) -> Result<Vec<ObjectKey>, IngestError> {
+) -> Result<Vec<WrittenObject>, IngestError> {
     let mut written = Vec::new();
     let mut by_source: std::collections::BTreeMap<&ObjectKey, Vec<QuarantinedRow>> =
         Default::default();
@@ -324,38 +350,38 @@ pub async fn persist(
     for (source, rows) in by_source {
         let key = keys.quarantine_for(source);
         let body = Bytes::from(quarantine_csv(&rows));
-        store
+        let etag = store
             .put(
                 work,
                 &key,
-                body,
+                body.clone(),
                 &PutOptions::new("text/csv; charset=utf-8"),
             )
             .await?;
-        written.push(key);
+        written.push(WrittenObject::new(key, etag, &body));
     }
-    let parquet = to_parquet(&mut table.frame)?;
+    let parquet = Bytes::from(to_parquet(&mut table.frame)?);
     let key = keys.requests();
-    store
+    let etag = store
         .put(
             work,
             &key,
-            Bytes::from(parquet),
+            parquet.clone(),
             &PutOptions::new("application/vnd.apache.parquet"),
         )
         .await?;
-    written.push(key);
-    let report = serde_json::to_vec_pretty(&table.report).expect("report serialises");
+    written.push(WrittenObject::new(key, etag, &parquet));
+    let report = Bytes::from(serde_json::to_vec_pretty(&table.report).expect("report serialises"));
     let key = keys.ingest_report();
-    store
+    let etag = store
         .put(
             work,
             &key,
-            Bytes::from(report),
+            report.clone(),
             &PutOptions::new("application/json"),
         )
         .await?;
-    written.push(key);
+    written.push(WrittenObject::new(key, etag, &report));
     Ok(written)
 }
 

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use gid_core::ObjectKey;
-use polars::prelude::*;
+use polars_core::prelude::*;
 
 use crate::columns::DATE_REQUESTED;
 use crate::dates::normalise_timestamp;

@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use gid_core::ObjectKey;
 use gid_ingest::{parse_export, ParsedFile, QuarantinedRow};
-use polars::prelude::*;
+use polars_core::prelude::*;
 use proptest::prelude::*;
 
 fn key() -> ObjectKey {

@@ -354,6 +354,9 @@ pub enum Resend {
     /// Only alerts left "in doubt" by a run that died between claiming and recording them
     /// (the operator checked they did not go out).
     InDoubt,
+    /// None; alerts left "in doubt" did go out (the operator saw them on the topic): they
+    /// are recorded as sent, so the month's alerting is settled without a duplicate.
+    ConfirmInDoubt,
     /// All of them (`--force`).
     All,
 }
@@ -448,17 +451,30 @@ impl AlertRun<'_> {
                     .iter()
                     .position(|e| e.is_for(&month_text, threshold));
                 if let Some(i) = at {
-                    let existing = &entries[i];
+                    let existing = &mut entries[i];
                     let done = match (existing.state, resend) {
-                        (AlertState::Sent, Resend::Never | Resend::InDoubt) => {
-                            Some(AlertResult::AlreadySent {
-                                message_id: existing.message_id.clone(),
-                                sent_at: existing.sent_at,
-                            })
-                        }
+                        (
+                            AlertState::Sent,
+                            Resend::Never | Resend::InDoubt | Resend::ConfirmInDoubt,
+                        ) => Some(AlertResult::AlreadySent {
+                            message_id: existing.message_id.clone(),
+                            sent_at: existing.sent_at,
+                        }),
                         (AlertState::Claimed, Resend::Never) => Some(AlertResult::InDoubt {
                             claimed_at: existing.claimed_at,
                         }),
+                        (AlertState::Claimed, Resend::ConfirmInDoubt) => {
+                            // It went out between the claim and the crash: the claim time
+                            // is the best record of when; the message id is unknown.
+                            existing.state = AlertState::Sent;
+                            existing.sent_at = Some(existing.claimed_at);
+                            existing.times_sent += 1;
+                            let confirmed = AlertResult::AlreadySent {
+                                message_id: existing.message_id.clone(),
+                                sent_at: existing.sent_at,
+                            };
+                            return (Claim::Done(confirmed), true);
+                        }
                         _ => None,
                     };
                     if let Some(done) = done {
@@ -572,7 +588,11 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
     }
 
-    async fn run(f: &Fixture, counts: &HashMap<String, u64>, force: bool) -> AlertReport {
+    async fn run(
+        f: &Fixture,
+        counts: &HashMap<String, u64>,
+        resend: impl Into<Resend>,
+    ) -> AlertReport {
         evaluate_and_send(
             &f.outbox,
             &f.store,
@@ -580,7 +600,7 @@ mod tests {
             jan(),
             |s| counts.get(s).copied().unwrap_or(0),
             &Threshold::course_defaults(),
-            force,
+            resend,
         )
         .await
         .unwrap()
@@ -732,9 +752,8 @@ mod tests {
         assert_eq!(book.entries()[0].count, 130);
     }
 
-    #[tokio::test]
-    async fn a_claim_left_by_a_dead_run_is_in_doubt_and_not_resent() {
-        let f = fixture().await;
+    /// A ledger holding the dumping alert claimed by a run that died before recording it.
+    async fn claimed_by_a_dead_run(f: &Fixture) {
         let dumping = &Threshold::course_defaults()[0];
         let mut book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
         book.update(&f.store, &f.ledger, |entries| {
@@ -755,6 +774,12 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_claim_left_by_a_dead_run_is_in_doubt_and_not_resent() {
+        let f = fixture().await;
+        claimed_by_a_dead_run(&f).await;
         let c = counts(&[("Illegal Dumping", 123)]);
         let report = run(&f, &c, false).await;
         assert!(matches!(
@@ -765,6 +790,33 @@ mod tests {
         assert!(f.outbox.messages().await.unwrap().is_empty());
         let forced = run(&f, &c, true).await;
         assert_eq!(forced.sent().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_alert_in_doubt_that_went_out_is_confirmed_without_a_resend() {
+        let f = fixture().await;
+        claimed_by_a_dead_run(&f).await;
+        let c = counts(&[("Illegal Dumping", 123)]);
+        let confirmed = run(&f, &c, Resend::ConfirmInDoubt).await;
+        assert!(
+            matches!(
+                confirmed.outcomes[0].result,
+                AlertResult::AlreadySent { .. }
+            ),
+            "{confirmed:?}"
+        );
+        assert_eq!(confirmed.problems().count(), 0);
+        assert!(
+            f.outbox.messages().await.unwrap().is_empty(),
+            "nothing resent"
+        );
+        let book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        assert_eq!(book.entries()[0].state, AlertState::Sent);
+        assert_eq!(book.entries()[0].times_sent, 1);
+        // Settled: the next scheduled run neither fails over it nor sends it.
+        let next = run(&f, &c, false).await;
+        assert_eq!(next.problems().count(), 0);
+        assert!(f.outbox.messages().await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gid_aggregate::MonthSummary;
 use gid_core::{Acl, AclFallback, BucketName, Layout, ObjectKey};
-use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions, StorageError};
+use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions, StorageError, WrittenObject};
 
 pub use render::{
     chart_html, final_report_csv, final_report_html, index_html, neutralise_formula, relative_href,
@@ -104,7 +104,8 @@ pub struct SiteAccess {
 /// What was published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedReport {
-    pub objects: Vec<ObjectKey>,
+    /// The month's files as written (the index is not among them: every month rewrites it).
+    pub objects: Vec<WrittenObject>,
     /// Objects listed in the regenerated index.
     pub index_entries: usize,
     /// True when the bucket refused ACLs and the fallback was used.
@@ -159,7 +160,7 @@ impl<'a> ReportSite<'a> {
         body: Bytes,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), PublishError> {
+    ) -> Result<String, PublishError> {
         let options = PutOptions::new(content_type)
             .with_cache_control(cache_control)
             .with_acl(self.acl());
@@ -185,7 +186,7 @@ impl<'a> ReportSite<'a> {
             }
             other => other,
         };
-        result.map(|_| ()).map_err(|source| PublishError::Put {
+        result.map_err(|source| PublishError::Put {
             bucket: self.bucket.clone(),
             key: key.to_string(),
             source,
@@ -197,20 +198,10 @@ impl<'a> ReportSite<'a> {
     /// on the site before does not appear half-published; files that existed before keep
     /// whichever version they have, and the old index still references only them.
     pub async fn publish(&self, files: &[RenderedFile]) -> Result<PublishedReport, PublishError> {
+        let existing = self.existing(files).await?;
         let mut created = Vec::new();
+        let mut written = Vec::with_capacity(files.len());
         for file in files {
-            let existed = match self.store.head(&self.bucket, &file.key).await {
-                Ok(_) => true,
-                Err(e) if e.is_not_found() => false,
-                Err(source) => {
-                    self.roll_back(&created).await;
-                    return Err(PublishError::Put {
-                        bucket: self.bucket.clone(),
-                        key: file.key.to_string(),
-                        source,
-                    });
-                }
-            };
             let put = self
                 .put(
                     &file.key,
@@ -219,13 +210,17 @@ impl<'a> ReportSite<'a> {
                     &self.access.report_cache_control,
                 )
                 .await;
-            if let Err(e) = put {
-                self.roll_back(&created).await;
-                return Err(e);
-            }
-            if !existed {
+            let etag = match put {
+                Ok(etag) => etag,
+                Err(e) => {
+                    self.roll_back(&created).await;
+                    return Err(e);
+                }
+            };
+            if !existing.contains(&file.key) {
                 created.push(file.key.clone());
             }
+            written.push(WrittenObject::new(file.key.clone(), etag, &file.body));
         }
         let index_entries = match self.rebuild_index().await {
             Ok(entries) => entries,
@@ -235,10 +230,40 @@ impl<'a> ReportSite<'a> {
             }
         };
         Ok(PublishedReport {
-            objects: files.iter().map(|f| f.key.clone()).collect(),
+            objects: written,
             index_entries,
             acl_fallback_used: self.acls_refused.load(Ordering::Relaxed),
         })
+    }
+
+    /// Which of `files` are already on the site (a failed publish removes only the others).
+    /// One listing per folder the files go to (a month's files share one) rather than a
+    /// HEAD per file.
+    async fn existing(
+        &self,
+        files: &[RenderedFile],
+    ) -> Result<std::collections::HashSet<ObjectKey>, PublishError> {
+        let mut folders: Vec<&str> = files
+            .iter()
+            .map(|f| {
+                let key = f.key.as_str();
+                &key[..key.rfind('/').map_or(0, |i| i + 1)]
+            })
+            .collect();
+        folders.sort_unstable();
+        folders.dedup();
+        let mut existing = std::collections::HashSet::new();
+        for folder in folders {
+            let listed = list_all(self.store, &self.bucket, folder)
+                .await
+                .map_err(|source| PublishError::Put {
+                    bucket: self.bucket.clone(),
+                    key: folder.to_owned(),
+                    source,
+                })?;
+            existing.extend(listed.into_iter().map(|o| o.key));
+        }
+        Ok(existing)
     }
 
     async fn roll_back(&self, created: &[ObjectKey]) {

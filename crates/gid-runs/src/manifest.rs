@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use gid_core::{BucketName, ObjectKey};
-use gid_storage::{ObjectMeta, ObjectStore, StorageError};
+use gid_storage::{ObjectMeta, ObjectStore, StorageError, WrittenObject};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,16 @@ impl ObjectRef {
             key: meta.key.to_string(),
             etag: meta.etag.clone(),
             size: meta.size,
+        }
+    }
+
+    /// An output as its put returned it.
+    pub fn written(bucket: &BucketName, written: &WrittenObject) -> Self {
+        Self {
+            bucket: bucket.to_string(),
+            key: written.key.to_string(),
+            etag: written.etag.clone(),
+            size: written.size,
         }
     }
 }

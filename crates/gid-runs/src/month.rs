@@ -10,8 +10,8 @@ use gid_aggregate::{AggregateError, MonthSummary};
 use gid_core::{BucketName, Config, Layout, Month, ObjectKey, WorkKeys};
 use gid_ingest::{IngestError, IngestSource, MonthListing};
 use gid_publish::{render_month, PublishError, ReportSite, SiteAccess, INDEX_KEY};
-use gid_storage::{ObjectMeta, ObjectStore, PutOptions, StorageError};
-use polars::prelude::DataFrame;
+use gid_storage::{ObjectMeta, ObjectStore, PutOptions, StorageError, WrittenObject};
+use polars_core::prelude::DataFrame;
 use tracing::Instrument;
 
 use crate::manifest::{self, Manifest, ObjectRef, RunState, GID_VERSION};
@@ -209,8 +209,8 @@ impl MonthOutcome {
     }
 }
 
-/// The bucket and keys a stage wrote (recorded in its manifest).
-type Outputs = (BucketName, Vec<ObjectKey>);
+/// The bucket and objects a stage wrote (recorded in its manifest).
+type Outputs = (BucketName, Vec<WrittenObject>);
 
 /// How a run treats previous runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -225,6 +225,8 @@ pub struct RunOptions {
     /// Send alerts left "in doubt" by a run that died between claiming and recording
     /// them (after checking they did not go out).
     pub resend_in_doubt: bool,
+    /// Record alerts left "in doubt" as sent: the operator saw them go out.
+    pub confirm_in_doubt: bool,
 }
 
 /// The last recorded run of one stage of a month.
@@ -317,25 +319,14 @@ impl MonthRun {
         }
     }
 
-    /// Metadata of the given outputs, as the manifest records them.
-    async fn refs(
-        &self,
-        bucket: &BucketName,
-        keys: &[ObjectKey],
-    ) -> Result<Vec<ObjectRef>, StorageError> {
-        let mut refs = Vec::with_capacity(keys.len());
-        for key in keys {
-            refs.push(ObjectRef::new(bucket, &self.store.head(bucket, key).await?));
-        }
-        Ok(refs)
-    }
-
     /// What a stage reads, for the skip decision (ingest: the listing; later stages: the
-    /// previous stage's persisted output).
+    /// previous stage's persisted output). `known` holds what earlier stages of this run
+    /// wrote or found intact: an input among them needs no request.
     async fn inputs_of(
         &self,
         month: Month,
         stage: Stage,
+        known: &[ObjectRef],
     ) -> Result<(Vec<ObjectRef>, Option<MonthListing>), StageError> {
         let keys = WorkKeys::new(&self.layout, month);
         let (key, what, needs) = match stage {
@@ -349,6 +340,13 @@ impl MonthRun {
             Stage::Aggregate => (keys.requests(), "ingested table", Stage::Ingest),
             Stage::Publish | Stage::Notify => (keys.summary(), "summary", Stage::Aggregate),
         };
+        let work = self.work().as_str();
+        if let Some(input) = known
+            .iter()
+            .find(|r| r.bucket == work && r.key == key.as_str())
+        {
+            return Ok((vec![input.clone()], None));
+        }
         match self.store.head(self.work(), &key).await {
             Ok(meta) => Ok((vec![ObjectRef::new(self.work(), &meta)], None)),
             Err(e) if e.is_not_found() => Err(StageError::MissingInput {
@@ -388,7 +386,7 @@ impl MonthRun {
             let last = manifest::load(self.store.as_ref(), self.work(), &key).await?;
             let inputs_changed = match &last {
                 None => None,
-                Some(m) => Some(match self.inputs_of(month, stage).await {
+                Some(m) => Some(match self.inputs_of(month, stage, &[]).await {
                     Ok((inputs, _)) => {
                         m.inputs != inputs
                             || m.config_hash != self.config_hash(stage)
@@ -448,12 +446,13 @@ impl MonthRun {
         stages.dedup();
         let mut table: Option<DataFrame> = None;
         let mut summary: Option<MonthSummary> = None;
+        let mut known = Vec::new();
         let mut outcomes = Vec::new();
         for stage in stages {
             progress.stage_started(month, stage);
             let span = tracing::info_span!("stage", %month, %stage);
             let outcome = self
-                .run_stage(month, stage, progress, &mut table, &mut summary)
+                .run_stage(month, stage, progress, &mut table, &mut summary, &mut known)
                 .instrument(span)
                 .await
                 .map_err(|source| RunError {
@@ -470,7 +469,8 @@ impl MonthRun {
         })
     }
 
-    /// Runs one stage unless its manifest shows nothing changed; records the run.
+    /// Runs one stage unless its manifest shows nothing changed; records the run. Adds
+    /// the stage's outputs to `known` (the inputs of the next stage).
     async fn run_stage(
         &self,
         month: Month,
@@ -478,6 +478,7 @@ impl MonthRun {
         progress: &dyn Progress,
         table: &mut Option<DataFrame>,
         summary: &mut Option<MonthSummary>,
+        known: &mut Vec<ObjectRef>,
     ) -> Result<StageOutcome, StageError> {
         if self.options.dry_run {
             return match stage {
@@ -489,7 +490,12 @@ impl MonthRun {
         }
         let keys = WorkKeys::new(&self.layout, month);
         let manifest_key = keys.manifest(stage.as_str());
-        let previous = manifest::load(self.store.as_ref(), self.work(), &manifest_key).await?;
+        // --force reruns whatever the last run says, so it need not be read.
+        let previous = if self.options.force {
+            None
+        } else {
+            manifest::load(self.store.as_ref(), self.work(), &manifest_key).await?
+        };
         if self.options.resume
             && previous
                 .as_ref()
@@ -500,12 +506,13 @@ impl MonthRun {
                 reason: "succeeded before; --resume does not re-check inputs".into(),
             });
         }
-        let (inputs, listing) = self.inputs_of(month, stage).await?;
+        let (inputs, listing) = self.inputs_of(month, stage, known).await?;
         let config_hash = self.config_hash(stage);
         if let Some(last) = previous.filter(|_| !self.options.force) {
             if last.covers(&inputs, &config_hash)
                 && manifest::outputs_intact(self.store.as_ref(), &last).await
             {
+                known.extend(last.outputs.iter().cloned());
                 tracing::info!(%month, %stage, "inputs and configuration unchanged since the last successful run; skipping (--force reruns)");
                 let when = last
                     .finished_at
@@ -545,7 +552,11 @@ impl MonthRun {
         match result {
             Ok((outcome, outputs)) => {
                 let (bucket, keys) = outputs;
-                record.outputs = self.refs(&bucket, &keys).await?;
+                record.outputs = keys
+                    .iter()
+                    .map(|w| ObjectRef::written(&bucket, w))
+                    .collect();
+                known.extend(record.outputs.iter().cloned());
                 match &outcome {
                     StageOutcome::Ingested {
                         rows, quarantined, ..
@@ -669,11 +680,13 @@ impl MonthRun {
         let result = tokio::task::spawn_blocking(move || gid_aggregate::summarise(month, &frame))
             .await
             .expect("aggregation panicked")?;
-        self.store
+        let body = Bytes::from(result.to_json());
+        let etag = self
+            .store
             .put(
                 &self.config.buckets.work,
                 &keys.summary(),
-                Bytes::from(result.to_json()),
+                body.clone(),
                 &PutOptions::new("application/json"),
             )
             .await?;
@@ -682,7 +695,8 @@ impl MonthRun {
             total_requests: result.total_requests,
         };
         *summary = Some(result);
-        Ok((outcome, (self.work().clone(), vec![keys.summary()])))
+        let written = WrittenObject::new(keys.summary(), etag, &body);
+        Ok((outcome, (self.work().clone(), vec![written])))
     }
 
     /// Loads the month's persisted summary (the aggregate stage's output).
@@ -820,6 +834,8 @@ impl MonthRun {
                 gid_notify::Resend::All
             } else if self.options.resend_in_doubt {
                 gid_notify::Resend::InDoubt
+            } else if self.options.confirm_in_doubt {
+                gid_notify::Resend::ConfirmInDoubt
             } else {
                 gid_notify::Resend::Never
             },
@@ -839,7 +855,7 @@ impl MonthRun {
                 .problems()
                 .any(|p| matches!(p.result, gid_notify::AlertResult::InDoubt { .. }));
             if in_doubt {
-                tracing::warn!(%month, "an earlier run died between claiming an alert and recording it: check whether it went out, then rerun with --resend-in-doubt (or leave it)");
+                tracing::warn!(%month, "an earlier run died between claiming an alert and recording it: check whether it went out on its topic, then rerun with --resend-in-doubt if it did not, or --confirm-in-doubt if it did");
             }
             return Err(StageError::AlertsNotSent {
                 count: problems.len(),
@@ -860,7 +876,7 @@ impl MonthRun {
         };
         // The ledger exists only once a threshold was crossed.
         let outputs = match self.store.head(self.work(), &ledger_key).await {
-            Ok(_) => vec![ledger_key],
+            Ok(meta) => vec![WrittenObject::from(meta)],
             Err(e) if e.is_not_found() => vec![],
             Err(e) => return Err(e.into()),
         };

@@ -17,7 +17,7 @@ use gid_enrich::EnrichError;
 use gid_ingest::IngestError;
 use gid_publish::{table_csv, table_page, RenderedFile, TextTable};
 use gid_storage::PutOptions;
-use polars::prelude::*;
+use polars_core::prelude::*;
 
 use crate::{MonthRun, Progress, RunError, Stage, StageError};
 

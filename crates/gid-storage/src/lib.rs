@@ -43,5 +43,5 @@ pub use sdk::{load_sdk_config, SdkSettings, FALLBACK_REGION};
 pub use stats::{RequestCounter, RequestStats};
 pub use types::{
     content_type_for, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition,
-    PutOptions, StoredObject,
+    PutOptions, StoredObject, WrittenObject,
 };

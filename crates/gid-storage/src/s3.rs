@@ -257,7 +257,16 @@ impl ObjectStore for S3Store {
             .map_err(|e| classify("list", bucket, prefix, e))?;
         let mut objects = Vec::with_capacity(output.contents().len());
         for o in output.contents() {
-            let key = ObjectKey::new(o.key().unwrap_or_default())?;
+            // An object someone uploaded under a name gid refuses as a key (a newline, a
+            // backslash, a look-alike of '/') is skipped, as the local store skips such a
+            // file: one stray upload must not fail every listing of the bucket.
+            let key = match ObjectKey::new(o.key().unwrap_or_default()) {
+                Ok(key) => key,
+                Err(e) => {
+                    tracing::warn!(%bucket, error = %e, "object with an unusable key skipped");
+                    continue;
+                }
+            };
             objects.push(ObjectMeta {
                 key,
                 size: o.size().unwrap_or_default().max(0) as u64,

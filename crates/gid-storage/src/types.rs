@@ -21,6 +21,36 @@ pub struct ObjectMeta {
     pub cache_control: Option<String>,
 }
 
+/// An object as a put left it: enough for a run manifest to notice later that it
+/// changed, without asking the store again (a HEAD per output is a request per output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenObject {
+    pub key: ObjectKey,
+    /// The ETag the put returned, without quotes.
+    pub etag: String,
+    pub size: u64,
+}
+
+impl WrittenObject {
+    pub fn new(key: ObjectKey, etag: String, body: &[u8]) -> Self {
+        Self {
+            key,
+            etag,
+            size: body.len() as u64,
+        }
+    }
+}
+
+impl From<ObjectMeta> for WrittenObject {
+    fn from(meta: ObjectMeta) -> Self {
+        Self {
+            key: meta.key,
+            etag: meta.etag,
+            size: meta.size,
+        }
+    }
+}
+
 /// An object's bytes with its metadata.
 #[derive(Debug, Clone)]
 pub struct StoredObject {

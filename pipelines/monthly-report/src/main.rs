@@ -37,8 +37,12 @@ struct Cli {
     resume: bool,
     /// Send alerts that a crashed run left "in doubt" (claimed, maybe not sent); check
     /// first that they did not go out.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     resend_in_doubt: bool,
+    /// Alerts that a crashed run left "in doubt" did go out (you saw them on the topic):
+    /// record them as sent, without sending them again.
+    #[arg(long, conflicts_with_all = ["force", "resend_in_doubt"])]
+    confirm_in_doubt: bool,
     /// Months processed at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
@@ -79,6 +83,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         force: cli.force,
         resume: cli.resume,
         resend_in_doubt: cli.resend_in_doubt,
+        confirm_in_doubt: cli.confirm_in_doubt,
     };
     let notifier = open_notifier(&config).await;
     let run = MonthRun::new(config, Arc::clone(&store), notifier, options);
