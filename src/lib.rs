@@ -80,6 +80,34 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// What a run's `<service>: N requests, R retries (T throttled, E server errors)` line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLine {
+    pub requests: u64,
+    pub retries: u64,
+    pub throttled: u64,
+}
+
+/// The request line monthly-report prints for `service` (`s3`, `sns`; also when a month
+/// failed); `None` when it printed none, a panic when the line is not in this shape.
+pub fn request_line(stdout: &str, service: &str) -> Option<RequestLine> {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(service)?.strip_prefix(": "))?;
+    // "31 requests, 5 retries (5 throttled, 0 server errors)"
+    let number = |part: &str| part.split(' ').next()?.parse().ok();
+    let parse = || {
+        let (counts, answers) = line.split_once(" (")?;
+        let (requests, retries) = counts.split_once(", ")?;
+        Some(RequestLine {
+            requests: number(requests)?,
+            retries: number(retries)?,
+            throttled: number(answers)?,
+        })
+    };
+    Some(parse().unwrap_or_else(|| panic!("unexpected request line {service}: {line}")))
+}
+
 /// The endpoint of the moto_server `make test` started (scripts/with-moto.sh).
 /// Tests that need it fail loudly rather than skip when it is missing.
 pub fn moto_endpoint() -> String {

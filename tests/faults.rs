@@ -107,19 +107,10 @@ async fn every_fault_mix_ends_in_the_fault_free_outputs() {
         let injected = s3.stats.total_faults() + sns.stats.total_faults();
         assert!(injected > 0, "{name}: no fault was injected");
         let said = stdout(&out);
-        let retries: u64 = said
-            .lines()
-            .filter(|l| l.starts_with("s3: ") || l.starts_with("sns: "))
-            .map(|l| {
-                l.split(", ")
-                    .nth(1)
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .parse::<u64>()
-                    .unwrap()
-            })
+        let retries: u64 = ["s3", "sns"]
+            .into_iter()
+            .filter_map(|service| gid_e2e::request_line(&said, service))
+            .map(|l| l.retries)
             .sum();
         assert!(
             retries > 0,
@@ -193,18 +184,7 @@ async fn faults_past_the_retry_budget_fail_clearly_and_leave_the_site_as_it_was(
     // SlowDown) or the operation's time budget does first (a timeout); then the run's
     // request line says the store was throttling.
     let said = gid_e2e::stdout(&out);
-    let throttled = said
-        .lines()
-        .find_map(|l| l.strip_prefix("s3: "))
-        .and_then(|l| {
-            l.split(" throttled")
-                .next()?
-                .rsplit('(')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .unwrap_or(0);
+    let throttled = gid_e2e::request_line(&said, "s3").map_or(0, |l| l.throttled);
     assert!(
         err.contains("SlowDown") || (err.contains("timed out") && throttled > 0),
         "the error or the request line says why: {err}\n{said}"

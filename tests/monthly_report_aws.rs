@@ -8,7 +8,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use gid_core::{Acl, BucketName, Month, ObjectKey};
 use gid_e2e::{
-    assert_success, http_get, moto_endpoint, moto_sns_endpoint, run_with_env, stdout, unique,
+    assert_success, http_get, moto_endpoint, moto_sns_endpoint, request_line, run_with_env, stdout,
+    unique,
 };
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{list_all, ObjectStore, PutOptions, S3Settings, S3Store};
@@ -23,12 +24,9 @@ const RERUN_OVERHEAD_REQUESTS: usize = 16;
 
 /// The `s3: N requests` count monthly-report prints.
 fn s3_requests(stdout: &str) -> usize {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("s3: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
+    request_line(stdout, "s3")
         .unwrap_or_else(|| panic!("no `s3: N requests` line in {stdout}"))
+        .requests as usize
 }
 
 #[tokio::test]

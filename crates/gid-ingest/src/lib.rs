@@ -350,38 +350,23 @@ pub async fn persist(
     for (source, rows) in by_source {
         let key = keys.quarantine_for(source);
         let body = Bytes::from(quarantine_csv(&rows));
-        let etag = store
-            .put(
-                work,
-                &key,
-                body.clone(),
-                &PutOptions::new("text/csv; charset=utf-8"),
-            )
-            .await?;
-        written.push(WrittenObject::new(key, etag, &body));
+        let options = PutOptions::new("text/csv; charset=utf-8");
+        written.push(store.write(work, &key, body, &options).await?);
     }
     let parquet = Bytes::from(to_parquet(&mut table.frame)?);
-    let key = keys.requests();
-    let etag = store
-        .put(
-            work,
-            &key,
-            parquet.clone(),
-            &PutOptions::new("application/vnd.apache.parquet"),
-        )
-        .await?;
-    written.push(WrittenObject::new(key, etag, &parquet));
+    let options = PutOptions::new("application/vnd.apache.parquet");
+    written.push(
+        store
+            .write(work, &keys.requests(), parquet, &options)
+            .await?,
+    );
     let report = Bytes::from(serde_json::to_vec_pretty(&table.report).expect("report serialises"));
-    let key = keys.ingest_report();
-    let etag = store
-        .put(
-            work,
-            &key,
-            report.clone(),
-            &PutOptions::new("application/json"),
-        )
-        .await?;
-    written.push(WrittenObject::new(key, etag, &report));
+    let options = PutOptions::new("application/json");
+    written.push(
+        store
+            .write(work, &keys.ingest_report(), report, &options)
+            .await?,
+    );
     Ok(written)
 }
 

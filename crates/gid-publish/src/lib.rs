@@ -160,13 +160,13 @@ impl<'a> ReportSite<'a> {
         body: Bytes,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<String, PublishError> {
+    ) -> Result<WrittenObject, PublishError> {
         let options = PutOptions::new(content_type)
             .with_cache_control(cache_control)
             .with_acl(self.acl());
         let first = self
             .store
-            .put(&self.bucket, key, body.clone(), &options)
+            .write(&self.bucket, key, body.clone(), &options)
             .await;
         let result = match first {
             Err(StorageError::AclNotSupported { .. }) => {
@@ -181,7 +181,7 @@ impl<'a> ReportSite<'a> {
                     );
                 }
                 self.store
-                    .put(&self.bucket, key, body, &options.with_acl(None))
+                    .write(&self.bucket, key, body, &options.with_acl(None))
                     .await
             }
             other => other,
@@ -210,17 +210,16 @@ impl<'a> ReportSite<'a> {
                     &self.access.report_cache_control,
                 )
                 .await;
-            let etag = match put {
-                Ok(etag) => etag,
+            match put {
+                Ok(object) => written.push(object),
                 Err(e) => {
                     self.roll_back(&created).await;
                     return Err(e);
                 }
-            };
+            }
             if !existing.contains(&file.key) {
                 created.push(file.key.clone());
             }
-            written.push(WrittenObject::new(file.key.clone(), etag, &file.body));
         }
         let index_entries = match self.rebuild_index().await {
             Ok(entries) => entries,

@@ -680,13 +680,12 @@ impl MonthRun {
         let result = tokio::task::spawn_blocking(move || gid_aggregate::summarise(month, &frame))
             .await
             .expect("aggregation panicked")?;
-        let body = Bytes::from(result.to_json());
-        let etag = self
+        let written = self
             .store
-            .put(
+            .write(
                 &self.config.buckets.work,
                 &keys.summary(),
-                body.clone(),
+                Bytes::from(result.to_json()),
                 &PutOptions::new("application/json"),
             )
             .await?;
@@ -695,7 +694,6 @@ impl MonthRun {
             total_requests: result.total_requests,
         };
         *summary = Some(result);
-        let written = WrittenObject::new(keys.summary(), etag, &body);
         Ok((outcome, (self.work().clone(), vec![written])))
     }
 

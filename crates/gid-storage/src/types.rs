@@ -31,16 +31,6 @@ pub struct WrittenObject {
     pub size: u64,
 }
 
-impl WrittenObject {
-    pub fn new(key: ObjectKey, etag: String, body: &[u8]) -> Self {
-        Self {
-            key,
-            etag,
-            size: body.len() as u64,
-        }
-    }
-}
-
 impl From<ObjectMeta> for WrittenObject {
     fn from(meta: ObjectMeta) -> Self {
         Self {
@@ -160,6 +150,23 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         body: Bytes,
         options: &PutOptions,
     ) -> Result<String, StorageError>;
+    /// [`Self::put`], answering with what a run manifest records of the new object.
+    async fn write(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> Result<WrittenObject, StorageError> {
+        let size = body.len() as u64;
+        let etag = self.put(bucket, key, body, options).await?;
+        Ok(WrittenObject {
+            key: key.clone(),
+            etag,
+            size,
+        })
+    }
+
     /// Deletes the object; deleting a missing key succeeds (as on S3).
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), StorageError>;
     /// Deletes many keys (S3 DeleteObjects, in batches of 1000).

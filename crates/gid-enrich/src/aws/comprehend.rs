@@ -89,6 +89,22 @@ impl AwsComprehend {
             .collect()
     }
 
+    /// Runs the batch calls, at most `max_concurrency` at once, and puts their answers back
+    /// in input order (blank texts get `blank`).
+    async fn gather<T: Clone>(
+        &self,
+        operation: &'static str,
+        texts: &[String],
+        blank: T,
+        calls: Vec<impl std::future::Future<Output = Result<Vec<(usize, T)>, EnrichError>>>,
+    ) -> Result<Vec<T>, EnrichError> {
+        let batches = futures::stream::iter(calls)
+            .buffered(self.settings.max_concurrency.get())
+            .try_collect()
+            .await?;
+        assemble(operation, texts, blank, batches)
+    }
+
     async fn detect_batch(
         &self,
         batch: &Batch<'_>,
@@ -319,15 +335,11 @@ impl LanguageDetector for AwsComprehend {
             .chunks(BATCH_SIZE)
             .map(|batch| self.detect_batch(batch))
             .collect();
-        let batches = futures::stream::iter(calls)
-            .buffered(self.settings.max_concurrency.get())
-            .try_collect()
-            .await?;
         let blank = DetectedLanguage {
             code: LanguageCode::english(),
             score: 0.0,
         };
-        assemble(LANGUAGE, texts, blank, batches)
+        self.gather(LANGUAGE, texts, blank, calls).await
     }
 }
 
@@ -345,10 +357,6 @@ impl SentimentAnalyzer for AwsComprehend {
             .chunks(BATCH_SIZE)
             .map(|batch| self.sentiment_batch(batch))
             .collect();
-        let batches = futures::stream::iter(calls)
-            .buffered(self.settings.max_concurrency.get())
-            .try_collect()
-            .await?;
         let blank = SentimentResult {
             sentiment: Sentiment::Neutral,
             scores: SentimentScores {
@@ -358,6 +366,6 @@ impl SentimentAnalyzer for AwsComprehend {
                 mixed: 0.0,
             },
         };
-        assemble(SENTIMENT, english, blank, batches)
+        self.gather(SENTIMENT, english, blank, calls).await
     }
 }
