@@ -64,7 +64,7 @@ pub fn thresholds(config: &Config) -> Result<Vec<Threshold>, BackendError> {
 /// Opens the object store the configuration names.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, BackendError> {
     Ok(match config.profile {
-        Profile::Local => Arc::new(LocalStore::new(&config.local.data_root)),
+        Profile::Local => Arc::new(LocalStore::open(&config.local.data_root)?),
         Profile::Aws => Arc::new(S3Store::connect(&S3Settings::from_config(&config.aws)).await),
     })
 }

@@ -1,5 +1,7 @@
 use gid_core::{BucketName, NameError};
 
+use crate::local::DataRootRefusal;
+
 /// What went wrong with a storage operation; every variant names the bucket (and key).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -21,6 +23,20 @@ pub enum StorageError {
         bucket: BucketName,
         key: String,
         detail: &'static str,
+    },
+    #[error("{}", not_a_data_root(path, *reason))]
+    NotADataRoot {
+        path: String,
+        reason: DataRootRefusal,
+    },
+    /// Writing an object's bytes on the local backend failed (a full disk, a read-only
+    /// folder); nothing of the write is left behind.
+    #[error("writing s3://{bucket}/{key} on the local backend: {source}")]
+    LocalWrite {
+        bucket: BucketName,
+        key: String,
+        #[source]
+        source: std::io::Error,
     },
     #[error("local storage: {operation} {path}: {source}")]
     Io {
@@ -48,4 +64,27 @@ impl StorageError {
             StorageError::NoSuchKey { .. } | StorageError::NoSuchBucket { .. }
         )
     }
+}
+
+fn not_a_data_root(path: &str, reason: DataRootRefusal) -> String {
+    let what = match reason {
+        DataRootRefusal::FileSystemRoot => {
+            format!("refusing {path} as the local data root: every folder of the system would be a bucket")
+        }
+        DataRootRefusal::Home => {
+            format!("refusing {path} (the home folder) as the local data root: its folders would be buckets")
+        }
+        DataRootRefusal::NotGids => format!(
+            "{path} is not a gid data root: it holds files but no {} marker, so its folders are not gid's buckets",
+            crate::local::DATA_ROOT_MARKER
+        ),
+    };
+    let mark = match reason {
+        DataRootRefusal::NotGids => format!(
+            "; if it really holds gid's buckets, mark it: mkdir -p '{path}/.gid' && touch '{path}/{}'",
+            crate::local::DATA_ROOT_MARKER
+        ),
+        _ => String::new(),
+    };
+    format!("{what}. Set local.data_root (GID__LOCAL__DATA_ROOT) to a new or empty folder such as ./gid-data (gid marks it){mark}")
 }

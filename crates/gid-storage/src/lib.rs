@@ -37,7 +37,7 @@ pub mod conformance;
 
 pub use error::StorageError;
 pub use instrumented::{InstrumentedStore, RequestCounts};
-pub use local::LocalStore;
+pub use local::{DataRootRefusal, LocalStore, DATA_ROOT_MARKER};
 pub use s3::{S3Settings, S3Store};
 pub use sdk::{load_sdk_config, SdkSettings, FALLBACK_REGION};
 pub use stats::{RequestCounter, RequestStats};

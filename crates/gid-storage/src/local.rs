@@ -2,12 +2,28 @@
 //! last-modified, size) lives in `<root>/.gid/meta/<bucket>/<key>.json`, outside every bucket
 //! folder, so it is never listed as an object. Bucket names cannot start with '.', so
 //! `.gid` never collides with a bucket.
+//!
+//! **Several processes share a data root** (a backfill Job, an overlapping CronJob, an
+//! operator rerunning by hand), so every guarantee holds across processes, not only across
+//! threads: a put takes an exclusive OS file lock (`flock`) on the key's lock stripe
+//! (`<root>/.gid/locks/NN.lock`) for its precondition check and its two renames; a get or
+//! head takes the shared lock, so it never pairs one version's metadata with another's
+//! bytes. `If-Match`/`If-None-Match` are therefore as atomic as on S3. The locks are
+//! released by the kernel when a process dies, so a crash never leaves one held.
+//!
+//! **A data root is gid's own**: [`LocalStore::open`] refuses `/`, the home folder and any
+//! non-empty folder without the `.gid/data-root` marker it writes when it creates a root, so
+//! a mistyped `local.data_root` can never list or delete an operator's files as buckets.
+//!
+//! **Temp files never outlive their writer**: each process names its temp files after an
+//! owner file it keeps locked while it runs; [`LocalStore::open`] removes the temp files of
+//! owners whose lock is free (a crash, a full disk).
 
-use std::fs;
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,6 +41,17 @@ use crate::{
 /// The longest file name (in bytes) of the usual Linux file systems (ext4, xfs, btrfs, tmpfs).
 const MAX_FILE_NAME: usize = 255;
 
+/// Keys share this many lock files: enough that unrelated keys rarely wait for each other,
+/// few enough that the lock folder stays small whatever the number of objects.
+const LOCK_STRIPES: u64 = 256;
+
+/// The marker that makes a folder a gid data root (relative to the root).
+pub const DATA_ROOT_MARKER: &str = ".gid/data-root";
+
+/// Temp files without an owner file (written by gid versions before owner files) are
+/// removed once they are this old: no put takes an hour between its write and its rename.
+const ORPHAN_TEMP_AGE: Duration = Duration::from_secs(3600);
+
 /// The local-disk backend of [`ObjectStore`].
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -35,8 +62,21 @@ pub struct LocalStore {
 struct Inner {
     root: PathBuf,
     temp_counter: AtomicU64,
-    /// Serialises read-compare-write for `If-Match` puts inside this process.
-    conditional: std::sync::Mutex<()>,
+    /// This process's temp-file prefix (`<pid>-<random>`).
+    temp_owner: String,
+    /// The owner file, locked for as long as this store lives (created on the first write).
+    owner_lock: OnceLock<File>,
+}
+
+/// Why a folder cannot be used as a data root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataRootRefusal {
+    /// `/`: every system folder would be a bucket.
+    FileSystemRoot,
+    /// The user's home folder.
+    Home,
+    /// A folder holding files without gid's marker.
+    NotGids,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,15 +102,65 @@ fn io_err<'p>(
 }
 
 impl LocalStore {
-    /// A store rooted at `root` (created on first write).
+    /// A store rooted at `root` (created on first write), trusted to be gid's: for tests and
+    /// folders the caller made. Operators' configured roots go through [`LocalStore::open`].
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 root: root.into(),
                 temp_counter: AtomicU64::new(0),
-                conditional: std::sync::Mutex::new(()),
+                temp_owner: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)),
+                owner_lock: OnceLock::new(),
             }),
         }
+    }
+
+    /// Opens the data root at `root`: creates it (with its marker) when it does not exist or
+    /// is empty, accepts it when it carries the marker (or the `.gid/meta` folder of a root
+    /// written before markers existed), and refuses anything else. Removes the temp files
+    /// that writers which are no longer running left behind.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        let root: PathBuf = root.into();
+        let refuse = |reason| StorageError::NotADataRoot {
+            path: root.display().to_string(),
+            reason,
+        };
+        let absolute = std::path::absolute(&root).map_err(io_err("resolve", &root))?;
+        let resolved = absolute.canonicalize().unwrap_or_else(|_| absolute.clone());
+        if resolved.parent().is_none() {
+            return Err(refuse(DataRootRefusal::FileSystemRoot));
+        }
+        if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            let home = Path::new(&home);
+            if home.canonicalize().unwrap_or_else(|_| home.to_owned()) == resolved {
+                return Err(refuse(DataRootRefusal::Home));
+            }
+        }
+        let marker = root.join(DATA_ROOT_MARKER);
+        let marked = marker.is_file() || root.join(".gid/meta").is_dir();
+        if !marked {
+            match fs::read_dir(&root) {
+                Ok(mut entries) => {
+                    if entries.next().is_some() {
+                        return Err(refuse(DataRootRefusal::NotGids));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("open data root", &root)(e)),
+            }
+        }
+        if !marker.is_file() {
+            let parent = marker.parent().expect("the marker is in .gid/");
+            fs::create_dir_all(parent).map_err(io_err("create data root", parent))?;
+            fs::write(
+                &marker,
+                "This folder is a gid data root: buckets are its folders (gid-admin bucket list).\n",
+            )
+            .map_err(io_err("mark data root", &marker))?;
+        }
+        let store = Self::new(root);
+        store.sweep_abandoned_temp_files();
+        Ok(store)
     }
 
     pub fn root(&self) -> &Path {
@@ -98,13 +188,112 @@ impl LocalStore {
         self.meta_dir(bucket).join(format!("{}.json", key.as_str()))
     }
 
-    fn temp_path(&self) -> PathBuf {
+    fn temp_dir(&self) -> PathBuf {
+        self.inner.root.join(".gid").join("tmp")
+    }
+
+    /// The next temp file of this process, after making sure its owner file is held.
+    fn temp_path(&self) -> Result<PathBuf, StorageError> {
+        let dir = self.temp_dir();
+        if self.inner.owner_lock.get().is_none() {
+            fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+            // Locked before it gets its final name, so a sweeping process never sees an
+            // unlocked owner file of a live writer.
+            let staging = dir.join(format!("{}.owner-new", self.inner.temp_owner));
+            let file = File::create(&staging).map_err(io_err("create", &staging))?;
+            file.lock().map_err(io_err("lock", &staging))?;
+            let owner = dir.join(format!("{}.owner", self.inner.temp_owner));
+            fs::rename(&staging, &owner).map_err(io_err("create", &owner))?;
+            // A racing thread may have set it first; its file is as good as ours.
+            let _ = self.inner.owner_lock.set(file);
+        }
         let n = self.inner.temp_counter.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .root
-            .join(".gid")
-            .join("tmp")
-            .join(format!("{}-{n}", std::process::id()))
+        Ok(dir.join(format!("{}-{n}", self.inner.temp_owner)))
+    }
+
+    /// Removes temp files whose writer no longer runs: those of owner files nobody holds,
+    /// and old ones that no owner file claims. Best effort: a sweep that fails changes nothing.
+    fn sweep_abandoned_temp_files(&self) {
+        let dir = self.temp_dir();
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        let names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        let owners: Vec<&str> = names
+            .iter()
+            .filter_map(|n| n.strip_suffix(".owner"))
+            .collect();
+        let mut removed = 0usize;
+        for owner in &owners {
+            let path = dir.join(format!("{owner}.owner"));
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            // Free: its process is gone (the kernel released the lock when it ended).
+            if file.try_lock().is_ok() {
+                for temp in names.iter().filter(|n| is_temp_of(n, owner)) {
+                    removed += usize::from(fs::remove_file(dir.join(temp)).is_ok());
+                }
+                let _ = fs::remove_file(&path);
+            }
+        }
+        for name in &names {
+            if name.ends_with(".owner") || owners.iter().any(|owner| is_temp_of(name, owner)) {
+                continue;
+            }
+            let path = dir.join(name);
+            let old = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > ORPHAN_TEMP_AGE);
+            if old {
+                removed += usize::from(fs::remove_file(&path).is_ok());
+            }
+        }
+        if removed > 0 {
+            tracing::info!(root = %self.inner.root.display(), removed, "removed temp files left by writers that are no longer running");
+        }
+    }
+
+    /// Holds the lock stripe of `bucket/key` until the returned file is dropped: shared for
+    /// reads, exclusive for writes. Separate opens conflict even inside one process, so
+    /// this orders threads and processes alike.
+    fn lock_key(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        exclusive: bool,
+    ) -> Result<Option<File>, StorageError> {
+        let dir = self.inner.root.join(".gid").join("locks");
+        let path = dir.join(format!("{:02x}.lock", stripe_of(bucket, key)));
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+        };
+        let file = match open() {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+                open().map_err(io_err("create lock", &path))?
+            }
+            // A read-only data root: nobody can write, so readers need no lock.
+            Err(e) if !exclusive && is_read_only(&e) => return Ok(None),
+            Err(e) => return Err(io_err("create lock", &path)(e)),
+        };
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(io_err("lock", &path))?;
+        Ok(Some(file))
     }
 
     async fn blocking<T: Send + 'static>(
@@ -128,19 +317,46 @@ impl LocalStore {
         }
     }
 
-    fn write_temp(&self, bytes: &[u8]) -> Result<PathBuf, StorageError> {
-        let path = self.temp_path();
-        let parent = path.parent().expect("temp path has a parent");
-        fs::create_dir_all(parent).map_err(io_err("create", parent))?;
-        let mut file = fs::File::create(&path).map_err(io_err("create", &path))?;
-        file.write_all(bytes).map_err(io_err("write", &path))?;
+    /// Writes `bytes` to a new temp file. On failure (a full disk) the partial file is
+    /// removed and the error names the object being written, not the temp file.
+    fn write_temp(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        bytes: &[u8],
+    ) -> Result<PathBuf, StorageError> {
+        let object_error = |source| StorageError::LocalWrite {
+            bucket: bucket.clone(),
+            key: key.to_string(),
+            source,
+        };
+        let path = self.temp_path().map_err(|e| match e {
+            StorageError::Io { source, .. } => object_error(source),
+            other => other,
+        })?;
+        let written = File::create(&path).and_then(|mut file| file.write_all(bytes));
+        if let Err(source) = written {
+            let _ = fs::remove_file(&path);
+            return Err(object_error(source));
+        }
         Ok(path)
     }
 
-    fn rename_into(&self, from: &Path, to: &Path) -> Result<(), StorageError> {
+    fn rename_into(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        from: &Path,
+        to: &Path,
+    ) -> Result<(), StorageError> {
         let parent = to.parent().expect("object paths have a parent");
-        fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
-        fs::rename(from, to).map_err(io_err("rename into", to))
+        fs::create_dir_all(parent)
+            .and_then(|()| fs::rename(from, to))
+            .map_err(|source| StorageError::LocalWrite {
+                bucket: bucket.clone(),
+                key: key.to_string(),
+                source,
+            })
     }
 
     /// Reads the sidecar if it still describes the file on disk; files dropped into a
@@ -192,7 +408,20 @@ impl LocalStore {
         })
     }
 
+    /// The object's metadata, read under the key's shared lock.
     fn stat_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<(ObjectMeta, Acl), StorageError> {
+        self.require_bucket(bucket)?;
+        let _lock = self.lock_key(bucket, key, false)?;
+        self.stat_unlocked(bucket, key)
+    }
+
+    /// The object's metadata; the caller holds the key's lock, or (listings) accepts an
+    /// answer that a concurrent put may have overtaken, as S3 listings do.
+    fn stat_unlocked(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
@@ -240,19 +469,6 @@ impl LocalStore {
                 detail: "a path segment longer than 250 bytes cannot be stored on the local backend (file names are limited to 255 bytes)",
             });
         }
-        let _guard = match options.condition {
-            PutCondition::IfMatch(_) => Some(self.inner.conditional.lock().expect("not poisoned")),
-            _ => None,
-        };
-        if let PutCondition::IfMatch(expected) = &options.condition {
-            let current = self.stat_object(bucket, key).map(|(m, _)| m.etag);
-            if current.as_deref().ok() != Some(expected.as_str()) {
-                return Err(StorageError::PreconditionFailed {
-                    bucket: bucket.clone(),
-                    key: key.to_string(),
-                });
-            }
-        }
         let etag = hex::encode(Md5::digest(body));
         let sidecar = Sidecar {
             content_type: options.content_type.clone(),
@@ -262,37 +478,64 @@ impl LocalStore {
             size: body.len() as u64,
             last_modified: Utc::now(),
         };
-        let data_tmp = self.write_temp(body)?;
-        let meta_tmp =
-            self.write_temp(&serde_json::to_vec(&sidecar).expect("sidecar serialises"))?;
-        let target = self.object_path(bucket, key);
-        if options.condition == PutCondition::IfNoneMatch {
-            // A hard link fails if the target exists: create-if-absent, atomic even across
-            // processes.
-            let parent = target.parent().expect("object paths have a parent");
-            fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
-            let linked = fs::hard_link(&data_tmp, &target);
+        // The bytes go to temp files before the lock is taken: the lock covers only the
+        // precondition check and the renames, a few microseconds.
+        let data_tmp = self.write_temp(bucket, key, body)?;
+        let meta_tmp = match self.write_temp(
+            bucket,
+            key,
+            &serde_json::to_vec(&sidecar).expect("sidecar serialises"),
+        ) {
+            Ok(path) => path,
+            Err(e) => {
+                let _ = fs::remove_file(&data_tmp);
+                return Err(e);
+            }
+        };
+        let committed = self.commit(bucket, key, &options.condition, &data_tmp, &meta_tmp);
+        if committed.is_err() {
             let _ = fs::remove_file(&data_tmp);
-            return match linked {
-                Ok(()) => {
-                    self.rename_into(&meta_tmp, &self.meta_path(bucket, key))?;
-                    Ok(etag)
+            let _ = fs::remove_file(&meta_tmp);
+        }
+        committed.map(|()| etag)
+    }
+
+    /// Checks the precondition and moves the written temp files into place, under the
+    /// key's exclusive lock.
+    fn commit(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        condition: &PutCondition,
+        data_tmp: &Path,
+        meta_tmp: &Path,
+    ) -> Result<(), StorageError> {
+        let _lock = self.lock_key(bucket, key, true)?;
+        let current = match condition {
+            PutCondition::None => None,
+            PutCondition::IfNoneMatch | PutCondition::IfMatch(_) => {
+                match self.stat_unlocked(bucket, key) {
+                    Ok((meta, _)) => Some(meta.etag),
+                    Err(StorageError::NoSuchKey { .. }) => None,
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let _ = fs::remove_file(&meta_tmp);
-                    Err(StorageError::PreconditionFailed {
-                        bucket: bucket.clone(),
-                        key: key.to_string(),
-                    })
-                }
-                Err(e) => Err(io_err("link", &target)(e)),
-            };
+            }
+        };
+        let holds = match condition {
+            PutCondition::None => true,
+            PutCondition::IfNoneMatch => current.is_none(),
+            PutCondition::IfMatch(expected) => current.as_deref() == Some(expected.as_str()),
+        };
+        if !holds {
+            return Err(StorageError::PreconditionFailed {
+                bucket: bucket.clone(),
+                key: key.to_string(),
+            });
         }
         // Metadata first: a crash between the renames leaves a sidecar whose size does not
         // match the old file, which read_meta then ignores.
-        self.rename_into(&meta_tmp, &self.meta_path(bucket, key))?;
-        self.rename_into(&data_tmp, &target)?;
-        Ok(etag)
+        self.rename_into(bucket, key, meta_tmp, &self.meta_path(bucket, key))?;
+        self.rename_into(bucket, key, data_tmp, &self.object_path(bucket, key))
     }
 
     fn list_sync(
@@ -332,7 +575,7 @@ impl LocalStore {
                     continue;
                 }
             };
-            match self.stat_object(bucket, &key) {
+            match self.stat_unlocked(bucket, &key) {
                 Ok((meta, _)) => objects.push(meta),
                 // Deleted between the walk and the stat: S3 listings are not snapshots either.
                 Err(StorageError::NoSuchKey { .. }) => {}
@@ -342,6 +585,36 @@ impl LocalStore {
         let next = truncated.then(|| keys.last().cloned()).flatten();
         Ok(ListPage { objects, next })
     }
+}
+
+/// Whether `name` is a temp file of `owner` (`<owner>-<n>`).
+fn is_temp_of(name: &str, owner: &str) -> bool {
+    name.strip_prefix(owner)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The lock stripe of a key: FNV-1a, stable across processes and gid versions (two versions
+/// sharing a root must agree on it).
+fn stripe_of(bucket: &BucketName, key: &ObjectKey) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bucket
+        .as_str()
+        .bytes()
+        .chain([b'/'])
+        .chain(key.as_str().bytes())
+    {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash % LOCK_STRIPES
+}
+
+fn is_read_only(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied
+    )
 }
 
 fn no_such_key(bucket: &BucketName, key: &ObjectKey) -> StorageError {
@@ -463,7 +736,11 @@ impl ObjectStore for LocalStore {
     ) -> Result<StoredObject, StorageError> {
         let (bucket, key) = (bucket.clone(), key.clone());
         self.blocking(move |s| {
-            let (meta, _) = s.stat_object(&bucket, &key)?;
+            s.require_bucket(&bucket)?;
+            // Metadata and bytes of the same version: a put renames both under the
+            // exclusive lock.
+            let _lock = s.lock_key(&bucket, &key, false)?;
+            let (meta, _) = s.stat_unlocked(&bucket, &key)?;
             let path = s.object_path(&bucket, &key);
             let body = fs::read(&path).map_err(|e| match e.kind() {
                 io::ErrorKind::NotFound => no_such_key(&bucket, &key),
@@ -499,6 +776,7 @@ impl ObjectStore for LocalStore {
         let (bucket, key) = (bucket.clone(), key.clone());
         self.blocking(move |s| {
             s.require_bucket(&bucket)?;
+            let _lock = s.lock_key(&bucket, &key, true)?;
             for path in [s.object_path(&bucket, &key), s.meta_path(&bucket, &key)] {
                 match fs::remove_file(&path) {
                     Ok(()) => {}
@@ -526,7 +804,9 @@ impl ObjectStore for LocalStore {
     ) -> Result<(), StorageError> {
         let (bucket, key) = (bucket.clone(), key.clone());
         self.blocking(move |s| {
-            let (meta, _) = s.stat_object(&bucket, &key)?;
+            s.require_bucket(&bucket)?;
+            let _lock = s.lock_key(&bucket, &key, true)?;
+            let (meta, _) = s.stat_unlocked(&bucket, &key)?;
             let sidecar = Sidecar {
                 content_type: meta
                     .content_type
@@ -537,8 +817,16 @@ impl ObjectStore for LocalStore {
                 size: meta.size,
                 last_modified: meta.last_modified,
             };
-            let tmp = s.write_temp(&serde_json::to_vec(&sidecar).expect("sidecar serialises"))?;
-            s.rename_into(&tmp, &s.meta_path(&bucket, &key))
+            let tmp = s.write_temp(
+                &bucket,
+                &key,
+                &serde_json::to_vec(&sidecar).expect("sidecar serialises"),
+            )?;
+            let moved = s.rename_into(&bucket, &key, &tmp, &s.meta_path(&bucket, &key));
+            if moved.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            moved
         })
         .await
     }
@@ -697,7 +985,13 @@ mod tests {
             );
         }
         let tmp = root.join(".gid/tmp");
-        let leftovers = fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
+        // Only this process's owner file, which it holds while it runs.
+        let leftovers = fs::read_dir(&tmp)
+            .map(|d| {
+                d.filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".owner"))
+                    .count()
+            })
+            .unwrap_or(0);
         assert_eq!(leftovers, 0, "a refused put leaves no temp files");
     }
 
@@ -712,6 +1006,157 @@ mod tests {
         let page = store.list_page(&bucket(), "", None, 1000).await.unwrap();
         let keys: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(keys, ["good.csv"]);
+    }
+
+    /// The child side of `conditional_writes_hold_across_processes`: `GID_CAS_ROUNDS` rounds
+    /// of an `If-Match` increment of `counter` and an `If-None-Match` claim of
+    /// `claims/<round>`; prints how many claims it won.
+    #[test]
+    #[ignore = "a worker process of conditional_writes_hold_across_processes"]
+    fn cas_worker() {
+        let (Ok(root), Ok(rounds)) = (
+            std::env::var("GID_CAS_ROOT"),
+            std::env::var("GID_CAS_ROUNDS"),
+        ) else {
+            return;
+        };
+        let rounds: u32 = rounds.parse().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = LocalStore::new(root);
+        let counter = ObjectKey::new("counter").unwrap();
+        let mut wins = 0;
+        runtime.block_on(async {
+            for round in 0..rounds {
+                loop {
+                    let current = store.get(&bucket(), &counter).await.unwrap();
+                    let n: u64 = std::str::from_utf8(&current.body).unwrap().parse().unwrap();
+                    let options = PutOptions::new("text/plain")
+                        .with_condition(PutCondition::IfMatch(current.meta.etag));
+                    match store
+                        .put(&bucket(), &counter, Bytes::from((n + 1).to_string()), &options)
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(StorageError::PreconditionFailed { .. }) => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                let claim = ObjectKey::new(format!("claims/{round}")).unwrap();
+                let options =
+                    PutOptions::new("text/plain").with_condition(PutCondition::IfNoneMatch);
+                match store
+                    .put(&bucket(), &claim, Bytes::from(std::process::id().to_string()), &options)
+                    .await
+                {
+                    Ok(_) => wins += 1,
+                    Err(StorageError::PreconditionFailed { .. }) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        });
+        println!("wins={wins}");
+    }
+
+    #[tokio::test]
+    async fn conditional_writes_hold_across_processes() {
+        const PROCESSES: u32 = 6;
+        const ROUNDS: u32 = 40;
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.create_bucket(&bucket()).await.unwrap();
+        let counter = ObjectKey::new("counter").unwrap();
+        store
+            .put(&bucket(), &counter, Bytes::from_static(b"0"), &PutOptions::new("text/plain"))
+            .await
+            .unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = (0..PROCESSES)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args(["--exact", "local::tests::cas_worker", "--ignored", "--nocapture"])
+                    .env("GID_CAS_ROOT", dir.path())
+                    .env("GID_CAS_ROUNDS", ROUNDS.to_string())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut wins = 0;
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "{text}");
+            wins += text
+                .lines()
+                .find_map(|l| l.strip_prefix("wins="))
+                .unwrap_or_else(|| panic!("no result from a worker: {text}"))
+                .parse::<u32>()
+                .unwrap();
+        }
+        let total = store.get(&bucket(), &counter).await.unwrap();
+        assert_eq!(
+            std::str::from_utf8(&total.body).unwrap(),
+            (PROCESSES * ROUNDS).to_string(),
+            "an If-Match increment was lost"
+        );
+        assert_eq!(wins, ROUNDS, "each If-None-Match claim has exactly one winner");
+    }
+
+    #[tokio::test]
+    async fn temp_files_of_writers_that_died_are_swept_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = LocalStore::open(dir.path()).unwrap();
+        live.create_bucket(&bucket()).await.unwrap();
+        let key = ObjectKey::new("k").unwrap();
+        live.put(&bucket(), &key, Bytes::from_static(b"x"), &PutOptions::new("text/plain"))
+            .await
+            .unwrap();
+        let tmp = dir.path().join(".gid/tmp");
+        // A live writer's temp file in flight, and a dead writer's leftovers.
+        let in_flight = tmp.join(format!("{}-99", live.inner.temp_owner));
+        fs::write(&in_flight, "partial").unwrap();
+        fs::write(tmp.join("1-deadbeef.owner"), "").unwrap();
+        fs::write(tmp.join("1-deadbeef-0"), "left by a crash").unwrap();
+        fs::write(tmp.join("1-deadbeef-7"), "left by a full disk").unwrap();
+        let _other = LocalStore::open(dir.path()).unwrap();
+        let mut left: Vec<String> = fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let owner = format!("{}.owner", live.inner.temp_owner);
+        let in_flight_name = format!("{}-99", live.inner.temp_owner);
+        assert_eq!(left, [in_flight_name, owner]);
+    }
+
+    #[test]
+    fn folders_that_are_not_gid_data_roots_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = |path: &Path| match LocalStore::open(path) {
+            Err(StorageError::NotADataRoot { reason, .. }) => Some(reason),
+            Err(e) => panic!("{e}"),
+            Ok(_) => None,
+        };
+        assert_eq!(refused(Path::new("/")), Some(DataRootRefusal::FileSystemRoot));
+        let users = dir.path().join("home");
+        fs::create_dir_all(users.join("Documents")).unwrap();
+        fs::write(users.join("notes.txt"), "mine").unwrap();
+        assert_eq!(refused(&users), Some(DataRootRefusal::NotGids));
+        let message = LocalStore::open(&users).unwrap_err().to_string();
+        assert!(message.contains("GID__LOCAL__DATA_ROOT") && message.contains(".gid/data-root"), "{message}");
+        assert!(!users.join(".gid").exists(), "a refused folder is left untouched");
+        // New and empty folders become data roots; a marked root opens again.
+        let fresh = dir.path().join("new/root");
+        assert_eq!(refused(&fresh), None);
+        assert!(fresh.join(DATA_ROOT_MARKER).is_file());
+        let empty = dir.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        assert_eq!(refused(&empty), None);
+        fs::create_dir(empty.join("gid-requests")).unwrap();
+        assert_eq!(refused(&empty), None);
     }
 
     #[test]
