@@ -57,6 +57,12 @@ pub enum Fault {
     Delay(Duration),
     /// Run the hook (e.g. kill the client) and drop the connection unanswered.
     Hook(Arc<dyn Fn() + Send + Sync>),
+    /// Run the hook (e.g. send the client SIGTERM), then forward and answer as usual: the
+    /// request in flight completes.
+    HookThenForward(Arc<dyn Fn() + Send + Sync>),
+    /// Forward, run the hook (which may block, holding the answer back), then answer:
+    /// the client gets a response as of when it asked, however late it arrives.
+    ForwardThenHook(Arc<dyn Fn() + Send + Sync>),
 }
 
 impl Fault {
@@ -68,6 +74,8 @@ impl Fault {
             Fault::CloseMidBody => "close-mid-body",
             Fault::Delay(_) => "slow-response",
             Fault::Hook(_) => "hook",
+            Fault::HookThenForward(_) => "hook-then-forward",
+            Fault::ForwardThenHook(_) => "forward-then-hook",
         }
     }
 }
@@ -289,6 +297,18 @@ fn serve(mut client: TcpStream, upstream: &str, rules: &[Rule], stats: &ProxySta
             hook();
             Ok(())
         }
+        Some(Fault::HookThenForward(hook)) => {
+            hook();
+            forward(upstream, &request).and_then(|r| {
+                let (head, body) = close_connection(&r);
+                client.write_all(&head).and_then(|()| client.write_all(&body))
+            })
+        }
+        Some(Fault::ForwardThenHook(hook)) => forward(upstream, &request).and_then(|r| {
+            hook();
+            let (head, body) = close_connection(&r);
+            client.write_all(&head).and_then(|()| client.write_all(&body))
+        }),
         Some(Fault::CloseMidBody) => match forward(upstream, &request) {
             Ok(response) => {
                 let (head, body) = close_connection(&response);

@@ -44,17 +44,27 @@ pub fn run_local(name: &str, data_root: &Path, args: &[&str]) -> Output {
     )
 }
 
-/// Runs a gid binary with extra environment variables and a profile.
-pub fn run_with_env(name: &str, args: &[&str], env: &[(&str, &str)], profile: &str) -> Output {
+/// A gid binary set up as the tests run it: the repository's config, `profile`, no log
+/// filter from the caller's shell. Alerts go out to topics without subscribers
+/// (`notify.allow_unsubscribed`): most tests are about the site and subscribe nobody;
+/// tests of alert delivery subscribe contacts, and the refusal has its own test.
+pub fn gid_command(name: &str, profile: &str) -> Command {
     let mut command = Command::new(bin(name));
     command
         .arg("--config-dir")
         .arg(config_dir())
         .arg("--profile")
         .arg(profile)
-        .args(args)
         .env_remove("RUST_LOG")
-        .env_remove("GID__PROFILE");
+        .env_remove("GID__PROFILE")
+        .env("GID__NOTIFY__ALLOW_UNSUBSCRIBED", "true");
+    command
+}
+
+/// Runs a gid binary with extra environment variables and a profile.
+pub fn run_with_env(name: &str, args: &[&str], env: &[(&str, &str)], profile: &str) -> Output {
+    let mut command = gid_command(name, profile);
+    command.args(args);
     for (k, v) in env {
         command.env(k, v);
     }

@@ -134,8 +134,8 @@ fn gid_admin_covers_the_s3_operations() {
 #[test]
 fn gid_admin_presign_on_the_local_backend_is_a_file_url() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let file = root.join("r.csv");
+    let root = &dir.path().join("data");
+    let file = dir.path().join("r.csv");
     std::fs::write(&file, "a\n").unwrap();
     assert_success(&run_local(
         "gid-admin",

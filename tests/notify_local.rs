@@ -121,8 +121,8 @@ fn threshold_alerts_reach_subscribed_contacts_once_per_month() {
 #[test]
 fn gid_admin_manages_topics_subscriptions_and_direct_sms() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let contacts = root.join("contacts.csv");
+    let root = &dir.path().join("data");
+    let contacts = dir.path().join("contacts.csv");
     std::fs::write(
         &contacts,
         "Name,Department,Email,Phone\nAna,Trash,ana@example.org,+16195550100\n",

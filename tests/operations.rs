@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gid_e2e::{assert_success, bin, config_dir, run_local, stderr, stdout};
+use gid_e2e::{assert_success, gid_command, run_local, stderr, stdout};
 
 fn sample(root: &Path, from: &str, to: &str, rows: &str) {
     assert_success(&run_local(
@@ -202,13 +202,7 @@ fn a_killed_backfill_resumes_to_the_same_site_as_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     sample(root, "2019-01", "2019-08", "2000");
-    let mut child = std::process::Command::new(bin("monthly-report"))
-        .args([
-            "--config-dir",
-            config_dir().to_str().unwrap(),
-            "--profile",
-            "local",
-        ])
+    let mut child = gid_command("monthly-report", "local")
         .args(["--from", "2019-01", "--to", "2019-08"])
         .env("GID__LOCAL__DATA_ROOT", root)
         .env("GID__NOTIFY__OUTBOX_DIR", root.join("outbox"))

@@ -8,12 +8,13 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use gid_core::{Config, Month, MonthRange, Profile};
-use gid_runs::{Progress, Stage};
+use gid_runs::{Progress, Shutdown, Stage, StopReason};
 use gid_storage::ObjectMeta;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::fmt::MakeWriter;
@@ -349,20 +350,85 @@ fn keep_large_allocations_out_of_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_large_allocations_out_of_arenas() {}
 
+/// How long a run may take to stop after SIGTERM or SIGINT before it exits whatever it is
+/// doing: inside Kubernetes' default 30 s grace period (and AWS Batch's), so the scheduler's
+/// SIGKILL never comes first.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The stop request every gid binary's run observes; SIGTERM and SIGINT set it.
+pub fn shutdown() -> &'static Shutdown {
+    static SHUTDOWN: OnceLock<Shutdown> = OnceLock::new();
+    SHUTDOWN.get_or_init(Shutdown::new)
+}
+
+/// On the first SIGTERM or SIGINT: one log line, a stop request the run honours at its
+/// next safe point, and a deadline after which the process exits anyway. A second SIGINT
+/// (Ctrl-C pressed again) exits at once.
+fn stop_on_signals() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM/SIGINT: a stop signal ends the process at once");
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            let reason = tokio::select! {
+                _ = terminate.recv() => StopReason::Terminate,
+                _ = interrupt.recv() => StopReason::Interrupt,
+            };
+            if shutdown().is_requested() {
+                if reason == StopReason::Interrupt {
+                    eprintln!(
+                        "gid: second {reason}: exiting now; rerun the same command to resume"
+                    );
+                    std::process::exit(i32::from(reason.exit_code()));
+                }
+                continue;
+            }
+            tracing::warn!(
+                signal = %reason,
+                "stopping: no new month or stage starts, writes in flight finish or roll back, unsent alerts are released, manifests record the interruption; exiting within {} s",
+                STOP_DEADLINE.as_secs()
+            );
+            shutdown().request(reason);
+            std::thread::spawn(move || {
+                std::thread::sleep(STOP_DEADLINE);
+                eprintln!(
+                    "gid: still busy {} s after {reason}: exiting now; rerun the same command to resume",
+                    STOP_DEADLINE.as_secs()
+                );
+                std::process::exit(i32::from(reason.exit_code()));
+            });
+        }
+    });
+}
+
 /// Runs a binary's async body on a multi-threaded runtime and turns its result into the
-/// process exit code: an error becomes one `gid: …` line (with its causes) and exit 1.
+/// process exit code: an error becomes one `gid: …` line (with its causes) and exit 1; a
+/// run stopped by a signal exits 143 (SIGTERM) or 130 (SIGINT).
 pub fn block_on(body: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
     keep_large_allocations_out_of_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(body) {
+    let result = runtime.block_on(async {
+        stop_on_signals();
+        body.await
+    });
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("gid: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    match shutdown().reason() {
+        Some(reason) => ExitCode::from(reason.exit_code()),
+        None => code,
     }
 }
 

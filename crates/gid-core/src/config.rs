@@ -140,6 +140,10 @@ pub struct NotifyConfig {
     pub keep_topics: Vec<String>,
     pub sns_endpoint_url: Option<String>,
     pub thresholds: Vec<ThresholdConfig>,
+    /// Send alerts to topics nobody has a confirmed subscription to.
+    pub allow_unsubscribed: bool,
+    /// How long an alert's claim holds without renewal.
+    pub claim_lease_secs: u64,
 }
 
 /// List prices for the `--dry-run` cost estimate of enrichment on AWS.
@@ -274,6 +278,12 @@ impl Config {
         if self.enrich.aws.max_concurrency == 0 || self.enrich.image_concurrency == 0 {
             return Err(ConfigError::Invalid {
                 key: "enrich.aws.max_concurrency / enrich.image_concurrency",
+                expected: "at least 1",
+            });
+        }
+        if self.notify.claim_lease_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "notify.claim_lease_secs",
                 expected: "at least 1",
             });
         }

@@ -17,6 +17,7 @@ mod config;
 mod layout;
 mod month;
 mod names;
+mod run;
 
 pub use config::{
     Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig,
@@ -26,3 +27,4 @@ pub use config::{
 pub use layout::{Layout, LayoutError, WorkKeys};
 pub use month::{Month, MonthError, MonthRange};
 pub use names::{BucketName, NameError, ObjectKey};
+pub use run::RunOwner;

@@ -6,19 +6,29 @@
 //! after, each write conditional on the ledger being unchanged since it was read
 //! (`If-None-Match: *` to create, `If-Match: <etag>` to update). Two runs racing for the same
 //! alert therefore cannot both publish it: the loser's write fails, it rereads, and sees the
-//! claim. A run that dies between claim and publish leaves the alert *in doubt*: reported,
-//! not resent, until someone checks and reruns with `force`.
+//! claim.
+//!
+//! A claim names its owner ([`RunOwner`]: run id, host, pid) and holds a lease that the
+//! sender renews while it publishes. Another run finding a claim whose owner still runs
+//! (or whose lease has not expired, where the owner cannot be checked) leaves it alone:
+//! that run is sending it. Only a claim whose owner is gone — the process ended, or the
+//! lease ran out — is *in doubt* (the owner died between claim and record: maybe sent,
+//! maybe not), reported and not resent until an operator decides.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use gid_core::{BucketName, Month, ObjectKey};
+use gid_core::{BucketName, Month, ObjectKey, RunOwner};
 use gid_storage::{ObjectStore, PutCondition, PutOptions, StorageError};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{check_subject, MAX_SUBJECT_LEN};
-use crate::{InvalidInput, MessageId, Notifier, NotifyError, TopicArn, TopicName};
+use crate::{
+    InvalidInput, MessageId, Notifier, NotifyError, SubscriptionStatus, TopicArn, TopicName,
+};
 
 /// Ledger writes retried after losing a race to another run, before giving up.
 const LEDGER_ATTEMPTS: u32 = 5;
@@ -129,6 +139,24 @@ impl fmt::Display for Threshold {
     }
 }
 
+/// The names among `present` closest to `service`, best first (at most three): what a
+/// threshold on a misspelled service ("Potholes") most likely meant. A threshold whose
+/// service never appears in a month never fires, and nothing else would say so.
+pub fn closest_services<'a>(service: &str, present: &[&'a str]) -> Vec<&'a str> {
+    let wanted = service.trim().to_lowercase();
+    let mut scored: Vec<(f64, &str)> = present
+        .iter()
+        .map(|name| {
+            let score =
+                strsim::normalized_damerau_levenshtein(&wanted, &name.trim().to_lowercase());
+            (score, *name)
+        })
+        .filter(|(score, _)| *score >= 0.5)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored.into_iter().take(3).map(|(_, name)| name).collect()
+}
+
 /// Where a ledger lives in the object store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerLocation {
@@ -176,9 +204,26 @@ pub struct LedgerEntry {
     pub sent_at: Option<DateTime<Utc>>,
     /// How many times it went out (more than 1 only through `force`).
     pub times_sent: u32,
+    /// The run holding the claim (absent in ledgers written before claims had owners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<RunOwner>,
+    /// Until when the claim holds unless renewed; renewed while its owner publishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 impl LedgerEntry {
+    /// The claim's owner if it may still be publishing: its process runs (where that can
+    /// be checked) or its lease has not run out (elsewhere).
+    fn live_owner(&self, now: DateTime<Utc>) -> Option<&RunOwner> {
+        let owner = self.claimed_by.as_ref()?;
+        let live = match owner.is_running() {
+            Some(running) => running,
+            None => self.lease_until.is_some_and(|until| until > now),
+        };
+        live.then_some(owner)
+    }
+
     fn is_for(&self, month: &str, threshold: &Threshold) -> bool {
         self.month == month
             && self.service_name == threshold.service_name
@@ -297,11 +342,57 @@ pub enum AlertResult {
         message_id: Option<MessageId>,
         sent_at: Option<DateTime<Utc>>,
     },
-    /// Claimed by another run that is still publishing or died before recording the
-    /// outcome: maybe sent, maybe not. Not resent unless `force`.
-    InDoubt { claimed_at: DateTime<Utc> },
+    /// Claimed by another run that is still running: it is sending this alert; nothing to do.
+    ClaimedElsewhere {
+        owner: RunOwner,
+        claimed_at: DateTime<Utc>,
+    },
+    /// Claimed by a run that ended (or whose lease ran out) before recording the outcome:
+    /// maybe sent, maybe not. Not resent until an operator decides.
+    InDoubt {
+        claimed_at: DateTime<Utc>,
+        owner: Option<RunOwner>,
+    },
+    /// Not sent: nobody has a confirmed subscription to the topic, so nobody would get it
+    /// (`allow_unsubscribed` sends it anyway).
+    NoSubscribers { topic: TopicArn },
+    /// Not sent: the run was asked to stop before it claimed the alert. A rerun sends it.
+    Stopped,
     /// Not sent; the reason names what failed. A rerun tries again.
     Failed { reason: String },
+}
+
+impl fmt::Display for AlertResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let when = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+        match self {
+            AlertResult::Below => f.write_str("below its threshold"),
+            AlertResult::Sent { message_id, .. } => write!(f, "sent (message {message_id})"),
+            AlertResult::AlreadySent { sent_at, .. } => match sent_at {
+                Some(at) => write!(f, "already sent at {}", when(at)),
+                None => f.write_str("already sent"),
+            },
+            AlertResult::ClaimedElsewhere { owner, .. } => {
+                write!(f, "another run is sending it: {owner}; nothing to do")
+            }
+            AlertResult::InDoubt { claimed_at, owner } => {
+                write!(f, "in doubt: claimed at {}", when(claimed_at))?;
+                if let Some(owner) = owner {
+                    write!(f, " by {owner}")?;
+                }
+                f.write_str(", which ended before recording whether it was sent")
+            }
+            AlertResult::NoSubscribers { topic } => write!(
+                f,
+                "not sent: topic {} has no confirmed subscription, so nobody would receive it \
+                 (subscribe the contacts with `gid-admin subscribe`, or set \
+                 notify.allow_unsubscribed = true to send anyway)",
+                topic.name()
+            ),
+            AlertResult::Stopped => f.write_str("not sent: the run was stopped first"),
+            AlertResult::Failed { reason } => write!(f, "not sent: {reason}"),
+        }
+    }
 }
 
 /// One threshold's count and what happened.
@@ -327,14 +418,25 @@ impl AlertReport {
             .filter(|o| matches!(o.result, AlertResult::Sent { .. }))
     }
 
-    /// The alerts that should have gone out but did not (failed or in doubt).
+    /// The alerts that should have gone out but did not (failed, in doubt, unsubscribed,
+    /// stopped). An alert another live run is sending is not a problem of this run.
     pub fn problems(&self) -> impl Iterator<Item = &AlertOutcome> {
         self.outcomes.iter().filter(|o| {
             matches!(
                 o.result,
-                AlertResult::Failed { .. } | AlertResult::InDoubt { .. }
+                AlertResult::Failed { .. }
+                    | AlertResult::InDoubt { .. }
+                    | AlertResult::NoSubscribers { .. }
+                    | AlertResult::Stopped
             )
         })
+    }
+
+    /// The alerts another run, still running, was sending when this run looked.
+    pub fn claimed_elsewhere(&self) -> impl Iterator<Item = &AlertOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.result, AlertResult::ClaimedElsewhere { .. }))
     }
 }
 
@@ -372,12 +474,76 @@ impl From<bool> for Resend {
     }
 }
 
+/// Says whether the process is shutting down (checked before each claim).
+pub type StopSignal = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How a run sends a month's alerts.
+#[derive(Clone)]
+pub struct AlertPolicy {
+    pub resend: Resend,
+    /// How long a claim holds without renewal; the sender renews it every third of this
+    /// while it publishes, so only a claim whose owner stopped renewing expires.
+    pub lease: Duration,
+    /// Send to topics without a confirmed subscription (and record the alert as sent).
+    pub allow_unsubscribed: bool,
+    /// Stops the run before its next claim (graceful shutdown).
+    pub stop: Option<StopSignal>,
+}
+
+/// The default claim lease.
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(60);
+
+impl Default for AlertPolicy {
+    fn default() -> Self {
+        Self {
+            resend: Resend::Never,
+            lease: DEFAULT_CLAIM_LEASE,
+            allow_unsubscribed: false,
+            stop: None,
+        }
+    }
+}
+
+impl fmt::Debug for AlertPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlertPolicy")
+            .field("resend", &self.resend)
+            .field("lease", &self.lease)
+            .field("allow_unsubscribed", &self.allow_unsubscribed)
+            .field("stop", &self.stop.is_some())
+            .finish()
+    }
+}
+
+impl From<Resend> for AlertPolicy {
+    fn from(resend: Resend) -> Self {
+        Self {
+            resend,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<bool> for AlertPolicy {
+    /// `force`: resend everything.
+    fn from(force: bool) -> Self {
+        Resend::from(force).into()
+    }
+}
+
+impl AlertPolicy {
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| stop())
+    }
+}
+
 /// Compares each threshold with `counts(service_name)` for `month` and publishes every
 /// crossed one that the ledger does not already hold, each at most once per month across
-/// runs, recording it in the ledger at `ledger` right after. `resend` says which alerts
-/// already in the ledger go out again (`true` means [`Resend::All`]). Publishing failures are reported per threshold and the
-/// others proceed; a ledger that cannot be read or written stops the run (an alert is
-/// never sent without being recorded).
+/// runs, recording it in the ledger at `ledger` right after. `policy` says which alerts
+/// already in the ledger go out again (`true` means [`Resend::All`]), how long claims hold
+/// and whether topics nobody subscribed to get alerts. Publishing failures are reported per
+/// threshold and the others proceed; a ledger that cannot be read or written stops the run
+/// (an alert is never sent without being recorded).
 pub async fn evaluate_and_send(
     notifier: &dyn Notifier,
     store: &dyn ObjectStore,
@@ -385,9 +551,9 @@ pub async fn evaluate_and_send(
     month: Month,
     counts: impl Fn(&str) -> u64,
     thresholds: &[Threshold],
-    resend: impl Into<Resend>,
+    policy: impl Into<AlertPolicy>,
 ) -> Result<AlertReport, NotifyError> {
-    let resend = resend.into();
+    let policy = policy.into();
     let counted: Vec<(&Threshold, u64)> = thresholds
         .iter()
         .map(|t| (t, counts(&t.service_name)))
@@ -398,7 +564,7 @@ pub async fn evaluate_and_send(
         location: ledger,
         book: AlertLedger::load(store, ledger).await?,
         month,
-        resend,
+        policy,
     };
     let mut outcomes = Vec::with_capacity(counted.len());
     for (threshold, count) in counted {
@@ -423,18 +589,22 @@ struct AlertRun<'a> {
     location: &'a LedgerLocation,
     book: AlertLedger,
     month: Month,
-    resend: Resend,
+    policy: AlertPolicy,
 }
 
 impl AlertRun<'_> {
-    /// Claim → publish → mark sent (or release the claim if the publish failed).
+    /// Claim → publish (renewing the claim) → mark sent (or release the claim if the
+    /// publish failed).
     async fn send(
         &mut self,
         threshold: &Threshold,
         count: u64,
     ) -> Result<AlertResult, NotifyError> {
-        let (month, resend) = (self.month, self.resend);
+        let month = self.month;
         let month_text = month.to_string();
+        if self.policy.stopping() {
+            return Ok(AlertResult::Stopped);
+        }
         // Resolve the topic before claiming, so an unusable topic leaves no claim behind.
         let topic = match self.notifier.create_topic(&threshold.topic).await {
             Ok(topic) => topic,
@@ -444,73 +614,56 @@ impl AlertRun<'_> {
                 })
             }
         };
+        if !self.policy.allow_unsubscribed {
+            match self.notifier.list_subscriptions(Some(&topic)).await {
+                Ok(subscriptions) => {
+                    let confirmed = subscriptions
+                        .iter()
+                        .any(|s| s.status == SubscriptionStatus::Confirmed);
+                    if !confirmed {
+                        tracing::warn!(%month, topic = %threshold.topic, "threshold alert not sent: nobody has a confirmed subscription to the topic");
+                        return Ok(AlertResult::NoSubscribers { topic });
+                    }
+                }
+                Err(e) => {
+                    return Ok(AlertResult::Failed {
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        let (resend, lease) = (self.policy.resend, self.policy.lease);
         let claim = self
             .book
             .update(self.store, self.location, |entries| {
-                let at = entries
-                    .iter()
-                    .position(|e| e.is_for(&month_text, threshold));
-                if let Some(i) = at {
-                    let existing = &mut entries[i];
-                    let done = match (existing.state, resend) {
-                        (
-                            AlertState::Sent,
-                            Resend::Never | Resend::InDoubt | Resend::ConfirmInDoubt,
-                        ) => Some(AlertResult::AlreadySent {
-                            message_id: existing.message_id.clone(),
-                            sent_at: existing.sent_at,
-                        }),
-                        (AlertState::Claimed, Resend::Never) => Some(AlertResult::InDoubt {
-                            claimed_at: existing.claimed_at,
-                        }),
-                        (AlertState::Claimed, Resend::ConfirmInDoubt) => {
-                            // It went out between the claim and the crash: the claim time
-                            // is the best record of when; the message id is unknown.
-                            existing.state = AlertState::Sent;
-                            existing.sent_at = Some(existing.claimed_at);
-                            existing.times_sent += 1;
-                            let confirmed = AlertResult::AlreadySent {
-                                message_id: existing.message_id.clone(),
-                                sent_at: existing.sent_at,
-                            };
-                            return (Claim::Done(confirmed), true);
-                        }
-                        _ => None,
-                    };
-                    if let Some(done) = done {
-                        return (Claim::Done(done), false);
-                    }
-                }
-                let previous = at.map(|i| entries.remove(i));
-                entries.push(LedgerEntry {
-                    month: month_text.clone(),
-                    service_name: threshold.service_name.clone(),
-                    above: threshold.above,
-                    topic: threshold.topic.clone(),
-                    label: threshold.label.clone(),
-                    count,
-                    state: AlertState::Claimed,
-                    claimed_at: Utc::now(),
-                    message_id: previous.as_ref().and_then(|p| p.message_id.clone()),
-                    sent_at: previous.as_ref().and_then(|p| p.sent_at),
-                    times_sent: previous.as_ref().map_or(0, |p| p.times_sent),
-                });
-                (Claim::Ours(previous), true)
+                claim(entries, &month_text, threshold, count, resend, lease)
             })
             .await?;
         let previous = match claim {
             Claim::Done(result) => return Ok(result),
             Claim::Ours(previous) => previous,
         };
+        if self.policy.stopping() {
+            self.release(threshold, previous).await?;
+            return Ok(AlertResult::Stopped);
+        }
 
-        let published = self
-            .notifier
-            .publish(
-                &topic,
-                Some(&threshold.subject(month)),
-                &threshold.message(month, count),
-            )
-            .await;
+        // Copied out of `self` so the publish does not borrow what the renewals change.
+        let notifier = self.notifier;
+        let subject = threshold.subject(month);
+        let message = threshold.message(month, count);
+        let publish = notifier.publish(&topic, Some(&subject), &message);
+        tokio::pin!(publish);
+        let mut renewals = tokio::time::interval_at(
+            tokio::time::Instant::now() + lease / 3,
+            (lease / 3).max(Duration::from_millis(10)),
+        );
+        let published = loop {
+            tokio::select! {
+                published = &mut publish => break published,
+                _ = renewals.tick() => self.renew(threshold).await,
+            }
+        };
         match published {
             Ok(message_id) => {
                 tracing::info!(%month, topic = %threshold.topic, count, "threshold alert sent");
@@ -524,37 +677,150 @@ impl AlertRun<'_> {
                             entry.message_id = Some(message_id.clone());
                             entry.sent_at = Some(Utc::now());
                             entry.times_sent += 1;
+                            entry.lease_until = None;
                         }
                         ((), true)
                     })
                     .await?;
-                Ok(AlertResult::Sent { topic, message_id })
+                Ok(AlertResult::Sent {
+                    topic: topic.clone(),
+                    message_id,
+                })
             }
             Err(e) => {
                 tracing::warn!(%month, topic = %threshold.topic, error = %e, "threshold alert not sent");
-                // Release the claim so a rerun tries again (restoring a forced resend's entry).
-                self.book
-                    .update(self.store, self.location, |entries| {
-                        entries.retain(|e| {
-                            !(e.is_for(&month_text, threshold) && e.state == AlertState::Claimed)
-                        });
-                        entries.extend(previous.clone());
-                        ((), true)
-                    })
-                    .await?;
+                self.release(threshold, previous).await?;
                 Ok(AlertResult::Failed {
                     reason: e.to_string(),
                 })
             }
         }
     }
+
+    /// Removes this run's claim so a rerun tries again, restoring the entry a forced
+    /// resend replaced.
+    async fn release(
+        &mut self,
+        threshold: &Threshold,
+        previous: Option<LedgerEntry>,
+    ) -> Result<(), NotifyError> {
+        let month_text = self.month.to_string();
+        self.book
+            .update(self.store, self.location, |entries| {
+                entries.retain(|e| {
+                    !(e.is_for(&month_text, threshold)
+                        && e.state == AlertState::Claimed
+                        && e.claimed_by.as_ref().is_some_and(RunOwner::is_current))
+                });
+                entries.extend(previous.clone());
+                ((), true)
+            })
+            .await
+    }
+
+    /// Extends this run's claim by a lease. A failed renewal is only logged: the publish
+    /// goes on, and at worst another run later finds the claim expired and in doubt.
+    async fn renew(&mut self, threshold: &Threshold) {
+        let month_text = self.month.to_string();
+        let until = Utc::now() + self.policy.lease;
+        let renewed = self
+            .book
+            .update(self.store, self.location, |entries| {
+                match entries.iter_mut().find(|e| {
+                    e.is_for(&month_text, threshold)
+                        && e.state == AlertState::Claimed
+                        && e.claimed_by.as_ref().is_some_and(RunOwner::is_current)
+                }) {
+                    Some(entry) => {
+                        entry.lease_until = Some(until);
+                        ((), true)
+                    }
+                    None => ((), false),
+                }
+            })
+            .await;
+        if let Err(e) = renewed {
+            tracing::warn!(month = %self.month, topic = %threshold.topic, error = %e, "could not renew the alert's claim");
+        }
+    }
+}
+
+/// The claim step, applied to the ledger's entries (again after every lost race).
+fn claim(
+    entries: &mut Vec<LedgerEntry>,
+    month_text: &str,
+    threshold: &Threshold,
+    count: u64,
+    resend: Resend,
+    lease: Duration,
+) -> (Claim, bool) {
+    let now = Utc::now();
+    let at = entries.iter().position(|e| e.is_for(month_text, threshold));
+    if let Some(i) = at {
+        let existing = &mut entries[i];
+        let live_owner = existing.live_owner(now).cloned();
+        let done = match (existing.state, resend) {
+            (AlertState::Sent, Resend::Never | Resend::InDoubt | Resend::ConfirmInDoubt) => {
+                Some(AlertResult::AlreadySent {
+                    message_id: existing.message_id.clone(),
+                    sent_at: existing.sent_at,
+                })
+            }
+            // Whatever was asked: a live owner is sending it right now, and a second send
+            // is a duplicate.
+            (AlertState::Claimed, _) if live_owner.is_some() => {
+                Some(AlertResult::ClaimedElsewhere {
+                    owner: live_owner.expect("checked by the guard"),
+                    claimed_at: existing.claimed_at,
+                })
+            }
+            (AlertState::Claimed, Resend::Never) => Some(AlertResult::InDoubt {
+                claimed_at: existing.claimed_at,
+                owner: existing.claimed_by.clone(),
+            }),
+            (AlertState::Claimed, Resend::ConfirmInDoubt) => {
+                // It went out between the claim and the crash: the claim time is the best
+                // record of when; the message id is unknown.
+                existing.state = AlertState::Sent;
+                existing.sent_at = Some(existing.claimed_at);
+                existing.times_sent += 1;
+                existing.lease_until = None;
+                let confirmed = AlertResult::AlreadySent {
+                    message_id: existing.message_id.clone(),
+                    sent_at: existing.sent_at,
+                };
+                return (Claim::Done(confirmed), true);
+            }
+            _ => None,
+        };
+        if let Some(done) = done {
+            return (Claim::Done(done), false);
+        }
+    }
+    let previous = at.map(|i| entries.remove(i));
+    entries.push(LedgerEntry {
+        month: month_text.to_owned(),
+        service_name: threshold.service_name.clone(),
+        above: threshold.above,
+        topic: threshold.topic.clone(),
+        label: threshold.label.clone(),
+        count,
+        state: AlertState::Claimed,
+        claimed_at: now,
+        message_id: previous.as_ref().and_then(|p| p.message_id.clone()),
+        sent_at: previous.as_ref().and_then(|p| p.sent_at),
+        times_sent: previous.as_ref().map_or(0, |p| p.times_sent),
+        claimed_by: Some(RunOwner::current().clone()),
+        lease_until: Some(now + lease),
+    });
+    (Claim::Ours(previous), true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_support::Faulty;
-    use crate::LocalOutbox;
+    use crate::{Endpoint, LocalOutbox};
     use gid_storage::LocalStore;
     use std::collections::HashMap;
 
@@ -572,6 +838,15 @@ mod tests {
         let bucket = BucketName::new("gid-work").unwrap();
         store.create_bucket(&bucket).await.unwrap();
         let ledger = LedgerLocation::new(bucket, ObjectKey::new("2019/jan/alerts.json").unwrap());
+        // Someone to alert on each department topic (topics nobody reads get no alerts).
+        let crew = Endpoint::Sms(crate::PhoneNumber::new("+16195550100").unwrap());
+        for topic in ["trash", "streets"] {
+            let arn = outbox
+                .create_topic(&TopicName::new(topic).unwrap())
+                .await
+                .unwrap();
+            outbox.subscribe(&arn, &crew).await.unwrap();
+        }
         Fixture {
             _dir: dir,
             outbox,
@@ -600,7 +875,7 @@ mod tests {
             jan(),
             |s| counts.get(s).copied().unwrap_or(0),
             &Threshold::course_defaults(),
-            resend,
+            resend.into(),
         )
         .await
         .unwrap()
@@ -667,6 +942,22 @@ mod tests {
         );
         let typo = r#"{"thresholds": [{"service_name": "X", "abov": 1, "topic": "t"}]}"#;
         assert!(serde_json::from_str::<Notify>(typo).is_err());
+    }
+
+    #[test]
+    fn a_misspelled_service_finds_what_it_meant() {
+        let present = [
+            "Pothole",
+            "Graffiti - Public",
+            "Illegal Dumping",
+            "Street Light Out",
+        ];
+        assert_eq!(closest_services("Potholes", &present), ["Pothole"]);
+        assert_eq!(
+            closest_services("illegal dumpng", &present),
+            ["Illegal Dumping"]
+        );
+        assert!(closest_services("Parking", &present).is_empty());
     }
 
     #[tokio::test]
@@ -752,8 +1043,8 @@ mod tests {
         assert_eq!(book.entries()[0].count, 130);
     }
 
-    /// A ledger holding the dumping alert claimed by a run that died before recording it.
-    async fn claimed_by_a_dead_run(f: &Fixture) {
+    /// A ledger holding the dumping alert claimed by `owner` until `lease_until`.
+    async fn claimed_by(f: &Fixture, owner: Option<RunOwner>, lease_until: Option<DateTime<Utc>>) {
         let dumping = &Threshold::course_defaults()[0];
         let mut book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
         book.update(&f.store, &f.ledger, |entries| {
@@ -769,11 +1060,41 @@ mod tests {
                 message_id: None,
                 sent_at: None,
                 times_sent: 0,
+                claimed_by: owner.clone(),
+                lease_until,
             });
             ((), true)
         })
         .await
         .unwrap();
+    }
+
+    /// A run on this host whose process has ended (its pid is gone).
+    fn ended_process() -> RunOwner {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        RunOwner {
+            run_id: "ended".into(),
+            pid,
+            pid_start: Some(1),
+            ..RunOwner::current().clone()
+        }
+    }
+
+    /// A run on another host (its process cannot be checked from here).
+    fn on_another_host() -> RunOwner {
+        RunOwner {
+            run_id: "elsewhere".into(),
+            host: "another-pod".into(),
+            ..RunOwner::current().clone()
+        }
+    }
+
+    /// A ledger holding the dumping alert claimed by a run that died before recording it
+    /// (a ledger written before claims had owners reads the same).
+    async fn claimed_by_a_dead_run(f: &Fixture) {
+        claimed_by(f, None, None).await;
     }
 
     #[tokio::test]
@@ -790,6 +1111,170 @@ mod tests {
         assert!(f.outbox.messages().await.unwrap().is_empty());
         let forced = run(&f, &c, true).await;
         assert_eq!(forced.sent().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_live_claim_of_another_run_is_left_to_it_whatever_the_flags() {
+        let f = fixture().await;
+        let lease = Utc::now() + chrono::Duration::seconds(60);
+        claimed_by(&f, Some(on_another_host()), Some(lease)).await;
+        let c = counts(&[("Illegal Dumping", 123)]);
+        for resend in [
+            Resend::Never,
+            Resend::InDoubt,
+            Resend::ConfirmInDoubt,
+            Resend::All,
+        ] {
+            let report = run(&f, &c, resend).await;
+            let AlertResult::ClaimedElsewhere { owner, .. } = &report.outcomes[0].result else {
+                panic!("{resend:?}: {report:?}")
+            };
+            assert_eq!(owner.host, "another-pod");
+            assert_eq!(report.problems().count(), 0, "not this run's problem");
+            let said = report.outcomes[0].result.to_string();
+            assert!(
+                said.contains("another run is sending it") && said.contains("another-pod"),
+                "{said}"
+            );
+            assert!(!said.contains("resend"), "no advice to resend: {said}");
+        }
+        assert!(f.outbox.messages().await.unwrap().is_empty());
+        let book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        assert_eq!(book.entries()[0].state, AlertState::Claimed, "untouched");
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_lease_ran_out_is_in_doubt() {
+        let f = fixture().await;
+        let expired = Utc::now() - chrono::Duration::seconds(1);
+        claimed_by(&f, Some(on_another_host()), Some(expired)).await;
+        let report = run(&f, &counts(&[("Illegal Dumping", 123)]), false).await;
+        let result = &report.outcomes[0].result;
+        assert!(matches!(result, AlertResult::InDoubt { .. }), "{result:?}");
+        let said = result.to_string();
+        assert!(
+            said.contains("run elsewhere") && !said.contains("claimed_at"),
+            "{said}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_process_ended_is_in_doubt_before_its_lease_runs_out() {
+        let f = fixture().await;
+        let lease = Utc::now() + chrono::Duration::seconds(60);
+        claimed_by(&f, Some(ended_process()), Some(lease)).await;
+        let c = counts(&[("Illegal Dumping", 123)]);
+        let report = run(&f, &c, false).await;
+        assert!(matches!(
+            report.outcomes[0].result,
+            AlertResult::InDoubt { .. }
+        ));
+        // The operator checked the topic: it did not go out.
+        let resent = run(&f, &c, Resend::InDoubt).await;
+        assert_eq!(resent.sent().count(), 1);
+        assert_eq!(f.outbox.messages().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_sender_renews_its_claim_while_a_slow_publish_outlasts_the_lease() {
+        let f = fixture().await;
+        let slow = Faulty::new(f.outbox.clone()).slow_publish(Duration::from_millis(600));
+        let c = counts(&[("Illegal Dumping", 123)]);
+        let policy = AlertPolicy {
+            lease: Duration::from_millis(150),
+            ..AlertPolicy::default()
+        };
+        let dumping = &Threshold::course_defaults()[..1];
+        let send = evaluate_and_send(&slow, &f.store, &f.ledger, jan(), |s| c[s], dumping, policy);
+        let look = async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            AlertLedger::load(&f.store, &f.ledger).await.unwrap()
+        };
+        let (report, mid_publish) = tokio::join!(send, look);
+        assert_eq!(report.unwrap().sent().count(), 1);
+        let entry = &mid_publish.entries()[0];
+        assert_eq!(entry.state, AlertState::Claimed);
+        let lease_until = entry.lease_until.unwrap();
+        assert!(
+            lease_until > entry.claimed_at + chrono::Duration::milliseconds(300),
+            "renewed past the first lease: claimed {} lease {lease_until}",
+            entry.claimed_at
+        );
+        assert!(entry.claimed_by.as_ref().unwrap().is_current());
+    }
+
+    #[tokio::test]
+    async fn topics_nobody_subscribed_to_get_no_alert_unless_allowed() {
+        let f = fixture().await;
+        let nobody = Threshold::new(
+            "Graffiti",
+            5,
+            TopicName::new("graffiti").unwrap(),
+            "Graffiti",
+        )
+        .unwrap();
+        let send = |policy: AlertPolicy| {
+            evaluate_and_send(
+                &f.outbox,
+                &f.store,
+                &f.ledger,
+                jan(),
+                |_| 9,
+                std::slice::from_ref(&nobody),
+                policy,
+            )
+        };
+        let report = send(AlertPolicy::default()).await.unwrap();
+        let result = &report.outcomes[0].result;
+        assert!(
+            matches!(result, AlertResult::NoSubscribers { .. }),
+            "{result:?}"
+        );
+        assert_eq!(report.problems().count(), 1);
+        let said = result.to_string();
+        assert!(
+            said.contains("gid-admin subscribe") && said.contains("notify.allow_unsubscribed"),
+            "{said}"
+        );
+        assert!(f.outbox.messages().await.unwrap().is_empty());
+        let book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        assert!(book.entries().is_empty(), "not recorded as sent");
+
+        let allowed = AlertPolicy {
+            allow_unsubscribed: true,
+            ..AlertPolicy::default()
+        };
+        assert_eq!(send(allowed).await.unwrap().sent().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_run_told_to_stop_claims_nothing_more() {
+        let f = fixture().await;
+        let stopping = AlertPolicy {
+            stop: Some(Arc::new(|| true)),
+            ..AlertPolicy::default()
+        };
+        let report = evaluate_and_send(
+            &f.outbox,
+            &f.store,
+            &f.ledger,
+            jan(),
+            |_| 500,
+            &Threshold::course_defaults(),
+            stopping,
+        )
+        .await
+        .unwrap();
+        assert!(report
+            .outcomes
+            .iter()
+            .all(|o| o.result == AlertResult::Stopped));
+        assert!(f.outbox.messages().await.unwrap().is_empty());
+        let book = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        assert!(
+            book.entries().is_empty(),
+            "no claim left for a rerun to doubt"
+        );
     }
 
     #[tokio::test]

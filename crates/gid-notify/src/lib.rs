@@ -53,8 +53,9 @@ pub use admin::{
     DEFAULT_KEEP_TOPICS,
 };
 pub use alerts::{
-    evaluate_and_send, AlertLedger, AlertOutcome, AlertReport, AlertResult, AlertState,
-    LedgerEntry, LedgerLocation, Resend, Threshold,
+    closest_services, evaluate_and_send, AlertLedger, AlertOutcome, AlertPolicy, AlertReport,
+    AlertResult, AlertState, LedgerEntry, LedgerLocation, Resend, StopSignal, Threshold,
+    DEFAULT_CLAIM_LEASE,
 };
 pub use contacts::{
     subscribe_contacts, Contact, ContactList, ContactProblem, ContactSubscription, ContactsError,

@@ -2,6 +2,7 @@
 //! logic reports and survives backend failures.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -16,6 +17,7 @@ pub(crate) struct Faulty {
     failing_topic: Option<String>,
     failing_endpoint: Option<String>,
     fail_publish: AtomicBool,
+    publish_delay: Option<Duration>,
 }
 
 impl Faulty {
@@ -25,7 +27,14 @@ impl Faulty {
             failing_topic: None,
             failing_endpoint: None,
             fail_publish: AtomicBool::new(false),
+            publish_delay: None,
         }
+    }
+
+    /// Publishing takes this long (a slow or retrying SNS).
+    pub(crate) fn slow_publish(mut self, delay: Duration) -> Self {
+        self.publish_delay = Some(delay);
+        self
     }
 
     /// Creating this topic fails as an unavailable service would.
@@ -104,6 +113,9 @@ impl Notifier for Faulty {
         subject: Option<&str>,
         message: &str,
     ) -> Result<MessageId, NotifyError> {
+        if let Some(delay) = self.publish_delay {
+            tokio::time::sleep(delay).await;
+        }
         if self.fail_publish.load(Ordering::SeqCst) {
             return Err(NotifyError::Service {
                 operation: "publish to",

@@ -19,15 +19,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use gid_aggregate::MonthSummary;
 use gid_core::{Acl, AclFallback, BucketName, Layout, ObjectKey};
-use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions, StorageError, WrittenObject};
+use gid_storage::{
+    list_all, ObjectMeta, ObjectStore, PutCondition, PutOptions, StorageError, WrittenObject,
+};
 
 pub use render::{
-    chart_html, final_report_csv, final_report_html, index_html, neutralise_formula, relative_href,
-    table_csv, table_page, IndexEntry, TextTable,
+    chart_html, final_report_csv, final_report_html, index_html, index_link_text,
+    neutralise_formula, relative_href, table_csv, table_page, IndexEntry, TextTable,
 };
 
 /// The key of the site index at the bucket root.
 pub const INDEX_KEY: &str = "index.html";
+/// Index rewrites lost to other publishers before giving up (each retry re-lists).
+const INDEX_ATTEMPTS: u32 = 20;
 const CSV: &str = "text/csv; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 
@@ -47,6 +51,13 @@ pub enum PublishError {
         #[source]
         source: StorageError,
     },
+    #[error("the index of {bucket} kept changing under other publishers ({attempts} attempts); rerun once they have finished")]
+    IndexContended { bucket: BucketName, attempts: u32 },
+    /// Asked to stop before every file was put; the files this call created were removed.
+    #[error(
+        "stopped before the month's files were all published; nothing of it was left on the site"
+    )]
+    Stopped,
 }
 
 /// A file rendered in memory, ready to put.
@@ -160,10 +171,12 @@ impl<'a> ReportSite<'a> {
         body: Bytes,
         content_type: &str,
         cache_control: &str,
+        condition: PutCondition,
     ) -> Result<WrittenObject, PublishError> {
         let options = PutOptions::new(content_type)
             .with_cache_control(cache_control)
-            .with_acl(self.acl());
+            .with_acl(self.acl())
+            .with_condition(condition);
         let first = self
             .store
             .write(&self.bucket, key, body.clone(), &options)
@@ -198,16 +211,32 @@ impl<'a> ReportSite<'a> {
     /// on the site before does not appear half-published; files that existed before keep
     /// whichever version they have, and the old index still references only them.
     pub async fn publish(&self, files: &[RenderedFile]) -> Result<PublishedReport, PublishError> {
+        self.publish_unless(files, &|| false).await
+    }
+
+    /// [`Self::publish`], checking `stop` before each file: once it says stop, the files
+    /// this call created are removed and [`PublishError::Stopped`] returned (the index is
+    /// not touched), so a stopped run leaves no half-published month.
+    pub async fn publish_unless(
+        &self,
+        files: &[RenderedFile],
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<PublishedReport, PublishError> {
         let existing = self.existing(files).await?;
         let mut created = Vec::new();
         let mut written = Vec::with_capacity(files.len());
         for file in files {
+            if stop() {
+                self.roll_back(&created).await;
+                return Err(PublishError::Stopped);
+            }
             let put = self
                 .put(
                     &file.key,
                     file.body.clone(),
                     file.content_type,
                     &self.access.report_cache_control,
+                    PutCondition::None,
                 )
                 .await;
             match put {
@@ -284,50 +313,103 @@ impl<'a> ReportSite<'a> {
     }
 
     /// Lists the whole bucket and rewrites `index.html`; returns how many objects it lists.
+    ///
+    /// Several publishers (months of a backfill in other processes) rewrite the index at
+    /// once. Each reads the index's ETag, then lists, then writes conditionally on the index
+    /// still being that version (`If-Match`, or `If-None-Match` when there was none); a
+    /// publisher whose write loses starts again. So every index that lands was rendered
+    /// from a listing taken after the previous index landed, and the last one lists every
+    /// object whose publisher finished: none is lost, whatever the interleaving.
     pub async fn rebuild_index(&self) -> Result<usize, PublishError> {
         let index_error = |source| PublishError::Index {
             bucket: self.bucket.clone(),
             source,
         };
-        let mut objects: Vec<ObjectMeta> = list_all(self.store, &self.bucket, "")
-            .await
-            .map_err(index_error)?
-            .into_iter()
-            .filter(|o| o.key.as_str() != INDEX_KEY)
-            .collect();
-        // Newest month first; within a month, by key. Objects outside months go last.
-        objects.sort_by(|a, b| {
-            let ma = self.layout.month_of_key(a.key.as_str());
-            let mb = self.layout.month_of_key(b.key.as_str());
-            mb.cmp(&ma).then_with(|| a.key.cmp(&b.key))
-        });
-        let mut entries = Vec::with_capacity(objects.len());
-        for o in &objects {
-            let href = if self.links_presigned() {
-                self.store
-                    .presign_get(&self.bucket, &o.key, self.access.presign_expires)
-                    .await
-                    .map_err(index_error)?
-            } else {
-                relative_href(o.key.as_str())
-            };
-            entries.push(IndexEntry {
-                key: o.key.to_string(),
-                href,
-                last_modified: o.last_modified,
-                size: o.size,
-            });
-        }
-        let page = index_html("Get It Done reports", &entries);
         let key = ObjectKey::new(INDEX_KEY).expect("valid key");
-        self.put(
-            &key,
-            Bytes::from(page),
-            HTML,
-            &self.access.index_cache_control,
-        )
-        .await?;
-        Ok(entries.len())
+        for attempt in 0..INDEX_ATTEMPTS {
+            // The index's version is read before the listing, not taken from it: a
+            // listing is no snapshot (a key listed early may be written after a key listed
+            // late), so only an index version seen *before* the listing proves the listing
+            // holds every object whose publisher wrote an index up to then.
+            let condition = match self.store.head(&self.bucket, &key).await {
+                Ok(current) => PutCondition::IfMatch(current.etag),
+                Err(e) if e.is_not_found() => PutCondition::IfNoneMatch,
+                Err(source) => return Err(index_error(source)),
+            };
+            let mut objects: Vec<ObjectMeta> = list_all(self.store, &self.bucket, "")
+                .await
+                .map_err(index_error)?
+                .into_iter()
+                .filter(|o| o.key.as_str() != INDEX_KEY)
+                .collect();
+            // Newest month first; within a month, by key. Objects outside months go last.
+            objects.sort_by(|a, b| {
+                let ma = self.layout.month_of_key(a.key.as_str());
+                let mb = self.layout.month_of_key(b.key.as_str());
+                mb.cmp(&ma).then_with(|| a.key.cmp(&b.key))
+            });
+            let mut entries = Vec::with_capacity(objects.len());
+            for o in &objects {
+                let href = if self.links_presigned() {
+                    self.store
+                        .presign_get(&self.bucket, &o.key, self.access.presign_expires)
+                        .await
+                        .map_err(index_error)?
+                } else {
+                    relative_href(o.key.as_str())
+                };
+                entries.push(IndexEntry {
+                    key: o.key.to_string(),
+                    href,
+                    last_modified: o.last_modified,
+                    size: o.size,
+                });
+            }
+            let page = index_html("Get It Done reports", &entries);
+            let written = self
+                .put(
+                    &key,
+                    Bytes::from(page),
+                    HTML,
+                    &self.access.index_cache_control,
+                    condition,
+                )
+                .await;
+            match written {
+                Ok(_) => return Ok(entries.len()),
+                Err(PublishError::Put {
+                    source: StorageError::PreconditionFailed { .. },
+                    ..
+                }) => {
+                    tracing::debug!(bucket = %self.bucket, attempt, "another publisher rewrote the index; listing again");
+                    // Spread the retries of publishers that lost together.
+                    let pause = 10 + fastrand::u64(..20 * u64::from(attempt + 1));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(PublishError::IndexContended {
+            bucket: self.bucket.clone(),
+            attempts: INDEX_ATTEMPTS,
+        })
+    }
+
+    /// Whether `index.html` lists every key of `keys` (a missing index lists nothing).
+    pub async fn index_lists(&self, keys: &[&str]) -> Result<bool, PublishError> {
+        let key = ObjectKey::new(INDEX_KEY).expect("valid key");
+        let index = match self.store.get(&self.bucket, &key).await {
+            Ok(index) => index,
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(source) => {
+                return Err(PublishError::Index {
+                    bucket: self.bucket.clone(),
+                    source,
+                })
+            }
+        };
+        let page = String::from_utf8_lossy(&index.body);
+        Ok(keys.iter().all(|k| page.contains(&index_link_text(k))))
     }
 }
 

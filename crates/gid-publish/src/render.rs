@@ -252,6 +252,12 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
+/// What `index.html` holds for a listed key (its link text, escaped as the page has it):
+/// how a later run checks that the index lists an object without parsing the page.
+pub fn index_link_text(key: &str) -> String {
+    format!(">{}</a>", html! { (key) }.into_string())
+}
+
 /// `index.html`: every object of the site, as listed.
 pub fn index_html(title: &str, entries: &[IndexEntry]) -> String {
     page(

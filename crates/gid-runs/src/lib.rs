@@ -13,12 +13,14 @@ pub mod manifest;
 mod month;
 #[cfg(feature = "enrich")]
 pub mod scooter;
+mod shutdown;
 
 #[cfg(feature = "enrich")]
 pub use backend::open_engines;
 pub use backend::{open_notifier, open_store, prepare_buckets, thresholds, BackendError};
-pub use manifest::{Manifest, RunState};
+pub use manifest::{Manifest, ObservedState, RunState};
 pub use month::{
     discover_months, for_each_month, run_months, MonthOutcome, MonthRun, Progress, RunError,
     RunOptions, Stage, StageError, StageOutcome, StageStatus,
 };
+pub use shutdown::{Shutdown, StopReason};

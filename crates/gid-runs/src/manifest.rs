@@ -8,7 +8,7 @@
 //! same inputs (key + ETag + size), and its outputs still exist unchanged.
 
 use chrono::{DateTime, Utc};
-use gid_core::{BucketName, ObjectKey};
+use gid_core::{BucketName, ObjectKey, RunOwner};
 use gid_storage::{ObjectMeta, ObjectStore, StorageError, WrittenObject};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
@@ -50,10 +50,15 @@ impl ObjectRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
-    /// Started and not finished: still running, or interrupted.
+    /// Started and not finished: still running, or killed (see [`Manifest::owner`]).
     Running,
     Succeeded,
     Failed,
+    /// Stopped by a signal (SIGTERM, SIGINT) before it finished; a rerun resumes.
+    Interrupted,
+    /// Finished, but another run was still sending some of its alerts: the next run
+    /// checks them again rather than trusting this one.
+    Deferred,
 }
 
 impl RunState {
@@ -62,6 +67,8 @@ impl RunState {
             RunState::Running => "running",
             RunState::Succeeded => "succeeded",
             RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
+            RunState::Deferred => "deferred",
         }
     }
 }
@@ -82,6 +89,40 @@ pub struct Manifest {
     pub rows: Option<u64>,
     pub quarantined: Option<u64>,
     pub error: Option<String>,
+    /// The process that wrote it (absent in manifests of older gid versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<RunOwner>,
+}
+
+impl Manifest {
+    /// The state to show: a `running` manifest whose process is known to have ended was
+    /// killed mid-stage (SIGKILL, OOM, a full disk that kept it from recording the end).
+    pub fn observed_state(&self) -> ObservedState {
+        match (
+            self.state,
+            self.owner.as_ref().and_then(RunOwner::is_running),
+        ) {
+            (RunState::Running, Some(false)) => ObservedState::Abandoned,
+            (state, _) => ObservedState::Recorded(state),
+        }
+    }
+}
+
+/// A manifest's state as `gid-admin runs` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObservedState {
+    Recorded(RunState),
+    /// Recorded `running`, but its process ended without recording how the stage ended.
+    Abandoned,
+}
+
+impl std::fmt::Display for ObservedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ObservedState::Recorded(state) => f.write_str(state.as_str()),
+            ObservedState::Abandoned => f.write_str("abandoned (its process ended mid-stage)"),
+        }
+    }
 }
 
 impl Manifest {
@@ -159,6 +200,7 @@ mod tests {
             rows: Some(1),
             quarantined: Some(0),
             error: None,
+            owner: None,
         }
     }
 

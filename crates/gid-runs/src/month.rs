@@ -7,7 +7,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 use gid_aggregate::{AggregateError, MonthSummary};
-use gid_core::{BucketName, Config, Layout, Month, ObjectKey, WorkKeys};
+use gid_core::{BucketName, Config, Layout, Month, ObjectKey, RunOwner, WorkKeys};
 use gid_ingest::{IngestError, IngestSource, MonthListing};
 use gid_publish::{render_month, PublishError, ReportSite, SiteAccess, INDEX_KEY};
 use gid_storage::{ObjectMeta, ObjectStore, PutOptions, StorageError, WrittenObject};
@@ -15,6 +15,7 @@ use polars_core::prelude::DataFrame;
 use tracing::Instrument;
 
 use crate::manifest::{self, Manifest, ObjectRef, RunState, GID_VERSION};
+use crate::shutdown::{Shutdown, StopReason};
 
 /// A stage of the monthly report, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,6 +78,8 @@ pub enum StageError {
     Backend(#[from] crate::BackendError),
     #[error("{count} alert(s) not sent: {details}; rerun to retry (sent alerts are not repeated)")]
     AlertsNotSent { count: usize, details: String },
+    #[error("stopped by {reason} before it finished; rerun the same command to resume")]
+    Interrupted { reason: StopReason },
     #[error("no {what} for {month} at s3://{bucket}/{key}: run --stage {needs} first (or run without --stage)")]
     MissingInput {
         what: &'static str,
@@ -121,6 +124,8 @@ pub enum StageOutcome {
         sent: Vec<String>,
         /// Thresholds crossed but already alerted for this month by an earlier run.
         already_sent: usize,
+        /// Thresholds crossed whose alert another run, still running, was sending.
+        elsewhere: usize,
         /// Thresholds checked.
         thresholds: usize,
     },
@@ -182,14 +187,20 @@ impl MonthOutcome {
                 StageOutcome::Notified {
                     sent,
                     already_sent,
+                    elsewhere,
                     thresholds,
                 } => format!(
-                    "alerts sent {}{}, already sent {already_sent}, thresholds {thresholds}",
+                    "alerts sent {}{}, already sent {already_sent}{}, thresholds {thresholds}",
                     sent.len(),
                     if sent.is_empty() {
                         String::new()
                     } else {
                         format!(" ({})", sent.join(", "))
+                    },
+                    if *elsewhere > 0 {
+                        format!(", being sent by another run {elsewhere}")
+                    } else {
+                        String::new()
                     }
                 ),
                 StageOutcome::Skipped { stage, reason } => format!("{stage} skipped ({reason})"),
@@ -258,8 +269,10 @@ pub struct MonthRun {
     pub store: Arc<dyn ObjectStore>,
     pub notifier: Arc<dyn gid_notify::Notifier>,
     pub options: RunOptions,
-    /// Publishing lists the site and rewrites its index; months publishing at once would
-    /// race (an index listed before another month's files landed), so they take turns.
+    /// Set when the process is asked to stop (SIGTERM, SIGINT).
+    pub shutdown: Shutdown,
+    /// Months of this process publishing at once take turns: the index protocol stays
+    /// correct without it (see `ReportSite::rebuild_index`), but each would rebuild it again.
     site_lock: tokio::sync::Mutex<()>,
 }
 
@@ -279,8 +292,21 @@ impl MonthRun {
             store,
             notifier,
             options,
+            shutdown: Shutdown::new(),
             site_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Stops at the next safe point once `shutdown` is requested.
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    pub(crate) fn interrupted(&self) -> Option<StageError> {
+        self.shutdown
+            .reason()
+            .map(|reason| StageError::Interrupted { reason })
     }
 
     /// Puts files on the report site and regenerates its index, one month at a time.
@@ -289,7 +315,25 @@ impl MonthRun {
         files: &[gid_publish::RenderedFile],
     ) -> Result<gid_publish::PublishedReport, PublishError> {
         let _turn = self.site_lock.lock().await;
-        self.site().publish(files).await
+        let shutdown = self.shutdown.clone();
+        self.site()
+            .publish_unless(files, &move || shutdown.is_requested())
+            .await
+    }
+
+    /// The month's site files are unchanged, but another publisher's index may have lost
+    /// them (a gid version without the index protocol, a crash between a file and the
+    /// index): rebuild the index when it misses any of them.
+    async fn repair_index(&self, month: Month, last: &Manifest) -> Result<(), StageError> {
+        let keys: Vec<&str> = last.outputs.iter().map(|o| o.key.as_str()).collect();
+        let site = self.site();
+        if site.index_lists(&keys).await? {
+            return Ok(());
+        }
+        tracing::warn!(%month, bucket = %site.bucket(), "the site index does not list this month's reports; rebuilding it");
+        let _turn = self.site_lock.lock().await;
+        site.rebuild_index().await?;
+        Ok(())
     }
 
     pub(crate) fn work(&self) -> &BucketName {
@@ -449,6 +493,13 @@ impl MonthRun {
         let mut known = Vec::new();
         let mut outcomes = Vec::new();
         for stage in stages {
+            if let Some(stopped) = self.interrupted() {
+                return Err(RunError {
+                    month,
+                    stage,
+                    source: stopped,
+                });
+            }
             progress.stage_started(month, stage);
             let span = tracing::info_span!("stage", %month, %stage);
             let outcome = self
@@ -512,6 +563,9 @@ impl MonthRun {
             if last.covers(&inputs, &config_hash)
                 && manifest::outputs_intact(self.store.as_ref(), &last).await
             {
+                if stage == Stage::Publish {
+                    self.repair_index(month, &last).await?;
+                }
                 known.extend(last.outputs.iter().cloned());
                 tracing::info!(%month, %stage, "inputs and configuration unchanged since the last successful run; skipping (--force reruns)");
                 let when = last
@@ -537,16 +591,32 @@ impl MonthRun {
             rows: None,
             quarantined: None,
             error: None,
+            owner: Some(RunOwner::current().clone()),
         };
         self.write_manifest(&manifest_key, &record).await?;
-        let result = match stage {
-            Stage::Ingest => {
-                let listing = listing.expect("ingest inputs come with the listing");
-                self.ingest(month, listing, progress, table).await
+        let work = async {
+            match stage {
+                Stage::Ingest => {
+                    let listing = listing.expect("ingest inputs come with the listing");
+                    self.ingest(month, listing, progress, table).await
+                }
+                Stage::Aggregate => self.aggregate(month, table, summary).await,
+                Stage::Publish => self.publish(month, summary).await,
+                Stage::Notify => self.notify(month, summary).await,
             }
-            Stage::Aggregate => self.aggregate(month, table, summary).await,
-            Stage::Publish => self.publish(month, summary).await,
-            Stage::Notify => self.notify(month, summary).await,
+        };
+        let result = match stage {
+            // Reading and computing: abandoned at once (their outputs are whole objects
+            // written last; a rerun redoes them).
+            Stage::Ingest | Stage::Aggregate => {
+                tokio::select! {
+                    result = work => result,
+                    () = self.shutdown.requested() => Err(self.interrupted().expect("requested")),
+                }
+            }
+            // Publishing and alerting stop at their own safe points: a site file rolled
+            // back, an alert not yet claimed.
+            Stage::Publish | Stage::Notify => work.await,
         };
         record.finished_at = Some(Utc::now());
         match result {
@@ -569,12 +639,22 @@ impl MonthRun {
                     }
                     _ => {}
                 }
-                record.state = RunState::Succeeded;
+                record.state = match &outcome {
+                    // Not settled by this run: the next run looks at those alerts again
+                    // (the other run may yet fail or die).
+                    StageOutcome::Notified { elsewhere, .. } if *elsewhere > 0 => {
+                        RunState::Deferred
+                    }
+                    _ => RunState::Succeeded,
+                };
                 self.write_manifest(&manifest_key, &record).await?;
                 Ok(outcome)
             }
             Err(error) => {
-                record.state = RunState::Failed;
+                record.state = match error {
+                    StageError::Interrupted { .. } => RunState::Interrupted,
+                    _ => RunState::Failed,
+                };
                 record.error = Some(error.to_string());
                 if let Err(e) = self.write_manifest(&manifest_key, &record).await {
                     tracing::warn!(%month, %stage, error = %e, "could not record the failed run");
@@ -766,7 +846,14 @@ impl MonthRun {
             };
             return Ok((planned, (reports_bucket, vec![])));
         }
-        let published = self.publish_files(&files).await?;
+        let published = match self.publish_files(&files).await {
+            Err(PublishError::Stopped) => {
+                return Err(self
+                    .interrupted()
+                    .unwrap_or(StageError::Publish(PublishError::Stopped)))
+            }
+            other => other?,
+        };
         let outcome = StageOutcome::Published {
             objects: published.objects.len(),
             index_entries: published.index_entries,
@@ -820,15 +907,11 @@ impl MonthRun {
             };
             return Ok((planned, (self.work().clone(), vec![])));
         }
+        self.warn_of_thresholds_that_cannot_fire(month, &summary, &thresholds);
         let ledger = gid_notify::LedgerLocation::new(self.work().clone(), ledger_key.clone());
-        let report = gid_notify::evaluate_and_send(
-            self.notifier.as_ref(),
-            self.store.as_ref(),
-            &ledger,
-            month,
-            |service| summary.count_of(service),
-            &thresholds,
-            if self.options.force {
+        let notify = &self.config.notify;
+        let policy = gid_notify::AlertPolicy {
+            resend: if self.options.force {
                 gid_notify::Resend::All
             } else if self.options.resend_in_doubt {
                 gid_notify::Resend::InDoubt
@@ -837,13 +920,36 @@ impl MonthRun {
             } else {
                 gid_notify::Resend::Never
             },
+            lease: Duration::from_secs(notify.claim_lease_secs),
+            allow_unsubscribed: notify.allow_unsubscribed,
+            stop: Some(self.shutdown.as_stop_signal()),
+        };
+        let report = gid_notify::evaluate_and_send(
+            self.notifier.as_ref(),
+            self.store.as_ref(),
+            &ledger,
+            month,
+            |service| summary.count_of(service),
+            &thresholds,
+            policy,
         )
         .await?;
+        for other in report.claimed_elsewhere() {
+            tracing::info!(%month, topic = %other.threshold.topic, "{}", other.result);
+        }
+        if let Some(stopped) = self.interrupted() {
+            if report
+                .problems()
+                .any(|p| p.result == gid_notify::AlertResult::Stopped)
+            {
+                return Err(stopped);
+            }
+        }
         let problems: Vec<String> = report
             .problems()
             .map(|p| {
                 format!(
-                    "{} → topic {}: {:?}",
+                    "{} → topic {}: {}",
                     p.threshold.service_name, p.threshold.topic, p.result
                 )
             })
@@ -853,7 +959,7 @@ impl MonthRun {
                 .problems()
                 .any(|p| matches!(p.result, gid_notify::AlertResult::InDoubt { .. }));
             if in_doubt {
-                tracing::warn!(%month, "an earlier run died between claiming an alert and recording it: check whether it went out on its topic, then rerun with --resend-in-doubt if it did not, or --confirm-in-doubt if it did");
+                tracing::warn!(%month, "a run that ended between claiming an alert and recording it left the alert in doubt: check whether it went out on its topic, then rerun with --resend-in-doubt if it did not, or --confirm-in-doubt if it did");
             }
             return Err(StageError::AlertsNotSent {
                 count: problems.len(),
@@ -870,6 +976,7 @@ impl MonthRun {
                 .iter()
                 .filter(|o| matches!(o.result, gid_notify::AlertResult::AlreadySent { .. }))
                 .count(),
+            elsewhere: report.claimed_elsewhere().count(),
             thresholds: report.outcomes.len(),
         };
         // The ledger exists only once a threshold was crossed.
@@ -879,6 +986,30 @@ impl MonthRun {
             Err(e) => return Err(e.into()),
         };
         Ok((outcome, (self.work().clone(), outputs)))
+    }
+}
+
+impl MonthRun {
+    /// A threshold whose service does not appear in the month never fires; when the name
+    /// is close to one that does (a typo such as "Potholes"), say so.
+    fn warn_of_thresholds_that_cannot_fire(
+        &self,
+        month: Month,
+        summary: &MonthSummary,
+        thresholds: &[gid_notify::Threshold],
+    ) {
+        let present: Vec<&str> = summary.services.iter().map(|s| s.name.as_str()).collect();
+        for threshold in thresholds {
+            if present.contains(&threshold.service_name.as_str()) {
+                continue;
+            }
+            let closest = gid_notify::closest_services(&threshold.service_name, &present);
+            if closest.is_empty() {
+                tracing::warn!(%month, service = %threshold.service_name, "no request of the threshold's service this month, so its alert cannot fire");
+            } else {
+                tracing::warn!(%month, service = %threshold.service_name, "no request of the threshold's service this month, so its alert cannot fire; did you mean {}? (service names match exactly)", closest.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(" or "));
+            }
+        }
     }
 }
 

@@ -310,6 +310,9 @@ impl MonthRun {
         let started = Instant::now();
         let keys = WorkKeys::new(&self.layout, month);
         let stage_error = |source: StageError| ScooterError::Stage { month, source };
+        if let Some(stopped) = self.interrupted() {
+            return Err(stage_error(stopped));
+        }
         let mut outcome = ScooterOutcome {
             month: Some(month),
             ..ScooterOutcome::default()
@@ -358,13 +361,19 @@ impl MonthRun {
             outcome.elapsed = started.elapsed();
             return Ok(outcome);
         }
-        let enriched =
-            enrich_requests(engines, &rules, self.store.as_ref(), &mut cache, &requests).await;
-        // Answers already paid for are kept even when a later engine failed.
+        let enriched = tokio::select! {
+            enriched = enrich_requests(engines, &rules, self.store.as_ref(), &mut cache, &requests) => Some(enriched),
+            () = self.shutdown.requested() => None,
+        };
+        // Answers already paid for are kept even when a later engine failed or the run
+        // was stopped.
         cache
             .save(self.store.as_ref(), self.work(), &cache_key)
             .await
             .map_err(enrich_error)?;
+        let Some(enriched) = enriched else {
+            return Err(stage_error(self.interrupted().expect("requested")));
+        };
         let rows = enriched.map_err(enrich_error)?;
         outcome.translated = rows.iter().filter(|r| r.translated).count();
         outcome.with_photo = rows.iter().filter(|r| r.image.is_some()).count();
@@ -398,9 +407,12 @@ impl MonthRun {
             .await
             .map_err(|e| stage_error(e.into()))?;
         let files = render(&self.layout, month, &rows, &outcome);
-        self.publish_files(&files)
-            .await
-            .map_err(|e| stage_error(e.into()))?;
+        self.publish_files(&files).await.map_err(|e| match e {
+            gid_publish::PublishError::Stopped => {
+                stage_error(self.interrupted().unwrap_or(StageError::Publish(e)))
+            }
+            e => stage_error(e.into()),
+        })?;
         outcome.elapsed = started.elapsed();
         Ok(outcome)
     }

@@ -988,8 +988,14 @@ mod tests {
         // Only this process's owner file, which it holds while it runs.
         let leftovers = fs::read_dir(&tmp)
             .map(|d| {
-                d.filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".owner"))
-                    .count()
+                d.filter(|e| {
+                    !e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".owner")
+                })
+                .count()
             })
             .unwrap_or(0);
         assert_eq!(leftovers, 0, "a refused put leaves no temp files");
@@ -1036,7 +1042,12 @@ mod tests {
                     let options = PutOptions::new("text/plain")
                         .with_condition(PutCondition::IfMatch(current.meta.etag));
                     match store
-                        .put(&bucket(), &counter, Bytes::from((n + 1).to_string()), &options)
+                        .put(
+                            &bucket(),
+                            &counter,
+                            Bytes::from((n + 1).to_string()),
+                            &options,
+                        )
                         .await
                     {
                         Ok(_) => break,
@@ -1048,7 +1059,12 @@ mod tests {
                 let options =
                     PutOptions::new("text/plain").with_condition(PutCondition::IfNoneMatch);
                 match store
-                    .put(&bucket(), &claim, Bytes::from(std::process::id().to_string()), &options)
+                    .put(
+                        &bucket(),
+                        &claim,
+                        Bytes::from(std::process::id().to_string()),
+                        &options,
+                    )
                     .await
                 {
                     Ok(_) => wins += 1,
@@ -1069,14 +1085,24 @@ mod tests {
         store.create_bucket(&bucket()).await.unwrap();
         let counter = ObjectKey::new("counter").unwrap();
         store
-            .put(&bucket(), &counter, Bytes::from_static(b"0"), &PutOptions::new("text/plain"))
+            .put(
+                &bucket(),
+                &counter,
+                Bytes::from_static(b"0"),
+                &PutOptions::new("text/plain"),
+            )
             .await
             .unwrap();
         let exe = std::env::current_exe().unwrap();
         let children: Vec<_> = (0..PROCESSES)
             .map(|_| {
                 std::process::Command::new(&exe)
-                    .args(["--exact", "local::tests::cas_worker", "--ignored", "--nocapture"])
+                    .args([
+                        "--exact",
+                        "local::tests::cas_worker",
+                        "--ignored",
+                        "--nocapture",
+                    ])
                     .env("GID_CAS_ROOT", dir.path())
                     .env("GID_CAS_ROUNDS", ROUNDS.to_string())
                     .stdout(std::process::Stdio::piped())
@@ -1102,7 +1128,10 @@ mod tests {
             (PROCESSES * ROUNDS).to_string(),
             "an If-Match increment was lost"
         );
-        assert_eq!(wins, ROUNDS, "each If-None-Match claim has exactly one winner");
+        assert_eq!(
+            wins, ROUNDS,
+            "each If-None-Match claim has exactly one winner"
+        );
     }
 
     #[tokio::test]
@@ -1111,9 +1140,14 @@ mod tests {
         let live = LocalStore::open(dir.path()).unwrap();
         live.create_bucket(&bucket()).await.unwrap();
         let key = ObjectKey::new("k").unwrap();
-        live.put(&bucket(), &key, Bytes::from_static(b"x"), &PutOptions::new("text/plain"))
-            .await
-            .unwrap();
+        live.put(
+            &bucket(),
+            &key,
+            Bytes::from_static(b"x"),
+            &PutOptions::new("text/plain"),
+        )
+        .await
+        .unwrap();
         let tmp = dir.path().join(".gid/tmp");
         // A live writer's temp file in flight, and a dead writer's leftovers.
         let in_flight = tmp.join(format!("{}-99", live.inner.temp_owner));
@@ -1140,14 +1174,23 @@ mod tests {
             Err(e) => panic!("{e}"),
             Ok(_) => None,
         };
-        assert_eq!(refused(Path::new("/")), Some(DataRootRefusal::FileSystemRoot));
+        assert_eq!(
+            refused(Path::new("/")),
+            Some(DataRootRefusal::FileSystemRoot)
+        );
         let users = dir.path().join("home");
         fs::create_dir_all(users.join("Documents")).unwrap();
         fs::write(users.join("notes.txt"), "mine").unwrap();
         assert_eq!(refused(&users), Some(DataRootRefusal::NotGids));
         let message = LocalStore::open(&users).unwrap_err().to_string();
-        assert!(message.contains("GID__LOCAL__DATA_ROOT") && message.contains(".gid/data-root"), "{message}");
-        assert!(!users.join(".gid").exists(), "a refused folder is left untouched");
+        assert!(
+            message.contains("GID__LOCAL__DATA_ROOT") && message.contains(".gid/data-root"),
+            "{message}"
+        );
+        assert!(
+            !users.join(".gid").exists(),
+            "a refused folder is left untouched"
+        );
         // New and empty folders become data roots; a marked root opens again.
         let fresh = dir.path().join("new/root");
         assert_eq!(refused(&fresh), None);

@@ -687,7 +687,7 @@ async fn runs(
                 "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  {inputs}",
                 month.to_string(),
                 status.stage.as_str(),
-                last.state.as_str(),
+                last.observed_state().to_string(),
                 finished,
                 count(last.rows),
                 count(last.quarantined)

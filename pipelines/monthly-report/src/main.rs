@@ -86,7 +86,8 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         confirm_in_doubt: cli.confirm_in_doubt,
     };
     let notifier = open_notifier(&config).await;
-    let run = MonthRun::new(config, Arc::clone(&store), notifier, options);
+    let run = MonthRun::new(config, Arc::clone(&store), notifier, options)
+        .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
     tracing::info!(
         months = months.len(),
