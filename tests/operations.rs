@@ -372,7 +372,10 @@ const OPERATORS_CONTACTS: &str =
 const OPERATORS_EXPORT: &str = "service_request_id,service_name\n1,Pothole\n";
 
 fn operators_data(root: &Path) {
-    std::fs::create_dir_all(root.join("gid-staging")).unwrap();
+    // Buckets made by gid, so the data root is one gid recognises; the files by hand.
+    for bucket in ["gid-staging", "gid-requests"] {
+        assert_success(&run_local("gid-admin", root, &["bucket", "create", bucket]));
+    }
     std::fs::write(root.join("gid-staging/contacts.csv"), OPERATORS_CONTACTS).unwrap();
     std::fs::create_dir_all(root.join("gid-requests/2019/jan")).unwrap();
     std::fs::write(
