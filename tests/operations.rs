@@ -1,10 +1,11 @@
 //! Reruns, backfills and crash recovery on the local backend: what schedulers, analysts
-//! and backfilling engineers rely on.
+//! and backfilling engineers rely on; and the guards operators rely on (settings mistakes
+//! caught at start, sample data that never replaces theirs).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gid_e2e::{assert_success, gid_command, run_local, stderr, stdout};
+use gid_e2e::{assert_success, bin, gid_command, run_local, run_with_env, stderr, stdout};
 
 fn sample(root: &Path, from: &str, to: &str, rows: &str) {
     assert_success(&run_local(
@@ -259,4 +260,247 @@ fn a_killed_backfill_resumes_to_the_same_site_as_an_uninterrupted_run() {
     );
     let index = std::fs::read_to_string(root.join("gid-reports/index.html")).unwrap();
     assert_eq!(index.matches("href=\"./2019/").count(), MONTHS.len() * 3);
+}
+
+/// Runs `name` on the local backend of `root` with `env` added.
+fn run_local_with(
+    name: &str,
+    root: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
+    let outbox = root.join("outbox");
+    let mut all = vec![
+        ("GID__LOCAL__DATA_ROOT", root.to_str().unwrap()),
+        ("GID__NOTIFY__OUTBOX_DIR", outbox.to_str().unwrap()),
+    ];
+    all.extend_from_slice(env);
+    run_with_env(name, args, &all, "local")
+}
+
+#[test]
+fn every_binary_prints_a_configuration_error_once_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        ("monthly-report", &["--month", "2019-01"][..]),
+        ("scooter-pickups", &["--month", "2019-01"][..]),
+        ("gid-admin", &["bucket", "list"][..]),
+    ] {
+        let out = run_local_with(
+            name,
+            dir.path(),
+            &[("GID__INGEST__CONCURRENCY", "many")],
+            args,
+        );
+        let said = stderr(&out);
+        assert!(!out.status.success(), "{name}: {said}");
+        assert_eq!(
+            said.matches("ingest.concurrency").count(),
+            1,
+            "{name}: {said}"
+        );
+        assert_eq!(said.matches("invalid type").count(), 1, "{name}: {said}");
+    }
+
+    let out = run_local_with(
+        "monthly-report",
+        dir.path(),
+        &[("GID__BUCKET__REPORTS", "city-reports")],
+        &["--month", "2019-01"],
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "gid: environment variable GID__BUCKET__REPORTS sets unknown key bucket.reports: \
+         did you mean GID__BUCKETS__REPORTS?"
+    );
+    assert!(
+        !dir.path().join("gid-work").exists(),
+        "nothing runs on a bad configuration"
+    );
+}
+
+#[test]
+fn a_named_config_dir_that_does_not_exist_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-config");
+    for named in [vec!["--config-dir", missing.to_str().unwrap()], Vec::new()] {
+        let out = std::process::Command::new(bin("gid-admin"))
+            .args(&named)
+            .args(["bucket", "list"])
+            .env("GID_CONFIG_DIR", &missing)
+            .env("GID__LOCAL__DATA_ROOT", dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let said = stderr(&out);
+        assert!(
+            said.contains(&format!(
+                "config directory {} does not exist",
+                missing.display()
+            )),
+            "{said}"
+        );
+    }
+}
+
+#[test]
+fn a_range_longer_than_fifty_years_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = run_local(
+        "monthly-report",
+        dir.path(),
+        &["--from", "0000-01", "--to", "9999-12"],
+    );
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(said.contains("120000 months long"), "{said}");
+    assert!(said.contains("use --all"), "{said}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// An operator's own contacts list and January export, written by hand.
+const OPERATORS_CONTACTS: &str =
+    "Name,Department,Email,Phone\nReal Person,Trash,real@city.example,+16195550199\n";
+const OPERATORS_EXPORT: &str = "service_request_id,service_name\n1,Pothole\n";
+
+fn operators_data(root: &Path) {
+    // Buckets made by gid, so the data root is one gid recognises; the files by hand.
+    for bucket in ["gid-staging", "gid-requests"] {
+        assert_success(&run_local("gid-admin", root, &["bucket", "create", bucket]));
+    }
+    std::fs::write(root.join("gid-staging/contacts.csv"), OPERATORS_CONTACTS).unwrap();
+    std::fs::create_dir_all(root.join("gid-requests/2019/jan")).unwrap();
+    std::fs::write(
+        root.join("gid-requests/2019/jan/part-001.csv"),
+        OPERATORS_EXPORT,
+    )
+    .unwrap();
+}
+
+fn text(root: &Path, path: &str) -> String {
+    String::from_utf8(read(root, path)).unwrap()
+}
+
+#[test]
+fn sample_refuses_to_overwrite_an_operators_contacts_and_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    operators_data(root);
+    let out = run_local(
+        "gid-admin",
+        root,
+        &[
+            "sample", "--from", "2019-01", "--to", "2019-02", "--rows", "20",
+        ],
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let said = stderr(&out);
+    for named in [
+        "2 of its targets already exist",
+        "s3://gid-staging/contacts.csv",
+        "s3://gid-requests/2019/jan/part-001.csv",
+        "--force overwrites them",
+        "--if-missing leaves them",
+    ] {
+        assert!(said.contains(named), "{named}: {said}");
+    }
+    assert_eq!(text(root, "gid-staging/contacts.csv"), OPERATORS_CONTACTS);
+    assert_eq!(
+        text(root, "gid-requests/2019/jan/part-001.csv"),
+        OPERATORS_EXPORT
+    );
+    assert!(
+        !root.join("gid-requests/2019/feb").exists(),
+        "nothing is written when anything exists"
+    );
+}
+
+#[test]
+fn sample_if_missing_writes_only_what_is_missing_and_force_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    operators_data(root);
+    let photos = tempfile::tempdir().unwrap();
+    std::fs::write(photos.path().join("scooter.png"), b"sample photo").unwrap();
+    // An operator's photo where February's sample would put one.
+    let feb = gid_sample::generate_month("2019-02".parse().unwrap(), &small_sample());
+    let photo_key = feb
+        .truth
+        .images
+        .iter()
+        .find(|k| gid_sample::photo_for(k, 1).is_some())
+        .expect("February's sample has a photo");
+    let photo = root.join("gid-images").join(photo_key);
+    std::fs::create_dir_all(photo.parent().unwrap()).unwrap();
+    std::fs::write(&photo, b"operator's photo").unwrap();
+    let images = ["--images", photos.path().to_str().unwrap()];
+
+    let args = [
+        "sample", "--from", "2019-01", "--to", "2019-02", "--rows", "20",
+    ];
+    let out = run_local(
+        "gid-admin",
+        root,
+        &[&args[..], &["--if-missing"], &images].concat(),
+    );
+    assert_success(&out);
+    let said = stdout(&out);
+    assert!(
+        said.contains("contacts: s3://gid-staging/contacts.csv already exists, left as it is"),
+        "{said}"
+    );
+    assert!(said.contains("2019-01: 1 exports already under"), "{said}");
+    assert!(said.contains("2019-02: 5 files"), "{said}");
+    assert!(said.contains("1 already there left as they are"), "{said}");
+    assert_eq!(text(root, "gid-staging/contacts.csv"), OPERATORS_CONTACTS);
+    assert_eq!(
+        text(root, "gid-requests/2019/jan/part-001.csv"),
+        OPERATORS_EXPORT
+    );
+    assert!(!root.join("gid-requests/2019/jan/part-002.csv").exists());
+    assert!(root.join("gid-requests/2019/feb/part-002.csv").exists());
+    assert_eq!(std::fs::read(&photo).unwrap(), b"operator's photo");
+
+    let again = run_local(
+        "gid-admin",
+        root,
+        &[&args[..], &["--if-missing"], &images].concat(),
+    );
+    assert_success(&again);
+    assert!(
+        stdout(&again).contains("2019-02: 5 exports already under"),
+        "{}",
+        stdout(&again)
+    );
+
+    let out = run_local(
+        "gid-admin",
+        root,
+        &[&args[..], &["--force"], &images].concat(),
+    );
+    assert_success(&out);
+    let said = stdout(&out);
+    assert!(
+        said.contains("contacts: overwrote s3://gid-staging/contacts.csv"),
+        "{said}"
+    );
+    assert!(said.contains("2019-01: 5 files (1 replaced)"), "{said}");
+    assert_eq!(
+        text(root, "gid-staging/contacts.csv"),
+        gid_sample::CONTACTS_CSV
+    );
+    assert_ne!(
+        text(root, "gid-requests/2019/jan/part-001.csv"),
+        OPERATORS_EXPORT
+    );
+    assert_eq!(std::fs::read(&photo).unwrap(), b"sample photo");
+}
+
+fn small_sample() -> gid_sample::SampleSpec {
+    gid_sample::SampleSpec {
+        rows_per_file: 20,
+        ..gid_sample::SampleSpec::default()
+    }
 }

@@ -6,7 +6,7 @@
 //! the stage crates, print the summary.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -39,15 +39,10 @@ pub struct CommonArgs {
     /// Backend profile (default: GID__PROFILE, else local).
     #[arg(long, global = true, value_parser = parse_profile)]
     pub profile: Option<Profile>,
-    /// Directory holding default.toml and <profile>.toml.
-    #[arg(
-        long,
-        global = true,
-        default_value = "config",
-        value_name = "DIR",
-        env = "GID_CONFIG_DIR"
-    )]
-    pub config_dir: PathBuf,
+    /// Directory holding default.toml and <profile>.toml; must exist when given.
+    /// Default: ./config when it is a directory, else only the built-in defaults.
+    #[arg(long, global = true, value_name = "DIR", env = "GID_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
     /// More detail in logs (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -59,11 +54,26 @@ fn parse_profile(s: &str) -> Result<Profile, String> {
     s.parse().map_err(|e: gid_core::ConfigError| e.to_string())
 }
 
+/// The config directory used when neither `--config-dir` nor `GID_CONFIG_DIR` names one.
+const DEFAULT_CONFIG_DIR: &str = "config";
+
 impl CommonArgs {
-    /// Loads the configuration these flags point at.
+    /// Loads the configuration these flags point at. A directory named by `--config-dir`
+    /// or `GID_CONFIG_DIR` must exist; without one, `./config` is read when present.
+    ///
+    /// No context is added: every [`gid_core::ConfigError`] already names the file,
+    /// variable or key at fault, and wrapping it would print the same fact twice.
     pub fn load_config(&self) -> anyhow::Result<Config> {
-        Config::load(&self.config_dir, self.profile, self.config.as_deref())
-            .context("loading configuration")
+        let default_dir = Path::new(DEFAULT_CONFIG_DIR);
+        let config_dir = match &self.config_dir {
+            Some(dir) => Some(dir.as_path()),
+            None => default_dir.is_dir().then_some(default_dir),
+        };
+        Ok(Config::load(
+            config_dir,
+            self.profile,
+            self.config.as_deref(),
+        )?)
     }
 }
 

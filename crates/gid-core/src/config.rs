@@ -1,4 +1,8 @@
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -192,66 +196,267 @@ pub struct Config {
     pub enrich: EnrichConfig,
 }
 
-/// Why configuration could not be loaded.
+/// Why configuration could not be loaded. Each message is one complete sentence naming
+/// the key, file or variable at fault; none carries a `source()`, so printing the error
+/// with its causes (`{:#}`) shows it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// `--profile` or `GID__PROFILE` names no backend.
     #[error("unknown profile `{0}`: use local or aws")]
     Profile(String),
-    #[error("configuration: {0}")]
-    Load(#[from] config::ConfigError),
-    #[error("configuration file {0} does not exist")]
+    /// The config crate's own message names the key and where its value came from.
+    #[error("invalid configuration: {0}")]
+    Load(config::ConfigError),
+    /// The `--config FILE` is missing.
+    #[error("config file {0} does not exist: check the path given with --config")]
     MissingFile(PathBuf),
+    /// The config directory named by the user is missing.
+    #[error("config directory {0} does not exist: create it, or name the directory that holds default.toml and <profile>.toml")]
+    MissingDir(PathBuf),
+    /// The config directory named by the user is a file.
+    #[error("config directory {0} is not a directory: name the directory that holds default.toml and <profile>.toml")]
+    NotADir(PathBuf),
+    /// A `GID__…` variable's value cannot be read as text.
+    #[error("environment variable {0} is not valid UTF-8: set it to a UTF-8 value or unset it")]
+    EnvNotUnicode(String),
+    /// `layout.month_prefix` is not a usable template.
     #[error(transparent)]
     Layout(#[from] LayoutError),
-    #[error("configuration: {key} must be {expected}")]
+    /// A value out of its range.
+    #[error("configuration key {key} must be {expected}")]
     Invalid {
         key: &'static str,
         expected: &'static str,
     },
+    /// Keys that no part of gid reads.
+    #[error("{0}")]
+    UnknownKeys(UnknownKeys),
+    /// Two bucket keys name one bucket whose contents would then mix.
+    #[error("{first} and {second} are both `{bucket}`: {why}; give {second} a bucket of its own")]
+    OverlappingBuckets {
+        first: &'static str,
+        second: &'static str,
+        bucket: BucketName,
+        why: &'static str,
+    },
+}
+
+/// Where a configuration key was set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// A TOML file: config/default.toml, config/<profile>.toml or `--config FILE`.
+    File(PathBuf),
+    /// The defaults built into the binary (config/default.toml at build time).
+    Embedded,
+    /// A `GID__…` environment variable, by name.
+    Env(String),
+}
+
+/// How an unknown key was written, so the message can spell the fix the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyForm {
+    /// `key = value`, or an environment variable.
+    Key,
+    /// A table: `[section]`.
+    Section,
+    /// An array of tables: `[[section]]`.
+    ArrayOfTables,
+}
+
+/// A key that no part of gid reads (a typo, or a setting that does not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKey {
+    /// The file or variable that set it.
+    pub origin: KeyOrigin,
+    /// The key as gid reads it: `notify.thresholds[0].lable`, `bucket.reports`.
+    pub key: String,
+    /// Whether a file wrote it as a key or as a section.
+    pub form: KeyForm,
+    /// The nearest valid spelling, written the way the origin writes keys: `label`
+    /// (the corrected name in a file), `[buckets]` (a section), `GID__BUCKETS__REPORTS`
+    /// (a variable). `None` when no valid key is close.
+    pub suggestion: Option<String>,
+    /// The valid keys at the level where the key went wrong, listed when nothing is close.
+    pub valid_here: Vec<&'static str>,
+}
+
+impl fmt::Display for UnknownKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = &self.key;
+        let file = match &self.origin {
+            KeyOrigin::Env(var) => {
+                write!(f, "environment variable {var} sets unknown key {key}")?;
+                None
+            }
+            KeyOrigin::File(path) => Some(path.display().to_string()),
+            KeyOrigin::Embedded => Some("the built-in defaults".to_owned()),
+        };
+        if let Some(file) = file {
+            match self.form {
+                KeyForm::Key => write!(f, "{file}: unknown key {key}")?,
+                KeyForm::Section => write!(f, "{file}: unknown section [{key}]")?,
+                KeyForm::ArrayOfTables => write!(f, "{file}: unknown section [[{key}]]")?,
+            }
+        }
+        match &self.suggestion {
+            Some(suggestion) => write!(f, ": did you mean {suggestion}?"),
+            None => write!(
+                f,
+                ": remove it, or use one of {}",
+                self.valid_here.join(", ")
+            ),
+        }
+    }
+}
+
+/// Every unknown key of one load, reported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKeys(pub Vec<UnknownKey>);
+
+impl fmt::Display for UnknownKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            all => {
+                write!(f, "{} unknown configuration keys:", all.len())?;
+                for key in all {
+                    write!(f, "\n  {key}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The environment variables that configure gid: `GID__` then the key's levels joined by
+/// `__` (`GID__BUCKETS__REPORTS`). `GID_CONFIG_DIR`, `GID_MONTH_INDEX` and other
+/// single-underscore `GID_` variables are flags of the binaries, not configuration.
+const ENV_PREFIX: &str = "GID__";
+const ENV_SEPARATOR: &str = "__";
+
+/// The `GID__…` variables of an environment, by name, in name order.
+fn config_variables(
+    env: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut vars = BTreeMap::new();
+    for (name, value) in env {
+        let name = name.to_string_lossy();
+        // The same test the config crate makes: the prefix in any case.
+        let is_config = name
+            .get(..ENV_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(ENV_PREFIX));
+        if !is_config {
+            continue;
+        }
+        let value = value
+            .into_string()
+            .map_err(|_| ConfigError::EnvNotUnicode(name.to_string()))?;
+        vars.insert(name.into_owned(), value);
+    }
+    Ok(vars)
+}
+
+/// The configuration key an environment variable sets, one segment per level.
+fn env_key(var: &str) -> Vec<String> {
+    var[ENV_PREFIX.len()..]
+        .to_lowercase()
+        .split(ENV_SEPARATOR)
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Config {
     /// Loads, lowest precedence first: the embedded defaults, `config/default.toml` and
-    /// `config/<profile>.toml` under `config_dir` (when present), `file` (must exist),
-    /// then `GID__…` environment variables. `profile` (from the command line) wins over all.
+    /// `config/<profile>.toml` under `config_dir`, `file`, then `GID__…` environment
+    /// variables of this process. `profile` (from the command line) wins over all.
+    ///
+    /// `config_dir` was named by the user and must exist; `None` loads no files but
+    /// `file` (the caller decides whether `./config` stands in). Keys that no part of
+    /// gid reads are errors, all of them reported at once.
     pub fn load(
-        config_dir: &Path,
+        config_dir: Option<&Path>,
         profile: Option<Profile>,
         file: Option<&Path>,
     ) -> Result<Self, ConfigError> {
+        Self::load_with_env(config_dir, profile, file, std::env::vars_os())
+    }
+
+    /// [`Config::load`] with the environment given instead of read from the process,
+    /// so tests need not change the process environment.
+    pub fn load_with_env(
+        config_dir: Option<&Path>,
+        profile: Option<Profile>,
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Self, ConfigError> {
+        let vars = config_variables(env)?;
         let profile = match profile {
             Some(p) => p,
-            None => match std::env::var("GID__PROFILE") {
-                Ok(p) => p.parse()?,
-                Err(_) => Profile::Local,
+            None => match vars.iter().find(|(name, _)| env_key(name) == ["profile"]) {
+                Some((_, p)) => p.parse()?,
+                None => Profile::Local,
             },
         };
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(
-                EMBEDDED_DEFAULTS,
-                config::FileFormat::Toml,
-            ))
-            .add_source(config::File::from(config_dir.join("default.toml")).required(false))
-            .add_source(
-                config::File::from(config_dir.join(format!("{}.toml", profile.as_str())))
-                    .required(false),
-            );
+        let mut files = Vec::new();
+        if let Some(dir) = config_dir {
+            if !dir.exists() {
+                return Err(ConfigError::MissingDir(dir.to_owned()));
+            }
+            if !dir.is_dir() {
+                return Err(ConfigError::NotADir(dir.to_owned()));
+            }
+            for name in [
+                "default.toml".to_owned(),
+                format!("{}.toml", profile.as_str()),
+            ] {
+                let path = dir.join(name);
+                if path.is_file() {
+                    files.push(path);
+                }
+            }
+        }
         if let Some(file) = file {
             if !file.exists() {
                 return Err(ConfigError::MissingFile(file.to_owned()));
             }
-            builder = builder.add_source(config::File::from(file));
+            files.push(file.to_owned());
+        }
+
+        let shape = config_shape();
+        let mut unknown = Vec::new();
+        let mut check = |source: &dyn config::Source, origin: KeyOrigin| {
+            let table = source.collect().map_err(ConfigError::Load)?;
+            unknown_in_table(shape, &table, &origin, &mut Vec::new(), &mut unknown);
+            Ok::<_, ConfigError>(())
+        };
+        let embedded = config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml);
+        check(&embedded, KeyOrigin::Embedded)?;
+        let mut builder = config::Config::builder().add_source(embedded);
+        for path in &files {
+            let source = config::File::from(path.as_path()).format(config::FileFormat::Toml);
+            check(&source, KeyOrigin::File(path.clone()))?;
+            builder = builder.add_source(source);
+        }
+        for var in vars.keys() {
+            if let Some(key) = unknown_in_env(shape, var) {
+                unknown.push(key);
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(ConfigError::UnknownKeys(UnknownKeys(unknown)));
         }
         let config: Config = builder
             .add_source(
                 config::Environment::with_prefix("GID")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
+                    .prefix_separator(ENV_SEPARATOR)
+                    .separator(ENV_SEPARATOR)
+                    .try_parsing(true)
+                    .source(Some(vars.into_iter().collect())),
             )
-            .set_override("profile", profile.as_str())?
-            .build()?
-            .try_deserialize()?;
+            .set_override("profile", profile.as_str())
+            .and_then(|b| b.build())
+            .and_then(|c| c.try_deserialize())
+            .map_err(ConfigError::Load)?;
         config.validate()?;
         Ok(config)
     }
@@ -293,6 +498,46 @@ impl Config {
                 expected: "at least 1",
             });
         }
+        self.check_buckets_apart()
+    }
+
+    /// Buckets whose contents would mix: ingest lists every object of a month's prefix in
+    /// the requests bucket, and publish indexes every object of the reports bucket.
+    fn check_buckets_apart(&self) -> Result<(), ConfigError> {
+        let b = &self.buckets;
+        let pairs = [
+            (
+                "buckets.requests",
+                &b.requests,
+                "buckets.reports",
+                &b.reports,
+                "gid would ingest its own outputs (the month's reports land under the month's export prefix)",
+            ),
+            (
+                "buckets.requests",
+                &b.requests,
+                "buckets.work",
+                &b.work,
+                "gid would ingest its own outputs (the month's Parquet table, manifests and quarantine land under the month's export prefix)",
+            ),
+            (
+                "buckets.reports",
+                &b.reports,
+                "buckets.work",
+                &b.work,
+                "the public site index would list gid's working files (manifests, and quarantined rows with their contents)",
+            ),
+        ];
+        for (first, a, second, other, why) in pairs {
+            if a == other {
+                return Err(ConfigError::OverlappingBuckets {
+                    first,
+                    second,
+                    bucket: a.clone(),
+                    why,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -302,14 +547,399 @@ impl Config {
     }
 }
 
+/// What a configuration key holds, as the `Deserialize` impls of [`Config`] read it.
+#[derive(Debug)]
+enum Shape {
+    /// A string, number, boolean or enum.
+    Value,
+    /// A struct: its field names, in declaration order.
+    Table(Vec<(&'static str, Shape)>),
+    /// A list (`keep_topics`, `[[notify.thresholds]]`).
+    List(Box<Shape>),
+}
+
+impl Shape {
+    fn fields(&self) -> &[(&'static str, Shape)] {
+        match self {
+            Shape::Table(fields) => fields,
+            _ => &[],
+        }
+    }
+
+    fn field(&self, name: &str) -> Option<&Shape> {
+        self.fields()
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map(|(_, shape)| shape)
+    }
+
+    fn names(&self) -> Vec<&'static str> {
+        self.fields().iter().map(|(name, _)| *name).collect()
+    }
+}
+
+/// The valid keys, traced once from the types so they cannot drift from what is read.
+fn config_shape() -> &'static Shape {
+    static SHAPE: OnceLock<Shape> = OnceLock::new();
+    SHAPE.get_or_init(|| trace::shape_of::<Config>(&mut Vec::new()))
+}
+
+/// Learns the shape of a `Deserialize` type without a value of it: a deserializer that
+/// follows one path into the type and stops where the path ends, reporting what the type
+/// asked for there (a struct and its field names, a sequence, or anything else).
+/// Stopping with an error means no leaf ever needs a valid value.
+mod trace {
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    use super::Shape;
+
+    #[derive(Clone, Copy)]
+    pub(super) enum Step {
+        Field(&'static str),
+        Element,
+    }
+
+    #[derive(Debug)]
+    pub(super) enum Stop {
+        Table(&'static [&'static str]),
+        List,
+        Value,
+        /// Any other error (a type that deserializes in a way the tracer does not follow).
+        Other,
+    }
+
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("tracing stopped")
+        }
+    }
+
+    impl std::error::Error for Stop {}
+
+    impl de::Error for Stop {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Stop::Other
+        }
+    }
+
+    pub(super) fn shape_of<'de, T: Deserialize<'de>>(path: &mut Vec<Step>) -> Shape {
+        match T::deserialize(Tracer { follow: path }) {
+            Err(Stop::Table(fields)) => Shape::Table(
+                fields
+                    .iter()
+                    .map(|field| {
+                        path.push(Step::Field(field));
+                        let shape = shape_of::<T>(path);
+                        path.pop();
+                        (*field, shape)
+                    })
+                    .collect(),
+            ),
+            Err(Stop::List) => {
+                path.push(Step::Element);
+                let element = shape_of::<T>(path);
+                path.pop();
+                Shape::List(Box::new(element))
+            }
+            Err(Stop::Value | Stop::Other) | Ok(_) => Shape::Value,
+        }
+    }
+
+    struct Tracer<'a> {
+        follow: &'a [Step],
+    }
+
+    impl<'de> Deserializer<'de> for Tracer<'_> {
+        type Error = Stop;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(if self.follow.is_empty() {
+                Stop::Value
+            } else {
+                Stop::Other
+            })
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Stop> {
+            match self.follow.split_first() {
+                None => Err(Stop::Table(fields)),
+                Some((Step::Field(field), rest)) => visitor.visit_map(OneField {
+                    field: Some(field),
+                    value: Some(Tracer { follow: rest }),
+                }),
+                Some((Step::Element, _)) => Err(Stop::Other),
+            }
+        }
+
+        fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
+            match self.follow.split_first() {
+                None => Err(Stop::List),
+                Some((Step::Element, rest)) => visitor.visit_seq(OneElement {
+                    element: Some(Tracer { follow: rest }),
+                }),
+                Some((Step::Field(_), _)) => Err(Stop::Other),
+            }
+        }
+
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
+            visitor.visit_some(self)
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, Stop> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf unit unit_struct tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    struct OneField<'a> {
+        field: Option<&'static str>,
+        value: Option<Tracer<'a>>,
+    }
+
+    impl<'de> MapAccess<'de> for OneField<'_> {
+        type Error = Stop;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, Stop> {
+            match self.field.take() {
+                Some(field) => seed
+                    .deserialize(de::value::BorrowedStrDeserializer::new(field))
+                    .map(Some),
+                None => Ok(None),
+            }
+        }
+
+        fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Stop> {
+            seed.deserialize(self.value.take().ok_or(Stop::Other)?)
+        }
+    }
+
+    struct OneElement<'a> {
+        element: Option<Tracer<'a>>,
+    }
+
+    impl<'de> SeqAccess<'de> for OneElement<'_> {
+        type Error = Stop;
+
+        fn next_element_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<Option<T::Value>, Stop> {
+            match self.element.take() {
+                Some(tracer) => seed.deserialize(tracer).map(Some),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// One step of a key as written: a name, or an index into an array of tables.
+#[derive(Debug, Clone)]
+enum Segment {
+    Name(String),
+    Index(usize),
+}
+
+fn render_key(path: &[Segment]) -> String {
+    let mut key = String::new();
+    for segment in path {
+        match segment {
+            Segment::Name(name) if key.is_empty() => key.push_str(name),
+            Segment::Name(name) => {
+                key.push('.');
+                key.push_str(name);
+            }
+            Segment::Index(i) => {
+                let _ = write!(key, "[{i}]");
+            }
+        }
+    }
+    key
+}
+
+/// The valid name closest to `written`, if it is close enough to be the intended one.
+fn nearest(written: &str, candidates: &[&'static str]) -> Option<&'static str> {
+    let written = written.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(&written, c), *c))
+        .filter(|(distance, c)| {
+            let allowed = if c.len() <= 4 {
+                1
+            } else {
+                (c.len() / 3).max(2)
+            };
+            *distance <= allowed
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+/// Collects the keys of one file's `table` (at `path`) that `shape` does not have.
+fn unknown_in_table(
+    shape: &Shape,
+    table: &config::Map<String, config::Value>,
+    origin: &KeyOrigin,
+    path: &mut Vec<Segment>,
+    out: &mut Vec<UnknownKey>,
+) {
+    use config::ValueKind;
+    // The config crate's tables are hash maps: report in key order, the same every run.
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(name, _)| name.as_str());
+    for (name, value) in entries {
+        path.push(Segment::Name(name.clone()));
+        match shape.field(name) {
+            Some(field @ Shape::Table(_)) => {
+                if let ValueKind::Table(inner) = &value.kind {
+                    unknown_in_table(field, inner, origin, path, out);
+                }
+            }
+            Some(Shape::List(element)) => {
+                if let ValueKind::Array(items) = &value.kind {
+                    for (i, item) in items.iter().enumerate() {
+                        if let ValueKind::Table(inner) = &item.kind {
+                            path.push(Segment::Index(i));
+                            unknown_in_table(element, inner, origin, path, out);
+                            path.pop();
+                        }
+                    }
+                }
+            }
+            // A value of the wrong kind is the deserializer's error to report, with its key.
+            Some(Shape::Value) => {}
+            None => {
+                let form = match &value.kind {
+                    ValueKind::Table(_) => KeyForm::Section,
+                    ValueKind::Array(items)
+                        if !items.is_empty()
+                            && items.iter().all(|i| matches!(i.kind, ValueKind::Table(_))) =>
+                    {
+                        KeyForm::ArrayOfTables
+                    }
+                    _ => KeyForm::Key,
+                };
+                let valid_here = shape.names();
+                let suggestion = nearest(name, &valid_here).map(|fixed| {
+                    // A section is named by its whole path, a key by its name in its table.
+                    let mut fixed_path = path.clone();
+                    *fixed_path.last_mut().expect("just pushed") = Segment::Name(fixed.into());
+                    match form {
+                        KeyForm::Key => fixed.to_owned(),
+                        KeyForm::Section => format!("[{}]", render_key(&fixed_path)),
+                        KeyForm::ArrayOfTables => format!("[[{}]]", render_key(&fixed_path)),
+                    }
+                });
+                out.push(UnknownKey {
+                    origin: origin.clone(),
+                    key: render_key(path),
+                    form,
+                    suggestion,
+                    valid_here,
+                });
+            }
+        }
+        path.pop();
+    }
+}
+
+/// The unknown key an environment variable sets, if it sets one.
+fn unknown_in_env(root: &Shape, var: &str) -> Option<UnknownKey> {
+    let segments = env_key(var);
+    let mut shape = root;
+    for (depth, segment) in segments.iter().enumerate() {
+        match shape.field(segment) {
+            // Deeper levels under a value or a list are the deserializer's type error.
+            Some(inner @ Shape::Table(_)) => shape = inner,
+            Some(_) => return None,
+            None => {
+                let valid_here = shape.names();
+                let suggestion = fix_env_key(shape, &segments[depth..]).map(|fixed| {
+                    let levels: Vec<String> = segments[..depth]
+                        .iter()
+                        .chain(&fixed)
+                        .map(|s| s.to_uppercase())
+                        .collect();
+                    format!("{ENV_PREFIX}{}", levels.join(ENV_SEPARATOR))
+                });
+                return Some(UnknownKey {
+                    origin: KeyOrigin::Env(var.to_owned()),
+                    key: segments.join("."),
+                    form: KeyForm::Key,
+                    suggestion,
+                    valid_here,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The valid key nearest to `rest` under `shape`, level by level: each name kept when
+/// valid, else replaced by the nearest one; `None` when a level has nothing close.
+fn fix_env_key(shape: &Shape, rest: &[String]) -> Option<Vec<String>> {
+    let (first, tail) = rest.split_first()?;
+    let name = match shape.field(first) {
+        Some(_) => first.as_str(),
+        None => nearest(first, &shape.names())?,
+    };
+    let inner = shape.field(name)?;
+    let mut fixed = vec![name.to_owned()];
+    match inner {
+        Shape::Table(_) if !tail.is_empty() => fixed.extend(fix_env_key(inner, tail)?),
+        // A variable must end on a value: naming a table alone, or going past a value,
+        // is no key to suggest.
+        Shape::Table(_) => return None,
+        _ if !tail.is_empty() => return None,
+        _ => {}
+    }
+    Some(fixed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn env(vars: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        vars.iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
+    }
+
+    /// A config directory holding `local.toml` with `text`.
+    fn dir_with_local_toml(text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("local.toml"), text).unwrap();
+        dir
+    }
+
+    fn load_dir(dir: &Path, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_with_env(Some(dir), Some(Profile::Local), None, env(vars))
+    }
+
+    fn repo_config_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+    }
+
     #[test]
     fn embedded_defaults_name_the_course_buckets() {
-        let dir = Path::new("/nonexistent");
-        let c = Config::load(dir, Some(Profile::Local), None).unwrap();
+        let c = Config::load_with_env(None, Some(Profile::Local), None, env(&[])).unwrap();
         assert_eq!(c.buckets.requests.as_str(), "gid-requests");
         assert_eq!(c.buckets.reports.as_str(), "gid-reports");
         assert_eq!(c.buckets.images.as_str(), "gid-images");
@@ -329,25 +959,239 @@ mod tests {
 
     #[test]
     fn a_config_file_overrides_defaults_and_bad_values_are_named() {
-        let dir = std::env::temp_dir().join(format!("gid-core-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("custom.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("custom.toml");
         std::fs::write(&file, "[buckets]\nreports = \"city-reports\"\n").unwrap();
-        let c = Config::load(&dir, Some(Profile::Aws), Some(&file)).unwrap();
+        let c = Config::load_with_env(Some(dir.path()), Some(Profile::Aws), Some(&file), env(&[]))
+            .unwrap();
         assert_eq!(c.buckets.reports.as_str(), "city-reports");
         assert_eq!(c.profile, Profile::Aws);
 
         std::fs::write(&file, "[buckets]\nreports = \"Bad_Name\"\n").unwrap();
-        let err = Config::load(&dir, None, Some(&file))
+        let err = Config::load_with_env(Some(dir.path()), None, Some(&file), env(&[]))
             .unwrap_err()
             .to_string();
         assert!(err.contains("Bad_Name"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn environment_variables_set_keys_and_choose_the_profile() {
+        let c = Config::load_with_env(
+            None,
+            None,
+            None,
+            env(&[
+                ("GID__PROFILE", "aws"),
+                ("GID__BUCKETS__REPORTS", "city-reports"),
+                ("GID__INGEST__CONCURRENCY", "16"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.profile, Profile::Aws);
+        assert_eq!(c.buckets.reports.as_str(), "city-reports");
+        assert_eq!(c.ingest.concurrency, 16);
     }
 
     #[test]
     fn a_missing_config_file_is_an_error() {
-        let err = Config::load(Path::new("."), None, Some(Path::new("/no/such.toml")));
+        let err = Config::load_with_env(None, None, Some(Path::new("/no/such.toml")), env(&[]));
         assert!(matches!(err, Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn a_named_config_dir_that_does_not_exist_is_an_error_naming_it() {
+        let err = load_dir(Path::new("/nonexistent/gid-config"), &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingDir(_)), "{err}");
+        assert!(err.to_string().contains("/nonexistent/gid-config"), "{err}");
+
+        let dir = dir_with_local_toml("");
+        let err = load_dir(&dir.path().join("local.toml"), &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::NotADir(_)), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_an_array_of_tables_names_its_file_and_the_nearest_key() {
+        let dir = dir_with_local_toml(
+            "[[notify.thresholds]]\nservice_name = \"Pothole\"\nabove = 3\ntopic = \"streets\"\nlable = \"Holes\"\n",
+        );
+        let err = load_dir(dir.path(), &[]).unwrap_err();
+        let file = dir.path().join("local.toml");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: unknown key notify.thresholds[0].lable: did you mean label?",
+                file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_section_suggests_the_section_it_resembles() {
+        let dir = dir_with_local_toml("[bucket]\nreports = \"city-reports\"\n");
+        let err = load_dir(dir.path(), &[]).unwrap_err().to_string();
+        assert!(
+            err.ends_with("local.toml: unknown section [bucket]: did you mean [buckets]?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_environment_key_is_named_and_corrected_as_a_variable() {
+        let err = Config::load_with_env(
+            None,
+            Some(Profile::Local),
+            None,
+            env(&[("GID__BUCKET__REPORTS", "city-reports")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable GID__BUCKET__REPORTS sets unknown key bucket.reports: \
+             did you mean GID__BUCKETS__REPORTS?"
+        );
+    }
+
+    #[test]
+    fn single_underscore_gid_variables_are_not_configuration() {
+        let c = Config::load_with_env(
+            None,
+            Some(Profile::Local),
+            None,
+            env(&[
+                ("GID_CONFIG_DIR", "/etc/gid/config"),
+                ("GID_MONTH_INDEX", "3"),
+                ("GID_SAMPLE_IMAGES", "/tmp/photos"),
+                ("GID_IMAGE_MODEL", "/tmp/model.safetensors"),
+                ("GID_TEST_MOTO_ENDPOINT", "http://127.0.0.1:5000"),
+            ]),
+        );
+        assert!(c.is_ok(), "{:?}", c.err().map(|e| e.to_string()));
+    }
+
+    #[test]
+    fn optional_keys_that_default_toml_only_mentions_in_comments_are_valid() {
+        let dir = dir_with_local_toml(
+            "[aws]\nregion = \"eu-west-1\"\nendpoint_url = \"http://127.0.0.1:5000\"\nforce_path_style = true\n\
+             [notify]\nsns_endpoint_url = \"http://127.0.0.1:5001\"\n\
+             [enrich.aws]\nendpoint_url = \"http://127.0.0.1:5002\"\n",
+        );
+        let c = load_dir(dir.path(), &[]).unwrap();
+        assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.aws.force_path_style, Some(true));
+        assert_eq!(
+            c.notify.sns_endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5001")
+        );
+        assert_eq!(
+            c.enrich.aws.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5002")
+        );
+    }
+
+    #[test]
+    fn every_unknown_key_of_a_load_is_reported_one_per_line() {
+        let dir =
+            dir_with_local_toml("[aws]\nregoin = \"eu-west-1\"\n[ingest]\nsufix = \".txt\"\n");
+        let err = load_dir(dir.path(), &[("GID__INGEST__CONCURENCY", "4")]).unwrap_err();
+        let ConfigError::UnknownKeys(UnknownKeys(keys)) = &err else {
+            panic!("{err}");
+        };
+        let found: Vec<(&str, Option<&str>)> = keys
+            .iter()
+            .map(|k| (k.key.as_str(), k.suggestion.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("aws.regoin", Some("region")),
+                ("ingest.sufix", Some("suffix")),
+                ("ingest.concurency", Some("GID__INGEST__CONCURRENCY")),
+            ]
+        );
+        let text = err.to_string();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(text.starts_with("3 unknown configuration keys:"), "{text}");
+    }
+
+    #[test]
+    fn a_key_close_to_no_valid_key_lists_the_valid_ones() {
+        let dir = dir_with_local_toml("[publish]\nwatermark = \"draft\"\n");
+        let err = load_dir(dir.path(), &[]).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "unknown key publish.watermark: remove it, or use one of acl, acl_fallback, \
+                 presign_expires_secs, index_cache_control, report_cache_control"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_config_files_hold_only_known_keys() {
+        for profile in [Profile::Local, Profile::Aws] {
+            let loaded =
+                Config::load_with_env(Some(&repo_config_dir()), Some(profile), None, env(&[]));
+            assert!(loaded.is_ok(), "{:?}", loaded.err().map(|e| e.to_string()));
+        }
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_once_with_its_key() {
+        let err = Config::load_with_env(
+            None,
+            Some(Profile::Local),
+            None,
+            env(&[("GID__INGEST__CONCURRENCY", "many")]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("ingest.concurrency"), "{text}");
+        // `{:#}` prints the causes after the message: there must be none to repeat it.
+        assert!(std::error::Error::source(&err).is_none(), "{text}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_naming_the_key() {
+        let err = Config::load_with_env(
+            None,
+            Some(Profile::Local),
+            None,
+            env(&[("GID__INGEST__CONCURRENCY", "0")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration key ingest.concurrency must be at least 1"
+        );
+    }
+
+    #[test]
+    fn buckets_whose_contents_would_mix_are_refused_naming_both_keys() {
+        let refused = |var: &str, bucket: &str| {
+            Config::load_with_env(None, Some(Profile::Local), None, env(&[(var, bucket)]))
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused("GID__BUCKETS__REPORTS", "gid-requests");
+        assert!(
+            err.starts_with("buckets.requests and buckets.reports are both `gid-requests`: gid would ingest its own outputs"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("give buckets.reports a bucket of its own"),
+            "{err}"
+        );
+        let err = refused("GID__BUCKETS__WORK", "gid-requests");
+        assert!(
+            err.starts_with("buckets.requests and buckets.work are both `gid-requests`: gid would ingest its own outputs"),
+            "{err}"
+        );
+        let err = refused("GID__BUCKETS__WORK", "gid-reports");
+        assert!(
+            err.starts_with(
+                "buckets.reports and buckets.work are both `gid-reports`: the public site index"
+            ),
+            "{err}"
+        );
     }
 }

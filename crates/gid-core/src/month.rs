@@ -23,6 +23,12 @@ pub enum MonthError {
     MonthOutOfRange(String),
     #[error("empty month range: {from} is after {to}")]
     EmptyRange { from: Month, to: Month },
+    #[error("the range {from} to {to} is {months} months long, more than the {max} (50 years) one run takes: narrow it, or use --all to run every month that has exports", max = MonthRange::MAX_MONTHS)]
+    RangeTooLong {
+        from: Month,
+        to: Month,
+        months: usize,
+    },
 }
 
 impl Month {
@@ -112,11 +118,26 @@ pub struct MonthRange {
 }
 
 impl MonthRange {
+    /// The longest range one run takes. Every month of a range is planned (and on S3
+    /// listed) before anything runs, so `--from 0000-01 --to 9999-12` would spend minutes
+    /// on 120,000 empty months; 50 years covers any real backfill.
+    pub const MAX_MONTHS: usize = 600;
+
+    /// The months from `from` to `to`, both included; refused when empty or longer than
+    /// [`MonthRange::MAX_MONTHS`].
     pub fn new(from: Month, to: Month) -> Result<Self, MonthError> {
         if from > to {
             return Err(MonthError::EmptyRange { from, to });
         }
-        Ok(Self { from, to })
+        let range = Self { from, to };
+        if range.len() > Self::MAX_MONTHS {
+            return Err(MonthError::RangeTooLong {
+                from,
+                to,
+                months: range.len(),
+            });
+        }
+        Ok(range)
     }
 
     pub fn single(month: Month) -> Self {
@@ -186,6 +207,26 @@ mod tests {
             [28, 29, 28, 29]
         );
         assert_eq!([days("2019-04"), days("2019-12")], [30, 31]);
+    }
+
+    #[test]
+    fn ranges_longer_than_fifty_years_are_refused_with_their_length_and_the_way_out() {
+        let month = |s: &str| s.parse::<Month>().unwrap();
+        let longest = MonthRange::new(month("1970-01"), month("2019-12")).unwrap();
+        assert_eq!(longest.len(), MonthRange::MAX_MONTHS);
+        let err = MonthRange::new(month("0000-01"), month("9999-12")).unwrap_err();
+        assert_eq!(
+            err,
+            MonthError::RangeTooLong {
+                from: month("0000-01"),
+                to: month("9999-12"),
+                months: 120_000
+            }
+        );
+        let text = err.to_string();
+        assert!(text.contains("120000 months long"), "{text}");
+        assert!(text.contains("narrow it, or use --all"), "{text}");
+        assert!(MonthRange::new(month("1970-01"), month("2020-01")).is_err());
     }
 
     #[test]

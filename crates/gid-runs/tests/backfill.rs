@@ -30,12 +30,7 @@ impl Progress for InFlight {
 
 async fn backfill_with(jobs: usize) -> usize {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::load(
-        std::path::Path::new("/nonexistent"),
-        Some(Profile::Local),
-        None,
-    )
-    .unwrap();
+    let mut config = Config::load(None, Some(Profile::Local), None).unwrap();
     config.local.data_root = dir.path().to_owned();
     let layout = config.layout().unwrap();
     let local: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(dir.path()));

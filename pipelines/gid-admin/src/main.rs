@@ -1,6 +1,7 @@
 //! `gid-admin`: the operator's toolbox over the configured backend — buckets, objects,
 //! ACLs, public and presigned URLs, and the synthetic sample data for demos and tests.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use gid_notify::{
 };
 use gid_runs::{open_notifier, open_store, MonthRun, RunOptions};
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::{content_type_for, list_all, ObjectStore, PutOptions};
+use gid_storage::{content_type_for, list_all, ObjectStore, PutOptions, StorageError};
 
 /// Operate gid's buckets and objects on the configured backend.
 #[derive(Debug, Parser)]
@@ -89,7 +90,9 @@ enum Command {
         #[command(flatten)]
         months: MonthArgs,
     },
-    /// Write synthetic exports (with dirty rows) into the requests bucket.
+    /// Write synthetic exports (with dirty rows) into the requests bucket, the demo
+    /// contacts.csv into the staging bucket and, with --images, request photos into the
+    /// images bucket. Refuses to overwrite anything unless --force or --if-missing.
     Sample {
         #[command(flatten)]
         months: MonthArgs,
@@ -99,9 +102,15 @@ enum Command {
         rows: usize,
         #[arg(long, default_value_t = SampleSpec::default().seed)]
         seed: u64,
-        /// Leave months that already have exports untouched.
+        /// Leave what already exists (a month that has exports, contacts.csv, a photo)
+        /// as it is and write only what is missing.
         #[arg(long)]
         if_missing: bool,
+        /// Write the sample over what already exists (same-named exports, contacts.csv,
+        /// photos). Without --force or --if-missing, sample writes nothing when any of
+        /// its targets exists.
+        #[arg(long, conflicts_with = "if_missing")]
+        force: bool,
         /// Folder of real photos (`make sample-images`) stored in the images bucket under
         /// the requests' image keys (one key in seven is left without a photo).
         #[arg(long, env = "GID_SAMPLE_IMAGES")]
@@ -345,6 +354,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rows,
             seed,
             if_missing,
+            force,
             images,
         } => {
             let spec = SampleSpec {
@@ -357,7 +367,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(dir) => sample_photos(&dir)?,
                 None => Vec::new(),
             };
-            sample(&config, store, &months, &spec, if_missing, &photos).await
+            let existing = match (force, if_missing) {
+                (true, _) => Existing::Overwrite,
+                (false, true) => Existing::Keep,
+                (false, false) => Existing::Refuse,
+            };
+            sample(&config, store, &months, &spec, existing, &photos).await
         }
     }
 }
@@ -727,81 +742,195 @@ fn sample_photos(dir: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<u8>)>
     Ok(photos)
 }
 
+/// What `gid-admin sample` does with targets that already exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// Write nothing at all and name them (the default: they may be an operator's data).
+    Refuse,
+    /// Leave them; write only what is missing (`--if-missing`).
+    Keep,
+    /// Write over them (`--force`).
+    Overwrite,
+}
+
+/// Existing targets named in a refusal; the rest are counted.
+const REFUSAL_NAMES: usize = 5;
+
+/// The keys under `prefix` of `bucket`; none when the bucket does not exist yet.
+async fn existing_keys(
+    store: &dyn ObjectStore,
+    bucket: &BucketName,
+    prefix: &str,
+) -> anyhow::Result<BTreeSet<ObjectKey>> {
+    match list_all(store, bucket, prefix).await {
+        Ok(objects) => Ok(objects.into_iter().map(|o| o.key).collect()),
+        Err(StorageError::NoSuchBucket { .. }) => Ok(BTreeSet::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One month of the sample, with what already exists where it would go.
+struct MonthPlan {
+    month: gid_core::Month,
+    prefix: String,
+    sample: gid_sample::SampleMonth,
+    /// Objects already under the month's prefix of the requests bucket (any name: sample
+    /// parts written next to real exports would be counted in the month's reports).
+    exports: Vec<ObjectKey>,
+    /// The photos this month would store, by image key, with the photo's index.
+    photos: Vec<(ObjectKey, usize)>,
+    existing_photos: BTreeSet<ObjectKey>,
+}
+
 async fn sample(
     config: &Config,
     store: &dyn ObjectStore,
     months: &MonthArgs,
     spec: &SampleSpec,
-    if_missing: bool,
+    existing: Existing,
     photos: &[(String, Vec<u8>)],
 ) -> anyhow::Result<()> {
     let bucket = &config.buckets.requests;
+    let staging = &config.buckets.staging;
+    let images = &config.buckets.images;
     let layout = config.layout()?;
     if spec.files_per_month < 3 {
         bail!("--files must be at least 3 (clean, drifted and dirty parts)");
     }
-    store.create_bucket(bucket).await?;
-    let staging = &config.buckets.staging;
-    store.create_bucket(staging).await?;
     let contacts = ObjectKey::new(config.notify.contacts_key.clone())?;
-    if !(if_missing && store.head(staging, &contacts).await.is_ok()) {
+
+    // Look before writing anything: with neither flag, one existing target stops it all.
+    let contacts_exist = match store.head(staging, &contacts).await {
+        Ok(_) => true,
+        Err(StorageError::NoSuchKey { .. } | StorageError::NoSuchBucket { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let mut plans = Vec::new();
+    for month in months.months()? {
+        let prefix = layout.month_prefix(month);
+        let sample = generate_month(month, spec);
+        let exports = existing_keys(store, bucket, &prefix)
+            .await?
+            .into_iter()
+            .collect();
+        let mut month_photos = Vec::new();
+        let mut photo_folders = BTreeSet::new();
+        for key in &sample.truth.images {
+            if let Some(i) = gid_sample::photo_for(key, photos.len()) {
+                let key = ObjectKey::new(key.clone())?;
+                let folder = key.as_str().rsplit_once('/').map_or("", |(f, _)| f);
+                photo_folders.insert(format!("{folder}/"));
+                month_photos.push((key, i));
+            }
+        }
+        let mut existing_photos = BTreeSet::new();
+        for folder in &photo_folders {
+            existing_photos.extend(existing_keys(store, images, folder).await?);
+        }
+        existing_photos.retain(|k| month_photos.iter().any(|(p, _)| p == k));
+        plans.push(MonthPlan {
+            month,
+            prefix,
+            sample,
+            exports,
+            photos: month_photos,
+            existing_photos,
+        });
+    }
+    if existing == Existing::Refuse {
+        let mut found: Vec<String> = Vec::new();
+        if contacts_exist {
+            found.push(format!("s3://{staging}/{contacts}"));
+        }
+        for plan in &plans {
+            found.extend(plan.exports.iter().map(|k| format!("s3://{bucket}/{k}")));
+            found.extend(
+                plan.existing_photos
+                    .iter()
+                    .map(|k| format!("s3://{images}/{k}")),
+            );
+        }
+        if !found.is_empty() {
+            let more = found.len().saturating_sub(REFUSAL_NAMES);
+            let mut named = found[..found.len().min(REFUSAL_NAMES)].join(", ");
+            if more > 0 {
+                named.push_str(&format!(" and {more} more"));
+            }
+            bail!(
+                "sample wrote nothing: {} of its targets already exist ({named}); \
+                 --force overwrites them, --if-missing leaves them and writes only what is missing",
+                found.len()
+            );
+        }
+    }
+
+    let csv = PutOptions::new("text/csv; charset=utf-8");
+    store.create_bucket(staging).await?;
+    if contacts_exist && existing == Existing::Keep {
+        println!("contacts: s3://{staging}/{contacts} already exists, left as it is");
+    } else {
         store
             .put(
                 staging,
                 &contacts,
                 Bytes::from_static(gid_sample::CONTACTS_CSV.as_bytes()),
-                &PutOptions::new("text/csv; charset=utf-8"),
+                &csv,
             )
             .await?;
-        println!("contacts: s3://{staging}/{contacts}");
+        let verb = if contacts_exist { "overwrote" } else { "wrote" };
+        println!("contacts: {verb} s3://{staging}/{contacts}");
     }
-    for month in months.months()? {
-        let prefix = layout.month_prefix(month);
-        if if_missing
-            && !store
-                .list_page(bucket, &prefix, None, 1)
-                .await?
-                .objects
-                .is_empty()
-        {
-            println!("{month}: exports already under s3://{bucket}/{prefix}, left as they are");
+    store.create_bucket(bucket).await?;
+    if !photos.is_empty() {
+        store.create_bucket(images).await?;
+    }
+    for plan in &plans {
+        let month = plan.month;
+        let prefix = &plan.prefix;
+        if existing == Existing::Keep && !plan.exports.is_empty() {
+            println!(
+                "{month}: {} exports already under s3://{bucket}/{prefix}, left as they are",
+                plan.exports.len()
+            );
             continue;
         }
-        let sample = generate_month(month, spec);
+        let sample = &plan.sample;
+        let mut replaced = 0;
         for file in &sample.files {
             let key = layout.month_key(month, &file.name);
+            replaced += usize::from(plan.exports.contains(&key));
             store
-                .put(
-                    bucket,
-                    &key,
-                    Bytes::from(file.bytes.clone()),
-                    &PutOptions::new("text/csv; charset=utf-8"),
-                )
+                .put(bucket, &key, Bytes::from(file.bytes.clone()), &csv)
                 .await?;
         }
-        let mut stored = 0;
-        if !photos.is_empty() {
-            let images = &config.buckets.images;
-            store.create_bucket(images).await?;
-            for key in &sample.truth.images {
-                if let Some(i) = gid_sample::photo_for(key, photos.len()) {
-                    let (name, bytes) = &photos[i];
-                    let key = ObjectKey::new(key.clone())?;
-                    store
-                        .put(
-                            images,
-                            &key,
-                            Bytes::from(bytes.clone()),
-                            &PutOptions::new(content_type_for(&key)),
-                        )
-                        .await
-                        .with_context(|| format!("storing sample photo {name}"))?;
-                    stored += 1;
-                }
+        let (mut stored, mut kept) = (0, 0);
+        for (key, i) in &plan.photos {
+            if existing == Existing::Keep && plan.existing_photos.contains(key) {
+                kept += 1;
+                continue;
             }
+            let (name, bytes) = &photos[*i];
+            store
+                .put(
+                    images,
+                    key,
+                    Bytes::from(bytes.clone()),
+                    &PutOptions::new(content_type_for(key)),
+                )
+                .await
+                .with_context(|| format!("storing sample photo {name}"))?;
+            stored += 1;
         }
+        let replaced = match replaced {
+            0 => String::new(),
+            n => format!(" ({n} replaced)"),
+        };
+        let kept = match kept {
+            0 => String::new(),
+            n => format!(", {n} already there left as they are"),
+        };
         println!(
-            "{month}: {} files, {} good rows, {} dirty rows → s3://{bucket}/{prefix}; {stored} of {} request photos stored",
+            "{month}: {} files{replaced}, {} good rows, {} dirty rows → s3://{bucket}/{prefix}; {stored} of {} request photos stored{kept}",
             sample.files.len(),
             sample.truth.total_rows,
             sample.truth.dirty.len(),
