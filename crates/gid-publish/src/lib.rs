@@ -418,6 +418,7 @@ mod tests {
     use super::*;
     use gid_aggregate::GroupCount;
     use gid_storage::LocalStore;
+    use std::sync::Arc;
 
     fn summary(month: &str) -> MonthSummary {
         MonthSummary {
@@ -439,6 +440,57 @@ mod tests {
             presign_expires: Duration::from_secs(3600),
             index_cache_control: "max-age=60".into(),
             report_cache_control: "max-age=300".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_publisher_whose_listing_went_stale_never_drops_another_months_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let bucket = BucketName::new("gid-reports").unwrap();
+        store.create_bucket(&bucket).await.unwrap();
+        let layout = Layout::new("{year}/{mon}/").unwrap();
+        let hold = Arc::new(HeldListing::default());
+        hold.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let slow_store = TestStore {
+            hold: Some(hold.clone()),
+            ..TestStore::new(store.clone())
+        };
+        let slow = ReportSite::new(
+            &slow_store,
+            bucket.clone(),
+            layout.clone(),
+            access(Acl::PublicRead),
+        );
+        let fast = ReportSite::new(
+            &store,
+            bucket.clone(),
+            layout.clone(),
+            access(Acl::PublicRead),
+        );
+        // January lists the site, February publishes whole meanwhile, then January's
+        // listing (without February) comes back.
+        let (jan_files, feb_files) = (
+            render_month(&layout, &summary("2019-01")),
+            render_month(&layout, &summary("2019-02")),
+        );
+        let january = slow.publish(&jan_files);
+        let february = async {
+            hold.listed.notified().await;
+            let published = fast.publish(&feb_files).await;
+            hold.release.notify_one();
+            published
+        };
+        let (january, february) = tokio::join!(january, february);
+        january.unwrap();
+        february.unwrap();
+        let index = store
+            .get(&bucket, &ObjectKey::new(INDEX_KEY).unwrap())
+            .await
+            .unwrap();
+        let index = String::from_utf8(index.body.to_vec()).unwrap();
+        for key in ["2019/jan/final_report.csv", "2019/feb/final_report.csv"] {
+            assert!(index.contains(&index_link_text(key)), "{key} lost: {index}");
         }
     }
 
@@ -488,23 +540,46 @@ mod tests {
         );
     }
 
-    /// A bucket with Object Ownership = BucketOwnerEnforced: every ACL is refused.
+    /// A local store with what tests need of a real one: a bucket that refuses ACLs (like
+    /// BucketOwnerEnforced), and a whole-bucket listing answered late (a slow publisher).
     #[derive(Debug)]
-    struct AclLessBucket(LocalStore);
+    struct TestStore {
+        inner: LocalStore,
+        refuse_acls: bool,
+        hold: Option<Arc<HeldListing>>,
+    }
+
+    /// Holds back the answer of the next whole-bucket listing until released.
+    #[derive(Debug, Default)]
+    struct HeldListing {
+        armed: std::sync::atomic::AtomicBool,
+        listed: tokio::sync::Notify,
+        release: tokio::sync::Notify,
+    }
+
+    impl TestStore {
+        fn new(inner: LocalStore) -> Self {
+            Self {
+                inner,
+                refuse_acls: false,
+                hold: None,
+            }
+        }
+    }
 
     #[async_trait::async_trait]
-    impl ObjectStore for AclLessBucket {
+    impl ObjectStore for TestStore {
         fn backend(&self) -> &'static str {
-            "acl-less"
+            "test"
         }
         async fn create_bucket(&self, b: &BucketName) -> Result<(), StorageError> {
-            self.0.create_bucket(b).await
+            self.inner.create_bucket(b).await
         }
         async fn list_buckets(&self) -> Result<Vec<gid_storage::BucketInfo>, StorageError> {
-            self.0.list_buckets().await
+            self.inner.list_buckets().await
         }
         async fn delete_bucket(&self, b: &BucketName) -> Result<(), StorageError> {
-            self.0.delete_bucket(b).await
+            self.inner.delete_bucket(b).await
         }
         async fn list_page(
             &self,
@@ -513,17 +588,27 @@ mod tests {
             continuation: Option<String>,
             max_keys: u32,
         ) -> Result<gid_storage::ListPage, StorageError> {
-            self.0.list_page(b, prefix, continuation, max_keys).await
+            let page = self
+                .inner
+                .list_page(b, prefix, continuation, max_keys)
+                .await;
+            if let Some(hold) = self.hold.as_ref().filter(|_| prefix.is_empty()) {
+                if hold.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    hold.listed.notify_one();
+                    hold.release.notified().await;
+                }
+            }
+            page
         }
         async fn get(
             &self,
             b: &BucketName,
             k: &ObjectKey,
         ) -> Result<gid_storage::StoredObject, StorageError> {
-            self.0.get(b, k).await
+            self.inner.get(b, k).await
         }
         async fn head(&self, b: &BucketName, k: &ObjectKey) -> Result<ObjectMeta, StorageError> {
-            self.0.head(b, k).await
+            self.inner.head(b, k).await
         }
         async fn put(
             &self,
@@ -532,19 +617,27 @@ mod tests {
             body: Bytes,
             options: &PutOptions,
         ) -> Result<String, StorageError> {
-            if options.acl.is_some() {
+            if options.acl.is_some() && self.refuse_acls {
                 return Err(StorageError::AclNotSupported { bucket: b.clone() });
             }
-            self.0.put(b, k, body, options).await
+            self.inner.put(b, k, body, options).await
         }
         async fn delete(&self, b: &BucketName, k: &ObjectKey) -> Result<(), StorageError> {
-            self.0.delete(b, k).await
+            self.inner.delete(b, k).await
         }
         async fn get_acl(&self, b: &BucketName, k: &ObjectKey) -> Result<Acl, StorageError> {
-            self.0.get_acl(b, k).await
+            self.inner.get_acl(b, k).await
         }
-        async fn put_acl(&self, b: &BucketName, _: &ObjectKey, _: Acl) -> Result<(), StorageError> {
-            Err(StorageError::AclNotSupported { bucket: b.clone() })
+        async fn put_acl(
+            &self,
+            b: &BucketName,
+            k: &ObjectKey,
+            acl: Acl,
+        ) -> Result<(), StorageError> {
+            if self.refuse_acls {
+                return Err(StorageError::AclNotSupported { bucket: b.clone() });
+            }
+            self.inner.put_acl(b, k, acl).await
         }
         async fn presign_get(
             &self,
@@ -552,14 +645,17 @@ mod tests {
             k: &ObjectKey,
             expires: Duration,
         ) -> Result<String, StorageError> {
-            self.0.presign_get(b, k, expires).await
+            self.inner.presign_get(b, k, expires).await
         }
     }
 
     #[tokio::test]
     async fn a_bucket_refusing_acls_still_publishes_with_presigned_links() {
         let dir = tempfile::tempdir().unwrap();
-        let store = AclLessBucket(LocalStore::new(dir.path()));
+        let store = TestStore {
+            refuse_acls: true,
+            ..TestStore::new(LocalStore::new(dir.path()))
+        };
         let bucket = BucketName::new("gid-reports").unwrap();
         store.create_bucket(&bucket).await.unwrap();
         let layout = Layout::new("{year}/{mon}/").unwrap();
