@@ -482,6 +482,7 @@ async fn assert_stopped(out: &Output, took: Duration, target: &Target, stage: &s
     assert_eq!(stop_lines, 1, "{err}");
     assert!(err.contains("SIGTERM"), "{err}");
     assert_eq!(manifest_state(target, stage).await, "interrupted", "{err}");
+    eprintln!("{stage}: stopped by SIGTERM, exit 143, {took:?} from start to exit");
 }
 
 /// The plain rerun of a stopped run succeeds with one alert per threshold.
@@ -625,6 +626,7 @@ fn sigterm_during_ingest_stops_within_the_deadline_and_the_rerun_resumes() {
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
     assert!(signalled.elapsed() < Duration::from_secs(20));
+    eprintln!("ingest: exit 143 {:?} after SIGTERM", signalled.elapsed());
     let recorded = std::fs::read_to_string(&manifest).unwrap();
     assert!(recorded.contains("\"interrupted\""), "{recorded}");
     assert!(!root.join("gid-reports/2019/jan/final_report.csv").exists());
