@@ -642,3 +642,54 @@ fn sigterm_during_ingest_stops_within_the_deadline_and_the_rerun_resumes() {
     );
     assert!(root.join("gid-reports/2019/jan/final_report.csv").exists());
 }
+
+#[test]
+fn a_full_disk_fails_the_run_naming_the_object_and_leaves_no_temp_file() {
+    // A data root on a 4 MiB tmpfs (a mount namespace of its own, so nothing outside sees
+    // it), filled up after the sample is written but for 64 KiB: manifests fit, the
+    // month's table does not.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=4m tmpfs "$GID__LOCAL__DATA_ROOT" || exit 99
+        "$ADMIN" --config-dir "$CFG" --profile local sample --month 2019-01 --files 3 --rows 4000 >/dev/null || exit 98
+        dd if=/dev/zero of="$GID__LOCAL__DATA_ROOT/filler" bs=64k count=1000 2>/dev/null
+        truncate -s -64K "$GID__LOCAL__DATA_ROOT/filler"
+        "$REPORT" --config-dir "$CFG" --profile local --month 2019-01 >/dev/null
+        echo "exit=$?" >&2
+        echo "temp files:" $(ls -A "$GID__LOCAL__DATA_ROOT/.gid/tmp" | grep -v '\.owner$') >&2
+        "$ADMIN" --config-dir "$CFG" --profile local runs --month 2019-01 >&2
+    "#;
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "bash", "-c", script])
+        .env("GID__LOCAL__DATA_ROOT", &root)
+        .env("GID__NOTIFY__OUTBOX_DIR", dir.path().join("outbox"))
+        .env("GID__NOTIFY__ALLOW_UNSUBSCRIBED", "true")
+        .env("ADMIN", gid_e2e::bin("gid-admin"))
+        .env("REPORT", gid_e2e::bin("monthly-report"))
+        .env("CFG", gid_e2e::config_dir())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(err.contains("exit=1"), "the run fails: {err}");
+    assert!(
+        err.contains("writing s3://gid-work/2019/jan/") && err.contains("No space left on device"),
+        "the error names the object and why: {err}"
+    );
+    assert!(!err.contains(".gid/tmp"), "not the temp file: {err}");
+    assert!(
+        err.contains("temp files: \n") || err.lines().any(|l| l == "temp files:"),
+        "{err}"
+    );
+    let ingest = err
+        .lines()
+        .find(|l| l.starts_with("2019-01") && l.contains("ingest"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        ingest.contains("failed"),
+        "the failure is recorded: {ingest}"
+    );
+}
