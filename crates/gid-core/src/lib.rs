@@ -20,7 +20,7 @@ mod names;
 
 pub use config::{
     Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig,
-    EnrichPrices, IngestConfig, LayoutConfig, LocalConfig, NotifyConfig, Profile, PublishConfig,
+    EnrichPrices, IngestConfig, LayoutConfig, LocalConfig, NotifyConfig, OutOfMonth, Profile, PublishConfig,
     ThresholdConfig,
 };
 pub use layout::{Layout, LayoutError, WorkKeys};
