@@ -280,9 +280,11 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
     assert_success(&clean);
     let report = "gid-reports/2019/jan/final_report.csv";
     let clean_report = read(root, report);
-    let truth =
-        gid_sample::generate_month("2019-01".parse().unwrap(), &gid_sample::SampleSpec::default())
-            .truth;
+    let truth = gid_sample::generate_month(
+        "2019-01".parse().unwrap(),
+        &gid_sample::SampleSpec::default(),
+    )
+    .truth;
     assert!(
         stdout(&clean).contains(&format!("requests {}", truth.total_rows)),
         "{}",
@@ -302,7 +304,13 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
         ("part-002 (1).csv", part("part-002.csv").into_bytes()),
     ];
     for (name, body) in &foreign {
-        put(&store, "gid-requests", &format!("2019/jan/{name}"), body.clone()).await;
+        put(
+            &store,
+            "gid-requests",
+            &format!("2019/jan/{name}"),
+            body.clone(),
+        )
+        .await;
     }
     let copied = |name: &str| {
         csv::Reader::from_reader(part(name).as_bytes())
@@ -323,7 +331,9 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
     );
     let said = stdout(&out);
     assert!(
-        said.contains("files 10 (4 ignored: 1 empty, 1 not text, 2 without the export's key columns)"),
+        said.contains(
+            "files 10 (4 ignored: 1 empty, 1 not text, 2 without the export's key columns)"
+        ),
         "{said}"
     );
     assert!(
@@ -341,7 +351,8 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
     }
     assert!(
         log.contains("s3://gid-requests/2019/jan/part-001.csv repeats")
-            && log.contains("service_request_ids of s3://gid-requests/2019/jan/backup/part-001.csv"),
+            && log
+                .contains("service_request_ids of s3://gid-requests/2019/jan/backup/part-001.csv"),
         "{log}"
     );
 }

@@ -399,11 +399,16 @@ mod tests {
         let file = dir.join("custom.toml");
         for (toml, key) in [
             ("[ingest]\nmax_columns = 2\n", "ingest.max_columns"),
-            ("[ingest]\nrequired_columns = [\" \"]\n", "ingest.required_columns"),
+            (
+                "[ingest]\nrequired_columns = [\" \"]\n",
+                "ingest.required_columns",
+            ),
             ("[ingest]\nout_of_month = \"drop\"\n", "out_of_month"),
         ] {
             std::fs::write(&file, toml).unwrap();
-            let err = Config::load(&dir, None, Some(&file)).unwrap_err().to_string();
+            let err = Config::load(&dir, None, Some(&file))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(key), "{toml}: {err}");
         }
         std::fs::write(&file, "[ingest]\nout_of_month = \"keep\"\n").unwrap();

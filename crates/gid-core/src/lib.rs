@@ -20,8 +20,8 @@ mod names;
 
 pub use config::{
     Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig,
-    EnrichPrices, IngestConfig, LayoutConfig, LocalConfig, NotifyConfig, OutOfMonth, Profile, PublishConfig,
-    ThresholdConfig,
+    EnrichPrices, IngestConfig, LayoutConfig, LocalConfig, NotifyConfig, OutOfMonth, Profile,
+    PublishConfig, ThresholdConfig,
 };
 pub use layout::{Layout, LayoutError, WorkKeys};
 pub use month::{Month, MonthError, MonthRange};

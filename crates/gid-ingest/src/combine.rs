@@ -16,7 +16,7 @@ use polars_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::columns::SERVICE_REQUEST_ID;
-use crate::parse::ExportRows;
+use crate::rows::{ExportRows, Store, TextRows};
 use crate::IngestError;
 
 /// One parsed export and where it came from (the duplicate rule needs both).
@@ -72,40 +72,80 @@ impl Combined {
 
 /// Combines a month's exports (in any order; the table follows key order, so reruns give
 /// identical tables): drops repeated `service_request_id`s by the duplicate rule, then
-/// builds every column once for the month. A column missing from a file is null there.
+/// joins the files by column name; a column missing from a file is null there.
 ///
-/// Each file's text is freed as soon as its rows are in the table, so the peak is about
-/// one table, not a table plus every file.
+/// Large files bring their own columns (one chunk each, not copied unless they lost rows
+/// to newer copies); each run of small files between them is copied into one set of
+/// columns, their text freed file by file, so the peak is about one table.
 pub fn combine(mut exports: Vec<SourcedExport>) -> Result<Combined, IngestError> {
     exports.sort_by(|a, b| a.key.cmp(&b.key));
     let (dropped, duplicates) = find_duplicates(&exports);
+    let failed = |e: PolarsError| IngestError::Combine(e.to_string());
 
+    let mut segments: Vec<DataFrame> = Vec::new();
+    let mut small: Vec<(ExportRows, Vec<usize>)> = Vec::new();
+    for (export, dropped) in exports.into_iter().zip(dropped) {
+        if export.rows.has_own_columns() {
+            if !small.is_empty() {
+                segments.push(columns_of_small_files(std::mem::take(&mut small)).map_err(failed)?);
+            }
+            let Store::Columns(frame) = export.rows.into_store() else {
+                unreachable!("checked above")
+            };
+            segments.push(without_rows(frame, &dropped).map_err(failed)?);
+        } else {
+            small.push((export.rows, dropped));
+        }
+    }
+    if !small.is_empty() {
+        segments.push(columns_of_small_files(small).map_err(failed)?);
+    }
+    let frame = match segments.len() {
+        0 => DataFrame::empty(),
+        1 => segments.pop().expect("one segment"),
+        _ => polars_core::functions::concat_df_diagonal(&segments).map_err(failed)?,
+    };
+    Ok(Combined { frame, duplicates })
+}
+
+/// A large file's columns without the rows dropped as copies (a copy of the file only
+/// when it lost rows).
+fn without_rows(frame: DataFrame, dropped: &[usize]) -> PolarsResult<DataFrame> {
+    if dropped.is_empty() {
+        return Ok(frame);
+    }
+    let mut keep = vec![true; frame.height()];
+    for &r in dropped {
+        keep[r] = false;
+    }
+    frame.filter(&BooleanChunked::from_slice("keep".into(), &keep))
+}
+
+/// One set of columns for consecutive small files (key order), each file's text freed
+/// as soon as it is copied.
+fn columns_of_small_files(files: Vec<(ExportRows, Vec<usize>)>) -> PolarsResult<DataFrame> {
     let mut names: Vec<&str> = Vec::new();
     let mut index: PlHashMap<&str, usize> = PlHashMap::default();
-    for export in &exports {
-        for name in export.rows.columns() {
+    for (rows, _) in &files {
+        for name in rows.columns() {
             index.entry(name.as_str()).or_insert_with(|| {
                 names.push(name.as_str());
                 names.len() - 1
             });
         }
     }
-    let height: usize = exports
-        .iter()
-        .zip(&dropped)
-        .map(|(e, d)| e.rows.len() - d.len())
-        .sum();
+    let height: usize = files.iter().map(|(r, d)| r.len() - d.len()).sum();
     let mut builders: Vec<StringChunkedBuilder> = names
         .iter()
         .map(|name| StringChunkedBuilder::new((*name).into(), height))
         .collect();
-    // Where each of the month's columns is in each file (computed before the files are
-    // consumed: `names` borrows from them).
-    let sources: Vec<Vec<Option<usize>>> = exports
+    // Where each column is in each file (computed before the files are consumed: `names`
+    // borrows from them).
+    let sources: Vec<Vec<Option<usize>>> = files
         .iter()
-        .map(|export| {
+        .map(|(rows, _)| {
             let mut source = vec![None; names.len()];
-            for (c, name) in export.rows.columns().iter().enumerate() {
+            for (c, name) in rows.columns().iter().enumerate() {
                 source[index[name.as_str()]] = Some(c);
             }
             source
@@ -113,64 +153,31 @@ pub fn combine(mut exports: Vec<SourcedExport>) -> Result<Combined, IngestError>
         .collect();
     drop(index);
     drop(names);
-
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(builders.len())
-        .max(1);
-    for ((export, dropped), source) in exports.into_iter().zip(dropped).zip(sources) {
-        let (rows, dropped) = (&export.rows, dropped.as_slice());
-        if threads > 1 && rows.len() >= PARALLEL_FILL_ROWS {
-            // Columns are independent: a large file fills them on every core. (Parsing
-            // ran one file per core; this is the only copy of the month's text.)
-            std::thread::scope(|scope| {
-                let mut groups: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
-                for (i, job) in builders.iter_mut().zip(&source).enumerate() {
-                    groups[i % threads].push(job);
-                }
-                for group in groups {
-                    scope.spawn(move || {
-                        for (builder, column) in group {
-                            fill(builder, *column, rows, dropped);
-                        }
-                    });
-                }
-            });
-        } else {
-            for (builder, column) in builders.iter_mut().zip(&source) {
-                fill(builder, *column, rows, dropped);
+    for ((rows, dropped), source) in files.into_iter().zip(sources) {
+        let kept = rows.len() - dropped.len();
+        let Store::Text(text) = rows.into_store() else {
+            unreachable!("only small files are copied")
+        };
+        for (builder, column) in builders.iter_mut().zip(source) {
+            match column {
+                Some(c) => fill(builder, &text, c, &dropped),
+                None => (0..kept).for_each(|_| builder.append_null()),
             }
         }
-        // `export` (its text) is dropped here, before the next file is copied.
+        // `text` is dropped here, before the next file is copied.
     }
     let columns: Vec<Column> = builders
         .into_iter()
         .map(|b| b.finish().into_column())
         .collect();
-    let frame =
-        DataFrame::new(height, columns).map_err(|e| IngestError::Combine(e.to_string()))?;
-    Ok(Combined { frame, duplicates })
+    DataFrame::new(height, columns)
 }
 
-/// Files with fewer rows fill the month's columns on one thread (a thread costs more).
-const PARALLEL_FILL_ROWS: usize = 50_000;
-
-/// Appends one file's values of one column (`None`: the file lacks it) to the month's
-/// column, leaving out `dropped` rows (descending indices).
-fn fill(
-    builder: &mut StringChunkedBuilder,
-    column: Option<usize>,
-    rows: &ExportRows,
-    dropped: &[usize],
-) {
-    let Some(c) = column else {
-        for _ in 0..rows.len() - dropped.len() {
-            builder.append_null();
-        }
-        return;
-    };
+/// Appends one file's values of one column to the month's column, leaving out `dropped`
+/// rows (descending indices).
+fn fill(builder: &mut StringChunkedBuilder, rows: &TextRows, column: usize, dropped: &[usize]) {
     let mut skip = dropped.iter().rev().peekable();
-    for (r, value) in rows.column_values(c).enumerate() {
+    for (r, value) in rows.column_values(column).enumerate() {
         if skip.peek() == Some(&&r) {
             skip.next();
         } else if value.is_empty() {
@@ -185,7 +192,12 @@ fn fill(
 fn find_duplicates(exports: &[SourcedExport]) -> (Vec<Vec<usize>>, Vec<DuplicateCopies>) {
     let ids: Vec<Option<usize>> = exports
         .iter()
-        .map(|e| e.rows.columns().iter().position(|c| c == SERVICE_REQUEST_ID))
+        .map(|e| {
+            e.rows
+                .columns()
+                .iter()
+                .position(|c| c == SERVICE_REQUEST_ID)
+        })
         .collect();
     // Newest file first, the later key first on a tie: the first copy seen is kept.
     let mut order: Vec<usize> = (0..exports.len()).collect();
@@ -204,11 +216,11 @@ fn find_duplicates(exports: &[SourcedExport]) -> (Vec<Vec<usize>>, Vec<Duplicate
     let mut pairs: BTreeMap<(usize, usize), u64> = BTreeMap::new();
     for &f in &order {
         let Some(id) = ids[f] else { continue };
-        let rows = &exports[f].rows;
+        let ids = exports[f].rows.column(id);
         // Last row first: within a file the last copy wins.
-        for r in (0..rows.len()).rev() {
+        for r in (0..exports[f].rows.len()).rev() {
             let before = kept.len();
-            let winner = *kept.entry(rows.field(r, id).trim()).or_insert(f);
+            let winner = *kept.entry(ids.get(r).trim()).or_insert(f);
             if kept.len() == before {
                 dropped[f].push(r);
                 *pairs.entry((f, winner)).or_default() += 1;

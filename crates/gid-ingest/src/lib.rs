@@ -20,6 +20,7 @@ pub mod columns;
 mod combine;
 mod dates;
 mod parse;
+mod rows;
 mod rules;
 
 use std::io::Cursor;
@@ -36,9 +37,8 @@ use serde::{Deserialize, Serialize};
 
 pub use combine::{combine, Combined, DuplicateCopies, SourcedExport};
 pub use dates::normalise_timestamp;
-pub use parse::{
-    parse_export, ExportRows, ParsedExport, ParsedFile, QuarantineReason, QuarantinedRow,
-};
+pub use parse::{parse_export, ParsedExport, ParsedFile, QuarantineReason, QuarantinedRow};
+pub use rows::ExportRows;
 pub use rules::{ExportRules, SkipReason};
 
 /// What can stop a month's ingest (bad rows and foreign files never do: they are
@@ -412,6 +412,13 @@ pub async fn ingest_month(
     let combined = tokio::task::spawn_blocking(move || combine(exports))
         .await
         .expect("combining panicked")?;
+    let position: std::collections::HashMap<&str, usize> = report
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.key.as_str(), i))
+        .collect();
+    let mut dropped_per_file = vec![0; report.files.len()];
     for copies in &combined.duplicates {
         tracing::warn!(
             "s3://{bucket}/{file} repeats {n} service_request_ids of s3://{bucket}/{winner}: {}",
@@ -425,9 +432,11 @@ pub async fn ingest_month(
             n = copies.rows,
             winner = copies.kept_from,
         );
-        if let Some(f) = report.files.iter_mut().find(|f| f.key == copies.file) {
-            f.duplicates_dropped += copies.rows;
-        }
+        dropped_per_file[position[copies.file.as_str()]] += copies.rows;
+    }
+    drop(position);
+    for (file, dropped) in report.files.iter_mut().zip(dropped_per_file) {
+        file.duplicates_dropped = dropped;
     }
     report.rows = combined.frame.height() as u64;
     report.duplicates_dropped = combined.duplicates_dropped();

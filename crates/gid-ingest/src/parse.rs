@@ -1,16 +1,14 @@
-//! One export file → its good rows (compact text) plus the rows it refused, or the reason
-//! the whole file was skipped.
+//! One export file → its good rows plus the rows it refused, or the reason the whole file
+//! was skipped.
 //!
 //! The header is checked first, before the body is read: a file that is not text, has
 //! more columns than the cap or lacks the export's key columns is skipped whole, without
 //! building anything per column. Then the `csv` crate reads each record with its byte
-//! span, so every bad row is quarantined with its line, and the good rows' fields are
-//! appended to one text buffer per file. (polars' CSV reader was used for the good bytes
+//! span, so every bad row is quarantined with its line, and the good rows' fields go to
+//! the file's [rows](crate::ExportRows). (polars' CSV reader was used for the good bytes
 //! before; it reads a bare `\r` line end, a blank line or a quote inside an unquoted field
 //! differently from the `csv` crate, so one such row failed the whole file, or shifted its
-//! values silently.) The month's table is built from these buffers once every file is read
-//! ([`crate::combine`]): a polars table per file cost ~8 KiB per text column at least, which
-//! for thousands of small files was most of the month's memory.
+//! values silently.)
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -21,6 +19,7 @@ use gid_core::{Month, ObjectKey, OutOfMonth};
 
 use crate::columns::{DATE_REQUESTED, SERVICE_REQUEST_ID};
 use crate::dates::normalise_timestamp;
+use crate::rows::{ExportRows, RowSink};
 use crate::rules::{normalise_name, ExportRules, SkipReason};
 
 /// Why a row was refused.
@@ -87,61 +86,6 @@ pub struct QuarantinedRow {
     pub reason: QuarantineReason,
     /// The row as it was in the file (lossily decoded if it was not UTF-8).
     pub raw: String,
-}
-
-/// The good rows of one export: every field's text in one buffer (an empty field is a
-/// missing value). About the file's own size, whatever the number of rows or columns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExportRows {
-    columns: Vec<String>,
-    text: String,
-    /// Where each row starts in `text`.
-    row_starts: Vec<usize>,
-    /// Where each field ends, counted from its row's start (`columns.len()` per row).
-    field_ends: Vec<u32>,
-}
-
-impl ExportRows {
-    /// The header, normalised (trimmed, lowercased, repeated names suffixed `__2`, `__3`).
-    pub fn columns(&self) -> &[String] {
-        &self.columns
-    }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.row_starts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.row_starts.is_empty()
-    }
-
-    /// The text of one field (`""` when the export left it empty).
-    #[inline]
-    pub fn field(&self, row: usize, column: usize) -> &str {
-        let width = self.columns.len();
-        let start = self.row_starts[row];
-        let ends = &self.field_ends[row * width..(row + 1) * width];
-        let from = if column == 0 { 0 } else { ends[column - 1] };
-        &self.text[start + from as usize..start + ends[column] as usize]
-    }
-
-    /// The values of one column, row after row.
-    pub fn column_values(&self, column: usize) -> impl Iterator<Item = &str> + '_ {
-        let width = self.columns.len();
-        self.row_starts
-            .iter()
-            .zip(self.field_ends.chunks_exact(width))
-            .map(move |(&start, ends)| {
-                let from = if column == 0 { 0 } else { ends[column - 1] };
-                &self.text[start + from as usize..start + ends[column] as usize]
-            })
-    }
-
-    /// The fields of one row, in header order.
-    pub fn row(&self, row: usize) -> impl Iterator<Item = &str> + '_ {
-        (0..self.columns.len()).map(move |c| self.field(row, c))
-    }
 }
 
 /// What a file gave: its rows and refused rows, or why it was skipped whole.
@@ -211,7 +155,9 @@ pub fn parse_export(source: &ObjectKey, bytes: Bytes, rules: &ExportRules) -> Pa
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return ParsedFile::Skipped(SkipReason::Empty);
     }
-    with_reader(bytes.clone(), |reader| parse_records(reader, source, &bytes, rules))
+    with_reader(bytes.clone(), |reader| {
+        parse_records(reader, source, &bytes, rules)
+    })
 }
 
 type CsvReader = csv::Reader<Cursor<Bytes>>;
@@ -262,7 +208,10 @@ fn parse_records(
     // costs one record, and a hostile width never reaches a per-column structure.
     let header = match reader.read_byte_record(&mut record) {
         Ok(false) => return ParsedFile::Skipped(SkipReason::Empty),
-        Ok(true) if record.as_slice().contains(&0) || std::str::from_utf8(record.as_slice()).is_err() => {
+        Ok(true)
+            if record.as_slice().contains(&0)
+                || std::str::from_utf8(record.as_slice()).is_err() =>
+        {
             return ParsedFile::Skipped(SkipReason::NotText);
         }
         Ok(true)
@@ -302,12 +251,7 @@ fn parse_records(
         month: rules.month().map(|m| (m, format!("{m}-"))),
         out_of_month: rules.out_of_month(),
     };
-    let mut rows = ExportRows {
-        columns: header,
-        // Most of a file's bytes are field text: one allocation instead of a dozen doublings.
-        text: String::with_capacity(bytes.len()),
-        ..ExportRows::default()
-    };
+    let mut sink = RowSink::new(&header, bytes.len());
     let mut lines = LineCounter::default();
     let mut out_of_month = 0u64;
 
@@ -349,7 +293,7 @@ fn parse_records(
                     // check_record validated the UTF-8: as a StringRecord (a move, no copy)
                     // the fields are read without validating each one again.
                     let text = csv::StringRecord::from_byte_record(record).expect("checked UTF-8");
-                    let appended = append_row(&mut rows, &text, row_rules.date, good.date);
+                    let appended = sink.push(&text, row_rules.date, good.date.as_deref());
                     record = text.into_byte_record();
                     match appended {
                         Ok(()) => {
@@ -379,40 +323,19 @@ fn parse_records(
             });
         }
     }
-    rows.text.shrink_to_fit();
+    let rows = match sink.finish(header) {
+        Ok(rows) => rows,
+        Err(e) => {
+            return ParsedFile::Skipped(SkipReason::UnreadableHeader {
+                message: e.to_string(),
+            })
+        }
+    };
     ParsedFile::Export(ParsedExport {
         rows,
         quarantined,
         out_of_month,
     })
-}
-
-/// Appends a checked row (with its date normalised) to the file's text.
-fn append_row(
-    rows: &mut ExportRows,
-    record: &csv::StringRecord,
-    date_index: Option<usize>,
-    date: Option<String>,
-) -> Result<(), QuarantineReason> {
-    let start = rows.text.len();
-    let ends_before = rows.field_ends.len();
-    for (i, field) in record.iter().enumerate() {
-        if Some(i) == date_index {
-            rows.text.push_str(date.as_deref().unwrap_or(""));
-        } else {
-            rows.text.push_str(field);
-        }
-        let Ok(end) = u32::try_from(rows.text.len() - start) else {
-            rows.text.truncate(start);
-            rows.field_ends.truncate(ends_before);
-            return Err(QuarantineReason::Malformed {
-                message: "a row longer than 4 GiB".into(),
-            });
-        };
-        rows.field_ends.push(end);
-    }
-    rows.row_starts.push(start);
-    Ok(())
 }
 
 fn skip_line_breaks(bytes: &[u8], mut at: usize) -> usize {
@@ -620,8 +543,7 @@ mod tests {
     fn invalid_utf8_rows_are_quarantined() {
         let mut bytes = b"service_name,public_description\nPothole,ok\nPothole,caf".to_vec();
         bytes.extend_from_slice(&[0xE9, b'\n']);
-        let ParsedFile::Export(e) = parse_export(&key(), Bytes::from(bytes), &any_header())
-        else {
+        let ParsedFile::Export(e) = parse_export(&key(), Bytes::from(bytes), &any_header()) else {
             panic!("expected an export")
         };
         assert_eq!(e.rows.len(), 1);

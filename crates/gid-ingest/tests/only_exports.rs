@@ -75,10 +75,11 @@ fn a_random_binary_file_is_skipped_as_not_text() {
 
 #[test]
 fn a_utf16_export_is_skipped_as_not_text() {
-    let utf16: Vec<u8> = "\u{feff}service_request_id,date_requested,service_name\r\n1,2019-01-05,Pothole\r\n"
-        .encode_utf16()
-        .flat_map(u16::to_le_bytes)
-        .collect();
+    let utf16: Vec<u8> =
+        "\u{feff}service_request_id,date_requested,service_name\r\n1,2019-01-05,Pothole\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
     assert_eq!(skipped("utf16.csv", utf16, &rules()), SkipReason::NotText);
 }
 
@@ -100,7 +101,8 @@ fn a_contacts_list_is_not_an_export() {
 
 #[test]
 fn a_copied_final_report_is_not_an_export() {
-    let report = "month,service_name,request_count\n2019-01,Illegal Dumping,342\n2019-01,Pothole,30\n";
+    let report =
+        "month,service_name,request_count\n2019-01,Illegal Dumping,342\n2019-01,Pothole,30\n";
     let reason = skipped("final_report.csv", report, &rules());
     assert_eq!(
         reason,
@@ -185,11 +187,23 @@ fn rows_dated_outside_the_month_or_undated_are_quarantined_with_their_reason() {
     assert_eq!(
         refused,
         [
-            (3, "date_requested 2016-03-01T10:00:00 is outside 2019-01".to_owned()),
+            (
+                3,
+                "date_requested 2016-03-01T10:00:00 is outside 2019-01".to_owned()
+            ),
             (4, "date_requested is empty".to_owned()),
-            (5, "date_requested 2031-01-01T00:00:00 is outside 2019-01".to_owned()),
-            (6, "date_requested 2018-12-31T23:59:59 is outside 2019-01".to_owned()),
-            (7, "date_requested 2019-02-01T00:00:00 is outside 2019-01".to_owned()),
+            (
+                5,
+                "date_requested 2031-01-01T00:00:00 is outside 2019-01".to_owned()
+            ),
+            (
+                6,
+                "date_requested 2018-12-31T23:59:59 is outside 2019-01".to_owned()
+            ),
+            (
+                7,
+                "date_requested 2019-02-01T00:00:00 is outside 2019-01".to_owned()
+            ),
         ]
     );
     assert_eq!(e.out_of_month, 5);
@@ -207,7 +221,8 @@ fn with_out_of_month_keep_such_rows_are_counted_and_kept() {
 
 #[test]
 fn rows_without_a_service_request_id_are_quarantined() {
-    let text = format!("{HEADER}\n1,2019-01-05,Pothole\n,2019-01-05,Pothole\n  ,2019-01-06,Graffiti\n");
+    let text =
+        format!("{HEADER}\n1,2019-01-05,Pothole\n,2019-01-05,Pothole\n  ,2019-01-06,Graffiti\n");
     let e = export("ids.csv", &text, &rules());
     assert_eq!(e.rows.len(), 1);
     let reasons: Vec<String> = e.quarantined.iter().map(|q| q.reason.to_string()).collect();
@@ -348,7 +363,10 @@ fn drop_file(root: &std::path::Path, name: &str, bytes: &[u8], modified: SystemT
         .unwrap();
 }
 
-async fn ingest(store: &LocalStore, rules: ExportRules) -> Result<gid_ingest::MonthTable, IngestError> {
+async fn ingest(
+    store: &LocalStore,
+    rules: ExportRules,
+) -> Result<gid_ingest::MonthTable, IngestError> {
     let source = source(rules);
     let listing = list_inputs(store, &source).await?;
     ingest_month(store, &source, month(), listing, &|_| {}).await
@@ -369,7 +387,12 @@ async fn foreign_files_and_copies_under_the_prefix_do_not_change_the_months_rows
         base + Duration::from_secs(3600),
     );
     drop_file(dir.path(), "zz-random.csv", &random_bytes(256 * 1024), base);
-    drop_file(dir.path(), "contacts.csv", gid_sample::CONTACTS_CSV.as_bytes(), base);
+    drop_file(
+        dir.path(),
+        "contacts.csv",
+        gid_sample::CONTACTS_CSV.as_bytes(),
+        base,
+    );
     drop_file(
         dir.path(),
         "final_report.csv",
@@ -384,7 +407,12 @@ async fn foreign_files_and_copies_under_the_prefix_do_not_change_the_months_rows
     assert_eq!(table.frame.height(), 3);
     assert_eq!(
         table.frame.get_column_names(),
-        ["service_request_id", "date_requested", "service_name", "status"],
+        [
+            "service_request_id",
+            "date_requested",
+            "service_name",
+            "status"
+        ],
         "no column of a foreign file reaches the table"
     );
     assert_eq!(report.duplicates_dropped, 3);
@@ -403,8 +431,14 @@ async fn foreign_files_and_copies_under_the_prefix_do_not_change_the_months_rows
             .map(SkipReason::label)
     };
     assert_eq!(reason_of("zz-random.csv"), Some("not text"));
-    assert_eq!(reason_of("contacts.csv"), Some("without the export's key columns"));
-    assert_eq!(reason_of("final_report.csv"), Some("without the export's key columns"));
+    assert_eq!(
+        reason_of("contacts.csv"),
+        Some("without the export's key columns")
+    );
+    assert_eq!(
+        reason_of("final_report.csv"),
+        Some("without the export's key columns")
+    );
     assert_eq!(reason_of("notes.txt"), Some("not an export by name"));
     assert_eq!(reason_of("part-001.csv"), None);
     let summary = report.tally().to_string();
@@ -421,7 +455,12 @@ async fn a_month_of_only_foreign_files_fails_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::new(dir.path());
     let now = SystemTime::now();
-    drop_file(dir.path(), "contacts.csv", gid_sample::CONTACTS_CSV.as_bytes(), now);
+    drop_file(
+        dir.path(),
+        "contacts.csv",
+        gid_sample::CONTACTS_CSV.as_bytes(),
+        now,
+    );
     drop_file(dir.path(), "empty.csv", b"", now);
     let err = ingest(&store, rules()).await.unwrap_err().to_string();
     assert!(
@@ -430,56 +469,113 @@ async fn a_month_of_only_foreign_files_fails_saying_why() {
     );
 }
 
-#[tokio::test]
-async fn many_small_files_make_the_same_table_as_one_file_of_the_same_rows() {
-    const FILES: usize = 1_000;
-    let dir = tempfile::tempdir().unwrap();
-    let small = LocalStore::new(dir.path().join("small"));
-    let one = LocalStore::new(dir.path().join("one"));
-    for store in [&small, &one] {
-        store.create_bucket(&bucket()).await.unwrap();
-    }
-    let header = "service_request_id,date_requested,service_name,status,public_description";
-    let row = |i: usize| {
-        format!(
-            "{i},2019-01-{:02}T10:00:00,{},{},\"note {i}, quoted\"",
-            i % 28 + 1,
-            ["Pothole", "Graffiti", "Illegal Dumping"][i % 3],
-            if i % 5 == 0 { "" } else { "Closed" }
-        )
-    };
-    let mut all = format!("{header}\n");
-    for i in 0..FILES {
-        let body = format!("{header}\n{}\n", row(i));
-        let name = ObjectKey::new(format!("2019/jan/part-{i:05}.csv")).unwrap();
-        small
-            .put(&bucket(), &name, Bytes::from(body), &PutOptions::new("text/csv"))
+/// Rows long enough that 500 of them pass 1 MiB, the size from which a file gets its own
+/// columns (smaller files are copied into columns shared with their neighbours).
+fn long_row(i: usize) -> String {
+    format!(
+        "{i},2019-01-{:02}T10:00:00,{},{},\"note {i}, quoted {}\"",
+        i % 28 + 1,
+        ["Pothole", "Graffiti", "Illegal Dumping"][i % 3],
+        if i % 5 == 0 { "" } else { "Closed" },
+        "x".repeat(2_200)
+    )
+}
+
+const LONG_HEADER: &str =
+    "service_request_id,date_requested,service_name,status,public_description";
+
+async fn store_with(root: &std::path::Path, files: &[(String, String)]) -> LocalStore {
+    let store = LocalStore::new(root);
+    store.create_bucket(&bucket()).await.unwrap();
+    for (name, body) in files {
+        store
+            .put(
+                &bucket(),
+                &key(name),
+                Bytes::from(body.clone()),
+                &PutOptions::new("text/csv"),
+            )
             .await
             .unwrap();
-        all.push_str(&row(i));
-        all.push('\n');
     }
-    one.put(
-        &bucket(),
-        &ObjectKey::new("2019/jan/all.csv").unwrap(),
-        Bytes::from(all),
-        &PutOptions::new("text/csv"),
-    )
-    .await
-    .unwrap();
+    store
+}
 
-    let from_small = ingest(&small, rules()).await.unwrap();
-    let from_one = ingest(&one, rules()).await.unwrap();
-    assert_eq!(from_small.frame.height(), FILES);
-    assert!(
-        from_small.frame.equals_missing(&from_one.frame),
-        "{:?}\n{:?}",
-        from_small.frame.head(Some(3)),
-        from_one.frame.head(Some(3))
+fn file_of(rows: std::ops::Range<usize>) -> String {
+    let mut text = format!("{LONG_HEADER}\n");
+    for i in rows {
+        text.push_str(&long_row(i));
+        text.push('\n');
+    }
+    text
+}
+
+#[tokio::test]
+async fn many_small_files_make_the_same_table_as_one_file_of_the_same_rows() {
+    const ROWS: usize = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let single = |i: usize| (format!("part-{i:05}.csv"), file_of(i..i + 1));
+    let small: Vec<_> = (0..ROWS).map(single).collect();
+    let one = [("all.csv".to_owned(), file_of(0..ROWS))];
+    // Small files around a large one, in key order.
+    let mut mixed: Vec<_> = (0..250).map(single).collect();
+    mixed.push(("part-00250-00749.csv".to_owned(), file_of(250..750)));
+    mixed.extend((750..ROWS).map(single));
+
+    let mut tables = Vec::new();
+    for (name, files) in [
+        ("small", &small[..]),
+        ("one", &one[..]),
+        ("mixed", &mixed[..]),
+    ] {
+        let store = store_with(&dir.path().join(name), files).await;
+        tables.push((name, ingest(&store, rules()).await.unwrap().frame));
+    }
+    let (_, from_small) = &tables[0];
+    assert_eq!(from_small.height(), ROWS);
+    assert_eq!(
+        from_small.first_col_n_chunks(),
+        1,
+        "small files share one set of columns, not one per file"
+    );
+    for (name, table) in &tables[1..] {
+        assert!(
+            from_small.equals_missing(table),
+            "{name}:\n{:?}\n{:?}",
+            from_small.head(Some(3)),
+            table.head(Some(3))
+        );
+    }
+}
+
+#[tokio::test]
+async fn rows_of_a_large_file_repeated_in_a_newer_file_leave_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_548_000_000);
+    let large = file_of(0..500);
+    assert!(large.len() > 1 << 20);
+    drop_file(dir.path(), "a-large.csv", large.as_bytes(), base);
+    let newer = format!(
+        "{LONG_HEADER}\n5,2019-01-20T10:00:00,Newer,Open,x\n7,2019-01-20T10:00:00,Newer,Open,y\n"
+    );
+    drop_file(
+        dir.path(),
+        "b-newer.csv",
+        newer.as_bytes(),
+        base + Duration::from_secs(60),
+    );
+    let table = ingest(&LocalStore::new(dir.path()), rules()).await.unwrap();
+    let rows = id_and_service(&table.frame);
+    assert_eq!(rows.len(), 500);
+    assert_eq!(
+        rows.iter().filter(|(_, s)| s == "Newer").count(),
+        2,
+        "the newer copies are kept"
     );
     assert_eq!(
-        from_small.frame.first_col_n_chunks(),
-        1,
-        "one chunk per column, not one per file"
+        rows.iter().filter(|(id, _)| id == "5" || id == "7").count(),
+        2,
+        "the large file's copies are gone"
     );
+    assert_eq!(table.report.duplicates_dropped, 2);
 }
