@@ -337,8 +337,11 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
         "{said}"
     );
     assert!(
-        said.contains(&format!("requests {}", truth.total_rows))
-            && said.contains(&format!("duplicates dropped {copies} (")),
+        said.contains(&format!(
+            "rows {}, quarantined {}, duplicates dropped {copies} (",
+            truth.total_rows,
+            truth.dirty.len()
+        )),
         "{said}"
     );
     let log = stderr(&out);

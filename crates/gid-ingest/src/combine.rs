@@ -235,6 +235,6 @@ fn find_duplicates(exports: &[SourcedExport]) -> (Vec<Vec<usize>>, Vec<Duplicate
             rows,
         })
         .collect();
-    duplicates.sort_by(|a, b| b.rows.cmp(&a.rows));
+    duplicates.sort_by_key(|d| std::cmp::Reverse(d.rows));
     (dropped, duplicates)
 }

@@ -200,7 +200,7 @@ fn restart(reader: &mut CsvReader, at: usize) {
 fn parse_records(
     reader: &mut CsvReader,
     source: &ObjectKey,
-    bytes: &Bytes,
+    bytes: &[u8],
     rules: &ExportRules,
 ) -> ParsedFile {
     let mut record = csv::ByteRecord::new();
@@ -215,7 +215,7 @@ fn parse_records(
             return ParsedFile::Skipped(SkipReason::NotText);
         }
         Ok(true)
-            if reader.position().byte() as usize == bytes.len() && ends_in_open_quote(&bytes) =>
+            if reader.position().byte() as usize == bytes.len() && ends_in_open_quote(bytes) =>
         {
             // Every row would be read as part of one header name.
             return ParsedFile::Skipped(SkipReason::UnreadableHeader {
@@ -261,7 +261,7 @@ fn parse_records(
         let read = reader.read_byte_record(&mut record);
         let end = reader.position().byte() as usize;
         // After a CRLF the reader's position sits on the '\n'; the row starts after it.
-        let from = skip_line_breaks(&bytes, start).min(end);
+        let from = skip_line_breaks(bytes, start).min(end);
         let reason = match read {
             Ok(false) => break,
             Ok(true) if end == bytes.len() && ends_in_open_quote(&bytes[from..end]) => {
@@ -273,7 +273,7 @@ fn parse_records(
                     .map_or(bytes.len(), |i| from + i);
                 quarantined.push(QuarantinedRow {
                     source: source.clone(),
-                    line: lines.line_at(&bytes, from),
+                    line: lines.line_at(bytes, from),
                     reason: QuarantineReason::Malformed {
                         message: "a quoted field is never closed (unterminated '\"')".into(),
                     },
@@ -284,7 +284,7 @@ fn parse_records(
                 }
                 restart(reader, line_end);
                 // The lone quote must not make later bare-CR line ends look quoted.
-                lines.line_at(&bytes, line_end);
+                lines.line_at(bytes, line_end);
                 lines.in_quotes = false;
                 continue;
             }
@@ -317,7 +317,7 @@ fn parse_records(
             quarantined.push(QuarantinedRow {
                 source: source.clone(),
                 // Lines are counted only up to bad rows: a clean file is never rescanned.
-                line: lines.line_at(&bytes, from),
+                line: lines.line_at(bytes, from),
                 reason,
                 raw,
             });

@@ -451,6 +451,35 @@ async fn foreign_files_and_copies_under_the_prefix_do_not_change_the_months_rows
 }
 
 #[tokio::test]
+async fn the_summary_says_how_many_rows_fell_outside_the_month_under_either_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        format!("{HEADER}\n1,2019-01-05,Pothole\n2,2016-03-01T10:00:00,Pothole\n3,,Pothole\n");
+    drop_file(dir.path(), "part.csv", text.as_bytes(), SystemTime::now());
+    let store = LocalStore::new(dir.path());
+    let quarantined = ingest(&store, rules()).await.unwrap().report;
+    assert_eq!((quarantined.rows, quarantined.out_of_month), (1, 2));
+    assert!(
+        quarantined
+            .tally()
+            .to_string()
+            .contains("rows 1, quarantined 2 (2 undated or dated outside 2019-01)"),
+        "{}",
+        quarantined.tally()
+    );
+    let keep = ExportRules::new(KEY_COLUMNS, 1000, OutOfMonth::Keep);
+    let kept = ingest(&store, keep).await.unwrap().report;
+    assert_eq!((kept.rows, kept.quarantined, kept.out_of_month), (3, 0, 2));
+    assert!(
+        kept.tally()
+            .to_string()
+            .contains("rows 3, quarantined 0, kept 2 undated or dated outside 2019-01"),
+        "{}",
+        kept.tally()
+    );
+}
+
+#[tokio::test]
 async fn a_month_of_only_foreign_files_fails_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::new(dir.path());
@@ -476,7 +505,7 @@ fn long_row(i: usize) -> String {
         "{i},2019-01-{:02}T10:00:00,{},{},\"note {i}, quoted {}\"",
         i % 28 + 1,
         ["Pothole", "Graffiti", "Illegal Dumping"][i % 3],
-        if i % 5 == 0 { "" } else { "Closed" },
+        if i.is_multiple_of(5) { "" } else { "Closed" },
         "x".repeat(2_200)
     )
 }
