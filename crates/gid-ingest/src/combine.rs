@@ -83,18 +83,21 @@ pub fn combine(mut exports: Vec<SourcedExport>) -> Result<Combined, IngestError>
     let failed = |e: PolarsError| IngestError::Combine(e.to_string());
 
     let mut segments: Vec<DataFrame> = Vec::new();
-    let mut small: Vec<(ExportRows, Vec<usize>)> = Vec::new();
+    let mut small: Vec<SmallFile> = Vec::new();
     for (export, dropped) in exports.into_iter().zip(dropped) {
-        if export.rows.has_own_columns() {
-            if !small.is_empty() {
-                segments.push(columns_of_small_files(std::mem::take(&mut small)).map_err(failed)?);
+        match export.rows.into_parts() {
+            (_, Store::Columns(frame)) => {
+                if !small.is_empty() {
+                    let run = std::mem::take(&mut small);
+                    segments.push(columns_of_small_files(run).map_err(failed)?);
+                }
+                segments.push(without_rows(frame, &dropped).map_err(failed)?);
             }
-            let Store::Columns(frame) = export.rows.into_store() else {
-                unreachable!("checked above")
-            };
-            segments.push(without_rows(frame, &dropped).map_err(failed)?);
-        } else {
-            small.push((export.rows, dropped));
+            (columns, Store::Text(text)) => small.push(SmallFile {
+                columns,
+                text,
+                dropped,
+            }),
         }
     }
     if !small.is_empty() {
@@ -121,20 +124,28 @@ fn without_rows(frame: DataFrame, dropped: &[usize]) -> PolarsResult<DataFrame> 
     frame.filter(&BooleanChunked::from_slice("keep".into(), &keep))
 }
 
+/// A small file's rows waiting to be copied into the month's columns.
+struct SmallFile {
+    columns: Vec<String>,
+    text: TextRows,
+    /// Rows left out as copies (descending indices).
+    dropped: Vec<usize>,
+}
+
 /// One set of columns for consecutive small files (key order), each file's text freed
 /// as soon as it is copied.
-fn columns_of_small_files(files: Vec<(ExportRows, Vec<usize>)>) -> PolarsResult<DataFrame> {
+fn columns_of_small_files(files: Vec<SmallFile>) -> PolarsResult<DataFrame> {
     let mut names: Vec<&str> = Vec::new();
     let mut index: PlHashMap<&str, usize> = PlHashMap::default();
-    for (rows, _) in &files {
-        for name in rows.columns() {
+    for file in &files {
+        for name in &file.columns {
             index.entry(name.as_str()).or_insert_with(|| {
                 names.push(name.as_str());
                 names.len() - 1
             });
         }
     }
-    let height: usize = files.iter().map(|(r, d)| r.len() - d.len()).sum();
+    let height: usize = files.iter().map(|f| f.text.len() - f.dropped.len()).sum();
     let mut builders: Vec<StringChunkedBuilder> = names
         .iter()
         .map(|name| StringChunkedBuilder::new((*name).into(), height))
@@ -143,9 +154,9 @@ fn columns_of_small_files(files: Vec<(ExportRows, Vec<usize>)>) -> PolarsResult<
     // borrows from them).
     let sources: Vec<Vec<Option<usize>>> = files
         .iter()
-        .map(|(rows, _)| {
+        .map(|file| {
             let mut source = vec![None; names.len()];
-            for (c, name) in rows.columns().iter().enumerate() {
+            for (c, name) in file.columns.iter().enumerate() {
                 source[index[name.as_str()]] = Some(c);
             }
             source
@@ -153,18 +164,15 @@ fn columns_of_small_files(files: Vec<(ExportRows, Vec<usize>)>) -> PolarsResult<
         .collect();
     drop(index);
     drop(names);
-    for ((rows, dropped), source) in files.into_iter().zip(sources) {
-        let kept = rows.len() - dropped.len();
-        let Store::Text(text) = rows.into_store() else {
-            unreachable!("only small files are copied")
-        };
+    for (file, source) in files.into_iter().zip(sources) {
+        let kept = file.text.len() - file.dropped.len();
         for (builder, column) in builders.iter_mut().zip(source) {
             match column {
-                Some(c) => fill(builder, &text, c, &dropped),
+                Some(c) => fill(builder, &file.text, c, &file.dropped),
                 None => (0..kept).for_each(|_| builder.append_null()),
             }
         }
-        // `text` is dropped here, before the next file is copied.
+        // `file` (its text) is dropped here, before the next file is copied.
     }
     let columns: Vec<Column> = builders
         .into_iter()

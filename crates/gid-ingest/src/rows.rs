@@ -118,13 +118,9 @@ impl ExportRows {
         }
     }
 
-    /// Whether the file brought its own columns (a large file) rather than text.
-    pub(crate) fn has_own_columns(&self) -> bool {
-        matches!(self.store, Store::Columns(_))
-    }
-
-    pub(crate) fn into_store(self) -> Store {
-        self.store
+    /// The header and the rows, for the month's table.
+    pub(crate) fn into_parts(self) -> (Vec<String>, Store) {
+        (self.columns, self.store)
     }
 }
 
