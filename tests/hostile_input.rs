@@ -1,6 +1,8 @@
 //! Hostile input end to end on the local profile, through the built binaries:
 //! - a month of abused CSV exports: every good row counted, every bad row quarantined with
 //!   file:line:reason, formula cells neutralised in the spreadsheet CSVs, no panic;
+//! - foreign files and copies under a month's prefix (random bytes named .csv, a contacts
+//!   list, a copied report, backup copies of exports): the month's counts do not change;
 //! - an XSS corpus in every user-controlled field that reaches a page (service names,
 //!   statuses, council districts, scooter descriptions, object keys in the site bucket):
 //!   no page of the site holds anything executable, and every payload shows as text;
@@ -60,20 +62,22 @@ struct Abuse {
 
 const HEADER: &str = "service_request_id,service_name,date_requested,status,public_description";
 
+/// Every id is unique across the corpus (letter per file): ingest keeps one row per
+/// `service_request_id`, and this corpus is about rows, not copies.
 fn abuse_corpus() -> Vec<Abuse> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let mut corpus = vec![
         Abuse {
             name: "bom-crlf.csv",
-            bytes: format!("\u{feff}{HEADER}\r\n1,Pothole,2019-01-02T10:00:00,Open,\"a\r\nb\"\r\n2,Graffiti,2019-01-02,Closed,x\r\n3,Pothole\r\n").into_bytes(),
+            bytes: format!("\u{feff}{HEADER}\r\na1,Pothole,2019-01-02T10:00:00,Open,\"a\r\nb\"\r\na2,Graffiti,2019-01-02,Closed,x\r\na3,Pothole\r\n").into_bytes(),
             good: s(&["Pothole", "Graffiti"]),
             bad: vec![(5, "2 fields, expected 5")],
         },
         Abuse {
             name: "latin1.csv",
             bytes: {
-                let mut b = format!("{HEADER}\n1,Pothole,2019-01-03,Open,ok\n2,Pothole,2019-01-03,Open,caf").into_bytes();
-                b.extend_from_slice(b"\xE9\n3,Graffiti,2019-01-03,Open,\xC0\xAF\n4,Graffiti,2019-01-03,Open,fine\n");
+                let mut b = format!("{HEADER}\nb1,Pothole,2019-01-03,Open,ok\nb2,Pothole,2019-01-03,Open,caf").into_bytes();
+                b.extend_from_slice(b"\xE9\nb3,Graffiti,2019-01-03,Open,\xC0\xAF\nb4,Graffiti,2019-01-03,Open,fine\n");
                 b
             },
             good: s(&["Pothole", "Graffiti"]),
@@ -81,7 +85,7 @@ fn abuse_corpus() -> Vec<Abuse> {
         },
         Abuse {
             name: "unterminated-quote.csv",
-            bytes: format!("{HEADER}\n1,Pothole,2019-01-04,Open,ok\n2,Pothole,2019-01-04,Open,\"never closed\n3,Graffiti,2019-01-04,Open,after\n4,Graffiti,2019-01-04,Open,after\n").into_bytes(),
+            bytes: format!("{HEADER}\nc1,Pothole,2019-01-04,Open,ok\nc2,Pothole,2019-01-04,Open,\"never closed\nc3,Graffiti,2019-01-04,Open,after\nc4,Graffiti,2019-01-04,Open,after\n").into_bytes(),
             good: s(&["Pothole", "Graffiti", "Graffiti"]),
             bad: vec![(3, "never closed")],
         },
@@ -93,14 +97,14 @@ fn abuse_corpus() -> Vec<Abuse> {
         },
         Abuse {
             name: "duplicate-headers.csv",
-            bytes: b"service_name,Service_Name,date_requested,date_requested\nPothole,Other,2019-01-05,nonsense\n".to_vec(),
+            bytes: b"service_request_id,service_name,Service_Name,date_requested,date_requested\nd1,Pothole,Other,2019-01-05,nonsense\n".to_vec(),
             good: s(&["Pothole"]),
             bad: vec![],
         },
         Abuse {
             name: "formulas.csv",
             bytes: format!(
-                "{HEADER}\n1,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",2019-01-06,Open,x\n2,+SUM(1),2019-01-06,Open,x\n3,-2+3,2019-01-06,Open,x\n4,@cmd,2019-01-06,Open,x\n5,\"ok;=1+1\",2019-01-06,Open,x\n6,\" =1+1\",2019-01-06,Open,x\n"
+                "{HEADER}\ne1,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",2019-01-06,Open,x\ne2,+SUM(1),2019-01-06,Open,x\ne3,-2+3,2019-01-06,Open,x\ne4,@cmd,2019-01-06,Open,x\ne5,\"ok;=1+1\",2019-01-06,Open,x\ne6,\" =1+1\",2019-01-06,Open,x\n"
             )
             .into_bytes(),
             good: s(&["=HYPERLINK(\"http://evil.example\",\"x\")", "+SUM(1)", "-2+3", "@cmd", "ok;=1+1", " =1+1"]),
@@ -108,7 +112,7 @@ fn abuse_corpus() -> Vec<Abuse> {
         },
         Abuse {
             name: "field-counts.csv",
-            bytes: format!("{HEADER}\n1,Pothole,2019-01-07,Open,x,extra\n2,Pothole,2019-01-07,Open,x\n3\n\"4,Pothole\",2019-01-07,Open,x\n5,Pothole,not-a-date,Open,x\n").into_bytes(),
+            bytes: format!("{HEADER}\nf1,Pothole,2019-01-07,Open,x,extra\nf2,Pothole,2019-01-07,Open,x\nf3\n\"f4,Pothole\",2019-01-07,Open,x\nf5,Pothole,not-a-date,Open,x\n").into_bytes(),
             good: s(&["Pothole"]),
             bad: vec![
                 (2, "6 fields, expected 5"),
@@ -119,13 +123,13 @@ fn abuse_corpus() -> Vec<Abuse> {
         },
         Abuse {
             name: "cr-only-blank-lines-bare-quotes.csv",
-            bytes: format!("{HEADER}\r1,Pothole,2019-01-08,Open,5\" hole\r\r\n\n2,Graffiti,2019-01-08,Open,say \"hi\"\r").into_bytes(),
+            bytes: format!("{HEADER}\rg1,Pothole,2019-01-08,Open,5\" hole\r\r\n\ng2,Graffiti,2019-01-08,Open,say \"hi\"\r").into_bytes(),
             good: s(&["Pothole", "Graffiti"]),
             bad: vec![],
         },
         Abuse {
             name: "ten-mb-field.csv",
-            bytes: format!("{HEADER}\n1,Pothole,2019-01-09,Open,\"{}\"\n2,Pothole,2019-01-09,Open,x,y\n", "z".repeat(10 * 1024 * 1024)).into_bytes(),
+            bytes: format!("{HEADER}\nh1,Pothole,2019-01-09,Open,\"{}\"\nh2,Pothole,2019-01-09,Open,x,y\n", "z".repeat(10 * 1024 * 1024)).into_bytes(),
             good: s(&["Pothole"]),
             bad: vec![(3, "6 fields, expected 5")],
         },
@@ -247,6 +251,112 @@ async fn a_month_of_abused_exports_keeps_every_good_row_and_quarantines_every_ba
     assert!(
         log.contains("2019/jan/unterminated-quote.csv line 3"),
         "the log names file and line: {log}"
+    );
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assert_success(&run_local(
+        "gid-admin",
+        root,
+        &["sample", "--from", "2019-01", "--to", "2019-01"],
+    ));
+    let clean = run_local("monthly-report", root, &["--month", "2019-01"]);
+    assert_success(&clean);
+    let report = "gid-reports/2019/jan/final_report.csv";
+    let clean_report = read(root, report);
+    let truth = gid_sample::generate_month(
+        "2019-01".parse().unwrap(),
+        &gid_sample::SampleSpec::default(),
+    )
+    .truth;
+    assert!(
+        stdout(&clean).contains(&format!("requests {}", truth.total_rows)),
+        "{}",
+        stdout(&clean)
+    );
+
+    // What lands in a month's folder besides the exports: random bytes named like an
+    // export, an operator's contacts list, a copied report, and two copies of exports
+    // (made later than the originals, so their rows are the ones kept).
+    let store = LocalStore::new(root);
+    let part = |name: &str| read(root, &format!("gid-requests/2019/jan/{name}"));
+    let foreign: [(&str, Vec<u8>); 5] = [
+        ("zz-random.csv", random_bytes(1 << 20)),
+        ("contacts.csv", gid_sample::CONTACTS_CSV.as_bytes().to_vec()),
+        ("final_report.csv", clean_report.clone().into_bytes()),
+        ("backup/part-001.csv", part("part-001.csv").into_bytes()),
+        ("part-002 (1).csv", part("part-002.csv").into_bytes()),
+    ];
+    for (name, body) in &foreign {
+        put(
+            &store,
+            "gid-requests",
+            &format!("2019/jan/{name}"),
+            body.clone(),
+        )
+        .await;
+    }
+    let copied = |name: &str| {
+        csv::Reader::from_reader(part(name).as_bytes())
+            .records()
+            .count()
+    };
+    let dirty_in = |name: &str| truth.dirty.iter().filter(|d| d.file == name).count();
+    let copies = copied("part-001.csv") - dirty_in("part-001.csv") + copied("part-002.csv")
+        - dirty_in("part-002.csv");
+
+    let out = run_local("monthly-report", root, &["--month", "2019-01"]);
+    assert_no_panic(&out);
+    assert_success(&out);
+    assert_eq!(
+        read(root, report),
+        clean_report,
+        "the month's counts are those of its exports alone"
+    );
+    let said = stdout(&out);
+    assert!(
+        said.contains(
+            "files 10 (4 ignored: 1 empty, 1 not text, 2 without the export's key columns)"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "rows {}, quarantined {}, duplicates dropped {copies} (",
+            truth.total_rows,
+            truth.dirty.len()
+        )),
+        "{said}"
+    );
+    let log = stderr(&out);
+    for (name, _) in &foreign[..3] {
+        assert!(
+            log.lines().any(|l| l.contains("WARN")
+                && l.contains(&format!("skipping s3://gid-requests/2019/jan/{name}:"))),
+            "{name} is not named in the log:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("s3://gid-requests/2019/jan/part-001.csv repeats")
+            && log
+                .contains("service_request_ids of s3://gid-requests/2019/jan/backup/part-001.csv"),
+        "{log}"
     );
 }
 

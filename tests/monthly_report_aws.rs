@@ -71,7 +71,7 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         .collect();
     for i in 0..EXTRA_FILES {
         let row = format!(
-            "service_name,date_requested\nPothole,2019-01-{:02}T08:00:00\n",
+            "service_request_id,service_name,date_requested\nextra-{i},Pothole,2019-01-{:02}T08:00:00\n",
             i % 28 + 1
         );
         uploads.push((format!("2019/jan/extra/e-{i:04}.csv"), row.into_bytes()));

@@ -53,8 +53,8 @@ async fn monthly_report_matches_ground_truth_and_publishes_a_complete_site() {
     let truth = generate_month(Month::new(2019, 1).unwrap(), &SampleSpec::default()).truth;
 
     // A hostile service name, and more site objects than one listing page holds.
-    let hostile = "service_name,date_requested,public_description\n\
-                   \"<script>alert('gid')</script>\",2019-01-09T10:00:00,\"<img src=x onerror=alert(1)>\"\n";
+    let hostile = "service_request_id,service_name,date_requested,public_description\n\
+                   h1,\"<script>alert('gid')</script>\",2019-01-09T10:00:00,\"<img src=x onerror=alert(1)>\"\n";
     store
         .put(
             &bucket("gid-requests"),
@@ -266,11 +266,11 @@ async fn the_log_names_a_few_refused_rows_per_file_and_counts_the_rest() {
     let root = dir.path();
     let store = LocalStore::new(root);
     store.create_bucket(&bucket("gid-requests")).await.unwrap();
-    let mut csv = String::from("service_name,date_requested\n");
+    let mut csv = String::from("service_request_id,service_name,date_requested\n");
     for day in 1..=20 {
-        csv.push_str(&format!("Pothole,2019-01-{day:02}T08:00:00\n"));
+        csv.push_str(&format!("{day},Pothole,2019-01-{day:02}T08:00:00\n"));
         if day <= 12 {
-            csv.push_str("Pothole,2019-01-01T08:00:00,extra field\n");
+            csv.push_str("x,Pothole,2019-01-01T08:00:00,extra field\n");
         }
     }
     store

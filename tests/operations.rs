@@ -139,7 +139,7 @@ fn a_backfill_with_a_corrupt_month_finishes_the_others_and_fails() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("2019-02 aggregate: the month's table has no `service_name` column"),
+        err.contains("2019-02 ingest: none of the 1 objects under s3://gid-requests/2019/feb/ is an export (1 without the export's key columns)"),
         "{err}"
     );
     assert!(err.contains("1 of 3 months failed"), "{err}");
@@ -150,7 +150,7 @@ fn a_backfill_with_a_corrupt_month_finishes_the_others_and_fails() {
     ));
     assert!(
         runs.lines()
-            .any(|l| l.contains("aggregate") && l.contains("failed")),
+            .any(|l| l.contains("ingest") && l.contains("failed")),
         "{runs}"
     );
 }

@@ -112,10 +112,37 @@ pub struct AwsConfig {
     pub operation_timeout_secs: u64,
 }
 
+/// What ingest does with a row whose `date_requested` is empty or outside the month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OutOfMonth {
+    /// Refuse the row: it goes to the month's quarantine with its reason.
+    #[default]
+    Quarantine,
+    /// Count the row in the month anyway (the ingest report still counts such rows).
+    Keep,
+}
+
+impl OutOfMonth {
+    /// The value as written in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutOfMonth::Quarantine => "quarantine",
+            OutOfMonth::Keep => "keep",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct IngestConfig {
     pub concurrency: usize,
     pub suffix: String,
+    /// Header columns a file must have to be read as an export (after trimming and
+    /// lowercasing, as headers are); a file without one of them is skipped whole.
+    pub required_columns: Vec<String>,
+    /// A file whose header has more columns than this is skipped whole.
+    pub max_columns: usize,
+    pub out_of_month: OutOfMonth,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -467,6 +494,25 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "ingest.concurrency",
                 expected: "at least 1",
+            });
+        }
+        if self
+            .ingest
+            .required_columns
+            .iter()
+            .any(|c| c.trim().is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                key: "ingest.required_columns",
+                expected: "a list of column names without empty names, e.g. [\"service_request_id\", \"date_requested\", \"service_name\"]",
+            });
+        }
+        if self.ingest.max_columns == 0
+            || self.ingest.max_columns < self.ingest.required_columns.len()
+        {
+            return Err(ConfigError::Invalid {
+                key: "ingest.max_columns",
+                expected: "at least 1 and at least the number of ingest.required_columns",
             });
         }
         for (key, name) in [
@@ -990,6 +1036,42 @@ mod tests {
         assert_eq!(c.profile, Profile::Aws);
         assert_eq!(c.buckets.reports.as_str(), "city-reports");
         assert_eq!(c.ingest.concurrency, 16);
+    }
+
+    #[test]
+    fn ingest_reads_exports_by_their_key_columns_with_a_column_cap_by_default() {
+        let c = Config::load_with_env(None, Some(Profile::Local), None, env(&[])).unwrap();
+        assert_eq!(
+            c.ingest.required_columns,
+            ["service_request_id", "date_requested", "service_name"]
+        );
+        assert_eq!(c.ingest.max_columns, 1000);
+        assert_eq!(c.ingest.out_of_month, OutOfMonth::Quarantine);
+    }
+
+    #[test]
+    fn bad_ingest_rules_are_refused_naming_the_key() {
+        let dir = std::env::temp_dir().join(format!("gid-core-ingest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("custom.toml");
+        for (toml, key) in [
+            ("[ingest]\nmax_columns = 2\n", "ingest.max_columns"),
+            (
+                "[ingest]\nrequired_columns = [\" \"]\n",
+                "ingest.required_columns",
+            ),
+            ("[ingest]\nout_of_month = \"drop\"\n", "out_of_month"),
+        ] {
+            std::fs::write(&file, toml).unwrap();
+            let err = Config::load_with_env(Some(&dir), None, Some(&file), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        std::fs::write(&file, "[ingest]\nout_of_month = \"keep\"\n").unwrap();
+        let c = Config::load_with_env(Some(&dir), None, Some(&file), env(&[])).unwrap();
+        assert_eq!(c.ingest.out_of_month, OutOfMonth::Keep);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod run;
 pub use config::{
     Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig,
     EnrichPrices, IngestConfig, KeyForm, KeyOrigin, LayoutConfig, LocalConfig, NotifyConfig,
-    Profile, PublishConfig, ThresholdConfig, UnknownKey, UnknownKeys,
+    OutOfMonth, Profile, PublishConfig, ThresholdConfig, UnknownKey, UnknownKeys,
 };
 pub use layout::{Layout, LayoutError, WorkKeys};
 pub use month::{Month, MonthError, MonthRange};

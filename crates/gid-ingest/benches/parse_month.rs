@@ -1,8 +1,9 @@
 //! The ingest hot path on one generated month (8 files x 25k rows, ~32 MB, as `make bench`):
 //!
-//! - `parse_month/parse_export+concat`: every file through [`gid_ingest::parse_export`]
-//!   (pre-scan, polars parse, date normalisation) one after the other, then the diagonal
-//!   concat — the CPU cost of a month on one core.
+//! - `parse_month/parse_export+combine`: every file through [`gid_ingest::parse_export`]
+//!   (header checks, records, date normalisation) one after the other, then
+//!   [`gid_ingest::combine`] (duplicate ids, the month's columns) — the CPU cost of a month
+//!   on one core.
 //! - `parse_month/ingest_month_local`: the whole source stage on the local backend (list,
 //!   concurrent reads, parses on the blocking pool, concat), as monthly-report runs it.
 //! - `parse_month/to_parquet`: serialising the month's table.
@@ -14,8 +15,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use gid_core::{BucketName, Month, ObjectKey};
-use gid_ingest::{parse_export, IngestSource, ParsedFile};
+use gid_core::{BucketName, Month, ObjectKey, OutOfMonth};
+use gid_ingest::{combine, parse_export, ExportRules, IngestSource, ParsedFile, SourcedExport};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{LocalStore, ObjectStore, PutOptions};
 use polars_core::prelude::DataFrame;
@@ -45,18 +46,32 @@ fn month_files() -> (Month, Vec<(ObjectKey, Bytes)>) {
     (month, files)
 }
 
-/// Every file through `parse_export`, then the diagonal concat (what ingest does per month).
-fn parse_and_concat(files: &[(ObjectKey, Bytes)]) -> DataFrame {
-    let frames: Vec<_> = files
+fn rules(month: Month) -> ExportRules {
+    ExportRules::new(
+        ["service_request_id", "date_requested", "service_name"],
+        1000,
+        OutOfMonth::Quarantine,
+    )
+    .in_month(month)
+}
+
+/// Every file through `parse_export`, then `combine` (what ingest does per month).
+fn parse_and_combine(month: Month, files: &[(ObjectKey, Bytes)]) -> DataFrame {
+    let rules = rules(month);
+    let exports: Vec<_> = files
         .iter()
         .filter_map(
-            |(key, bytes)| match parse_export(key, bytes.clone()).expect("parses") {
-                ParsedFile::Table { frame, .. } => Some(frame),
-                ParsedFile::Empty => None,
+            |(key, bytes)| match parse_export(key, bytes.clone(), &rules) {
+                ParsedFile::Export(export) => Some(SourcedExport {
+                    key: key.clone(),
+                    last_modified: chrono::DateTime::UNIX_EPOCH,
+                    rows: export.rows,
+                }),
+                ParsedFile::Skipped(_) => None,
             },
         )
         .collect();
-    polars_core::functions::concat_df_diagonal(&frames).expect("concat")
+    combine(exports).expect("combines").frame
 }
 
 fn bench_month(c: &mut Criterion) {
@@ -68,8 +83,8 @@ fn bench_month(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Bytes(bytes));
 
-    group.bench_function("parse_export+concat", |b| {
-        b.iter(|| parse_and_concat(&files).height())
+    group.bench_function("parse_export+combine", |b| {
+        b.iter(|| parse_and_combine(month, &files).height())
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -93,6 +108,7 @@ fn bench_month(c: &mut Criterion) {
         prefix: "2019/jan/".into(),
         suffix: ".csv".into(),
         concurrency: 8,
+        rules: rules(month),
     };
     group.bench_function("ingest_month_local", |b| {
         b.iter(|| {
@@ -109,7 +125,7 @@ fn bench_month(c: &mut Criterion) {
         })
     });
 
-    let table = parse_and_concat(&files);
+    let table = parse_and_combine(month, &files);
     group.bench_function("to_parquet", |b| {
         b.iter_batched(
             || table.clone(),

@@ -1,20 +1,26 @@
-//! One export file → a DataFrame of its good rows plus the rows it refused.
+//! One export file → its good rows plus the rows it refused, or the reason the whole file
+//! was skipped.
 //!
-//! The `csv` crate reads each record with its byte span, so every bad row is quarantined
-//! with its line, and the good rows' fields go straight into the table's text columns.
-//! (polars' CSV reader was used for the good bytes before; it reads a bare `\r` line end,
-//! a blank line or a quote inside an unquoted field differently from the `csv` crate, so
-//! one such row failed the whole file, or shifted its values silently.)
+//! The header is checked first, before the body is read: a file that is not text, has
+//! more columns than the cap or lacks the export's key columns is skipped whole, without
+//! building anything per column. Then the `csv` crate reads each record with its byte
+//! span, so every bad row is quarantined with its line, and the good rows' fields go to
+//! the file's [rows](crate::ExportRows). (polars' CSV reader was used for the good bytes
+//! before; it reads a bare `\r` line end, a blank line or a quote inside an unquoted field
+//! differently from the `csv` crate, so one such row failed the whole file, or shifted its
+//! values silently.)
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::io::Cursor;
 
 use bytes::Bytes;
-use gid_core::ObjectKey;
-use polars_core::prelude::*;
+use gid_core::{Month, ObjectKey, OutOfMonth};
 
-use crate::columns::DATE_REQUESTED;
+use crate::columns::{DATE_REQUESTED, SERVICE_REQUEST_ID};
 use crate::dates::normalise_timestamp;
-use crate::IngestError;
+use crate::rows::{ExportRows, RowSink};
+use crate::rules::{normalise_name, ExportRules, SkipReason};
 
 /// Why a row was refused.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -24,10 +30,24 @@ pub enum QuarantineReason {
     FieldCount { found: usize, expected: usize },
     /// `date_requested` is not a timestamp gid understands.
     BadDate { value: String },
+    /// `date_requested` is empty (or the file has no such column) while ingesting a month.
+    EmptyDate,
+    /// `date_requested` (normalised) falls outside the month being ingested.
+    OutsideMonth {
+        value: String,
+        #[serde(serialize_with = "as_text")]
+        month: Month,
+    },
+    /// `service_request_id` is empty: the row cannot be told apart from its copies.
+    EmptyId,
     /// The row's bytes are not UTF-8 (often a Latin-1 export).
     InvalidUtf8,
     /// The CSV structure is broken (e.g. an unterminated quote).
     Malformed { message: String },
+}
+
+fn as_text<S: serde::Serializer>(month: &Month, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(month)
 }
 
 impl std::fmt::Display for QuarantineReason {
@@ -37,9 +57,23 @@ impl std::fmt::Display for QuarantineReason {
                 write!(f, "{found} fields, expected {expected}")
             }
             Self::BadDate { value } => write!(f, "unparseable date_requested {value:?}"),
+            Self::EmptyDate => f.write_str("date_requested is empty"),
+            Self::OutsideMonth { value, month } => {
+                write!(f, "date_requested {value} is outside {month}")
+            }
+            Self::EmptyId => f.write_str(
+                "service_request_id is empty (a row without an id cannot be told from its copies)",
+            ),
             Self::InvalidUtf8 => f.write_str("not valid UTF-8 (re-export the file as UTF-8)"),
             Self::Malformed { message } => write!(f, "malformed CSV: {message}"),
         }
+    }
+}
+
+impl QuarantineReason {
+    /// Whether the row was refused for its date's month (empty or another month).
+    pub fn is_out_of_month(&self) -> bool {
+        matches!(self, Self::EmptyDate | Self::OutsideMonth { .. })
     }
 }
 
@@ -54,15 +88,22 @@ pub struct QuarantinedRow {
     pub raw: String,
 }
 
-/// The outcome of parsing one file.
+/// What a file gave: its rows and refused rows, or why it was skipped whole.
 #[derive(Debug)]
 pub enum ParsedFile {
-    /// No bytes, or no header: nothing to read.
-    Empty,
-    Table {
-        frame: DataFrame,
-        quarantined: Vec<QuarantinedRow>,
-    },
+    /// Not read (empty, not text, not an export, too wide, unreadable header).
+    Skipped(SkipReason),
+    Export(ParsedExport),
+}
+
+/// An export's good rows and the rows it refused.
+#[derive(Debug)]
+pub struct ParsedExport {
+    pub rows: ExportRows,
+    pub quarantined: Vec<QuarantinedRow>,
+    /// Rows whose `date_requested` is empty or outside the month: quarantined or kept,
+    /// as `ingest.out_of_month` says.
+    pub out_of_month: u64,
 }
 
 /// Header names as gid uses them: trimmed, lowercased; a repeated name gets a `__2`, `__3`
@@ -71,7 +112,7 @@ fn normalise_header(raw: &csv::ByteRecord) -> Vec<String> {
     let mut taken: HashSet<String> = HashSet::new();
     raw.iter()
         .map(|field| {
-            let base = String::from_utf8_lossy(field).trim().to_lowercase();
+            let base = normalise_name(&String::from_utf8_lossy(field));
             let mut name = base.clone();
             let mut n = 1;
             while taken.contains(&name) {
@@ -86,63 +127,141 @@ fn normalise_header(raw: &csv::ByteRecord) -> Vec<String> {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Where the columns gid checks sit in a file's rows, and what the month expects.
+struct RowRules {
+    expected: usize,
+    date: Option<usize>,
+    id: Option<usize>,
+    /// `2019-01-`: the prefix of every normalised timestamp of the month.
+    month: Option<(Month, String)>,
+    out_of_month: OutOfMonth,
+}
+
+/// A good row's normalised date, and whether it is kept although out of the month.
+struct GoodRow {
+    date: Option<String>,
+    out_of_month: bool,
+}
+
 /// Parses one export. Every column is read as text: types differ between exports
 /// (an all-empty column would be inferred as something else), and the combined table
 /// must never fail to concatenate or lose a row over a stray value.
-pub fn parse_export(source: &ObjectKey, bytes: Bytes) -> Result<ParsedFile, IngestError> {
+pub fn parse_export(source: &ObjectKey, bytes: Bytes, rules: &ExportRules) -> ParsedFile {
     let bytes = if bytes.starts_with(BOM) {
         bytes.slice(BOM.len()..)
     } else {
         bytes
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(ParsedFile::Empty);
+        return ParsedFile::Skipped(SkipReason::Empty);
     }
+    with_reader(bytes.clone(), |reader| {
+        parse_records(reader, source, &bytes, rules)
+    })
+}
 
-    let reader_over = |from: usize| {
-        csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(&bytes[from..])
-    };
-    let mut reader = reader_over(0);
-    // Where `reader` starts in `bytes` (it restarts after an unterminated quote).
-    let mut base = 0usize;
+type CsvReader = csv::Reader<Cursor<Bytes>>;
+
+thread_local! {
+    /// Building a csv reader builds its parser tables (~15 µs, more than a one-row file
+    /// takes to parse): each thread keeps one and points it at the next file.
+    static READER: RefCell<Option<CsvReader>> = const { RefCell::new(None) };
+}
+
+/// Runs `parse` with this thread's reader reading `bytes` from the start.
+fn with_reader<T>(bytes: Bytes, parse: impl FnOnce(&mut CsvReader) -> T) -> T {
+    READER.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let reader = slot.get_or_insert_with(|| {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(Cursor::new(Bytes::new()))
+        });
+        *reader.get_mut() = Cursor::new(bytes);
+        restart(reader, 0);
+        let parsed = parse(reader);
+        // The idle reader must not keep the file's bytes alive.
+        *reader.get_mut() = Cursor::new(Bytes::new());
+        parsed
+    })
+}
+
+/// Points the reader at byte `at` with a fresh parser state; positions stay absolute.
+fn restart(reader: &mut CsvReader, at: usize) {
+    let mut position = csv::Position::new();
+    position.set_byte(at as u64);
+    reader
+        .seek_raw(std::io::SeekFrom::Start(at as u64), position)
+        .expect("seeking in memory cannot fail");
+}
+
+/// The header checks, then every record of the file.
+fn parse_records(
+    reader: &mut CsvReader,
+    source: &ObjectKey,
+    bytes: &[u8],
+    rules: &ExportRules,
+) -> ParsedFile {
     let mut record = csv::ByteRecord::new();
+    // Only the header is read before deciding whether this is an export: a foreign file
+    // costs one record, and a hostile width never reaches a per-column structure.
     let header = match reader.read_byte_record(&mut record) {
+        Ok(false) => return ParsedFile::Skipped(SkipReason::Empty),
         Ok(true)
-            if reader.position().byte() as usize == bytes.len() && ends_in_open_quote(&bytes) =>
+            if record.as_slice().contains(&0)
+                || std::str::from_utf8(record.as_slice()).is_err() =>
         {
-            // Every row would be read as part of one header name: refuse the file loudly.
-            return Err(IngestError::Header {
-                key: source.to_string(),
+            return ParsedFile::Skipped(SkipReason::NotText);
+        }
+        Ok(true)
+            if reader.position().byte() as usize == bytes.len() && ends_in_open_quote(bytes) =>
+        {
+            // Every row would be read as part of one header name.
+            return ParsedFile::Skipped(SkipReason::UnreadableHeader {
                 message: "a quoted header name is never closed (unterminated '\"')".into(),
             });
         }
+        Ok(true) if record.len() > rules.max_columns() => {
+            return ParsedFile::Skipped(SkipReason::TooManyColumns {
+                columns: record.len(),
+                max: rules.max_columns(),
+            });
+        }
         Ok(true) => normalise_header(&record),
-        Ok(false) => return Ok(ParsedFile::Empty),
         Err(e) => {
-            return Err(IngestError::Header {
-                key: source.to_string(),
+            return ParsedFile::Skipped(SkipReason::UnreadableHeader {
                 message: e.to_string(),
             })
         }
     };
-    let expected = header.len();
-    let date_index = header.iter().position(|h| h == DATE_REQUESTED);
-    let mut columns: Vec<StringChunkedBuilder> = header
+    let missing: Vec<String> = rules
+        .required_columns()
         .iter()
-        .map(|name| StringChunkedBuilder::new(name.as_str().into(), 0))
+        .filter(|c| !header.contains(c))
+        .cloned()
         .collect();
+    if !missing.is_empty() {
+        return ParsedFile::Skipped(SkipReason::missing_columns(missing, &header));
+    }
+    let row_rules = RowRules {
+        expected: header.len(),
+        date: header.iter().position(|h| h == DATE_REQUESTED),
+        id: header.iter().position(|h| h == SERVICE_REQUEST_ID),
+        month: rules.month().map(|m| (m, format!("{m}-"))),
+        out_of_month: rules.out_of_month(),
+    };
+    let mut sink = RowSink::new(&header, bytes.len());
     let mut lines = LineCounter::default();
+    let mut out_of_month = 0u64;
 
     let mut quarantined = Vec::new();
     loop {
-        let start = base + reader.position().byte() as usize;
+        let start = reader.position().byte() as usize;
         let read = reader.read_byte_record(&mut record);
-        let end = base + reader.position().byte() as usize;
+        let end = reader.position().byte() as usize;
         // After a CRLF the reader's position sits on the '\n'; the row starts after it.
-        let from = skip_line_breaks(&bytes, start).min(end);
+        let from = skip_line_breaks(bytes, start).min(end);
         let reason = match read {
             Ok(false) => break,
             Ok(true) if end == bytes.len() && ends_in_open_quote(&bytes[from..end]) => {
@@ -154,7 +273,7 @@ pub fn parse_export(source: &ObjectKey, bytes: Bytes) -> Result<ParsedFile, Inge
                     .map_or(bytes.len(), |i| from + i);
                 quarantined.push(QuarantinedRow {
                     source: source.clone(),
-                    line: lines.line_at(&bytes, from),
+                    line: lines.line_at(bytes, from),
                     reason: QuarantineReason::Malformed {
                         message: "a quoted field is never closed (unterminated '\"')".into(),
                     },
@@ -163,55 +282,60 @@ pub fn parse_export(source: &ObjectKey, bytes: Bytes) -> Result<ParsedFile, Inge
                 if line_end >= bytes.len() {
                     break;
                 }
-                base = line_end;
-                reader = reader_over(base);
+                restart(reader, line_end);
                 // The lone quote must not make later bare-CR line ends look quoted.
-                lines.line_at(&bytes, line_end);
+                lines.line_at(bytes, line_end);
                 lines.in_quotes = false;
                 continue;
             }
-            Ok(true) => check_record(&record, expected, date_index),
+            Ok(true) => match check_record(&record, &row_rules) {
+                Ok(good) => {
+                    // check_record validated the UTF-8: as a StringRecord (a move, no copy)
+                    // the fields are read without validating each one again.
+                    let text = csv::StringRecord::from_byte_record(record).expect("checked UTF-8");
+                    let appended = sink.push(&text, row_rules.date, good.date.as_deref());
+                    record = text.into_byte_record();
+                    match appended {
+                        Ok(()) => {
+                            out_of_month += u64::from(good.out_of_month);
+                            continue;
+                        }
+                        Err(reason) => Some(reason),
+                    }
+                }
+                Err(reason) => Some(reason),
+            },
             Err(e) => Some(QuarantineReason::Malformed {
                 message: e.to_string(),
             }),
         };
-        match reason {
-            None => {
-                // check_record validated the UTF-8: as a StringRecord (a move, no copy) the
-                // fields are read without validating each one again.
-                let text = csv::StringRecord::from_byte_record(record).expect("checked UTF-8");
-                for (column, field) in columns.iter_mut().zip(text.iter()) {
-                    if field.is_empty() {
-                        column.append_null();
-                    } else {
-                        column.append_value(field);
-                    }
-                }
-                record = text.into_byte_record();
-            }
-            Some(reason) => {
-                let raw = String::from_utf8_lossy(&bytes[from..end])
-                    .trim_end_matches(['\r', '\n'])
-                    .to_owned();
-                quarantined.push(QuarantinedRow {
-                    source: source.clone(),
-                    // Lines are counted only up to bad rows: a clean file is never rescanned.
-                    line: lines.line_at(&bytes, from),
-                    reason,
-                    raw,
-                });
-            }
+        if let Some(reason) = reason {
+            out_of_month += u64::from(reason.is_out_of_month());
+            let raw = String::from_utf8_lossy(&bytes[from..end])
+                .trim_end_matches(['\r', '\n'])
+                .to_owned();
+            quarantined.push(QuarantinedRow {
+                source: source.clone(),
+                // Lines are counted only up to bad rows: a clean file is never rescanned.
+                line: lines.line_at(bytes, from),
+                reason,
+                raw,
+            });
         }
     }
-
-    let columns: Vec<Column> = columns
-        .into_iter()
-        .map(|c| c.finish().into_column())
-        .collect();
-    let height = columns.first().map_or(0, Column::len);
-    let frame = DataFrame::new(height, columns).map_err(|e| polars_error(source, e))?;
-    let frame = normalise_dates(frame).map_err(|e| polars_error(source, e))?;
-    Ok(ParsedFile::Table { frame, quarantined })
+    let rows = match sink.finish(header) {
+        Ok(rows) => rows,
+        Err(e) => {
+            return ParsedFile::Skipped(SkipReason::UnreadableHeader {
+                message: e.to_string(),
+            })
+        }
+    };
+    ParsedFile::Export(ParsedExport {
+        rows,
+        quarantined,
+        out_of_month,
+    })
 }
 
 fn skip_line_breaks(bytes: &[u8], mut at: usize) -> usize {
@@ -279,55 +403,51 @@ fn ends_in_open_quote(raw: &[u8]) -> bool {
     quoted
 }
 
-fn polars_error(source: &ObjectKey, e: PolarsError) -> IngestError {
-    IngestError::Parse {
-        key: source.to_string(),
-        message: e.to_string(),
-    }
-}
-
-/// Checks one record; `None` means the row is good.
-fn check_record(
-    record: &csv::ByteRecord,
-    expected: usize,
-    date_index: Option<usize>,
-) -> Option<QuarantineReason> {
-    if record.len() != expected {
-        return Some(QuarantineReason::FieldCount {
+/// Checks one record: its normalised date when it is good, or why it is refused.
+fn check_record(record: &csv::ByteRecord, rules: &RowRules) -> Result<GoodRow, QuarantineReason> {
+    if record.len() != rules.expected {
+        return Err(QuarantineReason::FieldCount {
             found: record.len(),
-            expected,
+            expected: rules.expected,
         });
     }
     // An all-ASCII row (most rows) is valid UTF-8 without looking at each field.
     if !record.as_slice().is_ascii() && record.iter().any(|f| std::str::from_utf8(f).is_err()) {
-        return Some(QuarantineReason::InvalidUtf8);
+        return Err(QuarantineReason::InvalidUtf8);
     }
-    if let Some(i) = date_index {
-        let value = std::str::from_utf8(&record[i]).expect("checked above");
-        if !value.trim().is_empty() && normalise_timestamp(value).is_none() {
-            return Some(QuarantineReason::BadDate {
-                value: value.to_owned(),
-            });
+    let text = |i: usize| std::str::from_utf8(&record[i]).expect("checked above");
+    let date = match rules.date.map(text) {
+        Some(value) if !value.trim().is_empty() => match normalise_timestamp(value) {
+            Some(date) => Some(date),
+            None => {
+                return Err(QuarantineReason::BadDate {
+                    value: value.to_owned(),
+                })
+            }
+        },
+        _ => None,
+    };
+    let mut out_of_month = false;
+    if let Some((month, prefix)) = &rules.month {
+        let outside = match &date {
+            None => Some(QuarantineReason::EmptyDate),
+            Some(d) if !d.starts_with(prefix.as_str()) => Some(QuarantineReason::OutsideMonth {
+                value: d.clone(),
+                month: *month,
+            }),
+            Some(_) => None,
+        };
+        if let Some(reason) = outside {
+            match rules.out_of_month {
+                OutOfMonth::Quarantine => return Err(reason),
+                OutOfMonth::Keep => out_of_month = true,
+            }
         }
     }
-    None
-}
-
-/// Rewrites `date_requested` into ISO 8601 (`2019-01-05T13:22:00`) whatever format it came in.
-fn normalise_dates(mut frame: DataFrame) -> PolarsResult<DataFrame> {
-    if frame.schema().get(DATE_REQUESTED).is_none() {
-        return Ok(frame);
+    if rules.id.is_some_and(|i| text(i).trim().is_empty()) {
+        return Err(QuarantineReason::EmptyId);
     }
-    let dates = frame.column(DATE_REQUESTED)?.str()?;
-    let normalised: StringChunked = dates
-        .iter()
-        .map(|v| v.and_then(normalise_timestamp))
-        .collect();
-    frame.replace(
-        DATE_REQUESTED,
-        normalised.with_name(DATE_REQUESTED.into()).into_column(),
-    )?;
-    Ok(frame)
+    Ok(GoodRow { date, out_of_month })
 }
 
 #[cfg(test)]
@@ -338,41 +458,45 @@ mod tests {
         ObjectKey::new("2019/jan/part-001.csv").unwrap()
     }
 
-    fn names(df: &DataFrame) -> Vec<String> {
-        df.get_column_names()
-            .iter()
-            .map(|c| c.to_string())
-            .collect()
+    /// Row-level rules only: any header, any date.
+    fn any_header() -> ExportRules {
+        ExportRules::new([] as [&str; 0], 1000, OutOfMonth::Quarantine)
     }
 
-    fn table(text: &str) -> (DataFrame, Vec<QuarantinedRow>) {
-        match parse_export(&key(), Bytes::from(text.to_owned())).unwrap() {
-            ParsedFile::Table { frame, quarantined } => (frame, quarantined),
-            ParsedFile::Empty => panic!("unexpectedly empty"),
+    fn parsed(text: &str, rules: &ExportRules) -> ParsedFile {
+        parse_export(&key(), Bytes::from(text.to_owned()), rules)
+    }
+
+    fn table(text: &str) -> (ExportRows, Vec<QuarantinedRow>) {
+        match parsed(text, &any_header()) {
+            ParsedFile::Export(e) => (e.rows, e.quarantined),
+            ParsedFile::Skipped(why) => panic!("unexpectedly skipped: {why}"),
         }
+    }
+
+    fn column<'a>(rows: &'a ExportRows, name: &str) -> Vec<&'a str> {
+        let c = rows.columns().iter().position(|n| n == name).unwrap();
+        (0..rows.len()).map(|r| rows.field(r, c)).collect()
     }
 
     #[test]
     fn quoted_commas_newlines_and_quotes_parse() {
-        let (df, q) = table(
+        let (rows, q) = table(
             "service_name,public_description\nPothole,\"a, b\"\nGraffiti,\"line1\nline2\"\nOther,\"say \"\"hi\"\"\"\n",
         );
         assert!(q.is_empty());
-        let d = df.column("public_description").unwrap().str().unwrap();
-        assert_eq!(d.get(0), Some("a, b"));
-        assert_eq!(d.get(1), Some("line1\nline2"));
-        assert_eq!(d.get(2), Some("say \"hi\""));
+        assert_eq!(
+            column(&rows, "public_description"),
+            ["a, b", "line1\nline2", "say \"hi\""]
+        );
     }
 
     #[test]
     fn bom_and_crlf_are_handled() {
-        let (df, q) = table("\u{feff}Service_Name ,status\r\nPothole,Closed\r\n");
+        let (rows, q) = table("\u{feff}Service_Name ,status\r\nPothole,Closed\r\n");
         assert!(q.is_empty());
-        assert_eq!(names(&df), ["service_name", "status"]);
-        assert_eq!(
-            df.column("status").unwrap().str().unwrap().get(0),
-            Some("Closed")
-        );
+        assert_eq!(rows.columns(), ["service_name", "status"]);
+        assert_eq!(column(&rows, "status"), ["Closed"]);
     }
 
     #[test]
@@ -383,8 +507,8 @@ mod tests {
                     Graffiti,\"multi\nline\",2\n\
                     Other,2019-01-03,3\n\
                     Short\n";
-        let (df, q) = table(text);
-        assert_eq!(df.height(), 2, "two good rows survive");
+        let (rows, q) = table(text);
+        assert_eq!(rows.len(), 2, "two good rows survive");
         let lines: Vec<(u64, String)> = q.iter().map(|r| (r.line, r.reason.to_string())).collect();
         assert_eq!(
             lines,
@@ -395,53 +519,58 @@ mod tests {
             ]
         );
         assert_eq!(q[0].raw, "Pothole,2019-01-02 10:00:00,1,extra");
-        let dates = df.column("date_requested").unwrap().str().unwrap();
         assert_eq!(
-            dates.get(1),
-            Some("2019-01-03T00:00:00"),
+            column(&rows, "date_requested"),
+            ["2019-01-01T00:00:00", "2019-01-03T00:00:00"],
             "dates are normalised"
         );
     }
 
     #[test]
     fn crlf_files_with_bad_rows_gain_no_phantom_rows() {
-        let (df, q) =
+        let (rows, q) =
             table("\u{feff}service_name,n\r\nPothole,1\r\nBad\r\nGraffiti,2\r\nOther,3\r\n");
         assert_eq!(q.len(), 1);
-        let names = df.column("service_name").unwrap().str().unwrap();
-        let got: Vec<Option<&str>> = names.iter().collect();
-        assert_eq!(got, [Some("Pothole"), Some("Graffiti"), Some("Other")]);
-        let (df, _) = table("service_name,n\r\nPothole,1\r\nGraffiti,2\r\n");
-        assert_eq!(df.height(), 2);
+        assert_eq!(
+            column(&rows, "service_name"),
+            ["Pothole", "Graffiti", "Other"]
+        );
+        let (rows, _) = table("service_name,n\r\nPothole,1\r\nGraffiti,2\r\n");
+        assert_eq!(rows.len(), 2);
     }
 
     #[test]
     fn invalid_utf8_rows_are_quarantined() {
         let mut bytes = b"service_name,public_description\nPothole,ok\nPothole,caf".to_vec();
         bytes.extend_from_slice(&[0xE9, b'\n']);
-        let ParsedFile::Table { frame, quarantined } =
-            parse_export(&key(), Bytes::from(bytes)).unwrap()
-        else {
-            panic!("expected a table")
+        let ParsedFile::Export(e) = parse_export(&key(), Bytes::from(bytes), &any_header()) else {
+            panic!("expected an export")
         };
-        assert_eq!(frame.height(), 1);
-        assert_eq!(quarantined[0].reason, QuarantineReason::InvalidUtf8);
-        assert_eq!(quarantined[0].line, 3);
+        assert_eq!(e.rows.len(), 1);
+        assert_eq!(e.quarantined[0].reason, QuarantineReason::InvalidUtf8);
+        assert_eq!(e.quarantined[0].line, 3);
     }
 
     #[test]
     fn empty_and_header_only_files() {
         assert!(matches!(
-            parse_export(&key(), Bytes::new()).unwrap(),
-            ParsedFile::Empty
+            parsed("", &any_header()),
+            ParsedFile::Skipped(SkipReason::Empty)
         ));
-        let (df, q) = table("service_name,status\n");
-        assert_eq!((df.height(), df.width(), q.len()), (0, 2, 0));
+        let (rows, q) = table("service_name,status\n");
+        assert_eq!((rows.len(), rows.columns().len(), q.len()), (0, 2, 0));
     }
 
     #[test]
     fn duplicate_headers_keep_both_columns() {
-        let (df, _) = table("status,status\nOpen,Closed\n");
-        assert_eq!(names(&df), ["status", "status__2"]);
+        let (rows, _) = table("status,status\nOpen,Closed\n");
+        assert_eq!(rows.columns(), ["status", "status__2"]);
+    }
+
+    #[test]
+    fn empty_fields_read_back_as_empty_text() {
+        let (rows, _) = table("a,b,c\n,x,\n1,,3\n");
+        assert_eq!(rows.row(0).collect::<Vec<_>>(), ["", "x", ""]);
+        assert_eq!(rows.row(1).collect::<Vec<_>>(), ["1", "", "3"]);
     }
 }

@@ -8,39 +8,35 @@
 //! equals the records in the file.
 
 use bytes::Bytes;
-use gid_core::ObjectKey;
-use gid_ingest::{parse_export, ParsedFile, QuarantinedRow};
-use polars_core::prelude::*;
+use gid_core::{ObjectKey, OutOfMonth};
+use gid_ingest::{parse_export, ExportRules, ParsedFile, QuarantinedRow, SkipReason};
 use proptest::prelude::*;
 
 fn key() -> ObjectKey {
     ObjectKey::new("2019/jan/hostile.csv").unwrap()
 }
 
+/// The row parser alone: any header is an export here, any date belongs (the header and
+/// month rules have their own tests in only_exports.rs).
+fn rules() -> ExportRules {
+    ExportRules::new([] as [&str; 0], 1000, OutOfMonth::Quarantine)
+}
+
 /// The parsed table as rows of optional strings, and the quarantine.
 fn parse(bytes: impl Into<Bytes>) -> (Vec<String>, Vec<Vec<Option<String>>>, Vec<QuarantinedRow>) {
-    match parse_export(&key(), bytes.into()).expect("bad rows never fail a file") {
-        ParsedFile::Empty => (vec![], vec![], vec![]),
-        ParsedFile::Table { frame, quarantined } => {
-            let names: Vec<String> = frame
-                .get_column_names()
-                .iter()
-                .map(|c| c.to_string())
-                .collect();
-            let columns: Vec<StringChunked> = frame
-                .columns()
-                .iter()
-                .map(|c| c.str().expect("every column is text").clone())
-                .collect();
-            let rows = (0..frame.height())
-                .map(|i| {
-                    columns
-                        .iter()
-                        .map(|c| c.get(i).map(str::to_owned))
+    match parse_export(&key(), bytes.into(), &rules()) {
+        ParsedFile::Skipped(SkipReason::Empty) => (vec![], vec![], vec![]),
+        ParsedFile::Skipped(other) => panic!("skipped: {other}"),
+        ParsedFile::Export(export) => {
+            let rows = &export.rows;
+            let table = (0..rows.len())
+                .map(|r| {
+                    rows.row(r)
+                        .map(|v| (!v.is_empty()).then(|| v.to_owned()))
                         .collect()
                 })
                 .collect();
-            (names, rows, quarantined)
+            (rows.columns().to_vec(), table, export.quarantined)
         }
     }
 }
@@ -155,11 +151,15 @@ fn case_invalid_utf8_sequences_anywhere_in_a_row() {
 }
 
 #[test]
-fn case_invalid_utf8_in_the_header_keeps_the_rows() {
-    let (names, rows, q) = parse(b"na\xEFme,b\n1,2\n".to_vec());
-    assert_eq!(names.len(), 2);
-    assert_eq!(rows, [row(&["1", "2"])]);
-    assert!(q.is_empty());
+fn case_invalid_utf8_in_the_header_skips_the_file_as_not_text() {
+    // A header that is not UTF-8 is a binary file or a Latin-1/UTF-16 export: its names
+    // cannot be matched, so the file is skipped whole and says why (it was read with
+    // mangled column names before).
+    let parsed = parse_export(&key(), Bytes::from_static(b"na\xEFme,b\n1,2\n"), &rules());
+    assert!(
+        matches!(parsed, ParsedFile::Skipped(SkipReason::NotText)),
+        "{parsed:?}"
+    );
 }
 
 #[test]
@@ -276,18 +276,17 @@ fn case_a_million_rows_with_bad_rows_scattered() {
         }
     }
     let started = std::time::Instant::now();
-    let ParsedFile::Table { frame, quarantined } = parse_export(&key(), Bytes::from(text)).unwrap()
-    else {
-        panic!("a table")
+    let ParsedFile::Export(export) = parse_export(&key(), Bytes::from(text), &rules()) else {
+        panic!("an export")
     };
     eprintln!("1M rows parsed in {:?}", started.elapsed());
-    assert_eq!(frame.height() + quarantined.len(), ROWS);
+    let (rows, quarantined) = (&export.rows, &export.quarantined);
+    assert_eq!(rows.len() + quarantined.len(), ROWS);
     assert_eq!(quarantined.len(), 10);
     let got: Vec<u64> = quarantined.iter().map(|r| r.line).collect();
     assert_eq!(got, bad_lines);
-    let ids = frame.column("service_request_id").unwrap().str().unwrap();
-    assert_eq!(ids.get(0), Some("0"));
-    assert_eq!(ids.get(frame.height() - 1), Some("999998"));
+    assert_eq!(rows.field(0, 0), "0");
+    assert_eq!(rows.field(rows.len() - 1, 0), "999998");
 }
 
 #[test]
@@ -304,8 +303,8 @@ fn case_empty_and_whitespace_files_are_empty() {
     for text in ["", "\n\n", "  \r\n\t", "\u{feff}", "\u{feff}\n"] {
         assert!(
             matches!(
-                parse_export(&key(), Bytes::from(text)).unwrap(),
-                ParsedFile::Empty
+                parse_export(&key(), Bytes::from(text), &rules()),
+                ParsedFile::Skipped(SkipReason::Empty)
             ),
             "{text:?}"
         );
@@ -566,11 +565,11 @@ proptest! {
         ],
         0..300,
     )) {
-        // Any outcome but a panic (or an error for a broken header) is acceptable; a table's
-        // rows plus quarantine never exceed the line breaks + 1.
-        if let Ok(ParsedFile::Table { frame, quarantined }) = parse_export(&key(), Bytes::from(bytes.clone())) {
+        // Any outcome but a panic (or a skipped file) is acceptable; an export's rows plus
+        // quarantine never exceed the line breaks + 1.
+        if let ParsedFile::Export(export) = parse_export(&key(), Bytes::from(bytes.clone()), &rules()) {
             let breaks = bytes.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
-            prop_assert!(frame.height() + quarantined.len() <= breaks + 1);
+            prop_assert!(export.rows.len() + export.quarantined.len() <= breaks + 1);
         }
     }
 }

@@ -103,13 +103,8 @@ pub struct RunError {
 /// What one stage did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StageOutcome {
-    Ingested {
-        files: usize,
-        skipped: usize,
-        rows: u64,
-        quarantined: u64,
-        bytes: u64,
-    },
+    /// Files, rows, quarantined rows, skipped files and dropped copies of the month.
+    Ingested(gid_ingest::IngestTally),
     Aggregated {
         services: usize,
         total_requests: u64,
@@ -153,21 +148,7 @@ impl MonthOutcome {
         let mut parts = vec![format!("{} ok", self.month)];
         for stage in &self.stages {
             parts.push(match stage {
-                StageOutcome::Ingested {
-                    files,
-                    skipped,
-                    rows,
-                    quarantined,
-                    bytes,
-                } => format!(
-                    "files {files}{} ({:.1} MB), rows {rows}, quarantined {quarantined}",
-                    if *skipped > 0 {
-                        format!(" ({skipped} ignored: empty or not an export)")
-                    } else {
-                        String::new()
-                    },
-                    *bytes as f64 / 1e6
-                ),
+                StageOutcome::Ingested(tally) => tally.to_string(),
                 StageOutcome::Aggregated {
                     services,
                     total_requests,
@@ -348,6 +329,9 @@ impl MonthRun {
                 c.buckets.requests.as_str(),
                 &c.layout.month_prefix,
                 &c.ingest.suffix,
+                &c.ingest.required_columns.join(","),
+                &c.ingest.max_columns.to_string(),
+                c.ingest.out_of_month.as_str(),
             ]),
             Stage::Aggregate => manifest::config_hash(&[c.buckets.work.as_str()]),
             Stage::Publish => manifest::config_hash(&[
@@ -454,6 +438,7 @@ impl MonthRun {
             prefix: self.layout.month_prefix(month),
             suffix: self.config.ingest.suffix.clone(),
             concurrency: self.config.ingest.concurrency,
+            rules: gid_ingest::ExportRules::from_config(&self.config.ingest),
         }
     }
 
@@ -628,11 +613,9 @@ impl MonthRun {
                     .collect();
                 known.extend(record.outputs.iter().cloned());
                 match &outcome {
-                    StageOutcome::Ingested {
-                        rows, quarantined, ..
-                    } => {
-                        record.rows = Some(*rows);
-                        record.quarantined = Some(*quarantined);
+                    StageOutcome::Ingested(tally) => {
+                        record.rows = Some(tally.rows);
+                        record.quarantined = Some(tally.quarantined);
                     }
                     StageOutcome::Aggregated { total_requests, .. } => {
                         record.rows = Some(*total_requests);
@@ -707,14 +690,7 @@ impl MonthRun {
             &mut month_table,
         )
         .await?;
-        let report = &month_table.report;
-        let outcome = StageOutcome::Ingested {
-            files: report.files.len(),
-            skipped: report.files.iter().filter(|f| f.skipped.is_some()).count(),
-            rows: report.rows,
-            quarantined: report.quarantined,
-            bytes: report.bytes,
-        };
+        let outcome = StageOutcome::Ingested(month_table.report.tally());
         *table = Some(month_table.frame);
         Ok((outcome, (self.work().clone(), written)))
     }

@@ -1,0 +1,248 @@
+//! A month's parsed exports → one table: one row per `service_request_id`, columns
+//! combined by name.
+//!
+//! The duplicate rule: of the rows sharing a `service_request_id`, the one from the file
+//! with the latest LastModified is kept (a tie goes to the later key in key order; within
+//! one file, to the last row). A re-uploaded or corrected export is newer than the copy it
+//! replaces, and a backup copy made later holds the same rows: either way the month counts
+//! each request once. Files without a `service_request_id` column (possible only when
+//! `ingest.required_columns` leaves it out) keep every row.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use gid_core::ObjectKey;
+use polars_core::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::columns::SERVICE_REQUEST_ID;
+use crate::rows::{ExportRows, Store, TextRows};
+use crate::IngestError;
+
+/// One parsed export and where it came from (the duplicate rule needs both).
+#[derive(Debug)]
+pub struct SourcedExport {
+    pub key: ObjectKey,
+    pub last_modified: DateTime<Utc>,
+    pub rows: ExportRows,
+}
+
+/// Rows of one file dropped because another copy of their `service_request_id` was kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateCopies {
+    /// The file whose rows were dropped.
+    pub file: String,
+    /// The file whose copies were kept (the same file for repeats within one export).
+    pub kept_from: String,
+    pub rows: u64,
+}
+
+impl std::fmt::Display for DuplicateCopies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.file == self.kept_from {
+            write!(
+                f,
+                "{} repeats {} ids within the file (last row kept)",
+                self.file, self.rows
+            )
+        } else {
+            write!(
+                f,
+                "{} repeats {} ids of {} (newer, kept)",
+                self.file, self.rows, self.kept_from
+            )
+        }
+    }
+}
+
+/// The month's table and the copies left out of it.
+#[derive(Debug)]
+pub struct Combined {
+    pub frame: DataFrame,
+    /// Most dropped rows first.
+    pub duplicates: Vec<DuplicateCopies>,
+}
+
+impl Combined {
+    /// Rows dropped as copies, over all files.
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.duplicates.iter().map(|d| d.rows).sum()
+    }
+}
+
+/// Combines a month's exports (in any order; the table follows key order, so reruns give
+/// identical tables): drops repeated `service_request_id`s by the duplicate rule, then
+/// joins the files by column name; a column missing from a file is null there.
+///
+/// Large files bring their own columns (one chunk each, not copied unless they lost rows
+/// to newer copies); each run of small files between them is copied into one set of
+/// columns, their text freed file by file, so the peak is about one table.
+pub fn combine(mut exports: Vec<SourcedExport>) -> Result<Combined, IngestError> {
+    exports.sort_by(|a, b| a.key.cmp(&b.key));
+    let (dropped, duplicates) = find_duplicates(&exports);
+    let failed = |e: PolarsError| IngestError::Combine(e.to_string());
+
+    let mut segments: Vec<DataFrame> = Vec::new();
+    let mut small: Vec<SmallFile> = Vec::new();
+    for (export, dropped) in exports.into_iter().zip(dropped) {
+        match export.rows.into_parts() {
+            (_, Store::Columns(frame)) => {
+                if !small.is_empty() {
+                    let run = std::mem::take(&mut small);
+                    segments.push(columns_of_small_files(run).map_err(failed)?);
+                }
+                segments.push(without_rows(frame, &dropped).map_err(failed)?);
+            }
+            (columns, Store::Text(text)) => small.push(SmallFile {
+                columns,
+                text,
+                dropped,
+            }),
+        }
+    }
+    if !small.is_empty() {
+        segments.push(columns_of_small_files(small).map_err(failed)?);
+    }
+    let frame = match segments.len() {
+        0 => DataFrame::empty(),
+        1 => segments.pop().expect("one segment"),
+        _ => polars_core::functions::concat_df_diagonal(&segments).map_err(failed)?,
+    };
+    Ok(Combined { frame, duplicates })
+}
+
+/// A large file's columns without the rows dropped as copies (a copy of the file only
+/// when it lost rows).
+fn without_rows(frame: DataFrame, dropped: &[usize]) -> PolarsResult<DataFrame> {
+    if dropped.is_empty() {
+        return Ok(frame);
+    }
+    let mut keep = vec![true; frame.height()];
+    for &r in dropped {
+        keep[r] = false;
+    }
+    frame.filter(&BooleanChunked::from_slice("keep".into(), &keep))
+}
+
+/// A small file's rows waiting to be copied into the month's columns.
+struct SmallFile {
+    columns: Vec<String>,
+    text: TextRows,
+    /// Rows left out as copies (descending indices).
+    dropped: Vec<usize>,
+}
+
+/// One set of columns for consecutive small files (key order), each file's text freed
+/// as soon as it is copied.
+fn columns_of_small_files(files: Vec<SmallFile>) -> PolarsResult<DataFrame> {
+    let mut names: Vec<&str> = Vec::new();
+    let mut index: PlHashMap<&str, usize> = PlHashMap::default();
+    for file in &files {
+        for name in &file.columns {
+            index.entry(name.as_str()).or_insert_with(|| {
+                names.push(name.as_str());
+                names.len() - 1
+            });
+        }
+    }
+    let height: usize = files.iter().map(|f| f.text.len() - f.dropped.len()).sum();
+    let mut builders: Vec<StringChunkedBuilder> = names
+        .iter()
+        .map(|name| StringChunkedBuilder::new((*name).into(), height))
+        .collect();
+    // Where each column is in each file (computed before the files are consumed: `names`
+    // borrows from them).
+    let sources: Vec<Vec<Option<usize>>> = files
+        .iter()
+        .map(|file| {
+            let mut source = vec![None; names.len()];
+            for (c, name) in file.columns.iter().enumerate() {
+                source[index[name.as_str()]] = Some(c);
+            }
+            source
+        })
+        .collect();
+    drop(index);
+    drop(names);
+    for (file, source) in files.into_iter().zip(sources) {
+        let kept = file.text.len() - file.dropped.len();
+        for (builder, column) in builders.iter_mut().zip(source) {
+            match column {
+                Some(c) => fill(builder, &file.text, c, &file.dropped),
+                None => (0..kept).for_each(|_| builder.append_null()),
+            }
+        }
+        // `file` (its text) is dropped here, before the next file is copied.
+    }
+    let columns: Vec<Column> = builders
+        .into_iter()
+        .map(|b| b.finish().into_column())
+        .collect();
+    DataFrame::new(height, columns)
+}
+
+/// Appends one file's values of one column to the month's column, leaving out `dropped`
+/// rows (descending indices).
+fn fill(builder: &mut StringChunkedBuilder, rows: &TextRows, column: usize, dropped: &[usize]) {
+    let mut skip = dropped.iter().rev().peekable();
+    for (r, value) in rows.column_values(column).enumerate() {
+        if skip.peek() == Some(&&r) {
+            skip.next();
+        } else if value.is_empty() {
+            builder.append_null();
+        } else {
+            builder.append_value(value);
+        }
+    }
+}
+
+/// Row indices to drop per file (descending), and the dropped copies per file pair.
+fn find_duplicates(exports: &[SourcedExport]) -> (Vec<Vec<usize>>, Vec<DuplicateCopies>) {
+    let ids: Vec<Option<usize>> = exports
+        .iter()
+        .map(|e| {
+            e.rows
+                .columns()
+                .iter()
+                .position(|c| c == SERVICE_REQUEST_ID)
+        })
+        .collect();
+    // Newest file first, the later key first on a tie: the first copy seen is kept.
+    let mut order: Vec<usize> = (0..exports.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&exports[a], &exports[b]);
+        (b.last_modified, &b.key).cmp(&(a.last_modified, &a.key))
+    });
+    let rows_with_ids = exports
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| id.is_some())
+        .map(|(e, _)| e.rows.len())
+        .sum();
+    let mut kept: PlHashMap<&str, usize> = PlHashMap::with_capacity(rows_with_ids);
+    let mut dropped = vec![Vec::new(); exports.len()];
+    let mut pairs: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+    for &f in &order {
+        let Some(id) = ids[f] else { continue };
+        let ids = exports[f].rows.column(id);
+        // Last row first: within a file the last copy wins.
+        for r in (0..exports[f].rows.len()).rev() {
+            let before = kept.len();
+            let winner = *kept.entry(ids.get(r).trim()).or_insert(f);
+            if kept.len() == before {
+                dropped[f].push(r);
+                *pairs.entry((f, winner)).or_default() += 1;
+            }
+        }
+    }
+    let mut duplicates: Vec<DuplicateCopies> = pairs
+        .into_iter()
+        .map(|((file, winner), rows)| DuplicateCopies {
+            file: exports[file].key.to_string(),
+            kept_from: exports[winner].key.to_string(),
+            rows,
+        })
+        .collect();
+    duplicates.sort_by_key(|d| std::cmp::Reverse(d.rows));
+    (dropped, duplicates)
+}
