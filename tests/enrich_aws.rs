@@ -167,7 +167,9 @@ async fn translate_sends_one_auto_to_english_request_per_text() {
         translated("The scooter blocks the sidewalk", "es"),
         translated("Scooter on the ramp", "en"),
     ]);
-    let translator = AwsTranslator::connect(&settings(&stub.endpoint)).await;
+    let translator = AwsTranslator::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let got = translator
         .to_english(&texts(&[
             "El patinete bloquea la acera",
@@ -209,7 +211,9 @@ async fn translate_sends_one_auto_to_english_request_per_text() {
 #[tokio::test]
 async fn translate_cuts_texts_over_10000_bytes_at_a_char_boundary() {
     let stub = StubServer::start(vec![translated("long", "es")]);
-    let translator = AwsTranslator::connect(&settings(&stub.endpoint)).await;
+    let translator = AwsTranslator::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     // 2 + 3 × 3333 = 10,001 bytes: byte 10,000 falls inside the last euro sign.
     let long = format!("ab{}", "€".repeat(3333));
     translator
@@ -231,7 +235,9 @@ async fn translate_retries_too_many_requests_then_succeeds() {
         translate_error(400, "TooManyRequestsException", "Slow down"),
         translated("Broken scooter", "es"),
     ]);
-    let translator = AwsTranslator::connect(&settings(&stub.endpoint)).await;
+    let translator = AwsTranslator::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let got = translator
         .to_english(&texts(&["Patinete roto"]))
         .await
@@ -249,7 +255,9 @@ async fn translate_low_confidence_detection_is_unsupported_not_retried() {
         "DetectedLanguageLowConfidenceException",
         "Could not detect the language",
     )]);
-    let translator = AwsTranslator::connect(&settings(&stub.endpoint)).await;
+    let translator = AwsTranslator::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let err = translator
         .to_english(&texts(&["zzz qqq"]))
         .await
@@ -269,7 +277,8 @@ async fn translate_requests_are_paced_by_requests_per_second() {
         requests_per_second: NonZeroU32::new(20),
         ..concurrent(&stub.endpoint, 4)
     })
-    .await;
+    .await
+    .expect("AWS configuration");
     let start = Instant::now();
     translator
         .to_english(&texts(&["uno", "dos", "tres", "cuatro", "cinco"]))
@@ -290,7 +299,9 @@ async fn sentiment_sends_60_texts_as_three_batches_of_at_most_25() {
         sentiments(25, "POSITIVE"),
         sentiments(10, "MIXED"),
     ]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let input: Vec<String> = (0..60)
         .map(|i| format!("request text number {i}"))
         .collect();
@@ -331,7 +342,9 @@ async fn sentiment_maps_results_by_index_with_their_scores() {
         })
         .to_string(),
     )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let got = comprehend
         .sentiment(&texts(&[
             "Scooter dumped in my yard again, terrible",
@@ -364,7 +377,9 @@ async fn sentiment_answers_blank_texts_locally_without_sending_them() {
         })
         .to_string(),
     )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let got = comprehend
         .sentiment(&texts(&["", "Scooter blocking the door", "   "]))
         .await
@@ -402,7 +417,9 @@ async fn sentiment_item_error_names_the_callers_index_and_code() {
         })
         .to_string(),
     )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     // The blank first text is not sent, so batch Index 1 is the caller's text #2.
     let err = comprehend
         .sentiment(&texts(&["", "fine text", "refused text"]))
@@ -433,7 +450,9 @@ async fn sentiment_answer_missing_a_text_is_an_error_not_a_gap() {
         })
         .to_string(),
     )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let err = comprehend
         .sentiment(&texts(&["great", "no answer for this one"]))
         .await
@@ -448,7 +467,9 @@ async fn sentiment_answer_missing_a_text_is_an_error_not_a_gap() {
 #[tokio::test]
 async fn comprehend_cuts_texts_over_5000_bytes_at_a_char_boundary() {
     let stub = StubServer::start(vec![sentiments(2, "NEUTRAL")]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     // 1 + 2 × 2500 = 5,001 bytes: byte 5,000 falls inside the last "é".
     let long = format!("a{}", "é".repeat(2500));
     comprehend
@@ -478,7 +499,9 @@ async fn language_detection_batches_and_takes_the_top_scoring_language() {
         })
         .to_string(),
     )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let got = comprehend
         .detect(&texts(&[
             "El patinete está en la banqueta",
@@ -507,7 +530,9 @@ async fn language_detection_batches_and_takes_the_top_scoring_language() {
 #[tokio::test]
 async fn comprehend_throttling_is_retried_then_succeeds() {
     let stub = StubServer::start(vec![throttled(), sentiments(1, "NEGATIVE")]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let got = comprehend
         .sentiment(&texts(&["Scooter left in the street"]))
         .await
@@ -521,7 +546,9 @@ async fn comprehend_throttling_is_retried_then_succeeds() {
 #[tokio::test]
 async fn comprehend_throttling_past_the_retry_budget_is_a_transient_service_error() {
     let stub = StubServer::start(vec![throttled()]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let err = comprehend.sentiment(&texts(&["a", "b"])).await.unwrap_err();
     assert_eq!(stub.requests().len(), 3, "max_attempts = 3");
     assert_eq!(comprehend.api_calls(), 1);
@@ -532,6 +559,7 @@ async fn comprehend_throttling_past_the_retry_budget_is_a_transient_service_erro
             operation,
             message,
             transient,
+            ..
         } => {
             assert_eq!(engine, "aws-comprehend");
             assert_eq!(*operation, "BatchDetectSentiment");
@@ -553,7 +581,9 @@ async fn comprehend_invalid_request_is_not_retried_and_not_transient() {
         "InvalidRequestException",
         "The request is not valid",
     )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint)).await;
+    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let err = comprehend.detect(&texts(&["hola"])).await.unwrap_err();
     assert_eq!(stub.requests().len(), 1);
     assert!(
@@ -577,7 +607,9 @@ async fn detect_labels_sends_the_s3_object_and_limits_and_maps_labels() {
         })
         .to_string(),
     )]);
-    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint)).await;
+    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let labels = rekognition
         .labels(&image("2019/jan/12345.jpg"), 10, 55.0)
         .await
@@ -624,7 +656,9 @@ async fn detect_text_maps_lines_words_confidence_and_boxes() {
         })
         .to_string(),
     )]);
-    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint)).await;
+    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let found = rekognition
         .detect_text(&image("2019/jan/sign.png"))
         .await
@@ -660,7 +694,9 @@ async fn rekognition_retries_throughput_and_server_errors_then_succeeds() {
             &json!({"Labels": [{"Name": "Scooter", "Confidence": 90.0}]}).to_string(),
         ),
     ]);
-    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint)).await;
+    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let labels = rekognition
         .labels(&image("retry.jpg"), 5, 50.0)
         .await
@@ -680,7 +716,9 @@ async fn rekognition_missing_object_is_no_such_key_like_the_local_labeller() {
         "InvalidS3ObjectException",
         "Unable to get object metadata from S3. Check object key, region and/or access permissions.",
     )]);
-    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint)).await;
+    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
     let err = rekognition
         .labels(&image("2019/jan/missing.jpg"), 10, 50.0)
         .await
@@ -702,26 +740,34 @@ async fn calls_per_1000_texts() {
     let input: Vec<String> = (0..1000).map(|i| format!("request {i}")).collect();
 
     let stub = StubServer::start(vec![sentiments(25, "NEGATIVE")]);
-    let comprehend = AwsComprehend::connect(&concurrent(&stub.endpoint, 4)).await;
+    let comprehend = AwsComprehend::connect(&concurrent(&stub.endpoint, 4))
+        .await
+        .expect("AWS configuration");
     let got = comprehend.sentiment(&input).await.unwrap();
     assert!(got.iter().all(|r| r.sentiment == Sentiment::Negative));
     let sentiment_calls = comprehend.api_calls();
 
     let stub = StubServer::start(vec![languages(25, "es")]);
-    let comprehend = AwsComprehend::connect(&concurrent(&stub.endpoint, 4)).await;
+    let comprehend = AwsComprehend::connect(&concurrent(&stub.endpoint, 4))
+        .await
+        .expect("AWS configuration");
     let got = comprehend.detect(&input).await.unwrap();
     assert!(got.iter().all(|l| l.code.as_str() == "es"));
     let language_calls = comprehend.api_calls();
 
     let stub = StubServer::start(vec![translated("scooter", "es")]);
-    let translator = AwsTranslator::connect(&concurrent(&stub.endpoint, 4)).await;
+    let translator = AwsTranslator::connect(&concurrent(&stub.endpoint, 4))
+        .await
+        .expect("AWS configuration");
     translator.to_english(&input).await.unwrap();
     let translate_calls = translator.api_calls();
 
     let stub = StubServer::start(vec![StubResponse::json(
         &json!({"Labels": [{"Name": "Scooter", "Confidence": 90.0}]}).to_string(),
     )]);
-    let rekognition = AwsRekognition::connect(&concurrent(&stub.endpoint, 4)).await;
+    let rekognition = AwsRekognition::connect(&concurrent(&stub.endpoint, 4))
+        .await
+        .expect("AWS configuration");
     for i in 0..100 {
         rekognition
             .labels(&image(&format!("img/{i}.jpg")), 10, 50.0)
@@ -750,7 +796,8 @@ async fn rekognition_speaks_the_wire_protocol_of_moto_server() {
         max_attempts: 2,
         ..settings(&moto_endpoint())
     })
-    .await;
+    .await
+    .expect("AWS configuration");
     let photo = image(&gid_e2e::unique("smoke/photo"));
 
     let labels = rekognition.labels(&photo, 10, 50.0).await.unwrap();

@@ -61,7 +61,8 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         max_attempts: 3,
         operation_timeout: Duration::from_secs(30),
     })
-    .await;
+    .await
+    .expect("AWS configuration");
     let requests_bucket = BucketName::new(requests.clone()).unwrap();
     let sample = generate_month(Month::new(2019, 1).unwrap(), &SampleSpec::default());
     let mut uploads: Vec<(String, Vec<u8>)> = sample

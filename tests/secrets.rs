@@ -289,7 +289,8 @@ async fn aws_profile_outputs_and_objects_hold_no_credentials() {
         max_attempts: 3,
         operation_timeout: Duration::from_secs(30),
     })
-    .await;
+    .await
+    .expect("AWS configuration");
     let mut objects = 0;
     for name in &names {
         let bucket = BucketName::new(name.clone()).unwrap();

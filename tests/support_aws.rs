@@ -23,6 +23,7 @@ pub async fn s3() -> S3Store {
         operation_timeout: Duration::from_secs(30),
     })
     .await
+    .expect("AWS configuration")
 }
 
 /// One isolated run target: its own work and reports buckets and alert topics.

@@ -235,12 +235,101 @@ fn redact(buffer: Vec<u8>) -> Vec<u8> {
 
 /// Log targets that print credentials at trace level (the access key id of the resolved
 /// identity, canonical requests with the session token of presigned URLs): capped at
-/// debug whatever `-vv` or `RUST_LOG` asks.
+/// debug when a filter would otherwise trace them (`-vv`, `RUST_LOG=trace`).
 const CREDENTIAL_TARGETS: [&str; 3] = [
     "aws_smithy_runtime::client::orchestrator::auth=debug",
     "aws_smithy_runtime::client::identity=debug",
     "aws_sigv4=debug",
 ];
+
+/// gid's own log targets (crates and binaries): what default verbosity shows at INFO.
+const GID_TARGETS: [&str; 14] = [
+    "gid_aws",
+    "gid_cli",
+    "gid_core",
+    "gid_storage",
+    "gid_ingest",
+    "gid_aggregate",
+    "gid_publish",
+    "gid_notify",
+    "gid_enrich",
+    "gid_runs",
+    "gid_sample",
+    "monthly_report",
+    "scooter_pickups",
+    "gid_admin",
+];
+
+/// The filter of a verbosity: gid's INFO/WARN/ERROR (and only the libraries' errors) by
+/// default; gid's DEBUG and the libraries' INFO at `-v`; everything at `-vv`.
+fn default_filter(verbose: u8) -> String {
+    let (gid, others) = match verbose {
+        0 => ("info", "error"),
+        1 => ("debug", "info"),
+        _ => return "trace".to_owned(),
+    };
+    let mut directives = vec![others.to_owned()];
+    directives.extend(GID_TARGETS.iter().map(|t| format!("{t}={gid}")));
+    directives.join(",")
+}
+
+/// The log filter: `RUST_LOG` if set, else the verbosity's, with the credential-printing
+/// targets capped at debug whenever the filter would trace them. (Adding the caps to a
+/// quieter filter would *enable* those targets at debug: directives add, they do not cap.)
+fn log_filter(verbose: u8) -> EnvFilter {
+    let mut filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(verbose)));
+    if filter.max_level_hint() == Some(tracing_subscriber::filter::LevelFilter::TRACE) {
+        for directive in CREDENTIAL_TARGETS {
+            filter = filter.add_directive(directive.parse().expect("valid directive"));
+        }
+    }
+    filter
+}
+
+/// How errors are printed: set once by [`init_logging`].
+#[derive(Debug, Clone, Copy)]
+struct Reporting {
+    verbose: u8,
+    format: LogFormat,
+}
+
+static REPORTING: OnceLock<Reporting> = OnceLock::new();
+
+/// An error as one readable line: each layer's message, without the repeats of wrapped
+/// errors whose text a layer already includes, and — unless `-v` — without the client
+/// libraries' internal detail (the SDK's error chain), which `-v` adds.
+pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let verbose = REPORTING.get().is_some_and(|r| r.verbose > 0);
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        if !verbose && e.is::<gid_aws::SdkDetail>() {
+            break;
+        }
+        let text = e.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = e.source();
+    }
+    line
+}
+
+/// Prints an error for the operator: `gid: <line>` on stderr, or one JSON log record with
+/// `--log-format json` (so stderr holds nothing but JSON lines).
+pub fn report_error(error: &(dyn std::error::Error + 'static)) {
+    report_line(&error_line(error));
+}
+
+/// Prints one line for the operator on stderr, as [`report_error`] does.
+pub fn report_line(line: &str) {
+    match REPORTING.get().map(|r| r.format) {
+        Some(LogFormat::Json) => tracing::error!("{line}"),
+        _ => eprintln!("gid: {line}"),
+    }
+}
 
 impl<'a> MakeWriter<'a> for SuspendingStderr {
     type Writer = SuspendingWriter;
@@ -259,15 +348,11 @@ pub fn init_logging(args: &CommonArgs) -> MultiProgress {
     } else {
         ProgressDrawTarget::hidden()
     });
-    let default = match args.verbose {
-        0 => "info,aws_config=warn,aws_smithy_runtime=warn",
-        1 => "debug,aws_config=info,aws_smithy_runtime=info,hyper=info,h2=info,rustls=info",
-        _ => "trace",
-    };
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    for directive in CREDENTIAL_TARGETS {
-        filter = filter.add_directive(directive.parse().expect("valid directive"));
-    }
+    let _ = REPORTING.set(Reporting {
+        verbose: args.verbose,
+        format: args.log_format,
+    });
+    let filter = log_filter(args.verbose);
     let writer = SuspendingStderr { bars: bars.clone() };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -275,7 +360,13 @@ pub fn init_logging(args: &CommonArgs) -> MultiProgress {
         .with_target(args.verbose > 0);
     match args.log_format {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().init(),
+        // One flat object per line: the event's fields at the top level, no span lists.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
     }
     bars
 }
@@ -432,7 +523,7 @@ pub fn block_on(body: impl std::future::Future<Output = anyhow::Result<ExitCode>
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("gid: {e:#}");
+            report_error(AsRef::<dyn std::error::Error>::as_ref(&e));
             ExitCode::FAILURE
         }
     };

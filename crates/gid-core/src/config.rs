@@ -108,8 +108,21 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     pub force_path_style: Option<bool>,
     pub checksums_when_required: bool,
-    pub max_attempts: u32,
+    /// `None`: `AWS_MAX_ATTEMPTS`, else the profile's `max_attempts`, else the SDK's 3.
+    pub max_attempts: Option<u32>,
+    /// `None`: `AWS_RETRY_MODE`, else the profile's `retry_mode`, else standard.
+    pub retry_mode: Option<RetryModeConfig>,
     pub operation_timeout_secs: u64,
+}
+
+/// The SDK's retry strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryModeConfig {
+    /// Exponential backoff with jitter.
+    Standard,
+    /// Standard, plus a client-side rate limiter that slows down after throttling.
+    Adaptive,
 }
 
 /// What ingest does with a row whose `date_requested` is empty or outside the month.
@@ -538,7 +551,7 @@ impl Config {
                 expected: "at least 1",
             });
         }
-        if self.aws.max_attempts == 0 {
+        if self.aws.max_attempts == Some(0) {
             return Err(ConfigError::Invalid {
                 key: "aws.max_attempts",
                 expected: "at least 1",

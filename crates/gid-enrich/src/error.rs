@@ -48,5 +48,8 @@ pub enum EnrichError {
         message: String,
         /// Whether retrying later may help (throttling, 5xx, timeouts).
         transient: bool,
+        /// The client's own error (the SDK's detail, printed at `-v`).
+        #[source]
+        detail: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 }

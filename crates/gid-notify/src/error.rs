@@ -49,13 +49,15 @@ pub enum NotifyError {
         target: String,
         message: String,
     },
-    #[error("{operation} {target}: {message}")]
+    #[error("{operation} {target}: {kind}")]
     Service {
         operation: &'static str,
         target: String,
-        message: String,
-        /// Whether retrying later may help (throttling, 5xx, timeouts).
-        transient: bool,
+        /// Why, in words an operator acts on (`kind.is_transient()`: retrying may help).
+        kind: gid_core::FailureKind,
+        /// The client's own error (the SDK's detail, printed at `-v`).
+        #[source]
+        detail: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
     #[error("local outbox: {operation} {path}: {source}")]
     Io {

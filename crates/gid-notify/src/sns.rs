@@ -11,9 +11,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::Client;
-use gid_core::AwsConfig;
+use gid_aws::{
+    AwsContext, AwsSettings, AwsSetupError, FailureKind, RequestCounter, SdkDetail, Service,
+};
 
 use crate::types::{check_message, check_subject, MAX_MESSAGE_BYTES, MAX_SMS_BYTES};
 use crate::{
@@ -47,46 +49,46 @@ impl Default for SnsSettings {
     }
 }
 
-impl SnsSettings {
-    /// The shared `[aws]` settings: region, endpoint, attempts and timeout.
-    pub fn from_config(aws: &AwsConfig) -> Self {
-        Self {
-            region: aws.region.clone(),
-            endpoint_url: aws.endpoint_url.clone(),
-            max_attempts: aws.max_attempts,
-            operation_timeout: Duration::from_secs(aws.operation_timeout_secs),
-        }
-    }
-}
-
 /// The SNS backend of [`Notifier`].
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
     client: Client,
-    counter: gid_storage::RequestCounter,
+    counter: RequestCounter,
+    /// The custom endpoint SNS is reached at (`None`: AWS's own), for messages.
+    endpoint: Option<String>,
 }
 
 impl SnsNotifier {
-    /// Loads the SDK configuration (standard chain) and builds the client.
-    pub async fn connect(settings: &SnsSettings) -> Self {
-        let sdk = gid_storage::load_sdk_config(&gid_storage::SdkSettings {
-            region: settings.region.as_deref(),
-            endpoint_url: settings.endpoint_url.as_deref(),
-            max_attempts: settings.max_attempts,
-            initial_backoff: Duration::from_millis(200),
+    /// The SNS client of the process's shared AWS configuration; `endpoint` overrides the
+    /// one the configuration resolves for SNS (`notify.sns_endpoint_url`).
+    pub fn new(aws: &AwsContext, endpoint: Option<&str>) -> Self {
+        let endpoint = endpoint
+            .map(str::to_owned)
+            .or_else(|| aws.endpoint(Service::Sns));
+        let counter = RequestCounter::default();
+        let mut config = aws_sdk_sns::config::Builder::from(aws.sdk()).interceptor(counter.clone());
+        if let Some(endpoint) = &endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        tracing::debug!(region = aws.region(), ?endpoint, "sns client ready");
+        Self {
+            client: Client::from_conf(config.build()),
+            counter,
+            endpoint,
+        }
+    }
+
+    /// A notifier of its own AWS configuration, loaded from `settings` and the standard chain.
+    pub async fn connect(settings: &SnsSettings) -> Result<Self, AwsSetupError> {
+        let aws = AwsContext::load(&AwsSettings {
+            region: settings.region.clone(),
+            endpoint_url: settings.endpoint_url.clone(),
+            max_attempts: Some(settings.max_attempts),
+            retry_mode: None,
             operation_timeout: settings.operation_timeout,
         })
-        .await;
-        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-        let counter = gid_storage::RequestCounter::default();
-        let config = aws_sdk_sns::config::Builder::from(&sdk)
-            .interceptor(counter.clone())
-            .build();
-        tracing::debug!(region, endpoint = ?sdk.endpoint_url(), "sns client ready");
-        Self {
-            client: Client::from_conf(config),
-            counter,
-        }
+        .await?;
+        Ok(Self::new(&aws, settings.endpoint_url.as_deref()))
     }
 
     /// The SDK client, for operations outside the port (tests, admin).
@@ -110,6 +112,7 @@ impl SnsNotifier {
                     .await
                     .map_err(|e| {
                         classify(
+                            self.endpoint.as_deref(),
                             "list subscriptions of",
                             topic.as_str(),
                             e,
@@ -130,7 +133,15 @@ impl SnsNotifier {
                     .set_next_token(next_token)
                     .send()
                     .await
-                    .map_err(|e| classify("list subscriptions", "of the account", e, None))?;
+                    .map_err(|e| {
+                        classify(
+                            self.endpoint.as_deref(),
+                            "list subscriptions",
+                            "of the account",
+                            e,
+                            None,
+                        )
+                    })?;
                 Ok((
                     output.subscriptions().to_vec(),
                     output.next_token().map(str::to_owned),
@@ -143,6 +154,7 @@ impl SnsNotifier {
 /// Maps an SDK error onto the port's errors by SNS error code and HTTP status.
 /// `not_found` says what a `NotFound` means for this operation (`None`: nothing special).
 fn classify<E>(
+    endpoint: Option<&str>,
     operation: &'static str,
     target: &str,
     err: SdkError<E>,
@@ -158,12 +170,10 @@ where
             return mapped;
         }
     }
-    let message = DisplayErrorContext(&err).to_string();
     match code.as_deref() {
         Some(
             "InvalidParameter"
             | "InvalidParameterValue"
-            | "AuthorizationError"
             | "OptedOut"
             | "EndpointDisabled"
             | "InvalidSecurity"
@@ -171,21 +181,18 @@ where
         ) => NotifyError::Rejected {
             operation,
             target: target.to_owned(),
-            message,
+            message: format!(
+                "{}: {}",
+                code.as_deref().unwrap_or_default(),
+                err.message().unwrap_or_default()
+            ),
         },
-        _ => {
-            let transient = matches!(
-                err,
-                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
-            ) || status.is_some_and(|s| s == 429 || s >= 500)
-                || matches!(code.as_deref(), Some("Throttled" | "ThrottlingException"));
-            NotifyError::Service {
-                operation,
-                target: target.to_owned(),
-                message,
-                transient,
-            }
-        }
+        _ => NotifyError::Service {
+            operation,
+            target: target.to_owned(),
+            kind: gid_aws::describe(operation, target, &err, endpoint),
+            detail: Some(Box::new(SdkDetail::new(err))),
+        },
     }
 }
 
@@ -216,8 +223,11 @@ fn service_answer(operation: &'static str, target: &str, missing: &str) -> Notif
     NotifyError::Service {
         operation,
         target: target.to_owned(),
-        message: format!("the answer carried no {missing}"),
-        transient: false,
+        kind: FailureKind::Rejected {
+            code: "IncompleteAnswer".into(),
+            message: format!("the answer carried no {missing}"),
+        },
+        detail: None,
     }
 }
 
@@ -227,7 +237,7 @@ impl Notifier for SnsNotifier {
         "sns"
     }
 
-    fn request_stats(&self) -> gid_storage::RequestStats {
+    fn request_stats(&self) -> gid_core::RequestStats {
         self.counter.stats()
     }
 
@@ -238,7 +248,15 @@ impl Notifier for SnsNotifier {
             .name(name.as_str())
             .send()
             .await
-            .map_err(|e| classify("create topic", name.as_str(), e, None))?;
+            .map_err(|e| {
+                classify(
+                    self.endpoint.as_deref(),
+                    "create topic",
+                    name.as_str(),
+                    e,
+                    None,
+                )
+            })?;
         let arn = output
             .topic_arn()
             .ok_or_else(|| service_answer("create topic", name.as_str(), "topic ARN"))?;
@@ -255,7 +273,15 @@ impl Notifier for SnsNotifier {
                 .set_next_token(next_token)
                 .send()
                 .await
-                .map_err(|e| classify("list topics", "of the account", e, None))?;
+                .map_err(|e| {
+                    classify(
+                        self.endpoint.as_deref(),
+                        "list topics",
+                        "of the account",
+                        e,
+                        None,
+                    )
+                })?;
             for topic in output.topics() {
                 match topic.topic_arn().map(TopicArn::new) {
                     Some(Ok(arn)) => topics.push(arn),
@@ -281,7 +307,13 @@ impl Notifier for SnsNotifier {
             Ok(_) => Ok(()),
             // Idempotent, as the port promises (AWS already is; some emulators are not).
             Err(e) if e.code() == Some("NotFound") => Ok(()),
-            Err(e) => Err(classify("delete topic", topic.as_str(), e, None)),
+            Err(e) => Err(classify(
+                self.endpoint.as_deref(),
+                "delete topic",
+                topic.as_str(),
+                e,
+                None,
+            )),
         }
     }
 
@@ -304,6 +336,7 @@ impl Notifier for SnsNotifier {
             .await
             .map_err(|e| {
                 classify(
+                    self.endpoint.as_deref(),
                     "subscribe",
                     &target,
                     e,
@@ -345,7 +378,13 @@ impl Notifier for SnsNotifier {
             Ok(_) => Ok(()),
             // Already gone is what the caller wanted.
             Err(e) if e.code() == Some("NotFound") => Ok(()),
-            Err(e) => Err(classify("unsubscribe", subscription.as_str(), e, None)),
+            Err(e) => Err(classify(
+                self.endpoint.as_deref(),
+                "unsubscribe",
+                subscription.as_str(),
+                e,
+                None,
+            )),
         }
     }
 
@@ -370,6 +409,7 @@ impl Notifier for SnsNotifier {
             .await
             .map_err(|e| {
                 classify(
+                    self.endpoint.as_deref(),
                     "publish to",
                     topic.as_str(),
                     e,
@@ -393,7 +433,15 @@ impl Notifier for SnsNotifier {
             .message(message)
             .send()
             .await
-            .map_err(|e| classify("send sms to", phone.as_str(), e, None))?;
+            .map_err(|e| {
+                classify(
+                    self.endpoint.as_deref(),
+                    "send sms to",
+                    phone.as_str(),
+                    e,
+                    None,
+                )
+            })?;
         let id = output
             .message_id()
             .ok_or_else(|| service_answer("send sms to", phone.as_str(), "message id"))?;
@@ -434,22 +482,5 @@ mod tests {
     fn subscriptions_being_deleted_or_malformed_are_left_out() {
         assert!(to_subscription(&listed(Some("Deleted"), TOPIC)).is_none());
         assert!(to_subscription(&listed(Some("x"), "not-an-arn")).is_none());
-    }
-
-    #[test]
-    fn settings_follow_the_shared_aws_config() {
-        let aws = AwsConfig {
-            region: Some("us-west-2".into()),
-            endpoint_url: Some("http://127.0.0.1:5000".into()),
-            force_path_style: None,
-            checksums_when_required: false,
-            max_attempts: 7,
-            operation_timeout_secs: 60,
-        };
-        let s = SnsSettings::from_config(&aws);
-        assert_eq!(s.region.as_deref(), Some("us-west-2"));
-        assert_eq!(s.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
-        assert_eq!(s.max_attempts, 7);
-        assert_eq!(s.operation_timeout, Duration::from_secs(60));
     }
 }

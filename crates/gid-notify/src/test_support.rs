@@ -66,8 +66,8 @@ impl Notifier for Faulty {
             return Err(NotifyError::Service {
                 operation: "create topic",
                 target: name.to_string(),
-                message: "service unavailable".into(),
-                transient: true,
+                kind: gid_core::FailureKind::ServerError { status: 503 },
+                detail: None,
             });
         }
         self.inner.create_topic(name).await
@@ -120,8 +120,11 @@ impl Notifier for Faulty {
             return Err(NotifyError::Service {
                 operation: "publish to",
                 target: topic.to_string(),
-                message: "publish refused by the test".into(),
-                transient: true,
+                kind: gid_core::FailureKind::Rejected {
+                    code: "Test".into(),
+                    message: "publish refused by the test".into(),
+                },
+                detail: None,
             });
         }
         self.inner.publish(topic, subject, message).await

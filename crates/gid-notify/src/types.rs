@@ -568,8 +568,8 @@ pub trait Notifier: Send + Sync + fmt::Debug {
     fn backend(&self) -> &'static str;
 
     /// What this notifier sent on the wire so far (zero for the local outbox).
-    fn request_stats(&self) -> gid_storage::RequestStats {
-        gid_storage::RequestStats::default()
+    fn request_stats(&self) -> gid_core::RequestStats {
+        gid_core::RequestStats::default()
     }
 
     /// Creates the topic, or returns the existing one's ARN: same name, same ARN.

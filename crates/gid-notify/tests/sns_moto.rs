@@ -49,6 +49,7 @@ async fn sns() -> SnsNotifier {
         ..SnsSettings::default()
     })
     .await
+    .expect("AWS configuration")
 }
 
 async fn s3() -> S3Store {
@@ -59,6 +60,7 @@ async fn s3() -> S3Store {
         ..S3Settings::default()
     })
     .await
+    .expect("AWS configuration")
 }
 
 /// `GET path` on moto with a bare HTTP/1.0 request (the answer ends when moto closes).

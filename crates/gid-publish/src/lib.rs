@@ -639,6 +639,9 @@ mod tests {
             }
             self.inner.put_acl(b, k, acl).await
         }
+        fn public_url(&self, b: &BucketName, k: &ObjectKey) -> String {
+            self.inner.public_url(b, k)
+        }
         async fn presign_get(
             &self,
             b: &BucketName,

@@ -1,32 +1,42 @@
 use std::sync::Arc;
 
+use gid_aws::{AwsContext, AwsSettings, AwsSetupError};
 use gid_core::{Config, Profile};
-use gid_notify::{
-    InvalidInput, LocalOutbox, Notifier, SnsNotifier, SnsSettings, Threshold, TopicName,
-};
-use gid_storage::{LocalStore, ObjectStore, S3Settings, S3Store, StorageError};
+use gid_notify::{InvalidInput, LocalOutbox, Notifier, SnsNotifier, Threshold, TopicName};
+use gid_storage::{LocalStore, ObjectStore, S3Options, S3Store, StorageError};
 
 /// Why the configured backend could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Aws(#[from] AwsSetupError),
     #[error("configuration notify.thresholds: {0}")]
     Threshold(#[from] InvalidInput),
 }
 
+/// The process's AWS configuration: loaded once, on first use, and shared by every client
+/// (S3, SNS, Translate, Comprehend, Rekognition), so credentials are resolved and cached
+/// once. A process runs one configuration, so the first caller's is the one.
+pub async fn aws_context(config: &Config) -> Result<&'static AwsContext, BackendError> {
+    static AWS: tokio::sync::OnceCell<AwsContext> = tokio::sync::OnceCell::const_new();
+    Ok(AWS
+        .get_or_try_init(|| async {
+            AwsContext::load(&AwsSettings::from_config(&config.aws)).await
+        })
+        .await?)
+}
+
 /// Opens the notifier the configuration names: the local outbox, or SNS.
-pub async fn open_notifier(config: &Config) -> Arc<dyn Notifier> {
-    match config.profile {
+pub async fn open_notifier(config: &Config) -> Result<Arc<dyn Notifier>, BackendError> {
+    Ok(match config.profile {
         Profile::Local => Arc::new(LocalOutbox::new(&config.notify.outbox_dir)),
-        Profile::Aws => {
-            let mut settings = SnsSettings::from_config(&config.aws);
-            if let Some(endpoint) = &config.notify.sns_endpoint_url {
-                settings.endpoint_url = Some(endpoint.clone());
-            }
-            Arc::new(SnsNotifier::connect(&settings).await)
-        }
-    }
+        Profile::Aws => Arc::new(SnsNotifier::new(
+            aws_context(config).await?,
+            config.notify.sns_endpoint_url.as_deref(),
+        )),
+    })
 }
 
 #[cfg(feature = "enrich")]
@@ -38,7 +48,15 @@ pub async fn open_engines(
 ) -> Result<gid_enrich::pickups::Engines, gid_enrich::EnrichError> {
     match config.profile {
         Profile::Local => crate::scooter::local_engines(store),
-        Profile::Aws => Ok(crate::scooter::aws_engines(config).await),
+        Profile::Aws => {
+            let aws = aws_context(config)
+                .await
+                .map_err(|e| gid_enrich::EnrichError::Engine {
+                    engine: "aws".into(),
+                    message: e.to_string(),
+                })?;
+            Ok(crate::scooter::aws_engines(config, aws))
+        }
     }
 }
 
@@ -65,7 +83,10 @@ pub fn thresholds(config: &Config) -> Result<Vec<Threshold>, BackendError> {
 pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, BackendError> {
     Ok(match config.profile {
         Profile::Local => Arc::new(LocalStore::open(&config.local.data_root)?),
-        Profile::Aws => Arc::new(S3Store::connect(&S3Settings::from_config(&config.aws)).await),
+        Profile::Aws => Arc::new(S3Store::new(
+            aws_context(config).await?,
+            &S3Options::from_config(&config.aws),
+        )),
     })
 }
 

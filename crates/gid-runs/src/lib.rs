@@ -17,7 +17,9 @@ mod shutdown;
 
 #[cfg(feature = "enrich")]
 pub use backend::open_engines;
-pub use backend::{open_notifier, open_store, prepare_buckets, thresholds, BackendError};
+pub use backend::{
+    aws_context, open_notifier, open_store, prepare_buckets, thresholds, BackendError,
+};
 pub use manifest::{Manifest, ObservedState, RunState};
 pub use month::{
     discover_months, for_each_month, run_months, MonthOutcome, MonthRun, Progress, RunError,

@@ -443,8 +443,9 @@ pub fn local_engines(store: Arc<dyn gid_storage::ObjectStore>) -> Result<Engines
     })
 }
 
-/// The AWS engines: Comprehend (language, sentiment), Translate, Rekognition (labels).
-pub async fn aws_engines(config: &Config) -> Engines {
+/// The AWS engines: Comprehend (language, sentiment), Translate, Rekognition (labels), on
+/// the process's shared AWS configuration.
+pub fn aws_engines(config: &Config, aws: &gid_aws::AwsContext) -> Engines {
     let pacing = &config.enrich.aws;
     let mut settings = gid_enrich::aws::AwsEnrichSettings::from_aws_config(&config.aws);
     settings.endpoint_url = pacing.endpoint_url.clone();
@@ -452,11 +453,11 @@ pub async fn aws_engines(config: &Config) -> Engines {
         std::num::NonZeroUsize::new(pacing.max_concurrency).expect("validated at load");
     settings.requests_per_second = std::num::NonZeroU32::new(pacing.requests_per_second);
     settings.initial_backoff = Duration::from_millis(pacing.initial_backoff_ms);
-    let comprehend = Arc::new(gid_enrich::aws::AwsComprehend::connect(&settings).await);
+    let comprehend = Arc::new(gid_enrich::aws::AwsComprehend::new(aws, &settings));
     Engines {
         language: comprehend.clone(),
-        translator: Arc::new(gid_enrich::aws::AwsTranslator::connect(&settings).await),
+        translator: Arc::new(gid_enrich::aws::AwsTranslator::new(aws, &settings)),
         sentiment: comprehend,
-        labeler: Arc::new(gid_enrich::aws::AwsRekognition::connect(&settings).await),
+        labeler: Arc::new(gid_enrich::aws::AwsRekognition::new(aws, &settings)),
     }
 }

@@ -45,14 +45,16 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{operation} s3://{bucket}/{key}: {message}")]
+    #[error("{operation} s3://{bucket}/{key}: {kind}")]
     Service {
         operation: &'static str,
         bucket: String,
         key: String,
-        message: String,
-        /// Whether retrying later may help (throttling, 5xx, timeouts).
-        transient: bool,
+        /// Why, in words an operator acts on (`kind.is_transient()`: retrying may help).
+        kind: gid_core::FailureKind,
+        /// The client's own error (the SDK's detail, printed at `-v`).
+        #[source]
+        detail: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 }
 

@@ -86,7 +86,7 @@ impl ObjectStore for InstrumentedStore {
         self.inner.backend()
     }
 
-    fn request_stats(&self) -> crate::RequestStats {
+    fn request_stats(&self) -> gid_core::RequestStats {
         self.inner.request_stats()
     }
 
@@ -176,6 +176,10 @@ impl ObjectStore for InstrumentedStore {
     ) -> Result<(), StorageError> {
         Self::count(&self.counts.other);
         self.inner.put_acl(bucket, key, acl).await
+    }
+
+    fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
+        self.inner.public_url(bucket, key)
     }
 
     async fn presign_get(

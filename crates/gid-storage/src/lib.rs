@@ -29,8 +29,6 @@ mod error;
 mod instrumented;
 mod local;
 mod s3;
-mod sdk;
-mod stats;
 mod types;
 
 pub mod conformance;
@@ -38,9 +36,7 @@ pub mod conformance;
 pub use error::StorageError;
 pub use instrumented::{InstrumentedStore, RequestCounts};
 pub use local::{DataRootRefusal, LocalStore, DATA_ROOT_MARKER};
-pub use s3::{S3Settings, S3Store};
-pub use sdk::{load_sdk_config, SdkSettings, FALLBACK_REGION};
-pub use stats::{RequestCounter, RequestStats};
+pub use s3::{S3Options, S3Settings, S3Store};
 pub use types::{
     content_type_for, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition,
     PutOptions, StoredObject, WrittenObject,

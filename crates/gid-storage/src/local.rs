@@ -831,6 +831,15 @@ impl ObjectStore for LocalStore {
         .await
     }
 
+    fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
+        let path = self.object_path(bucket, key);
+        let absolute = std::path::absolute(&path).unwrap_or(path);
+        format!(
+            "file://{}",
+            percent_encode_path(&absolute.to_string_lossy())
+        )
+    }
+
     async fn presign_get(
         &self,
         bucket: &BucketName,

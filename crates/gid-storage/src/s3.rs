@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -20,6 +20,9 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use gid_aws::{
+    AwsContext, AwsSettings, AwsSetupError, FailureKind, RequestCounter, SdkDetail, Service,
+};
 use gid_core::{Acl, AwsConfig, BucketName, ObjectKey};
 
 use crate::{
@@ -31,7 +34,26 @@ const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 /// Attempts at reading a response body that breaks after the headers arrived.
 const BODY_ATTEMPTS: u32 = 3;
 
-/// Connection settings for [`S3Store`] (never credentials).
+/// S3 specifics on top of the shared [`AwsContext`].
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// `None`: path style exactly when S3 has a custom endpoint (`aws.endpoint_url`,
+    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's).
+    pub force_path_style: Option<bool>,
+    pub checksums_when_required: bool,
+}
+
+impl S3Options {
+    pub fn from_config(aws: &AwsConfig) -> Self {
+        Self {
+            force_path_style: aws.force_path_style,
+            checksums_when_required: aws.checksums_when_required,
+        }
+    }
+}
+
+/// Everything to reach S3 alone (tests, tools): the AWS settings and the S3 options.
+/// Programs that use other AWS services too share one [`AwsContext`] via [`S3Store::new`].
 #[derive(Debug, Clone, Default)]
 pub struct S3Settings {
     pub region: Option<String>,
@@ -43,58 +65,80 @@ pub struct S3Settings {
     pub operation_timeout: Duration,
 }
 
-impl S3Settings {
-    pub fn from_config(aws: &AwsConfig) -> Self {
-        Self {
-            region: aws.region.clone(),
-            endpoint_url: aws.endpoint_url.clone(),
-            force_path_style: aws.force_path_style,
-            checksums_when_required: aws.checksums_when_required,
-            max_attempts: aws.max_attempts,
-            operation_timeout: Duration::from_secs(aws.operation_timeout_secs),
-        }
-    }
-}
-
 /// The S3 backend of [`ObjectStore`].
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
     region: String,
-    counter: crate::RequestCounter,
+    /// The custom endpoint S3 is reached at (`None`: AWS's own).
+    endpoint: Option<String>,
+    path_style: bool,
+    counter: RequestCounter,
 }
 
 impl S3Store {
-    /// Loads the SDK configuration (standard chain) and builds the client.
-    pub async fn connect(settings: &S3Settings) -> Self {
-        let sdk = crate::sdk::load_sdk_config(&crate::SdkSettings {
-            region: settings.region.as_deref(),
-            endpoint_url: settings.endpoint_url.as_deref(),
-            max_attempts: settings.max_attempts,
-            initial_backoff: Duration::from_millis(200),
-            operation_timeout: settings.operation_timeout,
-        })
-        .await;
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| crate::sdk::FALLBACK_REGION.to_owned());
-        let path_style = settings
-            .force_path_style
-            .unwrap_or(sdk.endpoint_url().is_some());
-        let mut builder = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(path_style);
-        if settings.checksums_when_required {
+    /// The S3 client of the process's shared AWS configuration.
+    pub fn new(aws: &AwsContext, options: &S3Options) -> Self {
+        let endpoint = aws.endpoint(Service::S3);
+        let path_style = options.force_path_style.unwrap_or(endpoint.is_some());
+        let mut builder = aws_sdk_s3::config::Builder::from(aws.sdk()).force_path_style(path_style);
+        if options.checksums_when_required {
             builder = builder
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
                 .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         }
-        let counter = crate::RequestCounter::default();
+        let counter = RequestCounter::default();
         builder = builder.interceptor(counter.clone());
-        tracing::debug!(region, path_style, endpoint = ?sdk.endpoint_url(), "s3 client ready");
+        tracing::debug!(
+            region = aws.region(),
+            path_style,
+            ?endpoint,
+            "s3 client ready"
+        );
         Self {
             client: Client::from_conf(builder.build()),
-            region,
+            region: aws.region().to_owned(),
+            endpoint,
+            path_style,
             counter,
+        }
+    }
+
+    /// A store of its own AWS configuration, loaded from `settings` and the standard chain.
+    pub async fn connect(settings: &S3Settings) -> Result<Self, AwsSetupError> {
+        let aws = AwsContext::load(&AwsSettings {
+            region: settings.region.clone(),
+            endpoint_url: settings.endpoint_url.clone(),
+            max_attempts: Some(settings.max_attempts),
+            retry_mode: None,
+            operation_timeout: settings.operation_timeout,
+        })
+        .await?;
+        Ok(Self::new(
+            &aws,
+            &S3Options {
+                force_path_style: settings.force_path_style,
+                checksums_when_required: settings.checksums_when_required,
+            },
+        ))
+    }
+
+    /// The object's URL as the store is addressed: `<endpoint>/<bucket>/<key>` (path style)
+    /// or `https://<bucket>.<host>/<key>` (virtual-hosted; on AWS the region's host).
+    fn url_of(&self, bucket: &BucketName, key: &ObjectKey) -> String {
+        let key = percent_encode_key(key.as_str());
+        match (&self.endpoint, self.path_style) {
+            (Some(endpoint), true) => {
+                format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/'))
+            }
+            (Some(endpoint), false) => {
+                let (scheme, host) = endpoint
+                    .split_once("://")
+                    .unwrap_or(("https", endpoint.as_str()));
+                format!("{scheme}://{bucket}.{}/{key}", host.trim_end_matches('/'))
+            }
+            (None, true) => format!("https://s3.{}.amazonaws.com/{bucket}/{key}", self.region),
+            (None, false) => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region),
         }
     }
 
@@ -113,18 +157,32 @@ fn unquote(etag: Option<&str>) -> String {
     etag.unwrap_or_default().trim_matches('"').to_owned()
 }
 
-/// Maps an SDK error onto the port's errors by S3 error code and HTTP status.
-fn classify<E, R>(
+/// Keys in URLs: every byte but unreserved characters and '/' percent-encoded.
+fn percent_encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Maps an SDK error onto the port's errors by S3 error code and HTTP status; `endpoint`
+/// is where the store sends requests (`None`: AWS's own), for "connection refused by …".
+fn classify<E>(
+    endpoint: Option<&str>,
     operation: &'static str,
     bucket: &BucketName,
     key: &str,
-    err: SdkError<E, R>,
+    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> StorageError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HasStatus,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let status = err.raw_response().map(HasStatus::status);
+    let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_owned);
     match (code.as_deref(), status) {
         (Some("NoSuchBucket"), _) => StorageError::NoSuchBucket {
@@ -146,30 +204,13 @@ where
                 key: key.to_owned(),
             }
         }
-        _ => {
-            let transient = matches!(
-                err,
-                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
-            ) || status.is_some_and(|s| s == 429 || s >= 500);
-            StorageError::Service {
-                operation,
-                bucket: bucket.to_string(),
-                key: key.to_owned(),
-                message: DisplayErrorContext(&err).to_string(),
-                transient,
-            }
-        }
-    }
-}
-
-/// The HTTP status of a raw response, whatever its type.
-trait HasStatus {
-    fn status(&self) -> u16;
-}
-
-impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn status(&self) -> u16 {
-        self.status().as_u16()
+        _ => StorageError::Service {
+            operation,
+            bucket: bucket.to_string(),
+            key: key.to_owned(),
+            kind: gid_aws::describe(operation, &format!("s3://{bucket}/{key}"), &err, endpoint),
+            detail: Some(Box::new(SdkDetail::new(err))),
+        },
     }
 }
 
@@ -186,8 +227,12 @@ impl ObjectStore for S3Store {
         "s3"
     }
 
-    fn request_stats(&self) -> crate::RequestStats {
+    fn request_stats(&self) -> gid_core::RequestStats {
         self.counter.stats()
+    }
+
+    fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
+        self.url_of(bucket, key)
     }
 
     async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
@@ -203,18 +248,27 @@ impl ObjectStore for S3Store {
         match request.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
-            Err(e) => Err(classify("create bucket", bucket, "", e)),
+            Err(e) => Err(classify(
+                self.endpoint.as_deref(),
+                "create bucket",
+                bucket,
+                "",
+                e,
+            )),
         }
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError> {
         let placeholder = BucketName::new("all-buckets").expect("valid");
-        let output = self
-            .client
-            .list_buckets()
-            .send()
-            .await
-            .map_err(|e| classify("list buckets", &placeholder, "", e))?;
+        let output = self.client.list_buckets().send().await.map_err(|e| {
+            classify(
+                self.endpoint.as_deref(),
+                "list buckets",
+                &placeholder,
+                "",
+                e,
+            )
+        })?;
         Ok(output
             .buckets()
             .iter()
@@ -235,7 +289,7 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("delete bucket", bucket, "", e))
+            .map_err(|e| classify(self.endpoint.as_deref(), "delete bucket", bucket, "", e))
     }
 
     async fn list_page(
@@ -254,7 +308,7 @@ impl ObjectStore for S3Store {
             .set_continuation_token(continuation)
             .send()
             .await
-            .map_err(|e| classify("list", bucket, prefix, e))?;
+            .map_err(|e| classify(self.endpoint.as_deref(), "list", bucket, prefix, e))?;
         let mut objects = Vec::with_capacity(output.contents().len());
         for o in output.contents() {
             // An object someone uploaded under a name gid refuses as a key (a newline, a
@@ -298,7 +352,7 @@ impl ObjectStore for S3Store {
                 .key(key.as_str())
                 .send()
                 .await
-                .map_err(|e| classify("get", bucket, key.as_str(), e))?;
+                .map_err(|e| classify(self.endpoint.as_deref(), "get", bucket, key.as_str(), e))?;
             let meta = ObjectMeta {
                 key: key.clone(),
                 size: output.content_length().unwrap_or_default().max(0) as u64,
@@ -322,8 +376,10 @@ impl ObjectStore for S3Store {
                         operation: "get",
                         bucket: bucket.to_string(),
                         key: key.to_string(),
-                        message: format!("response body broke off {BODY_ATTEMPTS} times: {e}"),
-                        transient: true,
+                        kind: FailureKind::BrokenResponse {
+                            attempts: BODY_ATTEMPTS,
+                        },
+                        detail: Some(Box::new(e)),
                     })
                 }
             }
@@ -338,7 +394,7 @@ impl ObjectStore for S3Store {
             .key(key.as_str())
             .send()
             .await
-            .map_err(|e| classify("head", bucket, key.as_str(), e))?;
+            .map_err(|e| classify(self.endpoint.as_deref(), "head", bucket, key.as_str(), e))?;
         Ok(ObjectMeta {
             key: key.clone(),
             size: output.content_length().unwrap_or_default().max(0) as u64,
@@ -373,7 +429,7 @@ impl ObjectStore for S3Store {
         let output = request
             .send()
             .await
-            .map_err(|e| classify("put", bucket, key.as_str(), e))?;
+            .map_err(|e| classify(self.endpoint.as_deref(), "put", bucket, key.as_str(), e))?;
         Ok(unquote(output.e_tag()))
     }
 
@@ -385,7 +441,7 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("delete", bucket, key.as_str(), e))
+            .map_err(|e| classify(self.endpoint.as_deref(), "delete", bucket, key.as_str(), e))
     }
 
     async fn delete_many(
@@ -412,20 +468,22 @@ impl ObjectStore for S3Store {
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| classify("delete objects", bucket, "", e))?;
+                .map_err(|e| classify(self.endpoint.as_deref(), "delete objects", bucket, "", e))?;
             if let Some(first) = output.errors().first() {
                 return Err(StorageError::Service {
                     operation: "delete objects",
                     bucket: bucket.to_string(),
                     key: first.key().unwrap_or_default().to_owned(),
-                    message: format!(
-                        "{} of {} keys not deleted, first: {} {}",
-                        output.errors().len(),
-                        chunk.len(),
-                        first.code().unwrap_or_default(),
-                        first.message().unwrap_or_default()
-                    ),
-                    transient: false,
+                    kind: FailureKind::Rejected {
+                        code: first.code().unwrap_or("DeleteObjects").to_owned(),
+                        message: format!(
+                            "{} of {} keys not deleted, first: {}",
+                            output.errors().len(),
+                            chunk.len(),
+                            first.message().unwrap_or_default()
+                        ),
+                    },
+                    detail: None,
                 });
             }
         }
@@ -440,7 +498,7 @@ impl ObjectStore for S3Store {
             .key(key.as_str())
             .send()
             .await
-            .map_err(|e| classify("get acl", bucket, key.as_str(), e))?;
+            .map_err(|e| classify(self.endpoint.as_deref(), "get acl", bucket, key.as_str(), e))?;
         let public = output.grants().iter().any(|g| {
             let everyone = g
                 .grantee()
@@ -472,7 +530,7 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("put acl", bucket, key.as_str(), e))
+            .map_err(|e| classify(self.endpoint.as_deref(), "put acl", bucket, key.as_str(), e))
     }
 
     async fn presign_get(
@@ -485,8 +543,11 @@ impl ObjectStore for S3Store {
             operation: "presign",
             bucket: bucket.to_string(),
             key: key.to_string(),
-            message: format!("{e} (presigned URLs expire after 1 second to 7 days)"),
-            transient: false,
+            kind: FailureKind::Rejected {
+                code: "InvalidExpiry".into(),
+                message: "presigned URLs expire after 1 second to 7 days".into(),
+            },
+            detail: Some(Box::new(e)),
         })?;
         let request = self
             .client
@@ -495,7 +556,7 @@ impl ObjectStore for S3Store {
             .key(key.as_str())
             .presigned(config)
             .await
-            .map_err(|e| classify("presign", bucket, key.as_str(), e))?;
+            .map_err(|e| classify(self.endpoint.as_deref(), "presign", bucket, key.as_str(), e))?;
         Ok(request.uri().to_string())
     }
 }

@@ -118,8 +118,8 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     fn backend(&self) -> &'static str;
 
     /// What this store sent on the wire so far (zero for stores that send nothing).
-    fn request_stats(&self) -> crate::RequestStats {
-        crate::RequestStats::default()
+    fn request_stats(&self) -> gid_core::RequestStats {
+        gid_core::RequestStats::default()
     }
 
     /// Creates the bucket; succeeds if it already exists and is ours.
@@ -188,6 +188,11 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         key: &ObjectKey,
         acl: Acl,
     ) -> Result<(), StorageError>;
+
+    /// The object's plain URL as this store is addressed (it answers only when the object
+    /// is readable without credentials): the endpoint's or AWS's URL on S3, a `file://`
+    /// URL on the local backend.
+    fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String;
 
     /// A URL that lets anyone holding it GET the object until it expires
     /// (`file://` on the local backend, where expiry does not apply).

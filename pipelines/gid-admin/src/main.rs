@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use gid_cli::{init_logging, CommonArgs, MonthArgs};
-use gid_core::{Acl, BucketName, Config, ObjectKey, Profile};
+use gid_core::{Acl, BucketName, Config, ObjectKey};
 use gid_notify::{
     find_topic, prune_topics, subscribe_contacts, unsubscribe_all, ContactList, Notifier,
     PhoneNumber, Protocol, SubscriptionArn, TopicArn, TopicName,
@@ -252,7 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Url { bucket, key } => {
-            println!("{}", public_url(&config, &bucket, &key));
+            println!("{}", store.public_url(&bucket, &key));
             Ok(())
         }
         Command::Presign {
@@ -269,7 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Topic(command) => topic(&config, command).await,
         Command::Subscribe { file } => subscribe(&config, store, file).await,
         Command::Subscriptions(SubscriptionsCommand::List { topic }) => {
-            let notifier = open_notifier(&config).await;
+            let notifier = open_notifier(&config).await?;
             let topic = match topic {
                 Some(name) => Some(existing_topic(notifier.as_ref(), &name).await?),
                 None => None,
@@ -297,7 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             topic,
             protocol,
         } => {
-            let notifier = open_notifier(&config).await;
+            let notifier = open_notifier(&config).await?;
             if let Some(arn) = arn {
                 notifier.unsubscribe(&SubscriptionArn::new(arn)?).await?;
                 println!("unsubscribed");
@@ -331,14 +331,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             subject,
             message,
         } => {
-            let notifier = open_notifier(&config).await;
+            let notifier = open_notifier(&config).await?;
             let arn = existing_topic(notifier.as_ref(), &topic).await?;
             let id = notifier.publish(&arn, subject.as_deref(), &message).await?;
             println!("published to {arn} (message {id})");
             Ok(())
         }
         Command::Sms(SmsCommand::Send { phone, message }) => {
-            let notifier = open_notifier(&config).await;
+            let notifier = open_notifier(&config).await?;
             let phone = PhoneNumber::new(&phone)?;
             let id = notifier.send_sms(&phone, &message).await?;
             println!("sent SMS to {phone} (message {id})");
@@ -379,42 +379,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The URL anonymous readers use: virtual-hosted AWS style, or `endpoint/bucket/key` for
 /// a custom endpoint (path style), or a file:// path on the local backend.
-fn public_url(config: &Config, bucket: &BucketName, key: &ObjectKey) -> String {
-    let encoded: String = key
-        .as_str()
-        .split('/')
-        .map(|segment| {
-            segment
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("/");
-    match config.profile {
-        Profile::Local => {
-            let path = config.local.data_root.join(bucket.as_str());
-            let path = std::path::absolute(&path).unwrap_or(path);
-            format!("file://{}/{encoded}", path.display())
-        }
-        Profile::Aws => match config
-            .aws
-            .endpoint_url
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-        {
-            Some(endpoint) => format!("{}/{bucket}/{encoded}", endpoint.trim_end_matches('/')),
-            None => format!("https://{bucket}.s3.amazonaws.com/{encoded}"),
-        },
-    }
-}
-
 async fn bucket(store: &dyn ObjectStore, command: BucketCommand) -> anyhow::Result<()> {
     match command {
         BucketCommand::Create { bucket } => {
@@ -545,7 +509,7 @@ async fn existing_topic(notifier: &dyn Notifier, name: &str) -> anyhow::Result<T
 }
 
 async fn topic(config: &Config, command: TopicCommand) -> anyhow::Result<()> {
-    let notifier = open_notifier(config).await;
+    let notifier = open_notifier(config).await?;
     let notifier = notifier.as_ref();
     match command {
         TopicCommand::Create { name } => {
@@ -636,7 +600,7 @@ async fn subscribe(
             duplicate.line, duplicate.endpoint, duplicate.topic, duplicate.first_line
         );
     }
-    let notifier = open_notifier(config).await;
+    let notifier = open_notifier(config).await?;
     let report = subscribe_contacts(notifier.as_ref(), &contacts).await;
     for failed in &report.failed {
         eprintln!(
@@ -671,7 +635,7 @@ async fn runs(
     store: std::sync::Arc<dyn ObjectStore>,
     months: &[gid_core::Month],
 ) -> anyhow::Result<()> {
-    let notifier = open_notifier(&config).await;
+    let notifier = open_notifier(&config).await?;
     let run = MonthRun::new(config, store, notifier, RunOptions::default());
     println!(
         "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  inputs",

@@ -85,7 +85,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         resend_in_doubt: cli.resend_in_doubt,
         confirm_in_doubt: cli.confirm_in_doubt,
     };
-    let notifier = open_notifier(&config).await;
+    let notifier = open_notifier(&config).await?;
     let run = MonthRun::new(config, Arc::clone(&store), notifier, options)
         .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
@@ -122,7 +122,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("gid: {e}");
+                gid_cli::report_error(e);
             }
         }
     }
@@ -136,7 +136,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         }
     }
     if failed > 0 {
-        eprintln!("gid: {failed} of {} months failed", results.len());
+        gid_cli::report_line(&format!("{failed} of {} months failed", results.len()));
         return Ok(ExitCode::FAILURE);
     }
     if profile == Profile::Local && stages.contains(&Stage::Publish) && !cli.dry_run {

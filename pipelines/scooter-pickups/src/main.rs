@@ -48,7 +48,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
     let engines = open_engines(&config, Arc::clone(&store))
         .await
         .context("opening the enrichment engines")?;
-    let notifier = open_notifier(&config).await;
+    let notifier = open_notifier(&config).await?;
     let options = RunOptions {
         dry_run: cli.dry_run,
         ..RunOptions::default()
@@ -64,12 +64,12 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
             Ok(outcome) => println!("{}", outcome.summary_line()),
             Err(e) => {
                 failed += 1;
-                eprintln!("gid: {e}");
+                gid_cli::report_error(e);
             }
         }
     }
     if failed > 0 {
-        eprintln!("gid: {failed} of {} months failed", results.len());
+        gid_cli::report_line(&format!("{failed} of {} months failed", results.len()));
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

@@ -8,7 +8,9 @@ use aws_sdk_comprehend::Client;
 use futures::{StreamExt, TryStreamExt};
 
 use super::gate::Gate;
-use super::{load_sdk_config, malformed, service_error, truncate_utf8, AwsEnrichSettings};
+use super::{
+    client_config, malformed, service_error, standalone_context, truncate_utf8, AwsEnrichSettings,
+};
 use crate::ports::{
     DetectedLanguage, EngineId, LanguageCode, LanguageDetector, Sentiment, SentimentAnalyzer,
     SentimentResult, SentimentScores,
@@ -48,18 +50,23 @@ pub struct AwsComprehend {
 type Batch<'a> = [(usize, &'a str)];
 
 impl AwsComprehend {
-    /// Loads the SDK configuration (standard credential chain) and builds the client.
-    pub async fn connect(settings: &AwsEnrichSettings) -> Self {
-        let sdk = load_sdk_config(settings).await;
+    /// The client of the process's shared AWS configuration, with the adapter's own
+    /// endpoint, retries, timeouts and pace.
+    pub fn new(aws: &gid_aws::AwsContext, settings: &AwsEnrichSettings) -> Self {
+        let settings = settings.resolved(aws, gid_aws::Service::Comprehend);
         let gate = Gate::new(settings.max_concurrency, settings.requests_per_second);
-        let config = aws_sdk_comprehend::config::Builder::from(&sdk)
-            .interceptor(gate.attempt_counter())
-            .build();
+        let config = client_config!(aws_sdk_comprehend, aws, settings, gate);
         Self {
             client: Client::from_conf(config),
             gate,
-            settings: settings.clone(),
+            settings,
         }
+    }
+
+    /// An adapter of its own AWS configuration, loaded from `settings` and the standard
+    /// chain.
+    pub async fn connect(settings: &AwsEnrichSettings) -> Result<Self, gid_aws::AwsSetupError> {
+        Ok(Self::new(&standalone_context(settings).await?, settings))
     }
 
     /// Batch operations issued so far, language and sentiment together (at most one per 25
@@ -117,13 +124,7 @@ impl AwsComprehend {
             .send()
             .await
             .map_err(|err| {
-                service_error(
-                    ENGINE,
-                    LANGUAGE,
-                    &batch_subject(batch),
-                    self.settings.max_attempts,
-                    err,
-                )
+                service_error(ENGINE, LANGUAGE, &batch_subject(batch), &self.settings, err)
             })?;
         check_item_errors(LANGUAGE, batch, answer.error_list())?;
         answer
@@ -188,7 +189,7 @@ impl AwsComprehend {
                     ENGINE,
                     SENTIMENT,
                     &batch_subject(batch),
-                    self.settings.max_attempts,
+                    &self.settings,
                     err,
                 )
             })?;
@@ -294,6 +295,7 @@ fn check_item_errors(
         ),
         // An internal error on one document may pass on a later run; a refused text not.
         transient: code == "INTERNAL_SERVER_ERROR",
+        detail: None,
     })
 }
 

@@ -16,7 +16,7 @@ pub(crate) struct Gate {
     pace: Option<Pace>,
     operations: AtomicU64,
     /// Attempts on the wire, counted by the interceptor every gid AWS client carries.
-    wire: gid_storage::RequestCounter,
+    wire: gid_aws::RequestCounter,
 }
 
 impl Gate {
@@ -25,7 +25,7 @@ impl Gate {
             permits: Semaphore::new(max_concurrency.get()),
             pace: per_second.map(Pace::new),
             operations: AtomicU64::new(0),
-            wire: gid_storage::RequestCounter::default(),
+            wire: gid_aws::RequestCounter::default(),
         }
     }
 
@@ -55,7 +55,7 @@ impl Gate {
     }
 
     /// The interceptor that counts attempts; install it on the adapter's SDK client.
-    pub(crate) fn attempt_counter(&self) -> gid_storage::RequestCounter {
+    pub(crate) fn attempt_counter(&self) -> gid_aws::RequestCounter {
         self.wire.clone()
     }
 }

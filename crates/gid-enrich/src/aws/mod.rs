@@ -41,11 +41,13 @@ mod translate;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 // The three SDK crates share one smithy runtime, so its error types (re-exported by each
 // crate) are the same types whichever crate names them.
 use aws_sdk_comprehend::config::http::HttpResponse;
-use aws_sdk_comprehend::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_comprehend::error::{ProvideErrorMetadata, SdkError};
+use gid_aws::{AwsContext, AwsSettings, AwsSetupError, Service};
 
 pub use comprehend::AwsComprehend;
 pub use rekognition::AwsRekognition;
@@ -109,35 +111,66 @@ impl AwsEnrichSettings {
     /// enrichment defaults for the rest. The endpoint is deliberately not taken over:
     /// `aws.endpoint_url` may point at an S3-only store, which cannot answer Comprehend.
     pub fn from_aws_config(aws: &gid_core::AwsConfig) -> Self {
+        let defaults = Self::default();
         Self {
             region: aws.region.clone(),
-            max_attempts: aws.max_attempts,
+            max_attempts: aws.max_attempts.unwrap_or(defaults.max_attempts),
             operation_timeout: Duration::from_secs(aws.operation_timeout_secs),
-            ..Self::default()
+            ..defaults
+        }
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.max_attempts.max(1))
+            .with_initial_backoff(self.initial_backoff)
+    }
+
+    fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .operation_timeout(self.operation_timeout)
+            .operation_attempt_timeout(self.operation_timeout / 2)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+    }
+
+    /// These settings with the endpoint the shared configuration resolves for `service`
+    /// filled in (for messages: "connection refused by …").
+    fn resolved(&self, aws: &AwsContext, service: Service) -> Self {
+        Self {
+            endpoint_url: self.endpoint_url.clone().or_else(|| aws.endpoint(service)),
+            ..self.clone()
         }
     }
 }
 
-/// Loads the SDK configuration (standard credential chain) with gid's retry and timeouts.
-async fn load_sdk_config(settings: &AwsEnrichSettings) -> SdkConfig {
-    let sdk = gid_storage::load_sdk_config(&gid_storage::SdkSettings {
-        region: settings.region.as_deref(),
-        endpoint_url: settings.endpoint_url.as_deref(),
-        max_attempts: settings.max_attempts,
-        initial_backoff: settings.initial_backoff,
+/// The AWS configuration an adapter built on its own (without a shared one) loads.
+async fn standalone_context(settings: &AwsEnrichSettings) -> Result<AwsContext, AwsSetupError> {
+    AwsContext::load(&AwsSettings {
+        region: settings.region.clone(),
+        endpoint_url: settings.endpoint_url.clone(),
+        max_attempts: Some(settings.max_attempts),
+        retry_mode: None,
         operation_timeout: settings.operation_timeout,
     })
-    .await;
-    tracing::debug!(
-        region = ?sdk.region(),
-        endpoint = ?sdk.endpoint_url(),
-        max_attempts = settings.max_attempts,
-        max_concurrency = settings.max_concurrency.get(),
-        requests_per_second = ?settings.requests_per_second,
-        "aws enrichment clients configured"
-    );
-    sdk
+    .await
 }
+
+/// Builds an SDK client's config from the shared configuration with the adapter's own
+/// endpoint, retries, timeouts and attempt counter.
+macro_rules! client_config {
+    ($sdk:ident, $aws:expr, $settings:expr, $gate:expr) => {{
+        let mut config = $sdk::config::Builder::from($aws.sdk())
+            .interceptor($gate.attempt_counter())
+            .retry_config($settings.retry_config())
+            .timeout_config($settings.timeout_config());
+        if let Some(endpoint) = &$settings.endpoint_url {
+            config = config.endpoint_url(endpoint);
+        }
+        config.build()
+    }};
+}
+pub(crate) use client_config;
 
 /// Error codes that mean "slow down": the SDK has already retried them with backoff.
 const THROTTLING_CODES: &[&str] = &[
@@ -166,7 +199,7 @@ fn service_error<E>(
     engine: &str,
     operation: &'static str,
     subject: &str,
-    max_attempts: u32,
+    settings: &AwsEnrichSettings,
     err: SdkError<E, HttpResponse>,
 ) -> EnrichError
 where
@@ -189,18 +222,20 @@ where
         format!(
             "{subject}: still throttled after retrying (max_attempts = {}; {}: {}); lower \
              requests_per_second or max_concurrency, or ask AWS for a higher quota",
-            max_attempts.max(1),
+            settings.max_attempts.max(1),
             code.as_deref().unwrap_or("HTTP 429"),
             err.message().unwrap_or("no message"),
         )
     } else {
-        format!("{subject}: {}", DisplayErrorContext(&err))
+        let kind = gid_aws::describe(operation, subject, &err, settings.endpoint_url.as_deref());
+        format!("{subject}: {kind}")
     };
     EnrichError::Service {
         engine: engine.to_owned(),
         operation,
         message,
         transient,
+        detail: Some(Box::new(gid_aws::SdkDetail::new(err))),
     }
 }
 
@@ -211,6 +246,7 @@ fn malformed(engine: &str, operation: &'static str, what: String) -> EnrichError
         operation,
         message: format!("unexpected answer: {what}"),
         transient: false,
+        detail: None,
     }
 }
 

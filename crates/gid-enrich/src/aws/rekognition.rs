@@ -8,7 +8,7 @@ use aws_sdk_rekognition::Client;
 use gid_storage::StorageError;
 
 use super::gate::Gate;
-use super::{load_sdk_config, malformed, service_error, AwsEnrichSettings};
+use super::{client_config, malformed, service_error, standalone_context, AwsEnrichSettings};
 use crate::ports::{
     BoundingBox, EngineId, ImageLabel, ImageLabeler, ImageRef, TextDetection, TextDetector,
     TextKind,
@@ -36,18 +36,23 @@ pub struct AwsRekognition {
 }
 
 impl AwsRekognition {
-    /// Loads the SDK configuration (standard credential chain) and builds the client.
-    pub async fn connect(settings: &AwsEnrichSettings) -> Self {
-        let sdk = load_sdk_config(settings).await;
+    /// The client of the process's shared AWS configuration, with the adapter's own
+    /// endpoint, retries, timeouts and pace.
+    pub fn new(aws: &gid_aws::AwsContext, settings: &AwsEnrichSettings) -> Self {
+        let settings = settings.resolved(aws, gid_aws::Service::Rekognition);
         let gate = Gate::new(settings.max_concurrency, settings.requests_per_second);
-        let config = aws_sdk_rekognition::config::Builder::from(&sdk)
-            .interceptor(gate.attempt_counter())
-            .build();
+        let config = client_config!(aws_sdk_rekognition, aws, settings, gate);
         Self {
             client: Client::from_conf(config),
             gate,
-            settings: settings.clone(),
+            settings,
         }
+    }
+
+    /// An adapter of its own AWS configuration, loaded from `settings` and the standard
+    /// chain.
+    pub async fn connect(settings: &AwsEnrichSettings) -> Result<Self, gid_aws::AwsSetupError> {
+        Ok(Self::new(&standalone_context(settings).await?, settings))
     }
 
     /// `DetectLabels` and `DetectText` operations issued so far (one per image and
@@ -87,13 +92,7 @@ impl AwsRekognition {
                     ),
                 }
             }
-            _ => service_error(
-                ENGINE,
-                operation,
-                &s3_url(image),
-                self.settings.max_attempts,
-                err,
-            ),
+            _ => service_error(ENGINE, operation, &s3_url(image), &self.settings, err),
         }
     }
 }

@@ -6,7 +6,7 @@ use aws_sdk_translate::Client;
 use futures::{StreamExt, TryStreamExt};
 
 use super::gate::Gate;
-use super::{load_sdk_config, service_error, truncate_utf8, AwsEnrichSettings};
+use super::{client_config, service_error, standalone_context, truncate_utf8, AwsEnrichSettings};
 use crate::ports::{EngineId, LanguageCode, Translation, Translator};
 use crate::EnrichError;
 
@@ -30,18 +30,23 @@ pub struct AwsTranslator {
 }
 
 impl AwsTranslator {
-    /// Loads the SDK configuration (standard credential chain) and builds the client.
-    pub async fn connect(settings: &AwsEnrichSettings) -> Self {
-        let sdk = load_sdk_config(settings).await;
+    /// The client of the process's shared AWS configuration, with the adapter's own
+    /// endpoint, retries, timeouts and pace.
+    pub fn new(aws: &gid_aws::AwsContext, settings: &AwsEnrichSettings) -> Self {
+        let settings = settings.resolved(aws, gid_aws::Service::Translate);
         let gate = Gate::new(settings.max_concurrency, settings.requests_per_second);
-        let config = aws_sdk_translate::config::Builder::from(&sdk)
-            .interceptor(gate.attempt_counter())
-            .build();
+        let config = client_config!(aws_sdk_translate, aws, settings, gate);
         Self {
             client: Client::from_conf(config),
             gate,
-            settings: settings.clone(),
+            settings,
         }
+    }
+
+    /// An adapter of its own AWS configuration, loaded from `settings` and the standard
+    /// chain.
+    pub async fn connect(settings: &AwsEnrichSettings) -> Result<Self, gid_aws::AwsSetupError> {
+        Ok(Self::new(&standalone_context(settings).await?, settings))
     }
 
     /// `TranslateText` operations issued so far (one per non-blank text); SDK retries of
@@ -87,9 +92,7 @@ impl AwsTranslator {
                             err.message().unwrap_or("no message")
                         ),
                     },
-                    _ => {
-                        service_error(ENGINE, OPERATION, &subject, self.settings.max_attempts, err)
-                    }
+                    _ => service_error(ENGINE, OPERATION, &subject, &self.settings, err),
                 }
             })?;
         Ok(Translation {
