@@ -348,3 +348,40 @@ fn retry_settings_follow_the_aws_chain_unless_gid_sets_them() {
         "gid's own setting wins"
     );
 }
+
+#[test]
+fn json_logs_are_flat_objects_and_nothing_else_reaches_stderr() {
+    let home = AwsHome::new("");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let out = home.run(
+        "gid-admin",
+        &[
+            ("AWS_ENDPOINT_URL", &closed),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("GID__AWS__MAX_ATTEMPTS", "1"),
+        ],
+        &["--log-format", "json", "object", "list", "gid-edge"],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let records: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let error = records
+        .iter()
+        .find(|r| r["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("connection refused by")),
+        "the message is a top-level field: {error}"
+    );
+    assert!(error.get("fields").is_none(), "flat: {error}");
+}

@@ -181,12 +181,13 @@ async fn faults_past_the_retry_budget_fail_clearly_and_leave_the_site_as_it_was(
     let err = stderr(&out);
     assert!(err.contains("2019-02 publish: publishing s3://"), "{err}");
     // The retries back off with jitter: either they run out (the error is the last
-    // SlowDown) or the operation's time budget does first (a timeout); then the run's
+    // SlowDown: "still throttled") or the operation's time budget does first (a timeout); then the run's
     // request line says the store was throttling.
     let said = gid_e2e::stdout(&out);
     let throttled = gid_e2e::request_line(&said, "s3").map_or(0, |l| l.throttled);
     assert!(
-        err.contains("SlowDown") || (err.contains("timed out") && throttled > 0),
+        err.contains("still throttled after every retry")
+            || (err.contains("no answer in time") && throttled > 0),
         "the error or the request line says why: {err}\n{said}"
     );
 

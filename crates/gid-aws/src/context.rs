@@ -12,6 +12,9 @@ use aws_types::service_config::ServiceConfigKey;
 /// S3-compatible stores accept it. Against AWS itself gid never guesses a region.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
+/// The wait before the first retry (it doubles per retry, with jitter).
+const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+
 /// The AWS services gid calls, by the SDK's service id (which names their
 /// `AWS_ENDPOINT_URL_<SERVICE>` variable and the profile's `services` section).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +150,14 @@ impl AwsContext {
             loader = loader.endpoint_url(endpoint);
         }
         let sdk = loader.load().await;
+        // Whoever decided the attempts and mode, the first retry comes soon: the SDK's 1 s
+        // start (doubling) would spend a short operation budget on waiting.
+        let retry = sdk
+            .retry_config()
+            .cloned()
+            .unwrap_or_else(RetryConfig::standard)
+            .with_initial_backoff(INITIAL_BACKOFF);
+        let sdk = sdk.into_builder().retry_config(retry).build();
         let mut context = Self {
             sdk,
             settings: settings.clone(),

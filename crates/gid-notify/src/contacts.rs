@@ -747,7 +747,7 @@ mod tests {
             ]
         );
         assert!(report.failed[0].reason.contains("opted out"));
-        assert!(report.failed[1].reason.contains("service unavailable"));
+        assert!(report.failed[1].reason.contains("HTTP 503"));
         assert_eq!(report.subscribed.len(), 2, "Pat's two endpoints on trash");
     }
 }

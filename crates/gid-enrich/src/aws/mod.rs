@@ -2,7 +2,8 @@
 //! Comprehend ([`AwsComprehend`]: dominant language and sentiment) and Amazon Rekognition
 //! ([`AwsRekognition`]: image labels and text in images).
 //!
-//! Every adapter is built from one [`AwsEnrichSettings`] and shares the same request
+//! Every adapter is built from the process's shared [`gid_aws::AwsContext`] (one credential
+//! cache for all AWS clients) and one [`AwsEnrichSettings`], and shares the same request
 //! discipline:
 //! * credentials come only from the SDK's standard chain (environment, shared profile, SSO,
 //!   instance/container role); gid never reads or logs them;
@@ -23,8 +24,8 @@
 //! ```no_run
 //! use gid_enrich::aws::{AwsComprehend, AwsEnrichSettings};
 //! use gid_enrich::ports::SentimentAnalyzer;
-//! # async fn run() -> Result<(), gid_enrich::EnrichError> {
-//! let comprehend = AwsComprehend::connect(&AwsEnrichSettings::default()).await;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let comprehend = AwsComprehend::connect(&AwsEnrichSettings::default()).await?;
 //! let answers = comprehend
 //!     .sentiment(&["The scooter has blocked the ramp for a week".to_owned()])
 //!     .await?;
