@@ -3,20 +3,22 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
-use gid_cli::{init_logging, CommonArgs, MonthArgs};
+use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress};
 use gid_core::{Acl, BucketName, Config, ObjectKey, Profile};
 use gid_notify::{
-    find_topic, prune_topics, subscribe_contacts, unsubscribe_all, ContactList, Notifier,
-    PhoneNumber, Protocol, SubscriptionArn, TopicArn, TopicName,
+    find_topic, prune_topics, subscribe_contacts_with_progress, unsubscribe_all, ContactList,
+    Notifier, PhoneNumber, Protocol, SubscribeProgress, SubscriptionArn, TopicArn, TopicName,
 };
 use gid_runs::{open_notifier, open_store, MonthRun, RunOptions};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{content_type_for, list_all, ObjectStore, PutOptions};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Operate gid's buckets and objects on the configured backend.
 #[derive(Debug, Parser)]
@@ -220,11 +222,11 @@ fn parse_acl(s: &str) -> Result<Acl, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _bars = init_logging(&cli.common);
-    gid_cli::block_on(async { run(cli).await.map(|()| ExitCode::SUCCESS) })
+    let bars = init_logging(&cli.common);
+    gid_cli::block_on(async { run(cli, bars).await.map(|()| ExitCode::SUCCESS) })
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
     let config = cli.common.load_config()?;
     let store_handle = open_store(&config)
         .await
@@ -258,7 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Topic(command) => topic(&config, command).await,
-        Command::Subscribe { file } => subscribe(&config, store, file).await,
+        Command::Subscribe { file } => subscribe(&config, store, file, &bars).await,
         Command::Subscriptions(SubscriptionsCommand::List { topic }) => {
             let notifier = open_notifier(&config).await;
             let topic = match topic {
@@ -588,10 +590,63 @@ async fn topic(config: &Config, command: TopicCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often, off a terminal, subscribe logs how far it has got.
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Subscribe's progress: a bar on a terminal; elsewhere (a scheduler's log, a pipe) an INFO
+/// line at most every [`PROGRESS_LOG_INTERVAL`], and one when the last endpoint is done.
+enum SubscribeDisplay {
+    Bar(ProgressBar),
+    Log { last: Mutex<Instant> },
+}
+
+impl SubscribeDisplay {
+    fn new(bars: &MultiProgress, total: usize) -> Self {
+        if bars.is_hidden() {
+            return Self::Log {
+                last: Mutex::new(Instant::now()),
+            };
+        }
+        let bar = bars.add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "subscribing [{bar:30}] {pos}/{len} endpoints {per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        Self::Bar(bar)
+    }
+
+    fn update(&self, progress: SubscribeProgress) {
+        match self {
+            Self::Bar(bar) => bar.set_position(progress.done as u64),
+            Self::Log { last } => {
+                let mut last = last.lock().expect("not poisoned");
+                if progress.done == progress.total || last.elapsed() >= PROGRESS_LOG_INTERVAL {
+                    *last = Instant::now();
+                    tracing::info!(
+                        "subscribed {} of {} endpoints",
+                        progress.done,
+                        progress.total
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Self::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 async fn subscribe(
     config: &Config,
     store: &dyn ObjectStore,
     file: Option<PathBuf>,
+    bars: &MultiProgress,
 ) -> anyhow::Result<()> {
     let (source, bytes) = match file {
         Some(path) => (
@@ -609,6 +664,7 @@ async fn subscribe(
         }
     };
     let contacts = ContactList::parse(&source, &bytes)?;
+    drop(bytes);
     for rejected in &contacts.rejected {
         eprintln!(
             "gid: {source} line {}: {} → contact skipped",
@@ -622,7 +678,16 @@ async fn subscribe(
         );
     }
     let notifier = open_notifier(config).await;
-    let report = subscribe_contacts(notifier.as_ref(), &contacts).await;
+    let total = contacts.endpoint_count();
+    tracing::info!(
+        "subscribing {total} endpoints of {} contacts",
+        contacts.contacts.len()
+    );
+    let display = SubscribeDisplay::new(bars, total);
+    let report =
+        subscribe_contacts_with_progress(notifier.as_ref(), &contacts, &|p| display.update(p))
+            .await;
+    display.finish();
     for failed in &report.failed {
         eprintln!(
             "gid: {source} line {}: could not subscribe {} to {}: {}",
