@@ -106,6 +106,10 @@ pub struct AwsConfig {
     pub checksums_when_required: bool,
     pub max_attempts: u32,
     pub operation_timeout_secs: u64,
+    /// Uploads of files larger than this many MiB are multipart uploads.
+    pub multipart_threshold_mb: u64,
+    /// The part size of a multipart upload, in MiB (S3: at least 5).
+    pub multipart_part_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -445,6 +445,8 @@ mod tests {
             checksums_when_required: false,
             max_attempts: 7,
             operation_timeout_secs: 60,
+            multipart_threshold_mb: 64,
+            multipart_part_mb: 16,
         };
         let s = SnsSettings::from_config(&aws);
         assert_eq!(s.region.as_deref(), Some("us-west-2"));

@@ -38,10 +38,10 @@ pub mod conformance;
 pub use error::StorageError;
 pub use instrumented::{InstrumentedStore, RequestCounts};
 pub use local::LocalStore;
-pub use s3::{S3Settings, S3Store};
+pub use s3::{MultipartSettings, S3Settings, S3Store};
 pub use sdk::{load_sdk_config, SdkSettings, FALLBACK_REGION};
 pub use stats::{RequestCounter, RequestStats};
 pub use types::{
-    content_type_for, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition,
-    PutOptions, StoredObject, WrittenObject,
+    content_type_for, download_to_file, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore,
+    ObjectStream, PutCondition, PutOptions, StoredObject, WrittenObject,
 };

@@ -3,6 +3,8 @@
 //! folder, so it is never listed as an object. Bucket names cannot start with '.', so
 //! `.gid` never collides with a bucket.
 
+mod transfer;
+
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -18,8 +20,8 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition, PutOptions, StorageError,
-    StoredObject,
+    BucketInfo, ListPage, ObjectMeta, ObjectStore, ObjectStream, PutCondition, PutOptions,
+    StorageError, StoredObject, WrittenObject,
 };
 
 /// The longest file name (in bytes) of the usual Linux file systems (ext4, xfs, btrfs, tmpfs).
@@ -477,6 +479,14 @@ impl ObjectStore for LocalStore {
         .await
     }
 
+    async fn get_stream(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<ObjectStream, StorageError> {
+        transfer::get_stream(self, bucket, key).await
+    }
+
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
         let (bucket, key) = (bucket.clone(), key.clone());
         self.blocking(move |s| s.stat_object(&bucket, &key).map(|(m, _)| m))
@@ -492,6 +502,23 @@ impl ObjectStore for LocalStore {
     ) -> Result<String, StorageError> {
         let (bucket, key, options) = (bucket.clone(), key.clone(), options.clone());
         self.blocking(move |s| s.put_sync(&bucket, &key, &body, &options))
+            .await
+    }
+
+    async fn put_file(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        source: &Path,
+        options: &PutOptions,
+    ) -> Result<WrittenObject, StorageError> {
+        let (bucket, key, source, options) = (
+            bucket.clone(),
+            key.clone(),
+            source.to_owned(),
+            options.clone(),
+        );
+        self.blocking(move |s| transfer::put_file(s, &bucket, &key, &source, &options))
             .await
     }
 

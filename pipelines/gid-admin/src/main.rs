@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
+use futures::StreamExt;
 use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress};
 use gid_core::{Acl, BucketName, Config, ObjectKey, Profile};
 use gid_notify::{
@@ -17,7 +18,7 @@ use gid_notify::{
 };
 use gid_runs::{open_notifier, open_store, MonthRun, RunOptions};
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::{content_type_for, list_all, ObjectStore, PutOptions};
+use gid_storage::{content_type_for, download_to_file, list_all, ObjectStore, PutOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Operate gid's buckets and objects on the configured backend.
@@ -450,34 +451,39 @@ async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> anyhow::Resu
                     ObjectKey::new(name)?
                 }
             };
-            let body =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let content_type = content_type.unwrap_or_else(|| content_type_for(&key).to_owned());
             let options = PutOptions::new(content_type.clone()).with_acl(acl);
-            let etag = store
-                .put(&bucket, &key, Bytes::from(body), &options)
-                .await?;
-            println!("uploaded s3://{bucket}/{key} ({content_type}, etag {etag})");
+            let written = store.put_file(&bucket, &key, &file, &options).await?;
+            println!(
+                "uploaded s3://{bucket}/{key} ({content_type}, {} bytes, etag {})",
+                written.size, written.etag
+            );
         }
         ObjectCommand::Download {
             bucket,
             key,
             output,
         } => {
-            let object = store.get(&bucket, &key).await?;
             match output {
                 Some(path) if path.as_os_str() == "-" => {
                     use std::io::Write;
-                    std::io::stdout().write_all(&object.body)?;
+                    let mut body = store.get_stream(&bucket, &key).await?.body;
+                    while let Some(chunk) = body.next().await {
+                        // Locked per chunk: the lock is not held across the await.
+                        let mut stdout = std::io::stdout().lock();
+                        stdout
+                            .write_all(&chunk?)
+                            .and_then(|()| stdout.flush())
+                            .context("writing to standard output")?;
+                    }
                 }
                 other => {
                     let path = other.unwrap_or_else(|| PathBuf::from(key.file_name()));
-                    std::fs::write(&path, &object.body)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                    let meta = download_to_file(store, &bucket, &key, &path).await?;
                     println!(
                         "downloaded s3://{bucket}/{key} → {} ({} bytes)",
                         path.display(),
-                        object.body.len()
+                        meta.size
                     );
                 }
             }
