@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,15 +75,34 @@ struct Inner {
 
 /// Which endpoints a topic's subscriptions deliver to, read from its folder once and kept
 /// up to date by this process's own subscribes. Reading every record on every subscribe
-/// made subscribing N contacts cost N²/2 file reads (4,966 of a million contacts after
-/// four minutes).
+/// made subscribing N contacts cost N²/2 file reads (about 6,000 of a million contacts'
+/// two million endpoints in four minutes).
 #[derive(Debug)]
 struct TopicIndex {
     /// The folder's modification time right after this index last matched it. Anything
     /// else that adds or removes a record (another process subscribing or unsubscribing,
     /// a confirmation, a deleted topic) moves it on, and the index is read again.
     folder_modified: Option<SystemTime>,
-    by_endpoint: HashMap<EndpointKey, SubscriptionArn>,
+    /// A 64-bit digest of each endpoint's [`EndpointKey`] → the id (file name) of its
+    /// oldest subscription: digests and ids rather than keys and ARNs keep two million
+    /// endpoints in ~150 MB instead of ~470 MB. A hit is confirmed by reading that record.
+    by_endpoint: HashMap<u64, Box<str>>,
+}
+
+fn digest(key: &EndpointKey) -> u64 {
+    // Fixed keys: the digests only have to agree within this process.
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn record_key(record: &SubscriptionRecord) -> EndpointKey {
+    EndpointKey::new(record.protocol.clone(), &record.endpoint)
+}
+
+/// The id of a subscription: the last segment of its ARN, also its record's file name.
+fn subscription_id(arn: &SubscriptionArn) -> &str {
+    arn.as_str().rsplit(':').next().unwrap_or_default()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -388,8 +408,8 @@ impl LocalOutbox {
             for record in self.subscriptions_of(topic)? {
                 // The oldest subscription of an endpoint is the one subscribe answers with.
                 by_endpoint
-                    .entry(EndpointKey::new(record.protocol, &record.endpoint))
-                    .or_insert(record.arn);
+                    .entry(digest(&record_key(&record)))
+                    .or_insert_with(|| subscription_id(&record.arn).into());
             }
             indexes.insert(
                 topic.to_owned(),
@@ -400,6 +420,29 @@ impl LocalOutbox {
             );
         }
         Ok(indexes.get_mut(topic).expect("present or just inserted"))
+    }
+
+    /// The subscription of the topic that delivers to `key`, if the index knows one.
+    fn indexed_subscription(
+        &self,
+        index: &TopicIndex,
+        topic: &str,
+        key: &EndpointKey,
+    ) -> Result<Option<SubscriptionArn>, NotifyError> {
+        let Some(id) = index.by_endpoint.get(&digest(key)) else {
+            return Ok(None);
+        };
+        let path = self.subscriptions_dir(topic).join(format!("{id}.json"));
+        let record: Option<SubscriptionRecord> = self.read_record(&path)?;
+        if let Some(record) = record.filter(|r| &record_key(r) == key) {
+            return Ok(Some(record.arn));
+        }
+        // Another endpoint with the same digest: look through the records themselves.
+        Ok(self
+            .subscriptions_of(topic)?
+            .into_iter()
+            .find(|r| &record_key(r) == key)
+            .map(|r| r.arn))
     }
 
     fn create_topic_sync(&self, name: &TopicName) -> Result<TopicArn, NotifyError> {
@@ -451,8 +494,8 @@ impl LocalOutbox {
         self.require_topic(topic)?;
         let key = EndpointKey::of(endpoint);
         let index = self.topic_index(&mut indexes, topic.name())?;
-        if let Some(arn) = index.by_endpoint.get(&key) {
-            return Ok(arn.clone());
+        if let Some(arn) = self.indexed_subscription(index, topic.name(), &key)? {
+            return Ok(arn);
         }
         let status = match (endpoint, self.inner.email_confirmation) {
             (Endpoint::Email(_), EmailConfirmation::Pending) => {
@@ -471,7 +514,7 @@ impl LocalOutbox {
         };
         let dir = self.subscriptions_dir(topic.name());
         self.write_replace(&dir.join(format!("{id}.json")), &record)?;
-        index.by_endpoint.insert(key, record.arn.clone());
+        index.by_endpoint.insert(digest(&key), id.into());
         index.folder_modified = folder_modified(&dir)?;
         Ok(record.arn)
     }
@@ -863,6 +906,42 @@ mod tests {
         assert_eq!(
             outbox.list_subscriptions(Some(&trash)).await.unwrap().len(),
             201
+        );
+    }
+
+    #[tokio::test]
+    async fn a_digest_shared_by_two_endpoints_still_finds_the_right_subscription() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = LocalOutbox::new(dir.path());
+        let trash = outbox.create_topic(&name("trash")).await.unwrap();
+        let first = outbox
+            .subscribe(&trash, &sms("+16195550100"))
+            .await
+            .unwrap();
+        let second = outbox
+            .subscribe(&trash, &sms("+16195550101"))
+            .await
+            .unwrap();
+        // Pretend the second endpoint's digest collides with the first's.
+        let second_key = EndpointKey::of(&sms("+16195550101"));
+        {
+            let mut indexes = outbox.inner.lock.lock().unwrap();
+            let index = indexes.get_mut("trash").unwrap();
+            index
+                .by_endpoint
+                .insert(digest(&second_key), subscription_id(&first).into());
+            let found = outbox
+                .indexed_subscription(index, "trash", &second_key)
+                .unwrap();
+            assert_eq!(found.as_ref(), Some(&second));
+        }
+        let again = outbox
+            .subscribe(&trash, &sms("+16195550101"))
+            .await
+            .unwrap();
+        assert_eq!(
+            again, second,
+            "no second subscription for the same endpoint"
         );
     }
 
