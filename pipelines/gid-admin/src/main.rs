@@ -616,7 +616,7 @@ impl SubscribeDisplay {
         let bar = bars.add(ProgressBar::new(total as u64));
         bar.set_style(
             ProgressStyle::with_template(
-                "subscribing [{bar:30}] {pos}/{len} endpoints {per_sec} eta {eta}",
+                "subscribing [{bar:30}] {human_pos}/{human_len} endpoints, {elapsed} elapsed, eta {eta}",
             )
             .expect("valid template")
             .progress_chars("=> "),
