@@ -1,7 +1,13 @@
-//! gid-admin's S3 toolbox against moto_server (and presign on the local backend).
+//! gid-admin's S3 toolbox against moto_server (and presign on the local backend), and
+//! object transfers that stream: multipart uploads on moto, bounded memory locally.
+
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use gid_e2e::{
-    assert_success, http_get, moto_endpoint, run_local, run_with_env, stderr, stdout, unique,
+    assert_success, bin, config_dir, http_get, moto_endpoint, run_local, run_with_env, stderr,
+    stdout, unique,
 };
 
 fn admin(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
@@ -161,4 +167,175 @@ fn gid_admin_presign_on_the_local_backend_is_a_file_url() {
     );
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("'..' segment"), "{}", stderr(&bad));
+}
+
+/// Writes a file of `mib` MiB whose every MiB differs from the others, a MiB at a time.
+fn write_patterned(path: &Path, mib: usize) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for block in 0..mib {
+        let chunk: Vec<u8> = (0..1024 * 1024)
+            .map(|i| (block as u8).wrapping_mul(31) ^ (i % 253) as u8)
+            .collect();
+        file.write_all(&chunk).unwrap();
+    }
+    file.flush().unwrap();
+}
+
+/// Whether two files hold the same bytes, compared a MiB at a time.
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    let (mut a, mut b) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
+    let (mut x, mut y) = (vec![0; 1024 * 1024], vec![0; 1024 * 1024]);
+    loop {
+        let n = a.read(&mut x).unwrap();
+        if b.read_exact(&mut y[..n]).is_err() {
+            return false;
+        }
+        if x[..n] != y[..n] {
+            return false;
+        }
+        if n == 0 {
+            return b.read(&mut y).unwrap() == 0;
+        }
+    }
+}
+
+/// Runs gid-admin on the local profile and returns whether it succeeded, its stderr and
+/// its peak resident memory in MiB, as the kernel accounted it to the child (wait4).
+fn local_admin_peak_mib(root: &Path, args: &[&str]) -> (bool, String, u64) {
+    let log = tempfile::tempfile().unwrap();
+    // Reaped below by wait4, which std's wait cannot replace: only wait4 reports rusage.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(bin("gid-admin"))
+        .arg("--config-dir")
+        .arg(config_dir())
+        .args(["--profile", "local"])
+        .args(args)
+        .env("GID__LOCAL__DATA_ROOT", root)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(log.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; zeroed is a valid value of it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child process, writing only into the two locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let mut stderr = String::new();
+    let mut log = log;
+    log.seek(std::io::SeekFrom::Start(0)).unwrap();
+    log.read_to_string(&mut stderr).unwrap();
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (ok, stderr, usage.ru_maxrss as u64 / 1024)
+}
+
+#[test]
+fn gid_admin_moves_a_200_mb_file_in_and_out_of_the_local_store_in_bounded_memory() {
+    const MIB: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let source = dir.path().join("large.bin");
+    write_patterned(&source, MIB);
+    assert_success(&run_local(
+        "gid-admin",
+        &root,
+        &["bucket", "create", "gid-staging"],
+    ));
+    let (ok, log, upload_peak) = local_admin_peak_mib(
+        &root,
+        &["object", "upload", source.to_str().unwrap(), "gid-staging"],
+    );
+    assert!(ok, "{log}");
+    let target = dir.path().join("back.bin");
+    let (ok, log, download_peak) = local_admin_peak_mib(
+        &root,
+        &[
+            "object",
+            "download",
+            "gid-staging",
+            "large.bin",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{log}");
+    assert!(same_bytes(&source, &target), "the download differs");
+    let bound = MIB as u64 / 3;
+    assert!(
+        upload_peak < bound && download_peak < bound,
+        "peak memory for a {MIB} MiB file: upload {upload_peak} MiB, download {download_peak} MiB (bound {bound} MiB)"
+    );
+}
+
+#[test]
+fn gid_admin_uploads_a_large_file_in_parts_and_downloads_it_whole() {
+    let endpoint = moto_endpoint();
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("GID__AWS__MULTIPART_THRESHOLD_MB", "5"),
+        ("GID__AWS__MULTIPART_PART_MB", "5"),
+    ];
+    let bucket = unique("gid-admin-multipart");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("large.bin");
+    write_patterned(&source, 12);
+    assert_success(&admin(&env, &["bucket", "create", &bucket]));
+
+    let out = admin(
+        &env,
+        &["object", "upload", source.to_str().unwrap(), &bucket],
+    );
+    assert_success(&out);
+    let printed = stdout(&out);
+    let etag = printed
+        .trim()
+        .rsplit_once("etag ")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no ETag in {printed}"));
+    assert!(
+        etag.ends_with("-3"),
+        "three parts (5 + 5 + 2 MiB): {printed}"
+    );
+    assert!(printed.contains("12582912 bytes"), "{printed}");
+    let head = stdout(&admin(&env, &["object", "head", &bucket, "large.bin"]));
+    assert!(
+        head.contains("size\t12582912") && head.contains(&format!("etag\t{etag}")),
+        "{head}"
+    );
+    let (status, uploads) = http_get(&format!("{endpoint}/{bucket}?uploads"));
+    assert_eq!(status, 200);
+    assert!(
+        !String::from_utf8_lossy(&uploads).contains("<UploadId>"),
+        "no multipart upload is left open"
+    );
+
+    let target = dir.path().join("back.bin");
+    let out = admin(
+        &env,
+        &[
+            "object",
+            "download",
+            &bucket,
+            "large.bin",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_success(&out);
+    assert!(same_bytes(&source, &target), "the download differs");
+    let piped = admin(
+        &env,
+        &["object", "download", &bucket, "large.bin", "-o", "-"],
+    );
+    assert_success(&piped);
+    assert!(
+        piped.stdout == std::fs::read(&source).unwrap(),
+        "stdout differs from the file"
+    );
+    assert_success(&admin(&env, &["bucket", "delete", &bucket, "--force"]));
 }

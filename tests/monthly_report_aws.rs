@@ -60,6 +60,7 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         checksums_when_required: false,
         max_attempts: 3,
         operation_timeout: Duration::from_secs(30),
+        ..Default::default()
     })
     .await
     .expect("AWS configuration");

@@ -43,6 +43,8 @@ fn threshold_alerts_reach_subscribed_contacts_once_per_month() {
         err.contains("contacts.csv line 6: email address \"sam.jones@example\" is invalid"),
         "{err}"
     );
+    // Off a terminal, progress is a log line (at most every few seconds, and at the end).
+    assert!(err.contains("subscribed 8 of 8 endpoints"), "{err}");
     assert!(
         err.contains("contacts.csv line 7: phone number \"619-555\" is invalid"),
         "{err}"

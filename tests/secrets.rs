@@ -288,6 +288,7 @@ async fn aws_profile_outputs_and_objects_hold_no_credentials() {
         checksums_when_required: false,
         max_attempts: 3,
         operation_timeout: Duration::from_secs(30),
+        ..Default::default()
     })
     .await
     .expect("AWS configuration");

@@ -1,13 +1,17 @@
-//! The S3 backend: the shared conformance suite against moto_server, and the behaviours
-//! moto does not emulate (ACL-less buckets, throttling, presign signatures) against a
-//! stub endpoint that answers like S3.
+//! The S3 backend: the shared conformance suite against moto_server, multipart uploads and
+//! resumed downloads (through the fault proxy), and the behaviours moto does not emulate
+//! (ACL-less buckets, throttling, presign signatures) against a stub endpoint that answers
+//! like S3.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use gid_core::{Acl, BucketName, ObjectKey};
+use gid_e2e::fault_proxy::{Fault, FaultProxy, ProxyRequest, Rule};
 use gid_e2e::{moto_endpoint, unique, StubResponse, StubServer};
-use gid_storage::{conformance, ObjectStore, PutOptions, S3Settings, S3Store, StorageError};
+use gid_storage::{
+    conformance, MultipartSettings, ObjectStore, PutOptions, S3Settings, S3Store, StorageError,
+};
 
 fn settings(endpoint: String, max_attempts: u32) -> S3Settings {
     S3Settings {
@@ -17,6 +21,7 @@ fn settings(endpoint: String, max_attempts: u32) -> S3Settings {
         checksums_when_required: false,
         max_attempts,
         operation_timeout: Duration::from_secs(20),
+        ..Default::default()
     }
 }
 
@@ -198,4 +203,162 @@ async fn presigned_urls_are_signed_for_the_requested_lifetime() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("7 days"), "{err}");
+}
+
+/// A file of `mib` MiB whose every MiB differs from the others.
+fn patterned_file(dir: &std::path::Path, mib: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let bytes: Vec<u8> = (0..mib * 1024 * 1024)
+        .map(|i| ((i / 1024 / 1024) as u8).wrapping_mul(31) ^ (i % 253) as u8)
+        .collect();
+    let path = dir.join("large.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
+/// Uploads `source` as an opaque binary object.
+async fn upload(
+    store: &S3Store,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    source: &std::path::Path,
+) -> Result<gid_storage::WrittenObject, StorageError> {
+    store
+        .put_file(
+            bucket,
+            key,
+            source,
+            &PutOptions::new("application/octet-stream"),
+        )
+        .await
+}
+
+fn multipart_store_settings(endpoint: String, max_attempts: u32) -> S3Settings {
+    S3Settings {
+        multipart: MultipartSettings {
+            threshold_mib: 5,
+            part_mib: 5,
+        },
+        ..settings(endpoint, max_attempts)
+    }
+}
+
+/// The multipart uploads moto still holds for the bucket (unfinished ones are billed on S3).
+fn open_uploads(bucket: &BucketName) -> usize {
+    let (status, body) = gid_e2e::http_get(&format!("{}/{bucket}?uploads", moto_endpoint()));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    String::from_utf8_lossy(&body).matches("<UploadId>").count()
+}
+
+#[tokio::test]
+async fn a_file_above_the_threshold_goes_up_in_parts_and_comes_down_whole() {
+    let store = S3Store::connect(&multipart_store_settings(moto_endpoint(), 3))
+        .await
+        .expect("AWS configuration");
+    let bucket = BucketName::new(unique("gid-multipart")).unwrap();
+    store.create_bucket(&bucket).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (source, bytes) = patterned_file(dir.path(), 12);
+    let key = ObjectKey::new("exports/large.bin").unwrap();
+    let written = upload(&store, &bucket, &key, &source).await.unwrap();
+    assert!(
+        written.etag.ends_with("-3"),
+        "5 + 5 + 2 MiB parts: {}",
+        written.etag
+    );
+    assert_eq!(written.size, bytes.len() as u64);
+    let head = store.head(&bucket, &key).await.unwrap();
+    assert_eq!(
+        (head.size, head.etag.as_str()),
+        (written.size, written.etag.as_str())
+    );
+    assert_eq!(
+        head.content_type.as_deref(),
+        Some("application/octet-stream")
+    );
+    let target = dir.path().join("back.bin");
+    gid_storage::download_to_file(&store, &bucket, &key, &target)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == bytes, "bytes differ");
+    assert_eq!(open_uploads(&bucket), 0);
+}
+
+#[tokio::test]
+async fn a_failed_part_aborts_the_multipart_upload_so_no_parts_stay_stored() {
+    let proxy = FaultProxy::start(
+        &moto_endpoint(),
+        vec![Rule::new(
+            |r: &ProxyRequest| r.method == "PUT" && r.path.contains("partNumber=2"),
+            Fault::InternalError,
+        )],
+    );
+    let bucket = BucketName::new(unique("gid-multipart-abort")).unwrap();
+    S3Store::connect(&settings(moto_endpoint(), 3))
+        .await
+        .expect("AWS configuration")
+        .create_bucket(&bucket)
+        .await
+        .unwrap();
+    let store = S3Store::connect(&multipart_store_settings(proxy.endpoint.clone(), 2))
+        .await
+        .expect("AWS configuration");
+    let dir = tempfile::tempdir().unwrap();
+    let (source, _) = patterned_file(dir.path(), 12);
+    let key = ObjectKey::new("exports/large.bin").unwrap();
+    let err = upload(&store, &bucket, &key, &source).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("s3://{bucket}/exports/large.bin"))
+            && message.contains("InternalError"),
+        "{message}"
+    );
+    assert_eq!(open_uploads(&bucket), 0, "the upload was aborted");
+    assert!(store.head(&bucket, &key).await.unwrap_err().is_not_found());
+}
+
+#[tokio::test]
+async fn a_download_whose_body_breaks_off_resumes_where_it_stopped() {
+    let bucket = BucketName::new(unique("gid-resume")).unwrap();
+    let direct = S3Store::connect(&settings(moto_endpoint(), 3))
+        .await
+        .expect("AWS configuration");
+    direct.create_bucket(&bucket).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (source, bytes) = patterned_file(dir.path(), 3);
+    let key = ObjectKey::new("large.bin").unwrap();
+    upload(&direct, &bucket, &key, &source).await.unwrap();
+
+    let get = |r: &ProxyRequest| r.method == "GET";
+    let proxy = FaultProxy::start(
+        &moto_endpoint(),
+        vec![Rule::new(get, Fault::CloseMidBody).limit(1)],
+    );
+    let store = S3Store::connect(&settings(proxy.endpoint.clone(), 3))
+        .await
+        .expect("AWS configuration");
+    let target = dir.path().join("back.bin");
+    gid_storage::download_to_file(&store, &bucket, &key, &target)
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read(&target).unwrap() == bytes,
+        "bytes differ after resuming"
+    );
+
+    // A body that keeps breaking off ends in an error, and no file under the target's name.
+    let proxy = FaultProxy::start(&moto_endpoint(), vec![Rule::new(get, Fault::CloseMidBody)]);
+    let store = S3Store::connect(&settings(proxy.endpoint.clone(), 3))
+        .await
+        .expect("AWS configuration");
+    let broken = dir.path().join("broken.bin");
+    let err = gid_storage::download_to_file(&store, &bucket, &key, &broken)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("broke off 3 times"), "{err}");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["back.bin", "large.bin"], "no partial file is left");
 }

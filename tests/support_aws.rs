@@ -21,6 +21,7 @@ pub async fn s3() -> S3Store {
         checksums_when_required: false,
         max_attempts: 3,
         operation_timeout: Duration::from_secs(30),
+        ..Default::default()
     })
     .await
     .expect("AWS configuration")

@@ -113,6 +113,10 @@ pub struct AwsConfig {
     /// `None`: `AWS_RETRY_MODE`, else the profile's `retry_mode`, else standard.
     pub retry_mode: Option<RetryModeConfig>,
     pub operation_timeout_secs: u64,
+    /// Uploads of files larger than this many MiB are multipart uploads.
+    pub multipart_threshold_mb: u64,
+    /// The part size of a multipart upload, in MiB (S3: at least 5).
+    pub multipart_part_mb: u64,
 }
 
 /// The SDK's retry strategies.

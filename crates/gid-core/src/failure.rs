@@ -110,7 +110,7 @@ impl fmt::Display for FailureKind {
             FailureKind::Rejected { code, message } => write!(f, "refused: {code}: {message}"),
             FailureKind::BrokenResponse { attempts } => write!(
                 f,
-                "the response broke off {attempts} times before it was complete; rerun later"
+                "the response broke off before it was complete ({attempts} attempt(s)); rerun later"
             ),
             FailureKind::Other => f.write_str("the request failed (run with -v for the SDK's detail)"),
         }

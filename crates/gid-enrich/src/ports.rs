@@ -2,6 +2,11 @@
 //! and an AWS adapter behind it. Every method takes a batch, because both sides are
 //! cheaper in batches (one Apertium process per batch; Comprehend's batch APIs take 25
 //! texts), and every answer carries what Comprehend/Rekognition would report.
+//!
+//! Both backends read only the beginning of a long text, up to the AWS service's limit
+//! ([`COMPREHEND_MAX_TEXT_BYTES`], [`TRANSLATE_MAX_TEXT_BYTES`], cut by
+//! [`truncate_utf8`]): AWS refuses longer texts, and the local engines would otherwise
+//! spend a minute on a 6 MB description that AWS answers from its first 5,000 bytes.
 
 use std::fmt;
 
@@ -177,4 +182,57 @@ pub trait ImageLabeler: Send + Sync + fmt::Debug {
 pub trait TextDetector: Send + Sync + fmt::Debug {
     fn engine(&self) -> EngineId;
     async fn detect_text(&self, image: &ImageRef) -> Result<Vec<TextDetection>, EnrichError>;
+}
+
+/// Comprehend's limit per text (language and sentiment), in bytes of UTF-8; longer texts
+/// are cut to it, by the local engines as well.
+pub const COMPREHEND_MAX_TEXT_BYTES: usize = 5_000;
+/// Translate's limit on one `TranslateText` text, in bytes of UTF-8; longer texts are cut
+/// to it, by the local engine as well.
+pub const TRANSLATE_MAX_TEXT_BYTES: usize = 10_000;
+
+/// Cuts `text` to at most `max_bytes` bytes of UTF-8 without splitting a character, and
+/// warns when it had to: AWS would refuse the whole request otherwise, and the local
+/// engines answer for the same beginning so both backends agree.
+///
+/// `index` is the text's position in its batch, for the warning.
+pub fn truncate_utf8<'a>(
+    engine: &str,
+    operation: &'static str,
+    index: usize,
+    text: &'a str,
+    max_bytes: usize,
+) -> &'a str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    tracing::warn!(
+        engine,
+        operation,
+        text = index,
+        bytes = text.len(),
+        kept = end,
+        limit = max_bytes,
+        "text is over the service's size limit: only its beginning is sent"
+    );
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        // "ab" + three-byte euro signs: byte 10 falls inside the fourth euro sign.
+        let text = format!("ab{}", "€".repeat(5));
+        let cut = truncate_utf8("test", "Op", 0, &text, 10);
+        assert_eq!(cut, "ab€€");
+        assert_eq!(truncate_utf8("test", "Op", 0, "short", 10), "short");
+        assert_eq!(truncate_utf8("test", "Op", 0, "€", 2), "");
+    }
 }

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use crate::{
-    EmailAddress, Endpoint, InvalidInput, Notifier, PhoneNumber, SubscriptionArn,
-    SubscriptionStatus, TopicArn, TopicName,
+    EmailAddress, Endpoint, InvalidInput, Notifier, PhoneNumber, Protocol, Subscription,
+    SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -205,7 +205,7 @@ impl ContactList {
             duplicates: Vec::new(),
         };
         // (topic, endpoint as compared) → the line that first gave it.
-        let mut seen: HashMap<(TopicName, String), u64> = HashMap::new();
+        let mut seen: HashMap<(TopicName, EndpointKey), u64> = HashMap::new();
         loop {
             let start = reader.position().clone();
             let read = reader.read_byte_record(&mut record);
@@ -221,7 +221,7 @@ impl ContactList {
             match parsed {
                 Ok(mut contact) => {
                     contact.endpoints.retain(|endpoint| {
-                        let key = (contact.topic.clone(), comparable(endpoint));
+                        let key = (contact.topic.clone(), EndpointKey::of(endpoint));
                         match seen.get(&key) {
                             Some(&first_line) => {
                                 list.duplicates.push(DuplicateEndpoint {
@@ -264,12 +264,28 @@ impl ContactList {
     }
 }
 
-/// An endpoint as duplicates are judged: email addresses without regard to case, as
-/// [`Subscription::delivers_to`](crate::Subscription::delivers_to) compares them.
-fn comparable(endpoint: &Endpoint) -> String {
-    match endpoint {
-        Endpoint::Sms(_) => endpoint.to_string(),
-        Endpoint::Email(_) => endpoint.to_string().to_ascii_lowercase(),
+/// An endpoint as duplicates are judged: its protocol and address, email addresses without
+/// regard to case, exactly as [`Subscription::delivers_to`] compares them. Hashable, so
+/// finding whether a topic already delivers to an endpoint costs the same with a million
+/// subscriptions as with ten.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct EndpointKey(Protocol, String);
+
+impl EndpointKey {
+    pub(crate) fn of(endpoint: &Endpoint) -> Self {
+        Self::new(endpoint.protocol(), endpoint.address())
+    }
+
+    pub(crate) fn of_subscription(subscription: &Subscription) -> Self {
+        Self::new(subscription.protocol.clone(), &subscription.endpoint)
+    }
+
+    pub(crate) fn new(protocol: Protocol, address: &str) -> Self {
+        let address = match protocol {
+            Protocol::Email => address.to_ascii_lowercase(),
+            _ => address.to_owned(),
+        };
+        Self(protocol, address)
     }
 }
 
@@ -357,6 +373,14 @@ pub struct SubscribeReport {
     pub failed: Vec<FailedContact>,
 }
 
+/// How far [`subscribe_contacts_with_progress`] has got: endpoints handled (subscribed,
+/// found already subscribed or failed) out of all the list asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscribeProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
 /// Subscribes every contact to its department's topic by SMS and by email, creating the
 /// topics on demand. Endpoints the topic already has (confirmed or still pending) are left
 /// alone, so a rerun adds nothing. A failure (even of a whole topic) is recorded in the
@@ -365,16 +389,29 @@ pub async fn subscribe_contacts(
     notifier: &dyn Notifier,
     contacts: &ContactList,
 ) -> SubscribeReport {
+    subscribe_contacts_with_progress(notifier, contacts, &|_| {}).await
+}
+
+/// [`subscribe_contacts`], calling `progress` after each endpoint.
+///
+/// The cost is linear in the number of endpoints: each topic's subscriptions are listed
+/// once before and once after, and an endpoint is looked up by [`EndpointKey`], not
+/// searched for in the listing.
+pub async fn subscribe_contacts_with_progress(
+    notifier: &dyn Notifier,
+    contacts: &ContactList,
+    progress: &(dyn Fn(SubscribeProgress) + Send + Sync),
+) -> SubscribeReport {
     let mut report = SubscribeReport::default();
-    // Departments in the order they first appear, so the report reads like the file.
-    let mut by_topic: Vec<(&TopicName, Vec<&Contact>)> = Vec::new();
-    for contact in &contacts.contacts {
-        match by_topic.iter_mut().find(|(t, _)| *t == &contact.topic) {
-            Some((_, members)) => members.push(contact),
-            None => by_topic.push((&contact.topic, vec![contact])),
+    let mut tick = {
+        let total = contacts.endpoint_count();
+        let mut done = 0;
+        move |handled: usize| {
+            done += handled;
+            progress(SubscribeProgress { done, total });
         }
-    }
-    for (topic, members) in by_topic {
+    };
+    for (topic, members) in by_department(contacts) {
         let prepared = async {
             let arn = notifier.create_topic(topic).await?;
             let existing = notifier.list_subscriptions(Some(&arn)).await?;
@@ -395,10 +432,15 @@ pub async fn subscribe_contacts(
                             reason: e.to_string(),
                         });
                     }
+                    tick(contact.endpoints.len());
                 }
                 continue;
             }
         };
+        let existing: HashMap<EndpointKey, &Subscription> = existing
+            .iter()
+            .map(|s| (EndpointKey::of_subscription(s), s))
+            .collect();
         report.topics.push(arn.clone());
         let first_new = report.subscribed.len();
         for contact in members {
@@ -411,30 +453,31 @@ pub async fn subscribe_contacts(
                     subscription,
                     status,
                 };
-                if let Some(found) = existing.iter().find(|s| s.delivers_to(endpoint)) {
+                if let Some(found) = existing.get(&EndpointKey::of(endpoint)) {
                     report
                         .already_subscribed
                         .push(done(found.arn.clone(), found.status));
-                    continue;
+                } else {
+                    match notifier.subscribe(&arn, endpoint).await {
+                        // Provisional status: SMS needs no confirmation, email does on AWS.
+                        // Corrected from the topic's listing below.
+                        Ok(sub) => report.subscribed.push(done(
+                            Some(sub),
+                            match endpoint {
+                                Endpoint::Sms(_) => SubscriptionStatus::Confirmed,
+                                Endpoint::Email(_) => SubscriptionStatus::PendingConfirmation,
+                            },
+                        )),
+                        Err(e) => report.failed.push(FailedContact {
+                            line: contact.line,
+                            name: contact.name.clone(),
+                            topic: topic.clone(),
+                            endpoint: endpoint.clone(),
+                            reason: e.to_string(),
+                        }),
+                    }
                 }
-                match notifier.subscribe(&arn, endpoint).await {
-                    // Provisional status: SMS needs no confirmation, email does on AWS.
-                    // Corrected from the topic's listing below.
-                    Ok(sub) => report.subscribed.push(done(
-                        Some(sub),
-                        match endpoint {
-                            Endpoint::Sms(_) => SubscriptionStatus::Confirmed,
-                            Endpoint::Email(_) => SubscriptionStatus::PendingConfirmation,
-                        },
-                    )),
-                    Err(e) => report.failed.push(FailedContact {
-                        line: contact.line,
-                        name: contact.name.clone(),
-                        topic: topic.clone(),
-                        endpoint: endpoint.clone(),
-                        reason: e.to_string(),
-                    }),
-                }
+                tick(1);
             }
         }
         // Whether a new email subscription waits for confirmation depends on the backend
@@ -443,9 +486,13 @@ pub async fn subscribe_contacts(
         if !fresh.is_empty() {
             match notifier.list_subscriptions(Some(&arn)).await {
                 Ok(listed) => {
+                    let statuses: HashMap<EndpointKey, SubscriptionStatus> = listed
+                        .iter()
+                        .map(|s| (EndpointKey::of_subscription(s), s.status))
+                        .collect();
                     for new in fresh {
-                        if let Some(found) = listed.iter().find(|s| s.delivers_to(&new.endpoint)) {
-                            new.status = found.status;
+                        if let Some(status) = statuses.get(&EndpointKey::of(&new.endpoint)) {
+                            new.status = *status;
                         }
                     }
                 }
@@ -463,6 +510,21 @@ pub async fn subscribe_contacts(
         "contacts subscribed"
     );
     report
+}
+
+/// The contacts grouped by department topic, departments in the order they first appear
+/// so the report reads like the file.
+fn by_department(contacts: &ContactList) -> Vec<(&TopicName, Vec<&Contact>)> {
+    let mut groups: Vec<(&TopicName, Vec<&Contact>)> = Vec::new();
+    let mut position: HashMap<&TopicName, usize> = HashMap::new();
+    for contact in &contacts.contacts {
+        let at = *position.entry(&contact.topic).or_insert_with(|| {
+            groups.push((&contact.topic, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(contact);
+    }
+    groups
 }
 
 #[cfg(test)]
@@ -723,6 +785,21 @@ mod tests {
         assert_eq!(pending.len(), 2, "the two email subscriptions");
         assert!(pending.iter().all(|s| s.subscription.is_none()));
         assert_eq!(outbox.list_subscriptions(None).await.unwrap().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn progress_counts_every_endpoint_once_failed_departments_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let notifier = Faulty::new(LocalOutbox::new(dir.path())).failing_topic("streets");
+        let seen = std::sync::Mutex::new(Vec::new());
+        let report = subscribe_contacts_with_progress(&notifier, &parse(CONTACTS), &|p| {
+            seen.lock().unwrap().push(p.done);
+            assert_eq!(p.total, 5);
+        })
+        .await;
+        assert_eq!(report.subscribed.len() + report.failed.len(), 5);
+        // Trash's three endpoints one by one, then the failed Streets topic's two at once.
+        assert_eq!(seen.into_inner().unwrap(), [1, 2, 3, 5]);
     }
 
     #[tokio::test]

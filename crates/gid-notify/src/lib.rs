@@ -11,7 +11,9 @@
 //!
 //! On top of the port, independent of the backend: [`ContactList`] parses `contacts.csv`
 //! (bad rows reported by line, duplicates collapsed) and [`subscribe_contacts`] subscribes
-//! each contact to its department's topic without duplicating anything on a rerun;
+//! each contact to its department's topic without duplicating anything on a rerun, in time
+//! linear in the number of contacts (with progress through
+//! [`subscribe_contacts_with_progress`]);
 //! [`evaluate_and_send`] publishes each crossed [`Threshold`] once per month, recorded in an
 //! [`AlertLedger`] kept in the object store; [`prune_topics`] and [`unsubscribe_all`] are the
 //! bulk admin operations. This crate does not compute counts (that is aggregate's job), read
@@ -58,8 +60,9 @@ pub use alerts::{
     DEFAULT_CLAIM_LEASE,
 };
 pub use contacts::{
-    subscribe_contacts, Contact, ContactList, ContactProblem, ContactSubscription, ContactsError,
-    DuplicateEndpoint, FailedContact, RejectedContact, SubscribeReport,
+    subscribe_contacts, subscribe_contacts_with_progress, Contact, ContactList, ContactProblem,
+    ContactSubscription, ContactsError, DuplicateEndpoint, FailedContact, RejectedContact,
+    SubscribeProgress, SubscribeReport,
 };
 pub use error::{InvalidInput, NotifyError};
 pub use local::{Delivery, EmailConfirmation, LocalOutbox, PublishedMessage, SentSms};

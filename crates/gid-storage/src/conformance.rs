@@ -20,6 +20,7 @@ fn key(k: &str) -> ObjectKey {
 pub async fn run_all(store: &dyn ObjectStore, bucket: &BucketName) {
     buckets_are_created_idempotently_and_listed(store, bucket).await;
     put_then_get_round_trips_bytes_and_headers(store, bucket).await;
+    files_stream_up_and_down_unchanged(store, bucket).await;
     missing_objects_are_not_found(store, bucket).await;
     listing_is_ordered_prefixed_and_paginated(store, bucket).await;
     acls_are_stored_and_returned(store, bucket).await;
@@ -73,6 +74,71 @@ pub async fn put_then_get_round_trips_bytes_and_headers(
         .expect("overwrite");
     assert_ne!(etag, etag2, "ETag changes with content");
     store.delete(bucket, &k).await.expect("cleanup");
+}
+
+/// `put_file` and `download_to_file` (through `get_stream`) move a file of several chunks
+/// byte for byte; a download replaces its target whole, and a failed one leaves the target
+/// and its folder as they were.
+pub async fn files_stream_up_and_down_unchanged(store: &dyn ObjectStore, bucket: &BucketName) {
+    // Unique per run: several backends run the suite at once in one test process.
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "gid-conformance-{}-{run}-{bucket}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let source = dir.join("upload.bin");
+    std::fs::write(&source, &bytes).expect("source file");
+    let k = key("files/upload.bin");
+    let options = PutOptions::new("application/octet-stream");
+    let written = store
+        .put_file(bucket, &k, &source, &options)
+        .await
+        .expect("put_file");
+    assert_eq!(written.size, bytes.len() as u64);
+    use md5::Digest;
+    let md5 = hex::encode(md5::Md5::digest(&bytes));
+    assert_eq!(written.etag, md5, "a single-part upload's ETag is its MD5");
+    assert_eq!(store.head(bucket, &k).await.expect("head").etag, md5);
+
+    let target = dir.join("download.bin");
+    std::fs::write(&target, b"old").expect("existing target");
+    let meta = crate::download_to_file(store, bucket, &k, &target)
+        .await
+        .expect("download");
+    assert_eq!(meta.size, bytes.len() as u64);
+    assert!(
+        std::fs::read(&target).expect("target") == bytes,
+        "bytes differ after download"
+    );
+    let missing = crate::download_to_file(store, bucket, &key("files/missing.bin"), &target)
+        .await
+        .expect_err("missing object");
+    assert!(missing.is_not_found(), "{missing}");
+    assert!(
+        std::fs::read(&target).expect("target") == bytes,
+        "a failed download changed the target"
+    );
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scratch folder")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "temporary files left behind: {names:?}");
+
+    let err = store
+        .put_file(
+            bucket,
+            &key("files/none.bin"),
+            &dir.join("none.bin"),
+            &options,
+        )
+        .await
+        .expect_err("a missing source file");
+    assert!(err.to_string().contains("none.bin"), "{err}");
+    store.delete(bucket, &k).await.expect("cleanup");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
 pub async fn missing_objects_are_not_found(store: &dyn ObjectStore, bucket: &BucketName) {

@@ -38,6 +38,22 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// A file the caller named (an upload's source, a download's target) could not be
+    /// read or written. The I/O error is part of the message, not a separate cause, so the
+    /// one-line report does not repeat it.
+    #[error("cannot {operation} {path}: {error}")]
+    File {
+        operation: &'static str,
+        path: String,
+        error: std::io::Error,
+    },
+    /// A setting the backend cannot work with (found when it is first needed).
+    #[error("{setting} = {value} cannot be used: {expected}")]
+    InvalidSetting {
+        setting: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("local storage: {operation} {path}: {source}")]
     Io {
         operation: &'static str,

@@ -2,16 +2,19 @@
 //! object_store's `ThrottledStore`: tests use the latency to make concurrency observable,
 //! runs use the counts to report how many requests a stage made.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use gid_core::{Acl, BucketName, ObjectKey};
 
 use crate::{
-    BucketInfo, ListPage, ObjectMeta, ObjectStore, PutOptions, StorageError, StoredObject,
+    BucketInfo, ListPage, ObjectMeta, ObjectStore, ObjectStream, PutOptions, StorageError,
+    StoredObject, WrittenObject,
 };
 
 /// Request counts of an [`InstrumentedStore`].
@@ -132,6 +135,31 @@ impl ObjectStore for InstrumentedStore {
         Ok(object)
     }
 
+    async fn get_stream(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<ObjectStream, StorageError> {
+        Self::count(&self.counts.gets);
+        self.delay().await;
+        let object = self.inner.get_stream(bucket, key).await?;
+        let counts = Arc::clone(&self.counts);
+        let body = object
+            .body
+            .inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    counts
+                        .bytes_read
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+            })
+            .boxed();
+        Ok(ObjectStream {
+            meta: object.meta,
+            body,
+        })
+    }
+
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
         Self::count(&self.counts.heads);
         self.inner.head(bucket, key).await
@@ -147,6 +175,18 @@ impl ObjectStore for InstrumentedStore {
         Self::count(&self.counts.puts);
         self.delay().await;
         self.inner.put(bucket, key, body, options).await
+    }
+
+    async fn put_file(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        source: &Path,
+        options: &PutOptions,
+    ) -> Result<WrittenObject, StorageError> {
+        Self::count(&self.counts.puts);
+        self.delay().await;
+        self.inner.put_file(bucket, key, source, options).await
     }
 
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), StorageError> {

@@ -36,8 +36,8 @@ pub mod conformance;
 pub use error::StorageError;
 pub use instrumented::{InstrumentedStore, RequestCounts};
 pub use local::{DataRootRefusal, LocalStore, DATA_ROOT_MARKER};
-pub use s3::{S3Options, S3Settings, S3Store};
+pub use s3::{MultipartSettings, S3Options, S3Settings, S3Store};
 pub use types::{
-    content_type_for, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition,
-    PutOptions, StoredObject, WrittenObject,
+    content_type_for, download_to_file, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore,
+    ObjectStream, PutCondition, PutOptions, StoredObject, WrittenObject,
 };

@@ -19,6 +19,8 @@
 //! owner file it keeps locked while it runs; [`LocalStore::open`] removes the temp files of
 //! owners whose lock is free (a crash, a full disk).
 
+mod transfer;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -34,8 +36,8 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition, PutOptions, StorageError,
-    StoredObject,
+    BucketInfo, ListPage, ObjectMeta, ObjectStore, ObjectStream, PutCondition, PutOptions,
+    StorageError, StoredObject, WrittenObject,
 };
 
 /// The longest file name (in bytes) of the usual Linux file systems (ext4, xfs, btrfs, tmpfs).
@@ -447,28 +449,9 @@ impl LocalStore {
         options: &PutOptions,
     ) -> Result<String, StorageError> {
         self.require_bucket(bucket)?;
-        if key.as_str().ends_with('/') {
-            return Err(StorageError::Unsupported {
-                operation: "put",
-                bucket: bucket.clone(),
-                key: key.to_string(),
-                detail: "folder-marker keys ending in '/' cannot be stored on the local backend",
-            });
-        }
         // Refused before anything is written: a file name (with the sidecar's ".json")
         // longer than the file system allows would fail half-way through the put.
-        if key
-            .as_str()
-            .split('/')
-            .any(|segment| segment.len() + ".json".len() > MAX_FILE_NAME)
-        {
-            return Err(StorageError::Unsupported {
-                operation: "put",
-                bucket: bucket.clone(),
-                key: key.to_string(),
-                detail: "a path segment longer than 250 bytes cannot be stored on the local backend (file names are limited to 255 bytes)",
-            });
-        }
+        transfer::check_storable(bucket, key)?;
         let etag = hex::encode(Md5::digest(body));
         let sidecar = Sidecar {
             content_type: options.content_type.clone(),
@@ -754,6 +737,14 @@ impl ObjectStore for LocalStore {
         .await
     }
 
+    async fn get_stream(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<ObjectStream, StorageError> {
+        transfer::get_stream(self, bucket, key).await
+    }
+
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
         let (bucket, key) = (bucket.clone(), key.clone());
         self.blocking(move |s| s.stat_object(&bucket, &key).map(|(m, _)| m))
@@ -769,6 +760,23 @@ impl ObjectStore for LocalStore {
     ) -> Result<String, StorageError> {
         let (bucket, key, options) = (bucket.clone(), key.clone(), options.clone());
         self.blocking(move |s| s.put_sync(&bucket, &key, &body, &options))
+            .await
+    }
+
+    async fn put_file(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        source: &Path,
+        options: &PutOptions,
+    ) -> Result<WrittenObject, StorageError> {
+        let (bucket, key, source, options) = (
+            bucket.clone(),
+            key.clone(),
+            source.to_owned(),
+            options.clone(),
+        );
+        self.blocking(move |s| transfer::put_file(s, &bucket, &key, &source, &options))
             .await
     }
 

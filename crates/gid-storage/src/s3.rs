@@ -5,55 +5,93 @@
 //! backoff (throttling, 5xx, timeouts) are the SDK's standard retry strategy with the
 //! configured attempt budget; bodies that break mid-stream are retried here too, since the
 //! SDK has already returned by then.
+//!
+//! Files move without being held in memory: [`ObjectStore::put_file`] streams a file up as
+//! one PutObject, or above [`MultipartSettings::threshold_mib`] as a multipart upload whose
+//! parts are read from the file as they are sent (aborted on any failure, so no parts stay
+//! stored and billed); [`ObjectStore::get_stream`] hands on GetObject's body as it arrives
+//! and resumes a body that breaks off with a range request for the rest of the same
+//! version.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectCannedAcl, ObjectIdentifier,
-    Permission, Type,
+    BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
+    Delete, ObjectCannedAcl, ObjectIdentifier, Permission, Type,
 };
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 use gid_aws::{
     AwsContext, AwsSettings, AwsSetupError, FailureKind, RequestCounter, SdkDetail, Service,
 };
 use gid_core::{Acl, AwsConfig, BucketName, ObjectKey};
+use md5::{Digest, Md5};
 
+use crate::types::file_error;
 use crate::{
-    BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition, PutOptions, StorageError,
-    StoredObject,
+    BucketInfo, ListPage, ObjectMeta, ObjectStore, ObjectStream, PutCondition, PutOptions,
+    StorageError, StoredObject, WrittenObject,
 };
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 /// Attempts at reading a response body that breaks after the headers arrived.
 const BODY_ATTEMPTS: u32 = 3;
+const MIB: u64 = 1024 * 1024;
+/// S3's smallest part (all but the last), largest part count and largest part.
+const MIN_PART_MIB: u64 = 5;
+const MAX_PARTS: u64 = 10_000;
+const MAX_PART_BYTES: u64 = 5 * 1024 * MIB;
+/// Parts of one multipart upload in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+/// Read buffer of a file streamed into a request body.
+const FILE_BUFFER: usize = 256 * 1024;
 
-/// S3 specifics on top of the shared [`AwsContext`].
-#[derive(Debug, Clone, Default)]
-pub struct S3Options {
-    /// `None`: path style exactly when S3 has a custom endpoint (`aws.endpoint_url`,
-    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's).
-    pub force_path_style: Option<bool>,
-    pub checksums_when_required: bool,
+/// When [`S3Store`] uploads a file in parts, and how large the parts are (in MiB, as the
+/// `aws.multipart_threshold_mb` and `aws.multipart_part_mb` settings give them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MultipartSettings {
+    /// Files larger than this go up as a multipart upload, smaller ones as one PutObject.
+    pub threshold_mib: u64,
+    /// The size of each part but the last (at least 5, S3's minimum); grown for a file that
+    /// would otherwise need more than S3's 10,000 parts.
+    pub part_mib: u64,
 }
 
-impl S3Options {
-    pub fn from_config(aws: &AwsConfig) -> Self {
+impl Default for MultipartSettings {
+    fn default() -> Self {
         Self {
-            force_path_style: aws.force_path_style,
-            checksums_when_required: aws.checksums_when_required,
+            threshold_mib: 64,
+            part_mib: 16,
         }
     }
 }
 
-/// Everything to reach S3 alone (tests, tools): the AWS settings and the S3 options.
-/// Programs that use other AWS services too share one [`AwsContext`] via [`S3Store::new`].
+impl MultipartSettings {
+    /// The part size for a file of `size` bytes, or why the settings cannot be used.
+    fn part_bytes(&self, size: u64) -> Result<u64, StorageError> {
+        if self.part_mib < MIN_PART_MIB {
+            return Err(StorageError::InvalidSetting {
+                setting: "aws.multipart_part_mb",
+                value: self.part_mib.to_string(),
+                expected: "S3 takes parts of at least 5 MiB; set it to 5 or more",
+            });
+        }
+        Ok((self.part_mib * MIB)
+            .max(size.div_ceil(MAX_PARTS))
+            .min(MAX_PART_BYTES))
+    }
+}
+
+/// Connection settings for [`S3Store`] (never credentials).
 #[derive(Debug, Clone, Default)]
 pub struct S3Settings {
     pub region: Option<String>,
@@ -63,6 +101,30 @@ pub struct S3Settings {
     pub checksums_when_required: bool,
     pub max_attempts: u32,
     pub operation_timeout: Duration,
+    pub multipart: MultipartSettings,
+}
+
+/// S3 specifics on top of the shared [`AwsContext`].
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// `None`: path style exactly when S3 has a custom endpoint (`aws.endpoint_url`,
+    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's).
+    pub force_path_style: Option<bool>,
+    pub checksums_when_required: bool,
+    pub multipart: MultipartSettings,
+}
+
+impl S3Options {
+    pub fn from_config(aws: &AwsConfig) -> Self {
+        Self {
+            force_path_style: aws.force_path_style,
+            checksums_when_required: aws.checksums_when_required,
+            multipart: MultipartSettings {
+                threshold_mib: aws.multipart_threshold_mb,
+                part_mib: aws.multipart_part_mb,
+            },
+        }
+    }
 }
 
 /// The S3 backend of [`ObjectStore`].
@@ -74,6 +136,7 @@ pub struct S3Store {
     endpoint: Option<String>,
     path_style: bool,
     counter: RequestCounter,
+    multipart: MultipartSettings,
 }
 
 impl S3Store {
@@ -101,6 +164,7 @@ impl S3Store {
             endpoint,
             path_style,
             counter,
+            multipart: options.multipart,
         }
     }
 
@@ -119,6 +183,7 @@ impl S3Store {
             &S3Options {
                 force_path_style: settings.force_path_style,
                 checksums_when_required: settings.checksums_when_required,
+                multipart: settings.multipart,
             },
         ))
     }
@@ -145,6 +210,321 @@ impl S3Store {
     /// The SDK client, for operations outside the port (tests, admin).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// One PutObject of `body`; returns the new ETag.
+    async fn put_body(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: ByteStream,
+        options: &PutOptions,
+    ) -> Result<String, StorageError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .content_type(&options.content_type)
+            .set_cache_control(options.cache_control.clone())
+            .set_acl(options.acl.map(canned))
+            .body(body);
+        request = match &options.condition {
+            PutCondition::None => request,
+            PutCondition::IfNoneMatch => request.if_none_match("*"),
+            PutCondition::IfMatch(etag) => request.if_match(format!("\"{etag}\"")),
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|e| classify(self.endpoint.as_deref(), "put", bucket, key.as_str(), e))?;
+        Ok(unquote(output.e_tag()))
+    }
+
+    /// Uploads the `size` bytes of `source` in parts of `part` bytes, a few at a time,
+    /// each read from the file as it is sent. Any failure aborts the upload.
+    async fn put_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        source: &Path,
+        size: u64,
+        part: u64,
+        options: &PutOptions,
+    ) -> Result<String, StorageError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .content_type(&options.content_type)
+            .set_cache_control(options.cache_control.clone())
+            .set_acl(options.acl.map(canned))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    self.endpoint.as_deref(),
+                    "start multipart upload of",
+                    bucket,
+                    key.as_str(),
+                    e,
+                )
+            })?;
+        let Some(upload_id) = created.upload_id() else {
+            return Err(StorageError::Service {
+                operation: "start multipart upload of",
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                kind: FailureKind::Rejected {
+                    code: "IncompleteAnswer".into(),
+                    message: "the answer carried no UploadId".into(),
+                },
+                detail: None,
+            });
+        };
+        tracing::debug!(%bucket, %key, size, part, upload_id, "multipart upload started");
+        let completed = async {
+            let parts = (0..size.div_ceil(part)).map(|index| {
+                let offset = index * part;
+                let part = Part {
+                    number: index as i32 + 1,
+                    offset,
+                    length: part.min(size - offset),
+                };
+                self.upload_part(bucket, key, upload_id, source, part)
+            });
+            let mut parts: Vec<CompletedPart> = futures::stream::iter(parts)
+                .buffer_unordered(PARTS_IN_FLIGHT)
+                .try_collect()
+                .await?;
+            parts.sort_by_key(|p| p.part_number());
+            let expected = multipart_etag(&parts);
+            let answer = self
+                .client
+                .complete_multipart_upload()
+                .bucket(bucket.as_str())
+                .key(key.as_str())
+                .upload_id(upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await;
+            match answer {
+                Ok(output) => Ok(unquote(output.e_tag())),
+                // A 200 whose body the SDK cannot read (moto names the answer's root
+                // element CompleteMultipartUploadResponse, not ...Result): the upload is
+                // complete if the object now carries the ETag its parts make.
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => {
+                    let found = self.head(bucket, key).await?.etag;
+                    match expected {
+                        Some(expected) if found == expected => Ok(found),
+                        _ => Err(classify(
+                            self.endpoint.as_deref(),
+                            "complete multipart upload of",
+                            bucket,
+                            key.as_str(),
+                            e,
+                        )),
+                    }
+                }
+                Err(e) => Err(classify(
+                    self.endpoint.as_deref(),
+                    "complete multipart upload of",
+                    bucket,
+                    key.as_str(),
+                    e,
+                )),
+            }
+        }
+        .await;
+        if completed.is_err() {
+            // Stored parts are billed until the upload is completed or aborted.
+            let aborted = self
+                .client
+                .abort_multipart_upload()
+                .bucket(bucket.as_str())
+                .key(key.as_str())
+                .upload_id(upload_id)
+                .send()
+                .await;
+            if let Err(e) = aborted {
+                tracing::warn!(
+                    %bucket, %key, upload_id, error = %aws_sdk_s3::error::DisplayErrorContext(&e),
+                    "could not abort the failed multipart upload; its parts stay stored until \
+                     a lifecycle rule (AbortIncompleteMultipartUpload) or an abort removes them"
+                );
+            }
+        }
+        completed
+    }
+
+    /// Sends `part` of `source`.
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        source: &Path,
+        part: Part,
+    ) -> Result<CompletedPart, StorageError> {
+        let Part {
+            number,
+            offset,
+            length,
+        } = part;
+        // A path-backed body is re-read from the file when the SDK retries the part.
+        let body = ByteStream::read_from()
+            .path(source)
+            .offset(offset)
+            .length(Length::Exact(length))
+            .buffer_size(FILE_BUFFER)
+            .build()
+            .await
+            .map_err(|e| file_error("read", source)(std::io::Error::other(e)))?;
+        let output = self
+            .client
+            .upload_part()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(length as i64)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    self.endpoint.as_deref(),
+                    "upload a part of",
+                    bucket,
+                    key.as_str(),
+                    e,
+                )
+            })?;
+        Ok(CompletedPart::builder()
+            .set_e_tag(output.e_tag().map(str::to_owned))
+            .part_number(number)
+            .build())
+    }
+}
+
+/// The ETag S3 gives an object completed from `parts`: the MD5 of the parts' MD5s, then
+/// `-<parts>`. `None` when a part's ETag is not an MD5 (SSE-KMS objects).
+fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
+    let mut digests = Vec::with_capacity(parts.len() * 16);
+    for part in parts {
+        let digest = hex::decode(unquote(part.e_tag())).ok()?;
+        if digest.len() != 16 {
+            return None;
+        }
+        digests.extend_from_slice(&digest);
+    }
+    Some(format!(
+        "{}-{}",
+        hex::encode(Md5::digest(&digests)),
+        parts.len()
+    ))
+}
+
+/// One part of a multipart upload: its number (from 1) and its bytes in the file.
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    number: i32,
+    offset: u64,
+    length: u64,
+}
+
+/// What a GetObject answer says about the object.
+fn object_meta(key: &ObjectKey, output: &GetObjectOutput) -> ObjectMeta {
+    ObjectMeta {
+        key: key.clone(),
+        size: output.content_length().unwrap_or_default().max(0) as u64,
+        last_modified: to_chrono(output.last_modified()),
+        etag: unquote(output.e_tag()),
+        content_type: output.content_type().map(str::to_owned),
+        cache_control: output.cache_control().map(str::to_owned),
+    }
+}
+
+/// A GetObject body being handed on, and what it takes to resume it.
+struct BodyReader {
+    client: Client,
+    endpoint: Option<String>,
+    bucket: BucketName,
+    key: ObjectKey,
+    /// The version being read: a resumed read must not splice in a newer one.
+    etag: String,
+    received: u64,
+    attempt: u32,
+    body: ByteStream,
+}
+
+impl BodyReader {
+    /// The next chunk; a body that breaks off is requested again from the first byte not
+    /// yet received (up to [`BODY_ATTEMPTS`] reads in all).
+    async fn next_chunk(mut self) -> Result<Option<(Bytes, Self)>, StorageError> {
+        loop {
+            match self.body.next().await {
+                None => return Ok(None),
+                Some(Ok(chunk)) => {
+                    self.received += chunk.len() as u64;
+                    return Ok(Some((chunk, self)));
+                }
+                Some(Err(e)) if self.attempt < BODY_ATTEMPTS => {
+                    let (bucket, key) = (&self.bucket, &self.key);
+                    tracing::warn!(%bucket, %key, attempt = self.attempt, received = self.received, error = %e, "response body broke off; resuming");
+                    self.attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(self.attempt))).await;
+                    let resume = Some((self.received, self.etag.as_str()));
+                    let endpoint = self.endpoint.as_deref();
+                    self.body = get_object(&self.client, endpoint, bucket, key, resume)
+                        .await?
+                        .body;
+                }
+                Some(Err(e)) => return Err(body_broke_off(&self.bucket, &self.key, e)),
+            }
+        }
+    }
+}
+
+/// GetObject of `key`; with `resume`, only the bytes from the given offset on, and only
+/// of the version with the given ETag.
+async fn get_object(
+    client: &Client,
+    endpoint: Option<&str>,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    resume: Option<(u64, &str)>,
+) -> Result<GetObjectOutput, StorageError> {
+    client
+        .get_object()
+        .bucket(bucket.as_str())
+        .key(key.as_str())
+        .set_range(resume.map(|(from, _)| format!("bytes={from}-")))
+        .set_if_match(resume.map(|(_, etag)| format!("\"{etag}\"")))
+        .send()
+        .await
+        .map_err(|e| classify(endpoint, "get", bucket, key.as_str(), e))
+}
+
+/// The error of a body that broke off on every attempt.
+fn body_broke_off(
+    bucket: &BucketName,
+    key: &ObjectKey,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StorageError {
+    StorageError::Service {
+        operation: "get",
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        kind: FailureKind::BrokenResponse {
+            attempts: BODY_ATTEMPTS,
+        },
+        detail: Some(Box::new(e)),
     }
 }
 
@@ -345,22 +725,9 @@ impl ObjectStore for S3Store {
     ) -> Result<StoredObject, StorageError> {
         let mut attempt = 1;
         loop {
-            let output = self
-                .client
-                .get_object()
-                .bucket(bucket.as_str())
-                .key(key.as_str())
-                .send()
-                .await
-                .map_err(|e| classify(self.endpoint.as_deref(), "get", bucket, key.as_str(), e))?;
-            let meta = ObjectMeta {
-                key: key.clone(),
-                size: output.content_length().unwrap_or_default().max(0) as u64,
-                last_modified: to_chrono(output.last_modified()),
-                etag: unquote(output.e_tag()),
-                content_type: output.content_type().map(str::to_owned),
-                cache_control: output.cache_control().map(str::to_owned),
-            };
+            let output =
+                get_object(&self.client, self.endpoint.as_deref(), bucket, key, None).await?;
+            let meta = object_meta(key, &output);
             match output.body.collect().await {
                 Ok(data) => {
                     let body: Bytes = data.into_bytes();
@@ -371,19 +738,32 @@ impl ObjectStore for S3Store {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
                 }
-                Err(e) => {
-                    return Err(StorageError::Service {
-                        operation: "get",
-                        bucket: bucket.to_string(),
-                        key: key.to_string(),
-                        kind: FailureKind::BrokenResponse {
-                            attempts: BODY_ATTEMPTS,
-                        },
-                        detail: Some(Box::new(e)),
-                    })
-                }
+                Err(e) => return Err(body_broke_off(bucket, key, e)),
             }
         }
+    }
+
+    async fn get_stream(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<ObjectStream, StorageError> {
+        let output = get_object(&self.client, self.endpoint.as_deref(), bucket, key, None).await?;
+        let meta = object_meta(key, &output);
+        let reader = BodyReader {
+            client: self.client.clone(),
+            endpoint: self.endpoint.clone(),
+            bucket: bucket.clone(),
+            key: key.clone(),
+            etag: meta.etag.clone(),
+            received: 0,
+            attempt: 1,
+            body: output.body,
+        };
+        Ok(ObjectStream {
+            meta,
+            body: futures::stream::try_unfold(reader, BodyReader::next_chunk).boxed(),
+        })
     }
 
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta, StorageError> {
@@ -412,25 +792,43 @@ impl ObjectStore for S3Store {
         body: Bytes,
         options: &PutOptions,
     ) -> Result<String, StorageError> {
-        let mut request = self
-            .client
-            .put_object()
-            .bucket(bucket.as_str())
-            .key(key.as_str())
-            .content_type(&options.content_type)
-            .set_cache_control(options.cache_control.clone())
-            .set_acl(options.acl.map(canned))
-            .body(ByteStream::from(body));
-        request = match &options.condition {
-            PutCondition::None => request,
-            PutCondition::IfNoneMatch => request.if_none_match("*"),
-            PutCondition::IfMatch(etag) => request.if_match(format!("\"{etag}\"")),
-        };
-        let output = request
-            .send()
+        self.put_body(bucket, key, ByteStream::from(body), options)
             .await
-            .map_err(|e| classify(self.endpoint.as_deref(), "put", bucket, key.as_str(), e))?;
-        Ok(unquote(output.e_tag()))
+    }
+
+    async fn put_file(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        source: &Path,
+        options: &PutOptions,
+    ) -> Result<WrittenObject, StorageError> {
+        let size = tokio::fs::metadata(source)
+            .await
+            .map_err(file_error("read", source))?
+            .len();
+        let part = self.multipart.part_bytes(size)?;
+        // A conditional write must be one request (the alert ledger's are small).
+        let etag = if size > self.multipart.threshold_mib * MIB
+            && options.condition == PutCondition::None
+        {
+            self.put_multipart(bucket, key, source, size, part, options)
+                .await?
+        } else {
+            let body = ByteStream::read_from()
+                .path(source)
+                .length(Length::Exact(size))
+                .buffer_size(FILE_BUFFER)
+                .build()
+                .await
+                .map_err(|e| file_error("read", source)(std::io::Error::other(e)))?;
+            self.put_body(bucket, key, body, options).await?
+        };
+        Ok(WrittenObject {
+            key: key.clone(),
+            etag,
+            size,
+        })
     }
 
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), StorageError> {

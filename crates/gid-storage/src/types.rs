@@ -1,10 +1,15 @@
 use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use gid_core::{Acl, BucketName, ObjectKey};
+use tokio::io::AsyncWriteExt;
 
 use crate::StorageError;
 
@@ -46,6 +51,22 @@ impl From<ObjectMeta> for WrittenObject {
 pub struct StoredObject {
     pub meta: ObjectMeta,
     pub body: Bytes,
+}
+
+/// An object's bytes as they arrive, with its metadata: what a download of an object of
+/// any size reads, a chunk at a time.
+pub struct ObjectStream {
+    pub meta: ObjectMeta,
+    /// The chunks in order; an error ends the stream.
+    pub body: BoxStream<'static, Result<Bytes, StorageError>>,
+}
+
+impl fmt::Debug for ObjectStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStream")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One page of a listing, in key order.
@@ -140,6 +161,20 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 
     async fn get(&self, bucket: &BucketName, key: &ObjectKey)
         -> Result<StoredObject, StorageError>;
+    /// The object's bytes chunk by chunk as they arrive, so that reading it takes memory
+    /// for a chunk, not for the object. This default holds the whole object (one
+    /// [`Self::get`]); the backends override it.
+    async fn get_stream(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<ObjectStream, StorageError> {
+        let object = self.get(bucket, key).await?;
+        Ok(ObjectStream {
+            meta: object.meta,
+            body: futures::stream::once(async move { Ok(object.body) }).boxed(),
+        })
+    }
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta, StorageError>;
     /// Writes the whole object atomically: readers see the old or the new bytes, never a mix.
     /// Returns the new ETag.
@@ -165,6 +200,22 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
             etag,
             size,
         })
+    }
+
+    /// Uploads the file at `source` as the object, as atomically as [`Self::put`]. This
+    /// default reads the whole file into memory; the backends override it to read the file
+    /// a piece at a time (S3 sends large files as a multipart upload).
+    async fn put_file(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        source: &Path,
+        options: &PutOptions,
+    ) -> Result<WrittenObject, StorageError> {
+        let body = tokio::fs::read(source)
+            .await
+            .map_err(file_error("read", source))?;
+        self.write(bucket, key, Bytes::from(body), options).await
     }
 
     /// Deletes the object; deleting a missing key succeeds (as on S3).
@@ -219,6 +270,77 @@ pub async fn list_all(
             Some(token) => continuation = Some(token),
             None => return Ok(objects),
         }
+    }
+}
+
+/// Downloads the object into the file `target` as its bytes arrive
+/// ([`ObjectStore::get_stream`]), so memory does not grow with the object. The bytes go to
+/// a temporary file beside `target` (`.<name>.gid-download-<pid>`), renamed over it once
+/// complete: an interrupted or failed download never leaves a partial file under the
+/// target's name, and an existing target stays as it was.
+pub async fn download_to_file(
+    store: &dyn ObjectStore,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    target: &Path,
+) -> Result<ObjectMeta, StorageError> {
+    let ObjectStream { meta, mut body } = store.get_stream(bucket, key).await?;
+    let temp = download_temp_path(target);
+    let copied = async {
+        let mut file = tokio::fs::File::create(&temp)
+            .await
+            .map_err(file_error("write", target))?;
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            file.write_all(&chunk)
+                .await
+                .map_err(file_error("write", target))?;
+            written += chunk.len() as u64;
+        }
+        if written != meta.size {
+            return Err(StorageError::Service {
+                operation: "download",
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                kind: gid_core::FailureKind::BrokenResponse { attempts: 1 },
+                detail: Some(
+                    format!("the body ended after {written} of {} bytes", meta.size).into(),
+                ),
+            });
+        }
+        // On disk before it takes the target's name: a crash must not leave a renamed
+        // but empty file.
+        file.sync_all().await.map_err(file_error("write", target))?;
+        tokio::fs::rename(&temp, target)
+            .await
+            .map_err(file_error("write", target))
+    }
+    .await;
+    if copied.is_err() {
+        let _ = tokio::fs::remove_file(&temp).await;
+    }
+    copied.map(|()| meta)
+}
+
+/// A hidden name beside `target` for the download in progress.
+fn download_temp_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "download".to_owned());
+    target.with_file_name(format!(".{name}.gid-download-{}", std::process::id()))
+}
+
+/// Turns an I/O error on a caller's file into [`StorageError::File`].
+pub(crate) fn file_error<'p>(
+    operation: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(io::Error) -> StorageError + 'p {
+    move |error| StorageError::File {
+        operation,
+        path: path.display().to_string(),
+        error,
     }
 }
 

@@ -4,20 +4,25 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
-use gid_cli::{init_logging, CommonArgs, MonthArgs};
+use futures::StreamExt;
+use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress};
 use gid_core::{Acl, BucketName, Config, ObjectKey};
 use gid_notify::{
-    find_topic, prune_topics, subscribe_contacts, unsubscribe_all, ContactList, Notifier,
-    PhoneNumber, Protocol, SubscriptionArn, TopicArn, TopicName,
+    find_topic, prune_topics, subscribe_contacts_with_progress, unsubscribe_all, ContactList,
+    Notifier, PhoneNumber, Protocol, SubscribeProgress, SubscriptionArn, TopicArn, TopicName,
 };
 use gid_runs::{open_notifier, open_store, MonthRun, RunOptions};
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::{content_type_for, list_all, ObjectStore, PutOptions, StorageError};
+use gid_storage::{
+    content_type_for, download_to_file, list_all, ObjectStore, PutOptions, StorageError,
+};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Operate gid's buckets and objects on the configured backend.
 #[derive(Debug, Parser)]
@@ -229,11 +234,11 @@ fn parse_acl(s: &str) -> Result<Acl, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _bars = init_logging(&cli.common);
-    gid_cli::block_on(async { run(cli).await.map(|()| ExitCode::SUCCESS) })
+    let bars = init_logging(&cli.common);
+    gid_cli::block_on(async { run(cli, bars).await.map(|()| ExitCode::SUCCESS) })
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
     let config = cli.common.load_config()?;
     let store_handle = open_store(&config)
         .await
@@ -267,7 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Topic(command) => topic(&config, command).await,
-        Command::Subscribe { file } => subscribe(&config, store, file).await,
+        Command::Subscribe { file } => subscribe(&config, store, file, &bars).await,
         Command::Subscriptions(SubscriptionsCommand::List { topic }) => {
             let notifier = open_notifier(&config).await?;
             let topic = match topic {
@@ -427,34 +432,39 @@ async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> anyhow::Resu
                     ObjectKey::new(name)?
                 }
             };
-            let body =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let content_type = content_type.unwrap_or_else(|| content_type_for(&key).to_owned());
             let options = PutOptions::new(content_type.clone()).with_acl(acl);
-            let etag = store
-                .put(&bucket, &key, Bytes::from(body), &options)
-                .await?;
-            println!("uploaded s3://{bucket}/{key} ({content_type}, etag {etag})");
+            let written = store.put_file(&bucket, &key, &file, &options).await?;
+            println!(
+                "uploaded s3://{bucket}/{key} ({content_type}, {} bytes, etag {})",
+                written.size, written.etag
+            );
         }
         ObjectCommand::Download {
             bucket,
             key,
             output,
         } => {
-            let object = store.get(&bucket, &key).await?;
             match output {
                 Some(path) if path.as_os_str() == "-" => {
                     use std::io::Write;
-                    std::io::stdout().write_all(&object.body)?;
+                    let mut body = store.get_stream(&bucket, &key).await?.body;
+                    while let Some(chunk) = body.next().await {
+                        // Locked per chunk: the lock is not held across the await.
+                        let mut stdout = std::io::stdout().lock();
+                        stdout
+                            .write_all(&chunk?)
+                            .and_then(|()| stdout.flush())
+                            .context("writing to standard output")?;
+                    }
                 }
                 other => {
                     let path = other.unwrap_or_else(|| PathBuf::from(key.file_name()));
-                    std::fs::write(&path, &object.body)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                    let meta = download_to_file(store, &bucket, &key, &path).await?;
                     println!(
                         "downloaded s3://{bucket}/{key} → {} ({} bytes)",
                         path.display(),
-                        object.body.len()
+                        meta.size
                     );
                 }
             }
@@ -567,10 +577,63 @@ async fn topic(config: &Config, command: TopicCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often, off a terminal, subscribe logs how far it has got.
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Subscribe's progress: a bar on a terminal; elsewhere (a scheduler's log, a pipe) an INFO
+/// line at most every [`PROGRESS_LOG_INTERVAL`], and one when the last endpoint is done.
+enum SubscribeDisplay {
+    Bar(ProgressBar),
+    Log { last: Mutex<Instant> },
+}
+
+impl SubscribeDisplay {
+    fn new(bars: &MultiProgress, total: usize) -> Self {
+        if bars.is_hidden() {
+            return Self::Log {
+                last: Mutex::new(Instant::now()),
+            };
+        }
+        let bar = bars.add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "subscribing [{bar:30}] {human_pos}/{human_len} endpoints, {elapsed} elapsed, eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        Self::Bar(bar)
+    }
+
+    fn update(&self, progress: SubscribeProgress) {
+        match self {
+            Self::Bar(bar) => bar.set_position(progress.done as u64),
+            Self::Log { last } => {
+                let mut last = last.lock().expect("not poisoned");
+                if progress.done == progress.total || last.elapsed() >= PROGRESS_LOG_INTERVAL {
+                    *last = Instant::now();
+                    tracing::info!(
+                        "subscribed {} of {} endpoints",
+                        progress.done,
+                        progress.total
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Self::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 async fn subscribe(
     config: &Config,
     store: &dyn ObjectStore,
     file: Option<PathBuf>,
+    bars: &MultiProgress,
 ) -> anyhow::Result<()> {
     let (source, bytes) = match file {
         Some(path) => (
@@ -588,6 +651,7 @@ async fn subscribe(
         }
     };
     let contacts = ContactList::parse(&source, &bytes)?;
+    drop(bytes);
     for rejected in &contacts.rejected {
         eprintln!(
             "gid: {source} line {}: {} → contact skipped",
@@ -601,7 +665,16 @@ async fn subscribe(
         );
     }
     let notifier = open_notifier(config).await?;
-    let report = subscribe_contacts(notifier.as_ref(), &contacts).await;
+    let total = contacts.endpoint_count();
+    tracing::info!(
+        "subscribing {total} endpoints of {} contacts",
+        contacts.contacts.len()
+    );
+    let display = SubscribeDisplay::new(bars, total);
+    let report =
+        subscribe_contacts_with_progress(notifier.as_ref(), &contacts, &|p| display.update(p))
+            .await;
+    display.finish();
     for failed in &report.failed {
         eprintln!(
             "gid: {source} line {}: could not subscribe {} to {}: {}",

@@ -8,12 +8,10 @@ use aws_sdk_comprehend::Client;
 use futures::{StreamExt, TryStreamExt};
 
 use super::gate::Gate;
-use super::{
-    client_config, malformed, service_error, standalone_context, truncate_utf8, AwsEnrichSettings,
-};
+use super::{client_config, malformed, service_error, standalone_context, AwsEnrichSettings};
 use crate::ports::{
-    DetectedLanguage, EngineId, LanguageCode, LanguageDetector, Sentiment, SentimentAnalyzer,
-    SentimentResult, SentimentScores,
+    truncate_utf8, DetectedLanguage, EngineId, LanguageCode, LanguageDetector, Sentiment,
+    SentimentAnalyzer, SentimentResult, SentimentScores, COMPREHEND_MAX_TEXT_BYTES,
 };
 use crate::EnrichError;
 
@@ -21,7 +19,6 @@ const ENGINE: &str = "aws-comprehend";
 const LANGUAGE: &str = "BatchDetectDominantLanguage";
 const SENTIMENT: &str = "BatchDetectSentiment";
 const BATCH_SIZE: usize = super::COMPREHEND_BATCH_SIZE;
-const MAX_TEXT_BYTES: usize = super::COMPREHEND_MAX_TEXT_BYTES;
 
 /// Amazon Comprehend behind the [`LanguageDetector`] (`BatchDetectDominantLanguage`) and
 /// [`SentimentAnalyzer`] (`BatchDetectSentiment`, LanguageCode `en`) ports.
@@ -90,7 +87,7 @@ impl AwsComprehend {
             .map(|(index, text)| {
                 (
                     index,
-                    truncate_utf8(ENGINE, operation, index, text, MAX_TEXT_BYTES),
+                    truncate_utf8(ENGINE, operation, index, text, COMPREHEND_MAX_TEXT_BYTES),
                 )
             })
             .collect()

@@ -59,10 +59,6 @@ use crate::EnrichError;
 /// Texts per Comprehend batch call (its limit for both batch operations): a run's
 /// Comprehend calls are `ceil(non-blank texts / 25)` per operation.
 pub const COMPREHEND_BATCH_SIZE: usize = 25;
-/// Comprehend's limit per text, in bytes of UTF-8; longer texts are cut to it.
-pub const COMPREHEND_MAX_TEXT_BYTES: usize = 5_000;
-/// Translate's limit on one `TranslateText` text, in bytes of UTF-8; longer texts are cut.
-pub const TRANSLATE_MAX_TEXT_BYTES: usize = 10_000;
 
 /// Connection, retry and pacing settings of the AWS enrichment adapters (never credentials).
 ///
@@ -248,48 +244,5 @@ fn malformed(engine: &str, operation: &'static str, what: String) -> EnrichError
         message: format!("unexpected answer: {what}"),
         transient: false,
         detail: None,
-    }
-}
-
-/// Cuts `text` to at most `max_bytes` bytes of UTF-8 without splitting a character, and
-/// warns when it had to: the service would refuse the whole request otherwise.
-fn truncate_utf8<'a>(
-    engine: &str,
-    operation: &'static str,
-    index: usize,
-    text: &'a str,
-    max_bytes: usize,
-) -> &'a str {
-    if text.len() <= max_bytes {
-        return text;
-    }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    tracing::warn!(
-        engine,
-        operation,
-        text = index,
-        bytes = text.len(),
-        kept = end,
-        limit = max_bytes,
-        "text is over the service's size limit: only its beginning is sent"
-    );
-    &text[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_keeps_whole_characters() {
-        // "ab" + three-byte euro signs: byte 10 falls inside the fourth euro sign.
-        let text = format!("ab{}", "€".repeat(5));
-        let cut = truncate_utf8("test", "Op", 0, &text, 10);
-        assert_eq!(cut, "ab€€");
-        assert_eq!(truncate_utf8("test", "Op", 0, "short", 10), "short");
-        assert_eq!(truncate_utf8("test", "Op", 0, "€", 2), "");
     }
 }

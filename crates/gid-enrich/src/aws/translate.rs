@@ -6,13 +6,14 @@ use aws_sdk_translate::Client;
 use futures::{StreamExt, TryStreamExt};
 
 use super::gate::Gate;
-use super::{client_config, service_error, standalone_context, truncate_utf8, AwsEnrichSettings};
-use crate::ports::{EngineId, LanguageCode, Translation, Translator};
+use super::{client_config, service_error, standalone_context, AwsEnrichSettings};
+use crate::ports::{
+    truncate_utf8, EngineId, LanguageCode, Translation, Translator, TRANSLATE_MAX_TEXT_BYTES,
+};
 use crate::EnrichError;
 
 const ENGINE: &str = "aws-translate";
 const OPERATION: &str = "TranslateText";
-const MAX_TEXT_BYTES: usize = super::TRANSLATE_MAX_TEXT_BYTES;
 
 /// Amazon Translate's `TranslateText` (SourceLanguageCode `auto`, into `en`) behind the
 /// [`Translator`] port.
@@ -67,7 +68,7 @@ impl AwsTranslator {
                 source_language: LanguageCode::english(),
             });
         }
-        let text = truncate_utf8(ENGINE, OPERATION, index, text, MAX_TEXT_BYTES);
+        let text = truncate_utf8(ENGINE, OPERATION, index, text, TRANSLATE_MAX_TEXT_BYTES);
         let _permit = self.gate.enter().await;
         let answer = self
             .client

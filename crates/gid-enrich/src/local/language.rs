@@ -1,11 +1,15 @@
 //! Dominant-language detection with `lingua` (statistical n-gram models embedded in the
 //! binary). Only the languages San Diego requests are commonly written in are compiled in,
-//! which keeps the binary small; anything else is reported as the closest of those.
+//! which keeps the binary small; anything else is reported as the closest of those. Like
+//! Comprehend, it reads a text's first 5,000 bytes ([`COMPREHEND_MAX_TEXT_BYTES`]).
 
 use async_trait::async_trait;
 use lingua::{Language, LanguageDetector as Lingua, LanguageDetectorBuilder};
 
-use crate::ports::{DetectedLanguage, EngineId, LanguageCode, LanguageDetector};
+use crate::ports::{
+    truncate_utf8, DetectedLanguage, EngineId, LanguageCode, LanguageDetector,
+    COMPREHEND_MAX_TEXT_BYTES,
+};
 use crate::EnrichError;
 
 const LANGUAGES: [Language; 8] = [
@@ -65,7 +69,19 @@ impl LanguageDetector for LinguaDetector {
     }
 
     async fn detect(&self, texts: &[String]) -> Result<Vec<DetectedLanguage>, EnrichError> {
-        Ok(texts.iter().map(|t| self.detect_one(t)).collect())
+        Ok(texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                self.detect_one(truncate_utf8(
+                    "lingua",
+                    "DetectDominantLanguage",
+                    index,
+                    text,
+                    COMPREHEND_MAX_TEXT_BYTES,
+                ))
+            })
+            .collect())
     }
 }
 
@@ -86,5 +102,17 @@ mod tests {
         assert_eq!(got[0].code.as_str(), "es");
         assert!(got[0].score > 0.5, "{got:?}");
         assert_eq!(got[1].code.as_str(), "en");
+    }
+
+    #[tokio::test]
+    async fn a_multi_megabyte_text_is_judged_by_its_first_5000_bytes_as_on_aws() {
+        // English up to the limit exactly, Spanish for two megabytes after it.
+        let mut text = "The scooter is blocking the sidewalk near the library. ".repeat(90);
+        text.push_str(&" ".repeat(COMPREHEND_MAX_TEXT_BYTES - text.len()));
+        while text.len() < 2_000_000 {
+            text.push_str("El patinete eléctrico está bloqueando la acera otra vez. ");
+        }
+        let got = LinguaDetector::default().detect(&[text]).await.unwrap();
+        assert_eq!(got[0].code.as_str(), "en", "{got:?}");
     }
 }

@@ -1,5 +1,6 @@
 //! Sentiment with VADER (`vader_sentiment`, an English lexicon embedded in the crate),
-//! run on the English text (translations included).
+//! run on the English text (translations included) — its first 5,000 bytes, as Comprehend
+//! reads ([`COMPREHEND_MAX_TEXT_BYTES`]).
 //!
 //! Mapping onto Comprehend's four classes, with VADER's usual cut-offs:
 //! * NEGATIVE when compound ≤ −0.05, POSITIVE when compound ≥ 0.05, else NEUTRAL;
@@ -12,7 +13,10 @@
 use async_trait::async_trait;
 use vader_sentiment::SentimentIntensityAnalyzer;
 
-use crate::ports::{EngineId, Sentiment, SentimentAnalyzer, SentimentResult, SentimentScores};
+use crate::ports::{
+    truncate_utf8, EngineId, Sentiment, SentimentAnalyzer, SentimentResult, SentimentScores,
+    COMPREHEND_MAX_TEXT_BYTES,
+};
 use crate::EnrichError;
 
 /// VADER behind the [`SentimentAnalyzer`] port.
@@ -67,7 +71,15 @@ impl SentimentAnalyzer for VaderSentiment {
     async fn sentiment(&self, english: &[String]) -> Result<Vec<SentimentResult>, EnrichError> {
         Ok(english
             .iter()
-            .map(|text| {
+            .enumerate()
+            .map(|(index, text)| {
+                let text = truncate_utf8(
+                    "vader",
+                    "DetectSentiment",
+                    index,
+                    text,
+                    COMPREHEND_MAX_TEXT_BYTES,
+                );
                 let s = self.analyzer.polarity_scores(text);
                 let get = |k: &str| s.get(k).copied().unwrap_or(0.0);
                 classify(get("pos"), get("neg"), get("neu"), get("compound"))
@@ -99,6 +111,18 @@ mod tests {
         let s = got[0].scores;
         assert!((s.positive + s.negative + s.neutral + s.mixed - 1.0).abs() < 1e-4);
         assert!(s.negative > s.positive);
+    }
+
+    #[tokio::test]
+    async fn a_multi_megabyte_text_is_judged_by_its_first_5000_bytes_as_on_aws() {
+        // Praise up to the limit exactly, two megabytes of complaints after it.
+        let mut text = "Thank you for the quick cleanup, great job. ".repeat(110);
+        text.push_str(&" ".repeat(COMPREHEND_MAX_TEXT_BYTES - text.len()));
+        while text.len() < 2_000_000 {
+            text.push_str("Terrible, awful, disgusting mess dumped again. ");
+        }
+        let got = VaderSentiment::default().sentiment(&[text]).await.unwrap();
+        assert_eq!(got[0].sentiment, Sentiment::Positive, "{got:?}");
     }
 
     #[test]

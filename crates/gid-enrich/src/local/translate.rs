@@ -4,14 +4,17 @@
 //! text costs ~110 ms, a batch of 1000 lines ~0.3 s. Apertium translates literally and
 //! passes unknown words through (`patineta`, `estacionado`), so a small glossary of
 //! Latin-American words that San Diego residents use is mapped to the Spain-Spanish words
-//! the dictionary knows before translating.
+//! the dictionary knows before translating. Like Translate, it takes a text's first 10,000
+//! bytes ([`TRANSLATE_MAX_TEXT_BYTES`]).
 
 use std::process::Stdio;
 
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
-use crate::ports::{EngineId, LanguageCode, Translation, Translator};
+use crate::ports::{
+    truncate_utf8, EngineId, LanguageCode, Translation, Translator, TRANSLATE_MAX_TEXT_BYTES,
+};
 use crate::EnrichError;
 
 /// Source languages with an Apertium pair into English installed by `make engines`.
@@ -99,7 +102,14 @@ impl ApertiumTranslator {
         }
         // One text per line: newlines inside a description become spaces.
         let mut input = String::new();
-        for text in texts {
+        for (index, text) in texts.iter().enumerate() {
+            let text = truncate_utf8(
+                "apertium",
+                "TranslateText",
+                index,
+                text,
+                TRANSLATE_MAX_TEXT_BYTES,
+            );
             input.push_str(&apply_glossary(&text.replace(['\r', '\n'], " ")));
             input.push('\n');
         }
@@ -182,6 +192,31 @@ mod tests {
             "La Patinete está aparcada, en la acera."
         );
         assert_eq!(apply_glossary("patinetazo"), "patinetazo");
+    }
+
+    #[tokio::test]
+    async fn a_multi_megabyte_text_is_translated_up_to_10000_bytes_as_on_aws() {
+        // Thanks up to the limit exactly, two megabytes about a scooter after it.
+        let mut text = "Gracias por limpiar la calle tan rápido. ".repeat(230);
+        text.push_str(&" ".repeat(TRANSLATE_MAX_TEXT_BYTES - text.len()));
+        while text.len() < 2_000_000 {
+            text.push_str("El patinete eléctrico está bloqueando la acera. ");
+        }
+        let got = ApertiumTranslator::default()
+            .to_english(&[text])
+            .await
+            .unwrap();
+        let english = &got[0].text;
+        assert!(english.starts_with("Thank you"), "{}", &english[..80]);
+        assert!(
+            english.len() < 2 * TRANSLATE_MAX_TEXT_BYTES,
+            "{} bytes",
+            english.len()
+        );
+        assert!(
+            !english.contains("scooter"),
+            "the text after the cut was translated"
+        );
     }
 
     #[tokio::test]
