@@ -25,7 +25,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -66,8 +66,9 @@ struct Inner {
     temp_counter: AtomicU64,
     /// This process's temp-file prefix (`<pid>-<random>`).
     temp_owner: String,
-    /// The owner file, locked for as long as this store lives (created on the first write).
-    owner_lock: OnceLock<File>,
+    /// The owner file, locked for as long as this store lives (created on the first write,
+    /// under this mutex so two threads never race to create it).
+    owner_lock: std::sync::Mutex<Option<File>>,
 }
 
 /// Why a folder cannot be used as a data root.
@@ -112,7 +113,7 @@ impl LocalStore {
                 root: root.into(),
                 temp_counter: AtomicU64::new(0),
                 temp_owner: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)),
-                owner_lock: OnceLock::new(),
+                owner_lock: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -197,7 +198,8 @@ impl LocalStore {
     /// The next temp file of this process, after making sure its owner file is held.
     fn temp_path(&self) -> Result<PathBuf, StorageError> {
         let dir = self.temp_dir();
-        if self.inner.owner_lock.get().is_none() {
+        let mut owner_lock = self.inner.owner_lock.lock().expect("not poisoned");
+        if owner_lock.is_none() {
             fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
             // Locked before it gets its final name, so a sweeping process never sees an
             // unlocked owner file of a live writer.
@@ -206,9 +208,9 @@ impl LocalStore {
             file.lock().map_err(io_err("lock", &staging))?;
             let owner = dir.join(format!("{}.owner", self.inner.temp_owner));
             fs::rename(&staging, &owner).map_err(io_err("create", &owner))?;
-            // A racing thread may have set it first; its file is as good as ours.
-            let _ = self.inner.owner_lock.set(file);
+            *owner_lock = Some(file);
         }
+        drop(owner_lock);
         let n = self.inner.temp_counter.fetch_add(1, Ordering::Relaxed);
         Ok(dir.join(format!("{}-{n}", self.inner.temp_owner)))
     }
@@ -1149,6 +1151,44 @@ mod tests {
             wins, ROUNDS,
             "each If-None-Match claim has exactly one winner"
         );
+    }
+
+    #[test]
+    fn the_first_writes_of_a_store_may_race_without_deadlock() {
+        // Every put of a fresh store wants to create its owner file first. A runtime of its
+        // own, shut down without waiting, so a deadlocked put fails the test, not hangs it.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        let finished = runtime.block_on(async {
+            for _ in 0..20 {
+                let dir = tempfile::tempdir().unwrap();
+                let store = LocalStore::new(dir.path());
+                store.create_bucket(&bucket()).await.unwrap();
+                let puts = (0..8).map(|i| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        let key = ObjectKey::new(format!("k{i}")).unwrap();
+                        let options = PutOptions::new("text/plain");
+                        store
+                            .put(&bucket(), &key, Bytes::from_static(b"x"), &options)
+                            .await
+                    })
+                });
+                let all = futures::future::join_all(puts);
+                let Ok(done) = tokio::time::timeout(Duration::from_secs(20), all).await else {
+                    return false;
+                };
+                for put in done {
+                    put.unwrap().unwrap();
+                }
+            }
+            true
+        });
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        assert!(finished, "a put waited forever on another's owner file");
     }
 
     #[tokio::test]
