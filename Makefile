@@ -15,10 +15,19 @@ export GID_IMAGE_MODEL ?= $(HOME)/.cache/gid-models/efficientnet-lite0.safetenso
 DEMO_FROM ?= 2019-01
 DEMO_TO ?= 2019-03
 
-.PHONY: demo test build test-deps models engines sample-images bench browser-deps lint fmt clean-demo
+.PHONY: demo test build release runtime-deps test-deps models engines sample-images bench browser-deps lint fmt clean-demo
 
 build:
 	$(CARGO) build --workspace --bins
+
+## release: the optimised binaries the container ships (the Dockerfile runs this target).
+release:
+	$(CARGO) build --release --locked -p monthly-report -p scooter-pickups -p gid-admin
+
+## runtime-deps: debootstrap, for the container's runtime smoke test.
+runtime-deps:
+	@command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }
 
 ## demo: fresh machine → sample data and photos (if missing) → contacts subscribed →
 ## monthly-report (ingest, aggregate, publish, notify) → scooter-pickups, all on the local
@@ -70,10 +79,12 @@ engines:
 	       apertium apertium-eng-spa tesseract-ocr tesseract-ocr-eng >/dev/null; }
 
 ## test: every test (unit, conformance on both backends, end to end through the binaries).
-test: test-deps models engines sample-images browser-deps
+test: test-deps models engines sample-images browser-deps runtime-deps
 	$(CARGO) build --workspace --bins
 	$(PYTHON) scripts/check-deploy.py
 	scripts/with-moto.sh $(CARGO) test --workspace
+	$(MAKE) release
+	scripts/with-moto.sh scripts/runtime-smoke.sh $(CARGO_TARGET_DIR)/release
 
 ## bench: gid against the course's pipeline (boto3 + pandas on moto_server), the raw
 ## transfer floor, polars and DuckDB, in one run (not part of `make test`). Table in

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use gid_core::{Config, Month, MonthRange, Profile};
+use gid_core::{Config, Month, MonthRange, MonthSpec, Profile};
 use gid_runs::{Progress, Shutdown, Stage, StopReason};
 use gid_storage::ObjectMeta;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -80,9 +80,10 @@ impl CommonArgs {
 /// Which months to run: one, an inclusive range, or every month with exports.
 #[derive(Debug, Args)]
 pub struct MonthArgs {
-    /// One month, YYYY-MM.
+    /// One month: YYYY-MM, `previous` (the last complete month) or `current`, on the
+    /// calendar of schedule.time_zone (America/Los_Angeles by default).
     #[arg(long, conflicts_with_all = ["from", "to", "all"])]
-    pub month: Option<Month>,
+    pub month: Option<MonthSpec>,
     /// First month of a range, YYYY-MM.
     #[arg(long, requires = "to", conflicts_with = "all")]
     pub from: Option<Month>,
@@ -100,10 +101,13 @@ pub struct MonthArgs {
 }
 
 impl MonthArgs {
-    /// The months named on the command line (`--all` needs [`MonthArgs::resolve`]).
-    pub fn months(&self) -> anyhow::Result<Vec<Month>> {
+    /// The months named on the command line (`--all` needs [`MonthArgs::resolve`]);
+    /// `previous`/`current` on the calendar of `config.schedule.time_zone`.
+    pub fn months(&self, config: &Config) -> anyhow::Result<Vec<Month>> {
         let range = match (self.month, self.from, self.to) {
-            (Some(m), _, _) => MonthRange::single(m),
+            (Some(m), _, _) => {
+                MonthRange::single(m.at(chrono::Utc::now(), config.schedule.time_zone))
+            }
             (None, Some(from), Some(to)) => MonthRange::new(from, to)?,
             _ => bail!(
                 "say which months to run: --month YYYY-MM, --from YYYY-MM --to YYYY-MM, or --all"
@@ -119,7 +123,7 @@ impl MonthArgs {
         store: &dyn gid_storage::ObjectStore,
     ) -> anyhow::Result<Vec<Month>> {
         if !self.all {
-            return self.months();
+            return self.months(config);
         }
         let layout = config.layout()?;
         let months = gid_runs::discover_months(store, &config.buckets.requests, &layout)

@@ -226,6 +226,14 @@ pub struct EnrichConfig {
     pub aws: EnrichAwsConfig,
 }
 
+/// When scheduled runs happen.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduleConfig {
+    /// The time zone whose calendar `--month previous` and `--month current` follow (the
+    /// city's: a run at 00:30 on the 1st in San Diego still belongs to the old month in UTC).
+    pub time_zone: chrono_tz::Tz,
+}
+
 /// The whole configuration, loaded once at start-up.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -238,6 +246,7 @@ pub struct Config {
     pub publish: PublishConfig,
     pub notify: NotifyConfig,
     pub enrich: EnrichConfig,
+    pub schedule: ScheduleConfig,
 }
 
 /// Why configuration could not be loaded. Each message is one complete sentence naming

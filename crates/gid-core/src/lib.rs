@@ -24,11 +24,12 @@ mod stats;
 pub use config::{
     Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig,
     EnrichPrices, IngestConfig, KeyForm, KeyOrigin, LayoutConfig, LocalConfig, NotifyConfig,
-    OutOfMonth, Profile, PublishConfig, RetryModeConfig, ThresholdConfig, UnknownKey, UnknownKeys,
+    OutOfMonth, Profile, PublishConfig, RetryModeConfig, ScheduleConfig, ThresholdConfig,
+    UnknownKey, UnknownKeys,
 };
 pub use failure::FailureKind;
 pub use layout::{Layout, LayoutError, WorkKeys};
-pub use month::{Month, MonthError, MonthRange};
+pub use month::{Month, MonthError, MonthRange, MonthSpec};
 pub use names::{BucketName, NameError, ObjectKey};
 pub use run::RunOwner;
 pub use stats::RequestStats;

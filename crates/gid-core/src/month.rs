@@ -87,6 +87,21 @@ impl Month {
             }
         }
     }
+
+    /// The month before (January 0000 has none and stays itself).
+    pub fn previous(self) -> Self {
+        match (self.year, self.month) {
+            (0, 1) => self,
+            (year, 1) => Self {
+                year: year - 1,
+                month: 12,
+            },
+            (year, month) => Self {
+                year,
+                month: month - 1,
+            },
+        }
+    }
 }
 
 impl fmt::Display for Month {
@@ -233,5 +248,72 @@ mod tests {
     fn reversed_range_is_an_error() {
         let err = MonthRange::new("2019-02".parse().unwrap(), "2019-01".parse().unwrap());
         assert!(err.is_err());
+    }
+}
+
+/// A month as a scheduler names it: a fixed `YYYY-MM`, or relative to today in a time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonthSpec {
+    Fixed(Month),
+    /// The last complete month (what a run on the 1st or 2nd of a month reports).
+    Previous,
+    /// The month in progress.
+    Current,
+}
+
+impl MonthSpec {
+    /// The month this names at `now`, on the calendar of `zone`.
+    pub fn at(self, now: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> Month {
+        use chrono::Datelike;
+        let today = now.with_timezone(&zone).date_naive();
+        let current = Month::new(today.year() as u16, today.month() as u8)
+            .expect("a calendar date has a valid month");
+        match self {
+            MonthSpec::Fixed(month) => month,
+            MonthSpec::Current => current,
+            MonthSpec::Previous => current.previous(),
+        }
+    }
+}
+
+impl std::str::FromStr for MonthSpec {
+    type Err = MonthError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "previous" => Ok(MonthSpec::Previous),
+            "current" => Ok(MonthSpec::Current),
+            other => other.parse().map(MonthSpec::Fixed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn previous_and_current_follow_the_city_calendar_not_utc() {
+        let la = chrono_tz::America::Los_Angeles;
+        // 2019-02-01 05:30 UTC is still January 31st in San Diego.
+        let now = chrono::Utc.with_ymd_and_hms(2019, 2, 1, 5, 30, 0).unwrap();
+        assert_eq!(MonthSpec::Current.at(now, la).to_string(), "2019-01");
+        assert_eq!(MonthSpec::Previous.at(now, la).to_string(), "2018-12");
+        assert_eq!(
+            MonthSpec::Current.at(now, chrono_tz::UTC).to_string(),
+            "2019-02"
+        );
+        // January's previous month is last year's December.
+        let now = chrono::Utc.with_ymd_and_hms(2020, 1, 15, 12, 0, 0).unwrap();
+        assert_eq!(MonthSpec::Previous.at(now, la).to_string(), "2019-12");
+        assert_eq!(
+            "2019-07"
+                .parse::<MonthSpec>()
+                .unwrap()
+                .at(now, la)
+                .to_string(),
+            "2019-07"
+        );
+        assert!("last".parse::<MonthSpec>().is_err());
     }
 }

@@ -843,7 +843,7 @@ async fn sample(
         Err(e) => return Err(e.into()),
     };
     let mut plans = Vec::new();
-    for month in months.months()? {
+    for month in months.months(config)? {
         let prefix = layout.month_prefix(month);
         let sample = generate_month(month, spec);
         let exports = existing_keys(store, bucket, &prefix)
