@@ -645,17 +645,18 @@ fn sigterm_during_ingest_stops_within_the_deadline_and_the_rerun_resumes() {
 
 #[test]
 fn a_full_disk_fails_the_run_naming_the_object_and_leaves_no_temp_file() {
-    // A data root on a 4 MiB tmpfs (a mount namespace of its own, so nothing outside sees
-    // it), filled up after the sample is written but for 64 KiB: manifests fit, the
-    // month's table does not.
+    // A data root on a tmpfs (a mount namespace of its own, so nothing outside sees it),
+    // filled up after the sample is written but for 64 KiB: manifests fit, the month's
+    // table does not. The filler takes whatever the sample left, so the sample's size
+    // (its photos differ between machines) does not matter.
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
     let script = r#"
         set -u
-        mount -t tmpfs -o size=4m tmpfs "$GID__LOCAL__DATA_ROOT" || exit 99
+        mount -t tmpfs -o size=64m tmpfs "$GID__LOCAL__DATA_ROOT" || exit 99
         "$ADMIN" --config-dir "$CFG" --profile local sample --month 2019-01 --files 3 --rows 4000 >/dev/null || exit 98
-        dd if=/dev/zero of="$GID__LOCAL__DATA_ROOT/filler" bs=64k count=1000 2>/dev/null
+        dd if=/dev/zero of="$GID__LOCAL__DATA_ROOT/filler" bs=64k 2>/dev/null
         truncate -s -64K "$GID__LOCAL__DATA_ROOT/filler"
         "$REPORT" --config-dir "$CFG" --profile local --month 2019-01 >/dev/null
         echo "exit=$?" >&2

@@ -72,14 +72,42 @@ impl std::str::FromStr for Acl {
     }
 }
 
-/// What publishing does when the bucket refuses ACLs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// How the public reads the report site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum AclFallback {
-    /// Publish without ACLs; the index links to presigned URLs.
-    Presign,
-    /// Publish without ACLs; plain links, readable through a bucket policy.
+pub enum SiteAccess {
+    /// Objects without ACLs, read through a bucket policy granting `s3:GetObject` on the
+    /// site's keys (`gid-admin site init`): how buckets created since April 2023 (ACLs
+    /// disabled, Block Public Access on) are made public.
     BucketPolicy,
+    /// Objects put `public-read`: buckets with ACLs enabled and public ACLs allowed.
+    Acl,
+    /// A private site: objects without ACLs, the index links to presigned URLs that expire.
+    Presign,
+}
+
+impl SiteAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteAccess::BucketPolicy => "bucket-policy",
+            SiteAccess::Acl => "acl",
+            SiteAccess::Presign => "presign",
+        }
+    }
+}
+
+impl std::str::FromStr for SiteAccess {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "bucket-policy" => Ok(SiteAccess::BucketPolicy),
+            "acl" => Ok(SiteAccess::Acl),
+            "presign" => Ok(SiteAccess::Presign),
+            other => Err(format!(
+                "unknown site access `{other}`: use bucket-policy, acl or presign"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,8 +192,10 @@ pub struct IngestConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct PublishConfig {
-    pub acl: Acl,
-    pub acl_fallback: AclFallback,
+    pub access: SiteAccess,
+    /// The reports bucket serves a static website (`gid-admin site init --website`): runs
+    /// print the website endpoint as the site's URL.
+    pub website: bool,
     pub presign_expires_secs: u64,
     pub index_cache_control: String,
     pub report_cache_control: String,
@@ -1016,7 +1046,7 @@ mod tests {
         assert_eq!(c.buckets.reports.as_str(), "gid-reports");
         assert_eq!(c.buckets.images.as_str(), "gid-images");
         assert_eq!(c.buckets.staging.as_str(), "gid-staging");
-        assert_eq!(c.publish.acl, Acl::PublicRead);
+        assert_eq!(c.publish.access, SiteAccess::BucketPolicy);
         let t = &c.notify.thresholds;
         assert_eq!(
             (t[0].service_name.as_str(), t[0].above, t[0].topic.as_str()),
@@ -1227,7 +1257,7 @@ mod tests {
         let err = load_dir(dir.path(), &[]).unwrap_err().to_string();
         assert!(
             err.ends_with(
-                "unknown key publish.watermark: remove it, or use one of acl, acl_fallback, \
+                "unknown key publish.watermark: remove it, or use one of access, website, \
                  presign_expires_secs, index_cache_control, report_cache_control"
             ),
             "{err}"

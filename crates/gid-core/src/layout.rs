@@ -34,6 +34,11 @@ impl Layout {
         Ok(probe)
     }
 
+    /// The template the layout was made from (`{year}/{mon}/`).
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
     /// The month's prefix, e.g. `2019/jan/`.
     pub fn month_prefix(&self, month: Month) -> String {
         self.template

@@ -22,10 +22,10 @@ mod run;
 mod stats;
 
 pub use config::{
-    Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig,
-    EnrichPrices, IngestConfig, KeyForm, KeyOrigin, LayoutConfig, LocalConfig, NotifyConfig,
-    OutOfMonth, Profile, PublishConfig, RetryModeConfig, ScheduleConfig, ThresholdConfig,
-    UnknownKey, UnknownKeys,
+    Acl, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig, EnrichPrices,
+    IngestConfig, KeyForm, KeyOrigin, LayoutConfig, LocalConfig, NotifyConfig, OutOfMonth, Profile,
+    PublishConfig, RetryModeConfig, ScheduleConfig, SiteAccess, ThresholdConfig, UnknownKey,
+    UnknownKeys,
 };
 pub use failure::FailureKind;
 pub use layout::{Layout, LayoutError, WorkKeys};

@@ -14,8 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gid_core::{Acl, AclFallback, BucketName, Layout, ObjectKey};
-use gid_publish::{index_html, relative_href, IndexEntry, ReportSite, SiteAccess};
+use gid_core::{BucketName, Layout, ObjectKey, SiteAccess};
+use gid_publish::{index_html, relative_href, IndexEntry, ReportSite, SiteSettings};
 use gid_storage::{LocalStore, ObjectStore, PutOptions};
 
 /// `cargo bench` passes `--bench`; `cargo test` runs benches without it.
@@ -104,9 +104,8 @@ fn bench_index(c: &mut Criterion) {
         &store,
         bucket,
         Layout::new("{year}/{mon}/").expect("valid layout"),
-        SiteAccess {
-            acl: Acl::PublicRead,
-            fallback: AclFallback::Presign,
+        SiteSettings {
+            access: SiteAccess::BucketPolicy,
             presign_expires: Duration::from_secs(3600),
             index_cache_control: "max-age=60".into(),
             report_cache_control: "max-age=300".into(),

@@ -7,18 +7,22 @@
 //! before (4) leaves the old index, which only references objects that exist; a rerun
 //! repeats (1)–(4) idempotently.
 //!
-//! Access: objects are put with the configured canned ACL. A bucket with ACLs disabled
-//! (BucketOwnerEnforced) refuses them; the site then publishes without ACLs, says so once
-//! in the log, and (with `acl_fallback = "presign"`) links the index to presigned URLs.
+//! Access ([`gid_core::SiteAccess`]): `bucket-policy` puts objects without ACLs (a bucket
+//! policy grants reads of the site's keys: [`site_policy`]); `acl` puts them `public-read`;
+//! `presign` keeps them private and links the index to presigned URLs, whose expiry the
+//! report carries. A bucket that refuses what the configured access needs fails the
+//! publish with a [`PublishError`] naming the setting that fits it and the command that
+//! fixes it — never a silent switch to another access.
 
 mod render;
+mod site;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use gid_aggregate::MonthSummary;
-use gid_core::{Acl, AclFallback, BucketName, Layout, ObjectKey};
+use gid_core::{Acl, BucketName, FailureKind, Layout, ObjectKey, SiteAccess};
 use gid_storage::{
     list_all, ObjectMeta, ObjectStore, PutCondition, PutOptions, StorageError, WrittenObject,
 };
@@ -27,6 +31,7 @@ pub use render::{
     chart_html, final_report_csv, final_report_html, index_html, index_link_text,
     neutralise_formula, relative_href, table_csv, table_page, IndexEntry, TextTable,
 };
+pub use site::{site_policy, MONTH_FILES, SITE_ROOT_FILES};
 
 /// The key of the site index at the bucket root.
 pub const INDEX_KEY: &str = "index.html";
@@ -45,6 +50,23 @@ pub enum PublishError {
         #[source]
         source: StorageError,
     },
+    /// `access = "acl"` on a bucket whose Object Ownership is BucketOwnerEnforced.
+    #[error(
+        "bucket {bucket} has ACLs disabled (Object Ownership = BucketOwnerEnforced, the default \
+         since April 2023), so publish.access = \"acl\" cannot make the site public: set \
+         publish.access = \"bucket-policy\" and run `gid-admin site init` (or enable ACLs with \
+         `gid-admin site init --access acl`)"
+    )]
+    AclsDisabled { bucket: BucketName },
+    /// `access = "acl"` refused with AccessDenied: Block Public Access (or a missing
+    /// `s3:PutObjectAcl` permission).
+    #[error(
+        "bucket {bucket} refused a public-read object (access denied): its Block Public Access \
+         settings block public ACLs (BlockPublicAcls), or the credentials lack \
+         s3:PutObjectAcl. Run `gid-admin site init --access acl` to allow public ACLs on it, or \
+         set publish.access = \"bucket-policy\" and run `gid-admin site init`"
+    )]
+    PublicAclBlocked { bucket: BucketName },
     #[error("regenerating the index of {bucket}: {source}")]
     Index {
         bucket: BucketName,
@@ -102,11 +124,10 @@ pub fn render_month(layout: &Layout, summary: &MonthSummary) -> Vec<RenderedFile
     ]
 }
 
-/// How published objects are made readable.
+/// How published objects are made readable, and their caching.
 #[derive(Debug, Clone)]
-pub struct SiteAccess {
-    pub acl: Acl,
-    pub fallback: AclFallback,
+pub struct SiteSettings {
+    pub access: SiteAccess,
     pub presign_expires: Duration,
     pub index_cache_control: String,
     pub report_cache_control: String,
@@ -119,8 +140,8 @@ pub struct PublishedReport {
     pub objects: Vec<WrittenObject>,
     /// Objects listed in the regenerated index.
     pub index_entries: usize,
-    /// True when the bucket refused ACLs and the fallback was used.
-    pub acl_fallback_used: bool,
+    /// With `access = "presign"`: when the index's links stop working.
+    pub links_expire_at: Option<DateTime<Utc>>,
 }
 
 /// The public report website in one bucket.
@@ -129,8 +150,7 @@ pub struct ReportSite<'a> {
     store: &'a dyn ObjectStore,
     bucket: BucketName,
     layout: Layout,
-    access: SiteAccess,
-    acls_refused: AtomicBool,
+    settings: SiteSettings,
 }
 
 impl<'a> ReportSite<'a> {
@@ -138,14 +158,13 @@ impl<'a> ReportSite<'a> {
         store: &'a dyn ObjectStore,
         bucket: BucketName,
         layout: Layout,
-        access: SiteAccess,
+        settings: SiteSettings,
     ) -> Self {
         Self {
             store,
             bucket,
             layout,
-            access,
-            acls_refused: AtomicBool::new(false),
+            settings,
         }
     }
 
@@ -154,15 +173,20 @@ impl<'a> ReportSite<'a> {
     }
 
     fn acl(&self) -> Option<Acl> {
-        (!self.acls_refused.load(Ordering::Relaxed)).then_some(self.access.acl)
+        (self.settings.access == SiteAccess::Acl).then_some(Acl::PublicRead)
     }
 
     fn links_presigned(&self) -> bool {
-        let refused = self.acls_refused.load(Ordering::Relaxed);
-        match self.access.fallback {
-            AclFallback::Presign => refused || self.access.acl == Acl::Private,
-            AclFallback::BucketPolicy => false,
-        }
+        self.settings.access == SiteAccess::Presign
+    }
+
+    /// When links presigned now stop working (`None` unless the site is presigned).
+    fn links_expire_at(&self) -> Option<DateTime<Utc>> {
+        self.links_presigned().then(|| {
+            Utc::now()
+                + chrono::Duration::from_std(self.settings.presign_expires)
+                    .unwrap_or(chrono::Duration::MAX)
+        })
     }
 
     async fn put(
@@ -177,33 +201,26 @@ impl<'a> ReportSite<'a> {
             .with_cache_control(cache_control)
             .with_acl(self.acl())
             .with_condition(condition);
-        let first = self
-            .store
-            .write(&self.bucket, key, body.clone(), &options)
-            .await;
-        let result = match first {
-            Err(StorageError::AclNotSupported { .. }) => {
-                if !self.acls_refused.swap(true, Ordering::Relaxed) {
-                    let links = match self.access.fallback {
-                        AclFallback::Presign => "index links are presigned (acl_fallback = \"presign\")",
-                        AclFallback::BucketPolicy => "index links are plain; a bucket policy must grant reads (acl_fallback = \"bucket-policy\")",
-                    };
-                    tracing::warn!(
-                        "bucket {} has ACLs disabled (BucketOwnerEnforced); publishing without ACLs, {links}",
-                        self.bucket
-                    );
-                }
-                self.store
-                    .write(&self.bucket, key, body, &options.with_acl(None))
-                    .await
-            }
-            other => other,
-        };
-        result.map_err(|source| PublishError::Put {
-            bucket: self.bucket.clone(),
-            key: key.to_string(),
-            source,
-        })
+        let with_acl = options.acl.is_some();
+        self.store
+            .write(&self.bucket, key, body, &options)
+            .await
+            .map_err(|source| match source {
+                StorageError::AclNotSupported { .. } => PublishError::AclsDisabled {
+                    bucket: self.bucket.clone(),
+                },
+                StorageError::Service {
+                    kind: FailureKind::AccessDenied,
+                    ..
+                } if with_acl => PublishError::PublicAclBlocked {
+                    bucket: self.bucket.clone(),
+                },
+                source => PublishError::Put {
+                    bucket: self.bucket.clone(),
+                    key: key.to_string(),
+                    source,
+                },
+            })
     }
 
     /// Puts the rendered files, then regenerates the index (last). If a put fails, the
@@ -235,7 +252,7 @@ impl<'a> ReportSite<'a> {
                     &file.key,
                     file.body.clone(),
                     file.content_type,
-                    &self.access.report_cache_control,
+                    &self.settings.report_cache_control,
                     PutCondition::None,
                 )
                 .await;
@@ -260,7 +277,7 @@ impl<'a> ReportSite<'a> {
         Ok(PublishedReport {
             objects: written,
             index_entries,
-            acl_fallback_used: self.acls_refused.load(Ordering::Relaxed),
+            links_expire_at: self.links_expire_at(),
         })
     }
 
@@ -352,7 +369,7 @@ impl<'a> ReportSite<'a> {
             for o in &objects {
                 let href = if self.links_presigned() {
                     self.store
-                        .presign_get(&self.bucket, &o.key, self.access.presign_expires)
+                        .presign_get(&self.bucket, &o.key, self.settings.presign_expires)
                         .await
                         .map_err(index_error)?
                 } else {
@@ -371,7 +388,7 @@ impl<'a> ReportSite<'a> {
                     &key,
                     Bytes::from(page),
                     HTML,
-                    &self.access.index_cache_control,
+                    &self.settings.index_cache_control,
                     condition,
                 )
                 .await;
@@ -433,10 +450,9 @@ mod tests {
         }
     }
 
-    fn access(acl: Acl) -> SiteAccess {
-        SiteAccess {
-            acl,
-            fallback: AclFallback::Presign,
+    fn access(access: SiteAccess) -> SiteSettings {
+        SiteSettings {
+            access,
             presign_expires: Duration::from_secs(3600),
             index_cache_control: "max-age=60".into(),
             report_cache_control: "max-age=300".into(),
@@ -460,13 +476,13 @@ mod tests {
             &slow_store,
             bucket.clone(),
             layout.clone(),
-            access(Acl::PublicRead),
+            access(SiteAccess::BucketPolicy),
         );
         let fast = ReportSite::new(
             &store,
             bucket.clone(),
             layout.clone(),
-            access(Acl::PublicRead),
+            access(SiteAccess::BucketPolicy),
         );
         // January lists the site, February publishes whole meanwhile, then January's
         // listing (without February) comes back.
@@ -505,7 +521,7 @@ mod tests {
             &store,
             bucket.clone(),
             layout.clone(),
-            access(Acl::PublicRead),
+            access(SiteAccess::Acl),
         );
         site.publish(&render_month(&layout, &summary("2019-01")))
             .await
@@ -546,6 +562,8 @@ mod tests {
     struct TestStore {
         inner: LocalStore,
         refuse_acls: bool,
+        /// Answers a public-read put AccessDenied, as Block Public Access does.
+        deny_public_acls: bool,
         hold: Option<Arc<HeldListing>>,
     }
 
@@ -562,6 +580,7 @@ mod tests {
             Self {
                 inner,
                 refuse_acls: false,
+                deny_public_acls: false,
                 hold: None,
             }
         }
@@ -620,6 +639,15 @@ mod tests {
             if options.acl.is_some() && self.refuse_acls {
                 return Err(StorageError::AclNotSupported { bucket: b.clone() });
             }
+            if options.acl == Some(Acl::PublicRead) && self.deny_public_acls {
+                return Err(StorageError::Service {
+                    operation: "put",
+                    bucket: b.to_string(),
+                    key: k.to_string(),
+                    kind: FailureKind::AccessDenied,
+                    detail: None,
+                });
+            }
             self.inner.put(b, k, body, options).await
         }
         async fn delete(&self, b: &BucketName, k: &ObjectKey) -> Result<(), StorageError> {
@@ -652,36 +680,82 @@ mod tests {
         }
     }
 
+    /// Publishes January with `access` on `store`; the error, if any.
+    async fn publish_january(store: &TestStore, access_mode: SiteAccess) -> Option<PublishError> {
+        let bucket = BucketName::new("gid-reports").unwrap();
+        store.create_bucket(&bucket).await.unwrap();
+        let layout = Layout::new("{year}/{mon}/").unwrap();
+        let site = ReportSite::new(store, bucket, layout.clone(), access(access_mode));
+        site.publish(&render_month(&layout, &summary("2019-01")))
+            .await
+            .err()
+    }
+
     #[tokio::test]
-    async fn a_bucket_refusing_acls_still_publishes_with_presigned_links() {
+    async fn a_bucket_without_acls_refuses_acl_access_and_the_error_says_what_fits() {
         let dir = tempfile::tempdir().unwrap();
         let store = TestStore {
             refuse_acls: true,
             ..TestStore::new(LocalStore::new(dir.path()))
         };
-        let bucket = BucketName::new("gid-reports").unwrap();
-        store.create_bucket(&bucket).await.unwrap();
-        let layout = Layout::new("{year}/{mon}/").unwrap();
-        let site = ReportSite::new(
-            &store,
-            bucket.clone(),
-            layout.clone(),
-            access(Acl::PublicRead),
+        let err = publish_january(&store, SiteAccess::Acl).await.unwrap();
+        assert!(matches!(err, PublishError::AclsDisabled { .. }), "{err}");
+        let said = err.to_string();
+        assert!(
+            said.contains("BucketOwnerEnforced")
+                && said.contains("publish.access = \"bucket-policy\"")
+                && said.contains("gid-admin site init"),
+            "{said}"
         );
-        let report = site
-            .publish(&render_month(&layout, &summary("2019-01")))
+        let left = list_all(&store, &BucketName::new("gid-reports").unwrap(), "")
             .await
             .unwrap();
-        assert!(report.acl_fallback_used);
-        assert_eq!(report.index_entries, 3);
-        let key = ObjectKey::new(INDEX_KEY).unwrap();
-        let page =
-            String::from_utf8(store.get(&bucket, &key).await.unwrap().body.to_vec()).unwrap();
+        assert!(left.is_empty(), "nothing half-published: {left:?}");
+        // The same bucket publishes with the modern access.
+        assert!(publish_january(&store, SiteAccess::BucketPolicy)
+            .await
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn block_public_access_refusing_public_acls_says_how_to_allow_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TestStore {
+            deny_public_acls: true,
+            ..TestStore::new(LocalStore::new(dir.path()))
+        };
+        let err = publish_january(&store, SiteAccess::Acl).await.unwrap();
         assert!(
-            page.contains("href=\"file://"),
-            "links are presigned: {page}"
+            matches!(err, PublishError::PublicAclBlocked { .. }),
+            "{err}"
         );
-        assert!(!page.contains("href=\"./2019"), "{page}");
+        let said = err.to_string();
+        assert!(
+            said.contains("Block Public Access") && said.contains("site init --access acl"),
+            "{said}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bucket_policy_site_puts_no_acls() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TestStore {
+            refuse_acls: true,
+            ..TestStore::new(LocalStore::new(dir.path()))
+        };
+        assert!(publish_january(&store, SiteAccess::BucketPolicy)
+            .await
+            .is_none());
+        let bucket = BucketName::new("gid-reports").unwrap();
+        let index = store
+            .get(&bucket, &ObjectKey::new(INDEX_KEY).unwrap())
+            .await
+            .unwrap();
+        let page = String::from_utf8(index.body.to_vec()).unwrap();
+        assert!(
+            page.contains("href=\"./2019/jan/final_report.csv\""),
+            "{page}"
+        );
     }
 
     #[tokio::test]
@@ -691,10 +765,21 @@ mod tests {
         let bucket = BucketName::new("gid-reports").unwrap();
         store.create_bucket(&bucket).await.unwrap();
         let layout = Layout::new("{year}/{mon}/").unwrap();
-        let site = ReportSite::new(&store, bucket.clone(), layout.clone(), access(Acl::Private));
-        site.publish(&render_month(&layout, &summary("2019-01")))
+        let site = ReportSite::new(
+            &store,
+            bucket.clone(),
+            layout.clone(),
+            access(SiteAccess::Presign),
+        );
+        let published = site
+            .publish(&render_month(&layout, &summary("2019-01")))
             .await
             .unwrap();
+        let expires = published.links_expire_at.expect("presigned links expire");
+        assert!(
+            expires > Utc::now() + chrono::Duration::minutes(59),
+            "{expires}"
+        );
         let key = ObjectKey::new(INDEX_KEY).unwrap();
         let page =
             String::from_utf8(store.get(&bucket, &key).await.unwrap().body.to_vec()).unwrap();

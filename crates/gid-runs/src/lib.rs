@@ -14,6 +14,7 @@ mod month;
 #[cfg(feature = "enrich")]
 pub mod scooter;
 mod shutdown;
+pub mod site;
 
 #[cfg(feature = "enrich")]
 pub use backend::open_engines;

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use gid_aggregate::{AggregateError, MonthSummary};
 use gid_core::{BucketName, Config, Layout, Month, ObjectKey, RunOwner, WorkKeys};
 use gid_ingest::{IngestError, IngestSource, MonthListing};
-use gid_publish::{render_month, PublishError, ReportSite, SiteAccess, INDEX_KEY};
+use gid_publish::{render_month, PublishError, ReportSite, SiteSettings, INDEX_KEY};
 use gid_storage::{ObjectMeta, ObjectStore, PutOptions, StorageError, WrittenObject};
 use polars_core::prelude::DataFrame;
 use tracing::Instrument;
@@ -112,7 +112,8 @@ pub enum StageOutcome {
     Published {
         objects: usize,
         index_entries: usize,
-        acl_fallback_used: bool,
+        /// With a presigned site: when the index's links stop working.
+        links_expire_at: Option<chrono::DateTime<Utc>>,
     },
     Notified {
         /// Topics alerted by this run.
@@ -156,13 +157,15 @@ impl MonthOutcome {
                 StageOutcome::Published {
                     objects,
                     index_entries,
-                    acl_fallback_used,
+                    links_expire_at,
                 } => format!(
                     "published {objects} objects, index lists {index_entries}{}",
-                    if *acl_fallback_used {
-                        " (ACLs refused: fallback used)"
-                    } else {
-                        ""
+                    match links_expire_at {
+                        Some(at) => format!(
+                            " (presigned links valid until {}, sooner if the signing session ends first)",
+                            at.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        None => String::new(),
                     }
                 ),
                 StageOutcome::Notified {
@@ -448,9 +451,8 @@ impl MonthRun {
             self.store.as_ref(),
             self.config.buckets.reports.clone(),
             self.layout.clone(),
-            SiteAccess {
-                acl: p.acl,
-                fallback: p.acl_fallback,
+            SiteSettings {
+                access: p.access,
                 presign_expires: Duration::from_secs(p.presign_expires_secs),
                 index_cache_control: p.index_cache_control.clone(),
                 report_cache_control: p.report_cache_control.clone(),
@@ -833,7 +835,7 @@ impl MonthRun {
         let outcome = StageOutcome::Published {
             objects: published.objects.len(),
             index_entries: published.index_entries,
-            acl_fallback_used: published.acl_fallback_used,
+            links_expire_at: published.links_expire_at,
         };
         Ok((outcome, (reports_bucket, published.objects)))
     }

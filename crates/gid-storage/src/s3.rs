@@ -212,6 +212,16 @@ impl S3Store {
         &self.client
     }
 
+    /// The custom endpoint S3 is reached at (`None`: AWS's own).
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// One PutObject of `body`; returns the new ETag.
     async fn put_body(
         &self,
@@ -552,7 +562,7 @@ fn percent_encode_key(key: &str) -> String {
 
 /// Maps an SDK error onto the port's errors by S3 error code and HTTP status; `endpoint`
 /// is where the store sends requests (`None`: AWS's own), for "connection refused by …".
-fn classify<E>(
+pub(crate) fn classify<E>(
     endpoint: Option<&str>,
     operation: &'static str,
     bucket: &BucketName,

@@ -24,6 +24,8 @@ use gid_storage::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod site;
+
 /// Operate gid's buckets and objects on the configured backend.
 #[derive(Debug, Parser)]
 #[command(name = "gid-admin", version)]
@@ -90,6 +92,9 @@ enum Command {
     /// Send an SMS directly to a phone number.
     #[command(subcommand)]
     Sms(SmsCommand),
+    /// The report site: configure the reports bucket for public reads, print its URL.
+    #[command(subcommand)]
+    Site(site::SiteCommand),
     /// Per month and stage: the last run's state, counts, and whether inputs changed since.
     Runs {
         #[command(flatten)]
@@ -271,6 +276,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
             println!("{url}");
             Ok(())
         }
+        Command::Site(command) => site::site(&config, store, command).await,
         Command::Topic(command) => topic(&config, command).await,
         Command::Subscribe { file } => subscribe(&config, store, file, &bars).await,
         Command::Subscriptions(SubscriptionsCommand::List { topic }) => {

@@ -1,0 +1,94 @@
+//! What makes the site public on today's buckets: a bucket policy granting anonymous
+//! `s3:GetObject` on the site's own files — the index and each month's report pages — and
+//! on nothing else the bucket may hold.
+
+use gid_core::{BucketName, Layout};
+
+/// Files at the site's root that the public reads.
+pub const SITE_ROOT_FILES: &[&str] = &[crate::INDEX_KEY];
+
+/// The files each month's folder holds ([`crate::render_month`] writes exactly these).
+pub const MONTH_FILES: &[&str] = &["final_report.csv", "final_report.html", "chart.html"];
+
+/// The bucket policy for `bucket`'s site under `layout`: one statement allowing
+/// `s3:GetObject` to everyone on the root files and on the month files under any month
+/// folder (`{year}/{mon}/final_report.csv` becomes `*/*/final_report.csv`), so any other
+/// object an operator keeps in the bucket stays private.
+///
+/// Resources name the files rather than the folder shape (`????/???/*`, tighter still)
+/// because S3-compatible stores differ in IAM's `?` wildcard — moto_server answers 500 —
+/// while `*` works everywhere.
+pub fn site_policy(bucket: &BucketName, layout: &Layout, partition: &str) -> String {
+    let month_folder = layout
+        .template()
+        .replace("{year}", "*")
+        .replace("{mon}", "*")
+        .replace("{mm}", "*");
+    let resources: Vec<String> = SITE_ROOT_FILES
+        .iter()
+        .map(|file| format!("arn:{partition}:s3:::{bucket}/{file}"))
+        .chain(
+            MONTH_FILES
+                .iter()
+                .map(|file| format!("arn:{partition}:s3:::{bucket}/{month_folder}{file}")),
+        )
+        .collect();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "GidPublicSiteRead",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": resources,
+        }]
+    });
+    serde_json::to_string_pretty(&policy).expect("a policy serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_grants_reads_of_the_site_files_only() {
+        let bucket = BucketName::new("gid-reports").unwrap();
+        let layout = Layout::new("{year}/{mon}/").unwrap();
+        let policy: serde_json::Value =
+            serde_json::from_str(&site_policy(&bucket, &layout, "aws")).unwrap();
+        let statement = &policy["Statement"][0];
+        assert_eq!(statement["Action"], "s3:GetObject");
+        assert_eq!(statement["Principal"], "*");
+        assert_eq!(
+            statement["Resource"],
+            serde_json::json!([
+                "arn:aws:s3:::gid-reports/index.html",
+                "arn:aws:s3:::gid-reports/*/*/final_report.csv",
+                "arn:aws:s3:::gid-reports/*/*/final_report.html",
+                "arn:aws:s3:::gid-reports/*/*/chart.html"
+            ])
+        );
+        let nested = Layout::new("reports/{year}-{mm}/").unwrap();
+        let policy = site_policy(&bucket, &nested, "aws-cn");
+        assert!(
+            policy.contains("arn:aws-cn:s3:::gid-reports/reports/*-*/chart.html"),
+            "{policy}"
+        );
+    }
+
+    #[test]
+    fn every_file_a_month_publishes_is_readable_under_the_policy() {
+        let layout = Layout::new("{year}/{mon}/").unwrap();
+        let summary = gid_aggregate::MonthSummary {
+            month: "2019-01".into(),
+            total_requests: 0,
+            services: vec![],
+            by_status: vec![],
+            by_council_district: vec![],
+        };
+        for file in crate::render_month(&layout, &summary) {
+            let name = file.key.as_str().rsplit('/').next().unwrap();
+            assert!(MONTH_FILES.contains(&name), "{name} is not in the policy");
+        }
+    }
+}
