@@ -77,6 +77,94 @@ impl CommonArgs {
     }
 }
 
+/// What a run binary prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A summary line per month, for people.
+    Text,
+    /// One JSON document per run, on one line (docs/run-summary.schema.json).
+    Json,
+}
+
+/// The `--output` flag of the binaries that run months (monthly-report, scooter-pickups).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// What stdout carries: a summary line per month (text), or one JSON document
+    /// describing the whole run (json; see docs/run-summary.schema.json). Logs go to
+    /// stderr either way.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// How a run of months ended, and the exit code that says so (README, "Exit codes").
+/// One place decides it, so every binary that runs months answers schedulers alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunExit {
+    /// 0: every month ran to its end.
+    Ok,
+    /// 1: some month failed (the others completed), or a service could not be reached
+    /// before any month ran: a retry may succeed and redoes only what is missing.
+    Failed,
+    /// 2: a usage or configuration error; nothing ran, and a retry fails the same way.
+    Usage,
+    /// 3: alerts are left in doubt (claimed by a run that died): an operator checks the
+    /// topic and reruns with `--resend-in-doubt` or `--confirm-in-doubt`; retrying alone
+    /// cannot settle them. Wins over 1: the operator's rerun retries failed months too.
+    AlertsInDoubt,
+    /// 143 (SIGTERM) or 130 (SIGINT): stopped at a safe point; rerun to resume. Wins over
+    /// everything else: the scheduler that stopped the run decides what comes next.
+    Stopped(StopReason),
+}
+
+impl RunExit {
+    /// Decides the exit code of a run whose months ran (or started to) from its summary,
+    /// and records it there.
+    pub fn settle(summary: &mut gid_runs::report::RunSummary) -> Self {
+        use gid_runs::report::MonthStatus;
+        let exit = if let Some(signal) = summary.stopped_by {
+            RunExit::Stopped(signal.into())
+        } else if summary.alerts_in_doubt() > 0 {
+            RunExit::AlertsInDoubt
+        } else if summary.months.iter().any(|m| m.status != MonthStatus::Ok) {
+            RunExit::Failed
+        } else {
+            RunExit::Ok
+        };
+        summary.exit_code = exit.code();
+        exit
+    }
+
+    /// The exit code of a run that failed before any month ran: a configuration, a month
+    /// range, a data root or a bucket that cannot work (2), unless a service answered
+    /// that it is busy or could not be reached (1, worth retrying).
+    pub fn before_months(error: &anyhow::Error) -> Self {
+        let transient = error.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<gid_storage::StorageError>(),
+                Some(gid_storage::StorageError::Service {
+                    transient: true,
+                    ..
+                })
+            )
+        });
+        if transient {
+            RunExit::Failed
+        } else {
+            RunExit::Usage
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            RunExit::Ok => 0,
+            RunExit::Failed => 1,
+            RunExit::Usage => 2,
+            RunExit::AlertsInDoubt => 3,
+            RunExit::Stopped(reason) => reason.exit_code(),
+        }
+    }
+}
+
 /// Which months to run: one, an inclusive range, or every month with exports.
 #[derive(Debug, Args)]
 pub struct MonthArgs {
@@ -439,6 +527,27 @@ pub fn block_on(body: impl std::future::Future<Output = anyhow::Result<ExitCode>
     match shutdown().reason() {
         Some(reason) => ExitCode::from(reason.exit_code()),
         None => code,
+    }
+}
+
+/// [`block_on`] for the binaries that run months (monthly-report, scooter-pickups): the
+/// body's [`RunExit`] is the exit code, as its run summary already said; an error, which
+/// such a body returns only before any month ran, is printed as [`block_on`] prints it
+/// and exits as [`RunExit::before_months`] decides (143/130 when a signal came first).
+pub fn block_on_run(body: impl std::future::Future<Output = anyhow::Result<RunExit>>) -> ExitCode {
+    let decided: Mutex<Option<Result<RunExit, RunExit>>> = Mutex::new(None);
+    let code = block_on(async {
+        let result = body.await;
+        *decided.lock().unwrap_or_else(|e| e.into_inner()) = Some(match &result {
+            Ok(exit) => Ok(*exit),
+            Err(e) => Err(RunExit::before_months(e)),
+        });
+        result.map(|_| ExitCode::SUCCESS)
+    });
+    match decided.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(Ok(exit)) => ExitCode::from(exit.code()),
+        Some(Err(exit)) if shutdown().reason().is_none() => ExitCode::from(exit.code()),
+        _ => code,
     }
 }
 

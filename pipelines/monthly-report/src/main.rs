@@ -1,13 +1,18 @@
 //! `monthly-report`: chains ingest → aggregate → publish for one month or a range.
 //! Wiring only: the stages live in their crates, the sequencing in `gid-runs`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress, ProgressBars};
+use gid_cli::{
+    init_logging, CommonArgs, MonthArgs, MultiProgress, OutputArgs, OutputFormat, ProgressBars,
+    RunExit,
+};
 use gid_core::Profile;
+use gid_runs::report::{MonthReport, RunClock, Tool};
 use gid_runs::{
     open_notifier, open_store, prepare_buckets, run_months, MonthRun, RunOptions, Stage,
     StageOutcome,
@@ -21,6 +26,8 @@ struct Cli {
     common: CommonArgs,
     #[command(flatten)]
     months: MonthArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Run only this stage (repeatable: --stage aggregate --stage publish). Default: all
     /// (ingest, aggregate, publish, notify).
     #[arg(long = "stage", value_name = "STAGE", value_parser = parse_stage)]
@@ -55,10 +62,13 @@ fn parse_stage(s: &str) -> Result<Stage, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let bars = init_logging(&cli.common);
-    gid_cli::block_on(run(cli, bars))
+    gid_cli::block_on_run(run(cli, bars))
 }
 
-async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
+/// Everything before the first month is setup: an error there returns `Err` (exit 2, see
+/// [`RunExit::before_months`]); from the first month on, every failure is a month's.
+async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
+    let clock = RunClock::start(Tool::MonthlyReport);
     let config = cli.common.load_config()?;
     let stages = if cli.stages.is_empty() {
         Stage::ALL.to_vec()
@@ -96,33 +106,56 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         dry_run = cli.dry_run,
         "monthly-report starting"
     );
-    let results = run_months(&run, &months, &stages, usize::from(cli.jobs), &progress).await;
+    let outcomes = run_months(&run, &months, &stages, usize::from(cli.jobs), &progress).await;
     progress.finish();
 
-    let mut failed = 0;
-    for (_, result) in &results {
-        match result {
-            Ok(outcome) => {
-                println!("{}", outcome.summary_line());
-                for stage in &outcome.stages {
-                    if let StageOutcome::Planned {
-                        stage,
-                        reads,
-                        writes,
-                    } = stage
-                    {
-                        for r in reads {
-                            println!("  {stage}: would read  {r}");
-                        }
-                        for w in writes {
-                            println!("  {stage}: would write {w}");
-                        }
-                    }
+    // The local backend counts no requests.
+    let requests: BTreeMap<String, _> = match profile {
+        Profile::Aws => [
+            ("s3", run.store.request_stats()),
+            ("sns", run.notifier.request_stats()),
+        ]
+        .into_iter()
+        .map(|(service, stats)| (service.to_owned(), stats.into()))
+        .collect(),
+        Profile::Local => BTreeMap::new(),
+    };
+    let mut summary = clock.finish(
+        profile,
+        cli.dry_run,
+        outcomes.iter().map(MonthReport::from).collect(),
+        requests,
+        gid_cli::shutdown().reason(),
+    );
+    let exit = RunExit::settle(&mut summary);
+
+    // Failed months go to stderr in either format: people read them there.
+    let failed: Vec<_> = outcomes.iter().filter_map(|o| o.failure.as_ref()).collect();
+    for e in &failed {
+        eprintln!("gid: {e}");
+    }
+    if !failed.is_empty() {
+        eprintln!("gid: {} of {} months failed", failed.len(), outcomes.len());
+    }
+    if cli.output.output == OutputFormat::Json {
+        println!("{}", summary.to_json_line());
+        return Ok(exit);
+    }
+    for outcome in outcomes.iter().filter(|o| o.is_ok()) {
+        println!("{}", outcome.summary_line());
+        for stage in &outcome.stages {
+            if let StageOutcome::Planned {
+                stage,
+                reads,
+                writes,
+            } = stage
+            {
+                for r in reads {
+                    println!("  {stage}: would read  {r}");
                 }
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!("gid: {e}");
+                for w in writes {
+                    println!("  {stage}: would write {w}");
+                }
             }
         }
     }
@@ -135,13 +168,13 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
             println!("{service}: {stats}");
         }
     }
-    if failed > 0 {
-        eprintln!("gid: {failed} of {} months failed", results.len());
-        return Ok(ExitCode::FAILURE);
-    }
-    if profile == Profile::Local && stages.contains(&Stage::Publish) && !cli.dry_run {
+    if failed.is_empty()
+        && profile == Profile::Local
+        && stages.contains(&Stage::Publish)
+        && !cli.dry_run
+    {
         let site = std::path::absolute(&site).unwrap_or(site);
         println!("site: {}", site.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit)
 }
