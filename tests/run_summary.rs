@@ -402,3 +402,355 @@ async fn an_alert_left_in_doubt_exits_3_even_when_another_month_failed() {
         .collect();
     assert_eq!(already, ["trash", "streets"]);
 }
+
+#[test]
+fn a_service_out_of_reach_before_any_month_exits_1_to_be_retried() {
+    // Nothing listens on port 9: listing the requests bucket for --all fails to connect.
+    let out = run_with_env(
+        "monthly-report",
+        &["--all", "--output", "json"],
+        &[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_ACCESS_KEY_ID", "gid-test-key"),
+            ("AWS_SECRET_ACCESS_KEY", "gid-test-secret"),
+            ("AWS_REGION", "us-east-1"),
+            ("GID__AWS__MAX_ATTEMPTS", "2"),
+        ],
+        "aws",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "", "no document when no month ran");
+    assert!(
+        stderr(&out).contains("discovering months from the requests bucket"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Every outcome a run can report, as the binaries' runs rarely produce them all (an
+/// alert another run is sending, ACLs refused, a scooter dry run on AWS prices): the
+/// documents built from them must match the schema.
+mod every_shape {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use gid_core::{Month, OutOfMonth, Profile, RunOwner};
+    use gid_enrich::pickups::EnrichPlan;
+    use gid_enrich::EnrichError;
+    use gid_ingest::{DuplicateCopies, IngestTally, SkipReason};
+    use gid_notify::{AlertOutcome, AlertResult, MessageId, Threshold, TopicArn, TopicName};
+    use gid_runs::manifest::ObjectRef;
+    use gid_runs::report::{MonthReport, RunClock, Tool};
+    use gid_runs::scooter::{ScooterError, ScooterMonth, ScooterOutcome};
+    use gid_runs::{
+        Aggregated, Ingested, MonthOutcome, Notified, Published, RunError, SkipKind, Stage,
+        StageError, StageOutcome, StopReason,
+    };
+    use gid_storage::RequestStats;
+
+    fn jan() -> Month {
+        "2019-01".parse().unwrap()
+    }
+
+    fn object(bucket: &str, key: &str) -> ObjectRef {
+        ObjectRef {
+            bucket: bucket.into(),
+            key: key.into(),
+            etag: "9b2cf535f27731c974343645a3985328".into(),
+            size: 1234,
+        }
+    }
+
+    fn alert(topic: &str, result: AlertResult) -> AlertOutcome {
+        AlertOutcome {
+            threshold: Threshold::new(
+                "Illegal Dumping",
+                100,
+                TopicName::new(topic).unwrap(),
+                "Trash violations",
+            )
+            .unwrap(),
+            count: 123,
+            result,
+        }
+    }
+
+    fn every_alert_result() -> Vec<AlertOutcome> {
+        let now = RunOwner::current().started_at;
+        let arn = TopicArn::new("arn:aws:sns:us-east-1:123456789012:trash").unwrap();
+        vec![
+            alert("below", AlertResult::Below),
+            alert(
+                "sent",
+                AlertResult::Sent {
+                    topic: arn.clone(),
+                    message_id: MessageId::new("m-1"),
+                },
+            ),
+            alert(
+                "already",
+                AlertResult::AlreadySent {
+                    message_id: Some(MessageId::new("m-0")),
+                    sent_at: Some(now),
+                },
+            ),
+            alert(
+                "confirmed",
+                AlertResult::AlreadySent {
+                    message_id: None,
+                    sent_at: None,
+                },
+            ),
+            alert(
+                "elsewhere",
+                AlertResult::ClaimedElsewhere {
+                    owner: RunOwner::current().clone(),
+                    claimed_at: now,
+                },
+            ),
+            alert(
+                "doubt",
+                AlertResult::InDoubt {
+                    claimed_at: now,
+                    owner: Some(RunOwner::current().clone()),
+                },
+            ),
+            alert(
+                "doubt-old-ledger",
+                AlertResult::InDoubt {
+                    claimed_at: now,
+                    owner: None,
+                },
+            ),
+            alert("nobody", AlertResult::NoSubscribers { topic: arn }),
+            alert("stopped", AlertResult::Stopped),
+            alert(
+                "failed",
+                AlertResult::Failed {
+                    reason: "SNS said no".into(),
+                },
+            ),
+        ]
+    }
+
+    fn every_stage_outcome() -> Vec<StageOutcome> {
+        let skipped = [
+            SkipReason::Empty,
+            SkipReason::NotAnExport {
+                suffix: ".csv".into(),
+            },
+            SkipReason::NotText,
+            SkipReason::TooManyColumns {
+                columns: 2000,
+                max: 1000,
+            },
+            SkipReason::MissingColumns {
+                missing: vec!["service_name".into()],
+                header: "name, email".into(),
+            },
+            SkipReason::UnreadableHeader {
+                message: "quote never closes".into(),
+            },
+        ];
+        let tally = IngestTally {
+            files: 8,
+            bytes: 2_000_000,
+            rows: 1197,
+            quarantined: 3,
+            skipped: vec![("empty", 1)],
+            duplicates_dropped: 300,
+            duplicates: vec![DuplicateCopies {
+                file: "2019/jan/backup/part-001.csv".into(),
+                kept_from: "2019/jan/part-001.csv".into(),
+                rows: 300,
+            }],
+            out_of_month: 2,
+            out_of_month_policy: OutOfMonth::Quarantine,
+            month: "2019-01".into(),
+        };
+        vec![
+            StageOutcome::Ingested(Box::new(Ingested {
+                tally,
+                skipped_files: skipped
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| (format!("2019/jan/foreign-{i}.csv"), r))
+                    .collect(),
+                written: vec![object("gid-work", "2019/jan/requests.parquet")],
+            })),
+            StageOutcome::Aggregated(Aggregated {
+                total_requests: 1197,
+                per_service: vec![gid_aggregate::GroupCount {
+                    name: "Pothole".into(),
+                    request_count: 1197,
+                }],
+                written: vec![object("gid-work", "2019/jan/summary.json")],
+            }),
+            StageOutcome::Published(Published {
+                objects: vec![object("gid-reports", "2019/jan/final_report.csv")],
+                index_entries: 4,
+                acl_fallback_used: true,
+            }),
+            StageOutcome::Notified(Notified {
+                outcomes: every_alert_result(),
+            }),
+        ]
+    }
+
+    fn month(stages: Vec<StageOutcome>, failure: Option<(Stage, StageError)>) -> MonthOutcome {
+        MonthOutcome {
+            month: jan(),
+            stages,
+            failure: failure.map(|(stage, source)| RunError {
+                month: jan(),
+                stage,
+                source,
+            }),
+            elapsed: Duration::from_millis(1234),
+        }
+    }
+
+    fn requests() -> BTreeMap<String, gid_runs::report::RequestCounts> {
+        let stats = RequestStats {
+            operations: 10,
+            attempts: 12,
+            throttled: 1,
+            server_errors: 1,
+        };
+        ["s3", "sns", "comprehend"]
+            .into_iter()
+            .map(|s| (s.to_owned(), stats.into()))
+            .collect()
+    }
+
+    #[test]
+    fn every_shape_of_a_monthly_report_document_matches_the_schema() {
+        let months = [
+            month(every_stage_outcome(), None),
+            month(
+                vec![
+                    StageOutcome::Skipped {
+                        stage: Stage::Ingest,
+                        kind: SkipKind::Resume,
+                        reason: "succeeded before".into(),
+                    },
+                    StageOutcome::Skipped {
+                        stage: Stage::Aggregate,
+                        kind: SkipKind::Unchanged,
+                        reason: "unchanged since 2019-02-02 06:00:00 UTC".into(),
+                    },
+                    StageOutcome::Planned {
+                        stage: Stage::Publish,
+                        reads: vec!["s3://gid-work/2019/jan/summary.json".into()],
+                        writes: vec!["s3://gid-reports/index.html (regenerated last)".into()],
+                    },
+                ],
+                Some((
+                    Stage::Notify,
+                    StageError::AlertsNotSent {
+                        count: 5,
+                        details: "five".into(),
+                        outcomes: every_alert_result(),
+                    },
+                )),
+            ),
+            month(
+                vec![],
+                Some((
+                    Stage::Ingest,
+                    StageError::Interrupted {
+                        reason: StopReason::Terminate,
+                    },
+                )),
+            ),
+        ];
+        let mut summary = RunClock::start(Tool::MonthlyReport).finish(
+            Profile::Aws,
+            false,
+            months.iter().map(MonthReport::from).collect(),
+            requests(),
+            Some(StopReason::Terminate),
+        );
+        summary.exit_code = 143;
+        let document: serde_json::Value = serde_json::from_str(&summary.to_json_line()).unwrap();
+        gid_e2e::assert_valid_run_summary(&document);
+    }
+
+    #[test]
+    fn every_shape_of_a_scooter_pickups_document_matches_the_schema() {
+        let done = ScooterOutcome {
+            month: Some(jan()),
+            requests: 9,
+            pickups: 2,
+            engine_calls: BTreeMap::from([("lingua-1.8".to_owned(), 1)]),
+            engine_inputs: BTreeMap::from([("lingua-1.8".to_owned(), 9)]),
+            written: vec![object("gid-work", "2019/jan/enriched.parquet")],
+            ..ScooterOutcome::default()
+        };
+        let planned = |cost| ScooterOutcome {
+            plan: Some((EnrichPlan::default(), cost)),
+            ..ScooterOutcome::default()
+        };
+        let scooter = |ingested, result| ScooterMonth {
+            month: jan(),
+            ingested,
+            result,
+            elapsed: Duration::from_millis(250),
+        };
+        let ingest = every_stage_outcome().swap_remove(0);
+        let months = [
+            scooter(Some(ingest), Ok(done)),
+            scooter(None, Ok(planned(Some(0.0123)))),
+            scooter(None, Ok(planned(None))),
+            scooter(
+                None,
+                Ok(ScooterOutcome {
+                    dry_run_needs_ingest: true,
+                    ..ScooterOutcome::default()
+                }),
+            ),
+            scooter(
+                None,
+                Err(ScooterError::Enrich {
+                    month: jan(),
+                    source: EnrichError::Engine {
+                        engine: "apertium".into(),
+                        message: "not installed".into(),
+                    },
+                }),
+            ),
+            scooter(
+                None,
+                Err(ScooterError::Stage {
+                    month: jan(),
+                    source: StageError::Interrupted {
+                        reason: StopReason::Interrupt,
+                    },
+                }),
+            ),
+            scooter(
+                None,
+                Err(ScooterError::Run {
+                    month: jan(),
+                    source: Box::new(RunError {
+                        month: jan(),
+                        stage: Stage::Ingest,
+                        source: StageError::Interrupted {
+                            reason: StopReason::Interrupt,
+                        },
+                    }),
+                }),
+            ),
+        ];
+        let mut summary = RunClock::start(Tool::ScooterPickups).finish(
+            Profile::Local,
+            true,
+            months.iter().map(MonthReport::from).collect(),
+            BTreeMap::new(),
+            None,
+        );
+        summary.exit_code = 1;
+        let document: serde_json::Value = serde_json::from_str(&summary.to_json_line()).unwrap();
+        gid_e2e::assert_valid_run_summary(&document);
+    }
+}
