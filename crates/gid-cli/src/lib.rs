@@ -1,6 +1,7 @@
 //! What every gid binary shares: the common flags ([`CommonArgs`], [`MonthArgs`]),
 //! configuration loading, logging (text or JSON, to stderr, never interleaved with
-//! progress bars) and [`ProgressBars`] (drawn only on a TTY).
+//! progress bars) and [`ProgressBars`] (drawn only on a TTY); for the binaries that run
+//! months, `--output` ([`OutputArgs`]) and the exit codes ([`RunExit`], [`block_on_run`]).
 //!
 //! Binaries stay thin: parse flags with these, load the config, open the backend, call
 //! the stage crates, print the summary.
@@ -568,5 +569,102 @@ mod tests {
         );
         assert!(out.contains("** AWS_SESSION_TOKEN redacted **"), "{out}");
         assert_eq!(redact(b"plain line\n".to_vec()), b"plain line\n");
+    }
+}
+
+#[cfg(test)]
+mod exit_code_tests {
+    use gid_runs::report::{
+        AlertInDoubt, MonthReport, MonthStatus, NotifyCounts, RunClock, RunSummary, StageCounts,
+        StageName, StageReport, StageState, Tool,
+    };
+
+    use super::*;
+
+    fn month(status: MonthStatus, in_doubt: usize) -> MonthReport {
+        let notify = NotifyCounts {
+            thresholds: in_doubt,
+            sent: vec![],
+            already_sent: vec![],
+            being_sent_by_another_run: vec![],
+            in_doubt: (0..in_doubt)
+                .map(|_| AlertInDoubt {
+                    topic: "trash".into(),
+                    service: "Illegal Dumping".into(),
+                    claimed_at: "2019-02-02T06:00:00.000Z".into(),
+                    claimed_by: None,
+                })
+                .collect(),
+            not_sent: vec![],
+        };
+        MonthReport {
+            month: "2019-01".into(),
+            status,
+            error: None,
+            duration_secs: 0.0,
+            stages: vec![StageReport {
+                stage: StageName::Notify,
+                status: StageState::Failed,
+                reason: None,
+                counts: Some(StageCounts::Notify(notify)),
+                planned: None,
+            }],
+        }
+    }
+
+    fn summary(months: Vec<MonthReport>, stopped: Option<StopReason>) -> RunSummary {
+        RunClock::start(Tool::MonthlyReport).finish(
+            gid_core::Profile::Local,
+            false,
+            months,
+            Default::default(),
+            stopped,
+        )
+    }
+
+    fn settled(months: Vec<MonthReport>, stopped: Option<StopReason>) -> u8 {
+        let mut summary = summary(months, stopped);
+        let exit = RunExit::settle(&mut summary);
+        assert_eq!(summary.exit_code, exit.code(), "the document says the code");
+        exit.code()
+    }
+
+    #[test]
+    fn a_signal_outranks_alerts_in_doubt_which_outrank_failed_months() {
+        let ok = || month(MonthStatus::Ok, 0);
+        let failed = || month(MonthStatus::Failed, 0);
+        let in_doubt = || month(MonthStatus::Failed, 1);
+        assert_eq!(settled(vec![ok(), ok()], None), 0);
+        assert_eq!(settled(vec![], None), 0);
+        assert_eq!(settled(vec![ok(), failed()], None), 1);
+        assert_eq!(
+            settled(vec![month(MonthStatus::Interrupted, 0)], None),
+            1,
+            "an interrupted month without a signal of ours is a failure"
+        );
+        assert_eq!(settled(vec![failed(), in_doubt(), ok()], None), 3);
+        assert_eq!(settled(vec![in_doubt()], Some(StopReason::Terminate)), 143);
+        assert_eq!(settled(vec![ok()], Some(StopReason::Interrupt)), 130);
+    }
+
+    #[test]
+    fn only_a_service_that_may_answer_later_makes_a_setup_error_worth_retrying() {
+        let bucket = gid_core::BucketName::new("gid-requests").unwrap();
+        let service = |transient| {
+            anyhow::Error::new(gid_storage::StorageError::Service {
+                operation: "list",
+                bucket: bucket.to_string(),
+                key: String::new(),
+                message: "connection refused".into(),
+                transient,
+            })
+            .context("discovering months from the requests bucket")
+        };
+        assert_eq!(RunExit::before_months(&service(true)), RunExit::Failed);
+        assert_eq!(RunExit::before_months(&service(false)), RunExit::Usage);
+        let missing = anyhow::Error::new(gid_storage::StorageError::NoSuchBucket { bucket });
+        assert_eq!(RunExit::before_months(&missing), RunExit::Usage);
+        let range = anyhow::anyhow!("--month-index 3 is outside the 3 months of the range");
+        assert_eq!(RunExit::before_months(&range).code(), 2);
     }
 }
