@@ -76,7 +76,7 @@ async fn a_local_run_prints_one_document_with_the_months_true_counts() {
     );
 
     let ingest = &summary_stage(&doc, "2019-01", "ingest")["counts"];
-    assert_eq!(count(&ingest["rows"]), truth.total_rows as u64);
+    assert_eq!(count(&ingest["rows"]), truth.total_rows);
     assert_eq!(count(&ingest["quarantined"]), truth.dirty.len() as u64);
     let skipped: Vec<(&str, &str)> = list(&ingest["files_skipped"])
         .iter()
@@ -96,7 +96,7 @@ async fn a_local_run_prints_one_document_with_the_months_true_counts() {
         })
         .collect();
     assert_eq!(per_service, truth.service_counts);
-    assert_eq!(count(&aggregate["total_requests"]), truth.total_rows as u64);
+    assert_eq!(count(&aggregate["total_requests"]), truth.total_rows);
 
     // Objects written carry the ETags the store holds.
     let store = LocalStore::new(root);
@@ -241,6 +241,9 @@ fn run_json_with(
     run_with_env(name, &args, &all, "local")
 }
 
+/// What is wrong, the environment and arguments that say it, and what stderr must name.
+type SetupErrorCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+
 #[test]
 fn errors_before_any_month_runs_exit_2_with_nothing_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
@@ -249,7 +252,7 @@ fn errors_before_any_month_runs_exit_2_with_nothing_on_stdout() {
     let foreign = dir.path().join("home");
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
-    let cases: [(&str, &[(&str, &str)], &[&str], &str); 6] = [
+    let cases: [SetupErrorCase; 6] = [
         (
             "a configuration error",
             &[("GID__INGEST__CONCURRENCY", "many")],

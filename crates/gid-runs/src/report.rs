@@ -775,13 +775,13 @@ mod scooter {
         }
     }
 
-    fn enrich_stage(outcome: &ScooterOutcome) -> StageReport {
+    fn enrich_stage(month: gid_core::Month, outcome: &ScooterOutcome) -> StageReport {
         if outcome.dry_run_needs_ingest {
             let mut report = StageReport::new(StageName::Enrich, StageState::Planned);
-            report.reason = Some(
-                "not ingested yet: a run would ingest the month first, so the engine calls cannot be counted"
-                    .into(),
-            );
+            report.reason = Some(format!(
+                "not ingested yet: a run would ingest the month first; run `monthly-report \
+                 --month {month} --stage ingest` to count the engine calls"
+            ));
             return report;
         }
         if let Some((plan, cost)) = &outcome.plan {
@@ -808,7 +808,7 @@ mod scooter {
         fn from(m: &ScooterMonth) -> Self {
             let mut stages: Vec<StageReport> = m.ingested.iter().map(StageReport::from).collect();
             match &m.result {
-                Ok(outcome) => stages.push(enrich_stage(outcome)),
+                Ok(outcome) => stages.push(enrich_stage(m.month, outcome)),
                 // Ingest ran first and failed: `ingested` is empty then.
                 Err(ScooterError::Run { source, .. }) => stages.push(StageReport::failed(source)),
                 Err(ScooterError::Stage { source, .. }) => {
