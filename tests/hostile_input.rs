@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use gid_core::{BucketName, ObjectKey};
 use gid_e2e::html::{executable_content, parse};
-use gid_e2e::{assert_success, run_local, run_with_env, stderr, stdout};
+use gid_e2e::{
+    assert_success, run_local, run_local_json, run_summary, run_with_env, stderr, stdout,
+    summary_stage,
+};
 use gid_storage::{LocalStore, ObjectStore, PutOptions};
 
 fn bucket(name: &str) -> BucketName {
@@ -196,17 +199,18 @@ async fn a_month_of_abused_exports_keeps_every_good_row_and_quarantines_every_ba
     .await;
 
     let started = std::time::Instant::now();
-    let out = run_local("monthly-report", root, &["--month", "2019-01"]);
+    let (out, doc) = run_local_json("monthly-report", root, &["--month", "2019-01"]);
     eprintln!(
         "monthly-report on the abuse corpus: {:?}",
         started.elapsed()
     );
     assert_no_panic(&out);
     assert_success(&out);
-    let summary = stdout(&out);
-    assert!(
-        summary.contains(&format!("rows {good_rows}, quarantined {bad_rows}")),
-        "{summary}"
+    let ingest = &summary_stage(&doc, "2019-01", "ingest")["counts"];
+    assert_eq!(
+        (&ingest["rows"], &ingest["quarantined"]),
+        (&good_rows.into(), &bad_rows.into()),
+        "{ingest:#}"
     );
 
     // Every good row is counted under its service (rows lost: 0).
@@ -276,7 +280,7 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
         root,
         &["sample", "--from", "2019-01", "--to", "2019-01"],
     ));
-    let clean = run_local("monthly-report", root, &["--month", "2019-01"]);
+    let (clean, clean_doc) = run_local_json("monthly-report", root, &["--month", "2019-01"]);
     assert_success(&clean);
     let report = "gid-reports/2019/jan/final_report.csv";
     let clean_report = read(root, report);
@@ -285,10 +289,9 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
         &gid_sample::SampleSpec::default(),
     )
     .truth;
-    assert!(
-        stdout(&clean).contains(&format!("requests {}", truth.total_rows)),
-        "{}",
-        stdout(&clean)
+    assert_eq!(
+        summary_stage(&clean_doc, "2019-01", "aggregate")["counts"]["total_requests"],
+        truth.total_rows
     );
 
     // What lands in a month's folder besides the exports: random bytes named like an
@@ -321,7 +324,7 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
     let copies = copied("part-001.csv") - dirty_in("part-001.csv") + copied("part-002.csv")
         - dirty_in("part-002.csv");
 
-    let out = run_local("monthly-report", root, &["--month", "2019-01"]);
+    let (out, doc) = run_local_json("monthly-report", root, &["--month", "2019-01"]);
     assert_no_panic(&out);
     assert_success(&out);
     assert_eq!(
@@ -329,20 +332,45 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
         clean_report,
         "the month's counts are those of its exports alone"
     );
-    let said = stdout(&out);
-    assert!(
-        said.contains(
-            "files 10 (4 ignored: 1 empty, 1 not text, 2 without the export's key columns)"
-        ),
-        "{said}"
+    let ingest = &summary_stage(&doc, "2019-01", "ingest")["counts"];
+    assert_eq!(ingest["files"], 10, "{ingest:#}");
+    let mut skipped: Vec<(&str, &str)> = ingest["files_skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["key"].as_str().unwrap(), f["kind"].as_str().unwrap()))
+        .collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        [
+            ("2019/jan/contacts.csv", "missing_columns"),
+            ("2019/jan/final_report.csv", "missing_columns"),
+            ("2019/jan/part-empty.csv", "empty"),
+            ("2019/jan/zz-random.csv", "not_text"),
+        ]
     );
-    assert!(
-        said.contains(&format!(
-            "rows {}, quarantined {}, duplicates dropped {copies} (",
-            truth.total_rows,
-            truth.dirty.len()
-        )),
-        "{said}"
+    assert_eq!(ingest["rows"], truth.total_rows);
+    assert_eq!(ingest["quarantined"], truth.dirty.len());
+    assert_eq!(ingest["duplicates_dropped"], copies);
+    let mut pairs: Vec<(&str, &str)> = ingest["duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["file"].as_str().unwrap(),
+                d["kept_from"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ("2019/jan/part-001.csv", "2019/jan/backup/part-001.csv"),
+            ("2019/jan/part-002.csv", "2019/jan/part-002 (1).csv"),
+        ]
     );
     let log = stderr(&out);
     for (name, _) in &foreign[..3] {
@@ -741,13 +769,17 @@ async fn scooter_image_keys_cannot_reach_outside_the_images_bucket() {
     }
     put(&store, "gid-requests", "2019/jan/images.csv", csv).await;
     let env = photos_env(&root);
-    let out = run_env("scooter-pickups", &env, &["--month", "2019-01"]);
+    let out = run_env(
+        "scooter-pickups",
+        &env,
+        &["--month", "2019-01", "--output", "json"],
+    );
     assert_no_panic(&out);
     assert_success(&out);
-    assert!(
-        stdout(&out).contains("9 e-scooter requests"),
-        "{}",
-        stdout(&out)
+    let doc = run_summary(&out);
+    assert_eq!(
+        summary_stage(&doc, "2019-01", "enrich")["counts"]["requests"],
+        9
     );
     let page = read(&root, "gid-reports/2019/jan/scooter_pickups.html");
     let (_, text) = parse(&page);

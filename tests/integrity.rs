@@ -21,7 +21,8 @@ use bytes::Bytes;
 use gid_core::{BucketName, ObjectKey};
 use gid_e2e::fault_proxy::{Fault, FaultProxy, ProxyRequest, Rule};
 use gid_e2e::{
-    assert_success, gid_command, moto_endpoint, moto_sns_endpoint, run_local, stderr, stdout,
+    assert_success, gid_command, moto_endpoint, moto_sns_endpoint, run_local, run_local_json,
+    run_summary, stderr, stdout, summary_month, summary_stage,
 };
 use gid_storage::{list_all, LocalStore, ObjectStore, PutOptions};
 use support_aws::{s3, snapshot, sns_messages, Target, World};
@@ -252,12 +253,11 @@ async fn concurrent_publishers_never_lose_a_report_from_the_local_index() {
     // next plain run of that month, though nothing else changed.
     let index = root.join("gid-reports/index.html");
     std::fs::write(&index, "<html><body>stale</body></html>").unwrap();
-    let rerun = run_local("monthly-report", root, &["--month", "2019-01"]);
+    let (rerun, doc) = run_local_json("monthly-report", root, &["--month", "2019-01"]);
     assert_success(&rerun);
-    assert!(
-        stdout(&rerun).contains("publish skipped"),
-        "{}",
-        stdout(&rerun)
+    assert_eq!(
+        summary_stage(&doc, "2019-01", "publish")["status"],
+        "skipped_unchanged"
     );
     let repaired = std::fs::read_to_string(&index).unwrap();
     let listed = walk(&root.join("gid-reports"));
@@ -609,7 +609,11 @@ fn sigterm_during_ingest_stops_within_the_deadline_and_the_rerun_resumes() {
             "sample", "--month", "2019-01", "--files", "8", "--rows", "20000",
         ],
     ));
-    let run = spawn_local("monthly-report", root, &["--month", "2019-01"]);
+    let run = spawn_local(
+        "monthly-report",
+        root,
+        &["--month", "2019-01", "--output", "json"],
+    );
     let manifest = root.join("gid-work/2019/jan/manifests/ingest.json");
     let started = Instant::now();
     while !std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains("\"running\"")) {
@@ -627,19 +631,20 @@ fn sigterm_during_ingest_stops_within_the_deadline_and_the_rerun_resumes() {
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
     assert!(signalled.elapsed() < Duration::from_secs(20));
     eprintln!("ingest: exit 143 {:?} after SIGTERM", signalled.elapsed());
+    let doc = run_summary(&out);
+    assert_eq!(doc["stopped_by"], "SIGTERM");
+    assert_eq!(summary_month(&doc, "2019-01")["status"], "interrupted");
+    let ingest = summary_stage(&doc, "2019-01", "ingest");
+    assert_eq!(ingest["status"], "interrupted", "{ingest:#}");
     let recorded = std::fs::read_to_string(&manifest).unwrap();
     assert!(recorded.contains("\"interrupted\""), "{recorded}");
     assert!(!root.join("gid-reports/2019/jan/final_report.csv").exists());
     let runs = run_local("gid-admin", root, &["runs", "--month", "2019-01"]);
     assert!(stdout(&runs).contains("interrupted"), "{}", stdout(&runs));
 
-    let rerun = run_local("monthly-report", root, &["--month", "2019-01"]);
+    let (rerun, doc) = run_local_json("monthly-report", root, &["--month", "2019-01"]);
     assert_success(&rerun);
-    assert!(
-        !stdout(&rerun).contains("ingest skipped"),
-        "{}",
-        stdout(&rerun)
-    );
+    assert_eq!(summary_stage(&doc, "2019-01", "ingest")["status"], "ran");
     assert!(root.join("gid-reports/2019/jan/final_report.csv").exists());
 }
 

@@ -8,11 +8,12 @@ use bytes::Bytes;
 use futures::StreamExt;
 use gid_core::{Acl, BucketName, Month, ObjectKey};
 use gid_e2e::{
-    assert_success, http_get, moto_endpoint, moto_sns_endpoint, request_line, run_with_env, stdout,
-    unique,
+    assert_success, http_get, moto_endpoint, moto_sns_endpoint, run_summary, run_with_env,
+    summary_month, summary_stage, unique,
 };
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{list_all, ObjectStore, PutOptions, S3Settings, S3Store};
+use serde_json::Value;
 
 const EXTRA_FILES: usize = 1000;
 /// S3 requests of a month's four stages besides reading its inputs: manifests, outputs,
@@ -22,11 +23,11 @@ const MONTH_OVERHEAD_REQUESTS: usize = 30;
 /// and a HEAD per recorded output.
 const RERUN_OVERHEAD_REQUESTS: usize = 16;
 
-/// The `s3: N requests` count monthly-report prints.
-fn s3_requests(stdout: &str) -> usize {
-    request_line(stdout, "s3")
-        .unwrap_or_else(|| panic!("no `s3: N requests` line in {stdout}"))
-        .requests as usize
+/// The S3 requests (attempts, retries included) a run summary counts.
+fn s3_requests(doc: &Value) -> usize {
+    doc["requests"]["s3"]["attempts"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no S3 request count in {doc:#}")) as usize
 }
 
 #[tokio::test]
@@ -97,17 +98,28 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         .collect::<Vec<_>>()
         .await;
 
-    let out = run_with_env("monthly-report", &["--month", "2019-01"], &env, "aws");
+    let json = ["--month", "2019-01", "--output", "json"];
+    let out = run_with_env("monthly-report", &json, &env, "aws");
     assert_success(&out);
-    let said = stdout(&out);
+    let doc = run_summary(&out);
+    assert_eq!(doc["profile"], "aws");
     let files = sample.files.len() + EXTRA_FILES;
-    assert!(said.contains(&format!("files {files}")), "{said}");
+    assert_eq!(
+        summary_stage(&doc, "2019-01", "ingest")["counts"]["files"],
+        files
+    );
     // Requests are what S3 bills and rate-limits: one GET per input file, a LIST per 1000
     // keys, and a fixed number for the month's bookkeeping and outputs.
     let listing_pages = files.div_ceil(1000);
     assert!(
-        s3_requests(&said) <= files + listing_pages + MONTH_OVERHEAD_REQUESTS,
-        "{said}"
+        s3_requests(&doc) <= files + listing_pages + MONTH_OVERHEAD_REQUESTS,
+        "{}",
+        doc["requests"]
+    );
+    assert!(
+        doc["requests"]["sns"]["operations"].as_u64().unwrap() > 0,
+        "alerts went out through SNS: {}",
+        doc["requests"]
     );
 
     let reports_bucket = BucketName::new(reports.clone()).unwrap();
@@ -125,6 +137,19 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
     *expected.entry("Pothole".into()).or_default() += EXTRA_FILES as u64;
     assert_eq!(counts, expected);
 
+    // The objects written are named with the ETags S3 gave them.
+    let written = summary_stage(&doc, "2019-01", "publish")["counts"]["objects_written"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(written.len(), 3);
+    for object in &written {
+        assert_eq!(object["bucket"], reports.as_str());
+        let key = ObjectKey::new(object["key"].as_str().unwrap()).unwrap();
+        let head = store.head(&reports_bucket, &key).await.unwrap();
+        assert_eq!(object["etag"], head.etag.as_str(), "{key}");
+        assert_eq!(object["size"], head.size, "{key}");
+    }
     for (k, ct) in [
         ("2019/jan/final_report.csv", "text/csv"),
         ("2019/jan/final_report.html", "text/html"),
@@ -162,17 +187,20 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
     }
     // An unchanged rerun on S3 is skipped stage by stage, from the manifests, without
     // reading a single input file.
-    let again = run_with_env("monthly-report", &["--month", "2019-01"], &env, "aws");
+    let again = run_with_env("monthly-report", &json, &env, "aws");
     assert_success(&again);
-    let said = stdout(&again);
-    assert_eq!(
-        said.matches("skipped (unchanged since").count(),
-        4,
-        "{said}"
-    );
+    let doc = run_summary(&again);
+    let skipped = summary_month(&doc, "2019-01")["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "skipped_unchanged")
+        .count();
+    assert_eq!(skipped, 4, "{doc:#}");
     assert!(
-        s3_requests(&said) <= listing_pages + RERUN_OVERHEAD_REQUESTS,
-        "{said}"
+        s3_requests(&doc) <= listing_pages + RERUN_OVERHEAD_REQUESTS,
+        "{}",
+        doc["requests"]
     );
 
     // The notify stage alerted the trash topic on SNS: read back what moto recorded.

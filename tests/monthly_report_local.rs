@@ -6,7 +6,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use gid_core::{Acl, BucketName, Month, ObjectKey};
-use gid_e2e::{assert_success, run_local, stderr, stdout};
+use gid_e2e::{assert_success, run_local, run_local_json, stderr, summary_month, summary_stage};
 use gid_sample::{generate_month, DirtyKind, SampleSpec};
 use gid_storage::{list_all, LocalStore, ObjectStore, PutOptions};
 
@@ -77,13 +77,12 @@ async fn monthly_report_matches_ground_truth_and_publishes_a_complete_site() {
             .unwrap();
     }
 
-    let out = run_local("monthly-report", root, &["--month", "2019-01"]);
+    let (out, doc) = run_local_json("monthly-report", root, &["--month", "2019-01"]);
     assert_success(&out);
-    let summary = stdout(&out);
-    assert!(summary.contains("2019-01 ok"), "{summary}");
-    assert!(
-        summary.contains(&format!("quarantined {}", truth.dirty.len())),
-        "{summary}"
+    assert_eq!(summary_month(&doc, "2019-01")["status"], "ok");
+    assert_eq!(
+        summary_stage(&doc, "2019-01", "ingest")["counts"]["quarantined"],
+        truth.dirty.len()
     );
 
     // Per-service counts equal the generator's truth (plus the one hostile row).
@@ -172,17 +171,16 @@ async fn publish_reruns_alone_from_the_persisted_summary() {
         .delete(&bucket("gid-requests"), &key("2019/jan/part-001.csv"))
         .await
         .unwrap();
-    let out = run_local(
+    let (out, doc) = run_local_json(
         "monthly-report",
         root,
         &["--month", "2019-01", "--stage", "publish"],
     );
     assert_success(&out);
-    assert!(
-        !stdout(&out).contains("files "),
-        "ingest must not run: {}",
-        stdout(&out)
-    );
+    let stages = summary_month(&doc, "2019-01")["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 1, "ingest must not run: {doc:#}");
+    assert_eq!(stages[0]["stage"], "publish");
+    assert_eq!(stages[0]["status"], "ran");
     assert_eq!(
         text(&store, "gid-reports", "2019/jan/final_report.csv").await,
         before
@@ -194,16 +192,30 @@ async fn dry_run_writes_nothing_and_says_what_it_would_do() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let store = seed(root).await;
-    let out = run_local("monthly-report", root, &["--month", "2019-01", "--dry-run"]);
+    let (out, doc) = run_local_json("monthly-report", root, &["--month", "2019-01", "--dry-run"]);
     assert_success(&out);
-    let said = stdout(&out);
+    assert_eq!(doc["dry_run"], true);
+    let planned = |stage: &str, what: &str| -> Vec<String> {
+        let stage = summary_stage(&doc, "2019-01", stage);
+        assert_eq!(stage["status"], "planned", "{stage:#}");
+        stage["planned"][what]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
     assert!(
-        said.contains("would read  s3://gid-requests/2019/jan/part-001.csv"),
-        "{said}"
+        planned("ingest", "reads")
+            .iter()
+            .any(|r| r.starts_with("s3://gid-requests/2019/jan/part-001.csv (")),
+        "{doc:#}"
     );
     assert!(
-        said.contains("would write s3://gid-reports/index.html"),
-        "{said}"
+        planned("publish", "writes")
+            .iter()
+            .any(|w| w.starts_with("s3://gid-reports/index.html")),
+        "{doc:#}"
     );
     let buckets: Vec<String> = store
         .list_buckets()
@@ -226,19 +238,23 @@ async fn a_month_without_input_fails_alone_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     seed(root).await;
-    let out = run_local(
+    let (out, doc) = run_local_json(
         "monthly-report",
         root,
         &["--from", "2018-12", "--to", "2019-01"],
     );
-    assert!(!out.status.success(), "a failed month makes the run fail");
-    let err = stderr(&out);
-    assert!(
-        err.contains("2018-12 ingest: no input under s3://gid-requests/2018/dec/"),
-        "{err}"
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed month makes the run fail"
     );
-    assert!(
-        stdout(&out).contains("2019-01 ok"),
+    let error = "2018-12 ingest: no input under s3://gid-requests/2018/dec/";
+    let dec = summary_month(&doc, "2018-12");
+    assert!(dec["error"].as_str().unwrap().starts_with(error), "{dec:#}");
+    assert!(stderr(&out).contains(error), "{}", stderr(&out));
+    assert_eq!(
+        summary_month(&doc, "2019-01")["status"],
+        "ok",
         "the other month still runs"
     );
 }
@@ -248,14 +264,17 @@ async fn publish_without_a_summary_says_which_stage_to_run() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     seed(root).await;
-    let out = run_local(
+    let (out, doc) = run_local_json(
         "monthly-report",
         root,
         &["--month", "2019-01", "--stage", "publish"],
     );
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(err.contains("run --stage aggregate first"), "{err}");
+    assert_eq!(out.status.code(), Some(1));
+    let publish = summary_stage(&doc, "2019-01", "publish");
+    assert_eq!(publish["status"], "failed");
+    let reason = publish["reason"].as_str().unwrap();
+    assert!(reason.contains("run --stage aggregate first"), "{reason}");
+    assert!(stderr(&out).contains(reason), "{}", stderr(&out));
 }
 
 #[tokio::test]
@@ -282,16 +301,16 @@ async fn the_log_names_a_few_refused_rows_per_file_and_counts_the_rest() {
         )
         .await
         .unwrap();
-    let out = run_local(
+    let (out, doc) = run_local_json(
         "monthly-report",
         root,
         &["--month", "2019-01", "--stage", "ingest"],
     );
     assert_success(&out);
-    assert!(
-        stdout(&out).contains("rows 20, quarantined 12"),
-        "{}",
-        stdout(&out)
+    let counts = &summary_stage(&doc, "2019-01", "ingest")["counts"];
+    assert_eq!(
+        (&counts["rows"], &counts["quarantined"]),
+        (&20.into(), &12.into())
     );
     let log = stderr(&out);
     let named = log

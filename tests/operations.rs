@@ -5,7 +5,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gid_e2e::{assert_success, bin, gid_command, run_local, run_with_env, stderr, stdout};
+use gid_e2e::{
+    assert_success, bin, gid_command, run_local, run_local_json, run_with_env, stderr, stdout,
+    summary_month, summary_stage,
+};
+use serde_json::Value;
 
 fn sample(root: &Path, from: &str, to: &str, rows: &str) {
     assert_success(&run_local(
@@ -13,6 +17,27 @@ fn sample(root: &Path, from: &str, to: &str, rows: &str) {
         root,
         &["sample", "--from", from, "--to", to, "--rows", rows],
     ));
+}
+
+/// Each stage of a month in a run summary, with its status.
+fn statuses(doc: &Value, month: &str) -> Vec<(String, String)> {
+    summary_month(doc, month)["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let field = |name: &str| s[name].as_str().unwrap().to_owned();
+            (field("stage"), field("status"))
+        })
+        .collect()
+}
+
+/// Every stage of the month has `status`.
+fn all_stages(status: &str) -> Vec<(String, String)> {
+    ["ingest", "aggregate", "publish", "notify"]
+        .iter()
+        .map(|stage| (stage.to_string(), status.to_owned()))
+        .collect()
 }
 
 fn read(root: &Path, path: &str) -> Vec<u8> {
@@ -31,13 +56,14 @@ fn an_unchanged_rerun_skips_every_stage_and_force_reruns_them() {
         .modified()
         .unwrap();
 
-    let again = run_local("monthly-report", root, &["--month", "2019-01"]);
+    let (again, doc) = run_local_json("monthly-report", root, &["--month", "2019-01"]);
     assert_success(&again);
-    let said = stdout(&again);
+    assert_eq!(statuses(&doc, "2019-01"), all_stages("skipped_unchanged"));
     for stage in ["ingest", "aggregate", "publish", "notify"] {
+        let reason = &summary_stage(&doc, "2019-01", stage)["reason"];
         assert!(
-            said.contains(&format!("{stage} skipped (unchanged since")),
-            "{said}"
+            reason.as_str().unwrap().starts_with("unchanged since "),
+            "{reason}"
         );
     }
     let after = std::fs::metadata(root.join(report))
@@ -46,14 +72,15 @@ fn an_unchanged_rerun_skips_every_stage_and_force_reruns_them() {
         .unwrap();
     assert_eq!(modified, after, "a skipped publish rewrites nothing");
 
-    let forced = run_local("monthly-report", root, &["--month", "2019-01", "--force"]);
+    let (forced, doc) = run_local_json("monthly-report", root, &["--month", "2019-01", "--force"]);
     assert_success(&forced);
-    let said = stdout(&forced);
-    assert!(!said.contains("skipped"), "{said}");
-    assert!(
-        said.contains("rows 399") && said.contains("published 3 objects"),
-        "{said}"
+    assert_eq!(statuses(&doc, "2019-01"), all_stages("ran"));
+    assert_eq!(
+        summary_stage(&doc, "2019-01", "ingest")["counts"]["rows"],
+        399
     );
+    let published = &summary_stage(&doc, "2019-01", "publish")["counts"]["objects_written"];
+    assert_eq!(published.as_array().unwrap().len(), 3, "{published}");
 }
 
 #[test]
@@ -73,20 +100,24 @@ fn changing_one_input_reruns_exactly_that_months_downstream_stages() {
     text.push_str("201901999999,2019-01-31T23:59:00,1,Pothole,TSW,New,32.7,-117.1,3,Downtown,Web,added later,\n");
     std::fs::write(&part, text).unwrap();
 
-    let out = run_local(
+    let (out, doc) = run_local_json(
         "monthly-report",
         root,
         &["--from", "2019-01", "--to", "2019-02"],
     );
     assert_success(&out);
-    let said = stdout(&out);
-    let jan = said.lines().find(|l| l.starts_with("2019-01")).unwrap();
-    let feb = said.lines().find(|l| l.starts_with("2019-02")).unwrap();
-    assert!(
-        jan.contains("rows 400") && jan.contains("requests 400") && jan.contains("published 3"),
-        "{jan}"
+    assert_eq!(statuses(&doc, "2019-01"), all_stages("ran"));
+    let counts = |stage| summary_stage(&doc, "2019-01", stage)["counts"].clone();
+    assert_eq!(counts("ingest")["rows"], 400);
+    assert_eq!(counts("aggregate")["total_requests"], 400);
+    assert_eq!(
+        counts("publish")["objects_written"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
     );
-    assert_eq!(feb.matches("skipped").count(), 4, "{feb}");
+    assert_eq!(statuses(&doc, "2019-02"), all_stages("skipped_unchanged"));
     assert_eq!(
         read(root, "gid-reports/2019/feb/final_report.csv"),
         feb_report
@@ -130,18 +161,21 @@ fn a_backfill_with_a_corrupt_month_finishes_the_others_and_fails() {
     )
     .unwrap();
 
-    let out = run_local("monthly-report", root, &["--all", "--jobs", "2"]);
-    assert!(!out.status.success(), "a failed month fails the run");
-    let said = stdout(&out);
-    assert!(
-        said.contains("2019-01 ok") && said.contains("2019-03 ok"),
-        "{said}"
+    let (out, doc) = run_local_json("monthly-report", root, &["--all", "--jobs", "2"]);
+    assert_eq!(out.status.code(), Some(1), "a failed month fails the run");
+    for ok in ["2019-01", "2019-03"] {
+        assert_eq!(statuses(&doc, ok), all_stages("ran"), "{doc:#}");
+    }
+    let feb = summary_month(&doc, "2019-02");
+    assert_eq!(feb["status"], "failed");
+    let error = "2019-02 ingest: none of the 1 objects under s3://gid-requests/2019/feb/ is an export (1 without the export's key columns)";
+    assert!(feb["error"].as_str().unwrap().starts_with(error), "{feb:#}");
+    assert_eq!(
+        statuses(&doc, "2019-02"),
+        [("ingest".to_owned(), "failed".to_owned())]
     );
     let err = stderr(&out);
-    assert!(
-        err.contains("2019-02 ingest: none of the 1 objects under s3://gid-requests/2019/feb/ is an export (1 without the export's key columns)"),
-        "{err}"
-    );
+    assert!(err.contains(&format!("gid: {error}")), "{err}");
     assert!(err.contains("1 of 3 months failed"), "{err}");
     let runs = stdout(&run_local(
         "gid-admin",
@@ -160,16 +194,19 @@ fn month_index_picks_one_month_of_the_range_for_array_workers() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     sample(root, "2019-01", "2019-03", "20");
-    let out = run_local(
+    let (out, doc) = run_local_json(
         "monthly-report",
         root,
         &["--from", "2019-01", "--to", "2019-03", "--month-index", "1"],
     );
     assert_success(&out);
-    assert!(stdout(&out).starts_with("2019-02 ok"), "{}", stdout(&out));
+    let months: Vec<&Value> = doc["months"].as_array().unwrap().iter().collect();
+    assert_eq!(months.len(), 1, "{doc:#}");
+    assert_eq!(months[0]["month"], "2019-02");
+    assert_eq!(months[0]["status"], "ok");
     assert!(!root.join("gid-reports/2019/jan").exists());
     let out = run_local("monthly-report", root, &["--all", "--month-index", "3"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "nothing ran: a usage error");
     assert!(
         stderr(&out).contains("outside the 3 months"),
         "{}",
@@ -240,20 +277,19 @@ fn a_killed_backfill_resumes_to_the_same_site_as_an_uninterrupted_run() {
         }
     }
 
-    let out = run_local(
+    let (out, doc) = run_local_json(
         "monthly-report",
         root,
         &["--from", "2019-01", "--to", "2019-08", "--resume"],
     );
     assert_success(&out);
-    let said = stdout(&out);
-    assert!(
-        said.lines()
-            .next()
-            .unwrap()
-            .contains("--resume does not re-check"),
-        "{said}"
-    );
+    // January's ingest finished before the kill: trusted, not re-checked.
+    let ingest = summary_stage(&doc, "2019-01", "ingest");
+    assert_eq!(ingest["status"], "skipped_resume", "{ingest:#}");
+    assert!(ingest["reason"]
+        .as_str()
+        .unwrap()
+        .contains("--resume does not re-check"));
     assert_eq!(
         site_snapshot(root, &MONTHS),
         site_snapshot(reference.path(), &MONTHS)
@@ -293,7 +329,9 @@ fn every_binary_prints_a_configuration_error_once_and_exits_non_zero() {
             args,
         );
         let said = stderr(&out);
-        assert!(!out.status.success(), "{name}: {said}");
+        // gid-admin's errors all exit 1; the run binaries say 2: nothing ran.
+        let code = if name == "gid-admin" { 1 } else { 2 };
+        assert_eq!(out.status.code(), Some(code), "{name}: {said}");
         assert_eq!(
             said.matches("ingest.concurrency").count(),
             1,
@@ -308,7 +346,7 @@ fn every_binary_prints_a_configuration_error_once_and_exits_non_zero() {
         &[("GID__BUCKET__REPORTS", "city-reports")],
         &["--month", "2019-01"],
     );
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out).trim_end(),
         "gid: environment variable GID__BUCKET__REPORTS sets unknown key bucket.reports: \
@@ -353,7 +391,7 @@ fn a_range_longer_than_fifty_years_is_refused_before_anything_runs() {
         dir.path(),
         &["--from", "0000-01", "--to", "9999-12"],
     );
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "nothing ran: a usage error");
     let said = stderr(&out);
     assert!(said.contains("120000 months long"), "{said}");
     assert!(said.contains("use --all"), "{said}");

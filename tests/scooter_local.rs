@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use gid_e2e::{assert_success, run_with_env, stdout};
+use gid_e2e::{assert_success, run_summary, run_with_env, summary_month, summary_stage};
+use serde_json::Value;
 
 fn photos_dir() -> PathBuf {
     let dir = std::env::var("GID_SAMPLE_IMAGES").unwrap_or_else(|_| {
@@ -20,6 +21,15 @@ fn photos_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// Runs scooter-pickups with `--output json`; returns its run summary, after checking it
+/// succeeded.
+fn pickups(root: &Path, args: &[&str]) -> Value {
+    let args: Vec<&str> = args.iter().copied().chain(["--output", "json"]).collect();
+    let out = run("scooter-pickups", root, &args);
+    assert_success(&out);
+    run_summary(&out)
 }
 
 fn run(name: &str, root: &Path, args: &[&str]) -> std::process::Output {
@@ -49,34 +59,37 @@ fn pickups_are_scooter_photos_with_negative_descriptions_and_reruns_call_no_engi
     ));
 
     // A dry run before anything was ingested says what a real run would do first.
-    let dry = run(
-        "scooter-pickups",
-        root,
-        &["--month", "2019-01", "--dry-run"],
-    );
-    assert_success(&dry);
+    let dry = pickups(root, &["--month", "2019-01", "--dry-run"]);
+    let enrich = summary_stage(&dry, "2019-01", "enrich");
+    assert_eq!(enrich["status"], "planned");
     assert!(
-        stdout(&dry).contains("not ingested yet"),
-        "{}",
-        stdout(&dry)
+        enrich["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not ingested yet"),
+        "{enrich:#}"
     );
 
-    let out = run("scooter-pickups", root, &["--month", "2019-01"]);
-    assert_success(&out);
-    let said = stdout(&out);
-    assert!(said.contains("ingested first"), "{said}");
-    let pickups: usize = said
-        .split("pickups ")
-        .nth(1)
+    let doc = pickups(root, &["--month", "2019-01"]);
+    let stages: Vec<(&Value, &Value)> = summary_month(&doc, "2019-01")["stages"]
+        .as_array()
         .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+        .iter()
+        .map(|s| (&s["stage"], &s["status"]))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            (&"ingest".into(), &"ran".into()),
+            (&"enrich".into(), &"ran".into())
+        ],
+        "ingested first"
+    );
+    let counts = &summary_stage(&doc, "2019-01", "enrich")["counts"];
+    let pickups_found = counts["pickups"].as_u64().unwrap() as usize;
     assert!(
-        pickups > 0,
-        "the sample has scooter photos with negative descriptions: {said}"
+        pickups_found > 0,
+        "the sample has scooter photos with negative descriptions: {counts:#}"
     );
 
     // Every pickup: a photo the sample stored as the motorcycle, and a NEGATIVE description.
@@ -118,7 +131,7 @@ fn pickups_are_scooter_photos_with_negative_descriptions_and_reruns_call_no_engi
             "{record:?}"
         );
     }
-    assert_eq!(rows, pickups);
+    assert_eq!(rows, pickups_found);
 
     // Spanish descriptions are translated before sentiment; missing photos are recorded.
     let page =
@@ -133,21 +146,19 @@ fn pickups_are_scooter_photos_with_negative_descriptions_and_reruns_call_no_engi
     assert!(root.join("gid-work/2019/jan/enriched.parquet").exists());
 
     // Unchanged rerun: every answer comes from the cache.
-    let again = run("scooter-pickups", root, &["--month", "2019-01"]);
-    assert_success(&again);
-    assert!(
-        stdout(&again).contains("engine calls 0"),
-        "{}",
-        stdout(&again)
-    );
-    let dry = run(
-        "scooter-pickups",
-        root,
-        &["--month", "2019-01", "--dry-run"],
-    );
-    assert!(
-        stdout(&dry).contains("would ask: language 0 texts (0 chars), translate up to 0 texts (0 chars), sentiment up to 0 texts (0 chars), labels for 0 photos"),
-        "{}",
-        stdout(&dry)
-    );
+    let again = pickups(root, &["--month", "2019-01"]);
+    let counts = &summary_stage(&again, "2019-01", "enrich")["counts"];
+    assert_eq!(counts["engine_calls"], serde_json::json!([]), "{counts:#}");
+    assert!(counts["cache_hits"].as_u64().unwrap() > 0, "{counts:#}");
+    let dry = pickups(root, &["--month", "2019-01", "--dry-run"]);
+    let plan = &summary_stage(&dry, "2019-01", "enrich")["counts"];
+    for asked in [
+        "language_texts",
+        "translate_texts",
+        "sentiment_texts",
+        "photos",
+    ] {
+        assert_eq!(plan[asked], 0, "{plan:#}");
+    }
+    assert_eq!(plan["estimated_cost_usd"], Value::Null, "no prices offline");
 }

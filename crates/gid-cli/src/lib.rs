@@ -1,6 +1,7 @@
 //! What every gid binary shares: the common flags ([`CommonArgs`], [`MonthArgs`]),
 //! configuration loading, logging (text or JSON, to stderr, never interleaved with
-//! progress bars) and [`ProgressBars`] (drawn only on a TTY).
+//! progress bars) and [`ProgressBars`] (drawn only on a TTY); for the binaries that run
+//! months, `--output` ([`OutputArgs`]) and the exit codes ([`RunExit`], [`block_on_run`]).
 //!
 //! Binaries stay thin: parse flags with these, load the config, open the backend, call
 //! the stage crates, print the summary.
@@ -74,6 +75,91 @@ impl CommonArgs {
             self.profile,
             self.config.as_deref(),
         )?)
+    }
+}
+
+/// What a run binary prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A summary line per month, for people.
+    Text,
+    /// One JSON document per run, on one line (docs/run-summary.schema.json).
+    Json,
+}
+
+/// The `--output` flag of the binaries that run months (monthly-report, scooter-pickups).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// What stdout carries: a summary line per month (text), or one JSON document
+    /// describing the whole run (json; see docs/run-summary.schema.json). Logs go to
+    /// stderr either way.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// How a run of months ended, and the exit code that says so (README, "Exit codes").
+/// One place decides it, so every binary that runs months answers schedulers alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunExit {
+    /// 0: every month ran to its end.
+    Ok,
+    /// 1: some month failed (the others completed), or a service could not be reached
+    /// before any month ran: a retry may succeed and redoes only what is missing.
+    Failed,
+    /// 2: a usage or configuration error; nothing ran, and a retry fails the same way.
+    Usage,
+    /// 3: alerts are left in doubt (claimed by a run that died): an operator checks the
+    /// topic and reruns with `--resend-in-doubt` or `--confirm-in-doubt`; retrying alone
+    /// cannot settle them. Wins over 1: the operator's rerun retries failed months too.
+    AlertsInDoubt,
+    /// 143 (SIGTERM) or 130 (SIGINT): stopped at a safe point; rerun to resume. Wins over
+    /// everything else: the scheduler that stopped the run decides what comes next.
+    Stopped(StopReason),
+}
+
+impl RunExit {
+    /// Decides the exit code of a run whose months ran (or started to) from its summary,
+    /// and records it there.
+    pub fn settle(summary: &mut gid_runs::report::RunSummary) -> Self {
+        use gid_runs::report::MonthStatus;
+        let exit = if let Some(signal) = summary.stopped_by {
+            RunExit::Stopped(signal.into())
+        } else if summary.alerts_in_doubt() > 0 {
+            RunExit::AlertsInDoubt
+        } else if summary.months.iter().any(|m| m.status != MonthStatus::Ok) {
+            RunExit::Failed
+        } else {
+            RunExit::Ok
+        };
+        summary.exit_code = exit.code();
+        exit
+    }
+
+    /// The exit code of a run that failed before any month ran: a configuration, a month
+    /// range, a data root or a bucket that cannot work (2), unless a service answered
+    /// that it is busy or could not be reached (1, worth retrying).
+    pub fn before_months(error: &anyhow::Error) -> Self {
+        let transient = error.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<gid_storage::StorageError>(),
+                Some(gid_storage::StorageError::Service { kind, .. }) if kind.is_transient()
+            )
+        });
+        if transient {
+            RunExit::Failed
+        } else {
+            RunExit::Usage
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            RunExit::Ok => 0,
+            RunExit::Failed => 1,
+            RunExit::Usage => 2,
+            RunExit::AlertsInDoubt => 3,
+            RunExit::Stopped(reason) => reason.exit_code(),
+        }
     }
 }
 
@@ -537,6 +623,27 @@ pub fn block_on(body: impl std::future::Future<Output = anyhow::Result<ExitCode>
     }
 }
 
+/// [`block_on`] for the binaries that run months (monthly-report, scooter-pickups): the
+/// body's [`RunExit`] is the exit code, as its run summary already said; an error, which
+/// such a body returns only before any month ran, is printed as [`block_on`] prints it
+/// and exits as [`RunExit::before_months`] decides (143/130 when a signal came first).
+pub fn block_on_run(body: impl std::future::Future<Output = anyhow::Result<RunExit>>) -> ExitCode {
+    let decided: Mutex<Option<Result<RunExit, RunExit>>> = Mutex::new(None);
+    let code = block_on(async {
+        let result = body.await;
+        *decided.lock().unwrap_or_else(|e| e.into_inner()) = Some(match &result {
+            Ok(exit) => Ok(*exit),
+            Err(e) => Err(RunExit::before_months(e)),
+        });
+        result.map(|_| ExitCode::SUCCESS)
+    });
+    match decided.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(Ok(exit)) => ExitCode::from(exit.code()),
+        Some(Err(exit)) if shutdown().reason().is_none() => ExitCode::from(exit.code()),
+        _ => code,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,5 +661,107 @@ mod tests {
         );
         assert!(out.contains("** AWS_SESSION_TOKEN redacted **"), "{out}");
         assert_eq!(redact(b"plain line\n".to_vec()), b"plain line\n");
+    }
+}
+
+#[cfg(test)]
+mod exit_code_tests {
+    use gid_runs::report::{
+        AlertInDoubt, MonthReport, MonthStatus, NotifyCounts, RunClock, RunSummary, StageCounts,
+        StageName, StageReport, StageState, Tool,
+    };
+
+    use super::*;
+
+    fn month(status: MonthStatus, in_doubt: usize) -> MonthReport {
+        let notify = NotifyCounts {
+            thresholds: in_doubt,
+            sent: vec![],
+            already_sent: vec![],
+            being_sent_by_another_run: vec![],
+            in_doubt: (0..in_doubt)
+                .map(|_| AlertInDoubt {
+                    topic: "trash".into(),
+                    service: "Illegal Dumping".into(),
+                    claimed_at: "2019-02-02T06:00:00.000Z".into(),
+                    claimed_by: None,
+                })
+                .collect(),
+            not_sent: vec![],
+        };
+        MonthReport {
+            month: "2019-01".into(),
+            status,
+            error: None,
+            duration_secs: 0.0,
+            stages: vec![StageReport {
+                stage: StageName::Notify,
+                status: StageState::Failed,
+                reason: None,
+                counts: Some(StageCounts::Notify(notify)),
+                planned: None,
+            }],
+        }
+    }
+
+    fn summary(months: Vec<MonthReport>, stopped: Option<StopReason>) -> RunSummary {
+        RunClock::start(Tool::MonthlyReport).finish(
+            gid_core::Profile::Local,
+            false,
+            months,
+            Default::default(),
+            stopped,
+        )
+    }
+
+    fn settled(months: Vec<MonthReport>, stopped: Option<StopReason>) -> u8 {
+        let mut summary = summary(months, stopped);
+        let exit = RunExit::settle(&mut summary);
+        assert_eq!(summary.exit_code, exit.code(), "the document says the code");
+        exit.code()
+    }
+
+    #[test]
+    fn a_signal_outranks_alerts_in_doubt_which_outrank_failed_months() {
+        let ok = || month(MonthStatus::Ok, 0);
+        let failed = || month(MonthStatus::Failed, 0);
+        let in_doubt = || month(MonthStatus::Failed, 1);
+        assert_eq!(settled(vec![ok(), ok()], None), 0);
+        assert_eq!(settled(vec![], None), 0);
+        assert_eq!(settled(vec![ok(), failed()], None), 1);
+        assert_eq!(
+            settled(vec![month(MonthStatus::Interrupted, 0)], None),
+            1,
+            "an interrupted month without a signal of ours is a failure"
+        );
+        assert_eq!(settled(vec![failed(), in_doubt(), ok()], None), 3);
+        assert_eq!(settled(vec![in_doubt()], Some(StopReason::Terminate)), 143);
+        assert_eq!(settled(vec![ok()], Some(StopReason::Interrupt)), 130);
+    }
+
+    #[test]
+    fn only_a_service_that_may_answer_later_makes_a_setup_error_worth_retrying() {
+        let bucket = gid_core::BucketName::new("gid-requests").unwrap();
+        let service = |transient: bool| {
+            let kind = if transient {
+                gid_core::FailureKind::ConnectionRefused { endpoint: None }
+            } else {
+                gid_core::FailureKind::AccessDenied
+            };
+            anyhow::Error::new(gid_storage::StorageError::Service {
+                operation: "list",
+                bucket: bucket.to_string(),
+                key: String::new(),
+                kind,
+                detail: None,
+            })
+            .context("discovering months from the requests bucket")
+        };
+        assert_eq!(RunExit::before_months(&service(true)), RunExit::Failed);
+        assert_eq!(RunExit::before_months(&service(false)), RunExit::Usage);
+        let missing = anyhow::Error::new(gid_storage::StorageError::NoSuchBucket { bucket });
+        assert_eq!(RunExit::before_months(&missing), RunExit::Usage);
+        let range = anyhow::anyhow!("--month-index 3 is outside the 3 months of the range");
+        assert_eq!(RunExit::before_months(&range).code(), 2);
     }
 }

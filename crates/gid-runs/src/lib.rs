@@ -4,13 +4,15 @@
 //! [`MonthRun`] chains the stages of one month (ingest → aggregate → publish), each
 //! reading the previous stage's persisted output when it was not run in the same
 //! invocation, so any stage of any month can run alone; [`run_months`] runs many months
-//! with bounded concurrency where one failing month never stops the others.
+//! with bounded concurrency where one failing month never stops the others;
+//! [`report`] turns their outcomes into the run summary of `--output json`.
 //!
 //! Stages are in their own crates; this crate only sequences them and reports.
 
 mod backend;
 pub mod manifest;
 mod month;
+pub mod report;
 #[cfg(feature = "enrich")]
 pub mod scooter;
 mod shutdown;
@@ -23,7 +25,8 @@ pub use backend::{
 };
 pub use manifest::{Manifest, ObservedState, RunState};
 pub use month::{
-    discover_months, for_each_month, run_months, MonthOutcome, MonthRun, Progress, RunError,
-    RunOptions, Stage, StageError, StageOutcome, StageStatus,
+    discover_months, for_each_month, run_months, Aggregated, Ingested, MonthEnd, MonthOutcome,
+    MonthRun, Notified, Progress, Published, RunError, RunOptions, SkipKind, Stage, StageError,
+    StageOutcome, StageStatus,
 };
 pub use shutdown::{Shutdown, StopReason};

@@ -77,7 +77,13 @@ pub enum StageError {
     #[error(transparent)]
     Backend(#[from] crate::BackendError),
     #[error("{count} alert(s) not sent: {details}; rerun to retry (sent alerts are not repeated)")]
-    AlertsNotSent { count: usize, details: String },
+    AlertsNotSent {
+        count: usize,
+        details: String,
+        /// Every threshold's outcome, the ones that did go out included: the run summary
+        /// reports a failed notify stage with what it did send.
+        outcomes: Vec<gid_notify::AlertOutcome>,
+    },
     #[error("stopped by {reason} before it finished; rerun the same command to resume")]
     Interrupted { reason: StopReason },
     #[error("no {what} for {month} at s3://{bucket}/{key}: run --stage {needs} first (or run without --stage)")]
@@ -90,6 +96,13 @@ pub enum StageError {
     },
 }
 
+impl StageError {
+    /// Whether a stop request (SIGTERM, SIGINT), not a fault, ended the stage.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, StageError::Interrupted { .. })
+    }
+}
+
 /// A failed month: which stage, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{month} {stage}: {source}")]
@@ -100,33 +113,92 @@ pub struct RunError {
     pub source: StageError,
 }
 
+/// Why a stage did not run although it was asked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipKind {
+    /// Its inputs, configuration and outputs are as its last successful run left them.
+    Unchanged,
+    /// `--resume`: it succeeded before, and its inputs were not checked again.
+    Resume,
+}
+
+/// What the ingest stage of a month did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    /// Files, rows, quarantined rows, skipped files and dropped copies of the month.
+    pub tally: gid_ingest::IngestTally,
+    /// Each file that contributed nothing, by key, and why.
+    pub skipped_files: Vec<(String, gid_ingest::SkipReason)>,
+    /// The table, the ingest report and the quarantine objects, as their puts returned them.
+    pub written: Vec<ObjectRef>,
+}
+
+/// What the aggregate stage of a month did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregated {
+    pub total_requests: u64,
+    /// Requests per service, most first.
+    pub per_service: Vec<gid_aggregate::GroupCount>,
+    /// The summary object.
+    pub written: Vec<ObjectRef>,
+}
+
+/// What the publish stage of a month did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// The month's site files (the index, rewritten by every publish, is not among them).
+    pub objects: Vec<ObjectRef>,
+    pub index_entries: usize,
+    /// With a presigned site: when the index's links stop working.
+    pub links_expire_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// What the notify stage of a month did: one outcome per threshold checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notified {
+    pub outcomes: Vec<gid_notify::AlertOutcome>,
+}
+
+impl Notified {
+    /// Topics alerted by this run.
+    pub fn sent_topics(&self) -> Vec<String> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.result, gid_notify::AlertResult::Sent { .. }))
+            .map(|o| o.threshold.topic.to_string())
+            .collect()
+    }
+
+    /// Thresholds crossed but already alerted for this month by an earlier run.
+    pub fn already_sent(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.result, gid_notify::AlertResult::AlreadySent { .. }))
+            .count()
+    }
+
+    /// Thresholds crossed whose alert another run, still running, was sending.
+    pub fn elsewhere(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.result, gid_notify::AlertResult::ClaimedElsewhere { .. }))
+            .count()
+    }
+}
+
 /// What one stage did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StageOutcome {
-    /// Files, rows, quarantined rows, skipped files and dropped copies of the month.
-    Ingested(gid_ingest::IngestTally),
-    Aggregated {
-        services: usize,
-        total_requests: u64,
+    Ingested(Box<Ingested>),
+    Aggregated(Aggregated),
+    Published(Published),
+    Notified(Notified),
+    /// It did not run: see [`SkipKind`]; `reason` says it in words.
+    Skipped {
+        stage: Stage,
+        kind: SkipKind,
+        reason: String,
     },
-    Published {
-        objects: usize,
-        index_entries: usize,
-        /// With a presigned site: when the index's links stop working.
-        links_expire_at: Option<chrono::DateTime<Utc>>,
-    },
-    Notified {
-        /// Topics alerted by this run.
-        sent: Vec<String>,
-        /// Thresholds crossed but already alerted for this month by an earlier run.
-        already_sent: usize,
-        /// Thresholds crossed whose alert another run, still running, was sending.
-        elsewhere: usize,
-        /// Thresholds checked.
-        thresholds: usize,
-    },
-    /// Nothing changed since the last successful run (see the manifest), so it did not run.
-    Skipped { stage: Stage, reason: String },
     /// Dry run: what the stage would read and write.
     Planned {
         stage: Stage,
@@ -135,59 +207,82 @@ pub enum StageOutcome {
     },
 }
 
-/// The result of a month's stages.
-#[derive(Debug, Clone)]
+impl StageOutcome {
+    /// The stage this outcome is of.
+    pub fn stage(&self) -> Stage {
+        match self {
+            StageOutcome::Ingested(_) => Stage::Ingest,
+            StageOutcome::Aggregated(_) => Stage::Aggregate,
+            StageOutcome::Published(_) => Stage::Publish,
+            StageOutcome::Notified(_) => Stage::Notify,
+            StageOutcome::Skipped { stage, .. } | StageOutcome::Planned { stage, .. } => *stage,
+        }
+    }
+}
+
+/// The result of a month's stages: those that ended, in order, and the one that failed.
+#[derive(Debug)]
 pub struct MonthOutcome {
     pub month: Month,
+    /// The stages that ran, were skipped or were planned, in pipeline order.
     pub stages: Vec<StageOutcome>,
+    /// The stage that failed or was interrupted; the stages after it did not start.
+    pub failure: Option<RunError>,
     pub elapsed: Duration,
 }
 
 impl MonthOutcome {
-    /// The one-line summary printed per month.
+    pub fn is_ok(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    /// The one-line summary printed per month that ended without failure.
     pub fn summary_line(&self) -> String {
         let mut parts = vec![format!("{} ok", self.month)];
         for stage in &self.stages {
             parts.push(match stage {
-                StageOutcome::Ingested(tally) => tally.to_string(),
-                StageOutcome::Aggregated {
-                    services,
-                    total_requests,
-                } => format!("services {services}, requests {total_requests}"),
-                StageOutcome::Published {
-                    objects,
-                    index_entries,
-                    links_expire_at,
-                } => format!(
-                    "published {objects} objects, index lists {index_entries}{}",
-                    match links_expire_at {
+                StageOutcome::Ingested(ingested) => ingested.tally.to_string(),
+                StageOutcome::Aggregated(aggregated) => format!(
+                    "services {}, requests {}",
+                    aggregated.per_service.len(),
+                    aggregated.total_requests
+                ),
+                StageOutcome::Published(published) => format!(
+                    "published {} objects, index lists {}{}",
+                    published.objects.len(),
+                    published.index_entries,
+                    match published.links_expire_at {
                         Some(at) => format!(
-                            " (presigned links valid until {}, sooner if the signing session ends first)",
+                            " (presigned links valid until {}, sooner if the signing session \
+                             ends first)",
                             at.format("%Y-%m-%d %H:%M UTC")
                         ),
                         None => String::new(),
                     }
                 ),
-                StageOutcome::Notified {
-                    sent,
-                    already_sent,
-                    elsewhere,
-                    thresholds,
-                } => format!(
-                    "alerts sent {}{}, already sent {already_sent}{}, thresholds {thresholds}",
-                    sent.len(),
-                    if sent.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", sent.join(", "))
-                    },
-                    if *elsewhere > 0 {
-                        format!(", being sent by another run {elsewhere}")
-                    } else {
-                        String::new()
-                    }
-                ),
-                StageOutcome::Skipped { stage, reason } => format!("{stage} skipped ({reason})"),
+                StageOutcome::Notified(notified) => {
+                    let sent = notified.sent_topics();
+                    let elsewhere = notified.elsewhere();
+                    format!(
+                        "alerts sent {}{}, already sent {}{}, thresholds {}",
+                        sent.len(),
+                        if sent.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", sent.join(", "))
+                        },
+                        notified.already_sent(),
+                        if elsewhere > 0 {
+                            format!(", being sent by another run {elsewhere}")
+                        } else {
+                            String::new()
+                        },
+                        notified.outcomes.len()
+                    )
+                }
+                StageOutcome::Skipped { stage, reason, .. } => {
+                    format!("{stage} skipped ({reason})")
+                }
                 StageOutcome::Planned {
                     stage,
                     reads,
@@ -470,7 +565,7 @@ impl MonthRun {
         month: Month,
         stages: &[Stage],
         progress: &dyn Progress,
-    ) -> Result<MonthOutcome, RunError> {
+    ) -> MonthOutcome {
         let started = Instant::now();
         let mut stages = stages.to_vec();
         stages.sort();
@@ -479,32 +574,36 @@ impl MonthRun {
         let mut summary: Option<MonthSummary> = None;
         let mut known = Vec::new();
         let mut outcomes = Vec::new();
+        let mut failure = None;
         for stage in stages {
-            if let Some(stopped) = self.interrupted() {
-                return Err(RunError {
-                    month,
-                    stage,
-                    source: stopped,
-                });
+            let result = match self.interrupted() {
+                Some(stopped) => Err(stopped),
+                None => {
+                    progress.stage_started(month, stage);
+                    let span = tracing::info_span!("stage", %month, %stage);
+                    self.run_stage(month, stage, progress, &mut table, &mut summary, &mut known)
+                        .instrument(span)
+                        .await
+                }
+            };
+            match result {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(source) => {
+                    failure = Some(RunError {
+                        month,
+                        stage,
+                        source,
+                    });
+                    break;
+                }
             }
-            progress.stage_started(month, stage);
-            let span = tracing::info_span!("stage", %month, %stage);
-            let outcome = self
-                .run_stage(month, stage, progress, &mut table, &mut summary, &mut known)
-                .instrument(span)
-                .await
-                .map_err(|source| RunError {
-                    month,
-                    stage,
-                    source,
-                })?;
-            outcomes.push(outcome);
         }
-        Ok(MonthOutcome {
+        MonthOutcome {
             month,
             stages: outcomes,
+            failure,
             elapsed: started.elapsed(),
-        })
+        }
     }
 
     /// Runs one stage unless its manifest shows nothing changed; records the run. Adds
@@ -541,6 +640,7 @@ impl MonthRun {
         {
             return Ok(StageOutcome::Skipped {
                 stage,
+                kind: SkipKind::Resume,
                 reason: "succeeded before; --resume does not re-check inputs".into(),
             });
         }
@@ -561,6 +661,7 @@ impl MonthRun {
                     .unwrap_or_default();
                 return Ok(StageOutcome::Skipped {
                     stage,
+                    kind: SkipKind::Unchanged,
                     reason: format!("unchanged since {when}"),
                 });
             }
@@ -615,19 +716,19 @@ impl MonthRun {
                     .collect();
                 known.extend(record.outputs.iter().cloned());
                 match &outcome {
-                    StageOutcome::Ingested(tally) => {
-                        record.rows = Some(tally.rows);
-                        record.quarantined = Some(tally.quarantined);
+                    StageOutcome::Ingested(ingested) => {
+                        record.rows = Some(ingested.tally.rows);
+                        record.quarantined = Some(ingested.tally.quarantined);
                     }
-                    StageOutcome::Aggregated { total_requests, .. } => {
-                        record.rows = Some(*total_requests);
+                    StageOutcome::Aggregated(aggregated) => {
+                        record.rows = Some(aggregated.total_requests);
                     }
                     _ => {}
                 }
                 record.state = match &outcome {
                     // Not settled by this run: the next run looks at those alerts again
                     // (the other run may yet fail or die).
-                    StageOutcome::Notified { elsewhere, .. } if *elsewhere > 0 => {
+                    StageOutcome::Notified(notified) if notified.elsewhere() > 0 => {
                         RunState::Deferred
                     }
                     _ => RunState::Succeeded,
@@ -692,7 +793,19 @@ impl MonthRun {
             &mut month_table,
         )
         .await?;
-        let outcome = StageOutcome::Ingested(month_table.report.tally());
+        let report = &month_table.report;
+        let outcome = StageOutcome::Ingested(Box::new(Ingested {
+            tally: report.tally(),
+            skipped_files: report
+                .files
+                .iter()
+                .filter_map(|f| Some((f.key.clone(), f.skipped.clone()?)))
+                .collect(),
+            written: written
+                .iter()
+                .map(|w| ObjectRef::written(self.work(), w))
+                .collect(),
+        }));
         *table = Some(month_table.frame);
         Ok((outcome, (self.work().clone(), written)))
     }
@@ -747,10 +860,11 @@ impl MonthRun {
                 &PutOptions::new("application/json"),
             )
             .await?;
-        let outcome = StageOutcome::Aggregated {
-            services: result.services.len(),
+        let outcome = StageOutcome::Aggregated(Aggregated {
             total_requests: result.total_requests,
-        };
+            per_service: result.services.clone(),
+            written: vec![ObjectRef::written(self.work(), &written)],
+        });
         *summary = Some(result);
         Ok((outcome, (self.work().clone(), vec![written])))
     }
@@ -832,11 +946,15 @@ impl MonthRun {
             }
             other => other?,
         };
-        let outcome = StageOutcome::Published {
-            objects: published.objects.len(),
+        let outcome = StageOutcome::Published(Published {
+            objects: published
+                .objects
+                .iter()
+                .map(|w| ObjectRef::written(&reports_bucket, w))
+                .collect(),
             index_entries: published.index_entries,
             links_expire_at: published.links_expire_at,
-        };
+        });
         Ok((outcome, (reports_bucket, published.objects)))
     }
 }
@@ -942,21 +1060,12 @@ impl MonthRun {
             return Err(StageError::AlertsNotSent {
                 count: problems.len(),
                 details: problems.join("; "),
+                outcomes: report.outcomes,
             });
         }
-        let outcome = StageOutcome::Notified {
-            sent: report
-                .sent()
-                .map(|o| o.threshold.topic.to_string())
-                .collect(),
-            already_sent: report
-                .outcomes
-                .iter()
-                .filter(|o| matches!(o.result, gid_notify::AlertResult::AlreadySent { .. }))
-                .count(),
-            elsewhere: report.claimed_elsewhere().count(),
-            thresholds: report.outcomes.len(),
-        };
+        let outcome = StageOutcome::Notified(Notified {
+            outcomes: report.outcomes,
+        });
         // The ledger exists only once a threshold was crossed.
         let outputs = match self.store.head(self.work(), &ledger_key).await {
             Ok(meta) => vec![WrittenObject::from(meta)],
@@ -1008,7 +1117,7 @@ pub async fn discover_months(
 }
 
 /// Runs the stages for every month, at most `jobs` months at once. Every month runs to
-/// its own end: a failure is reported in its slot and the others go on. Results come
+/// its own end: a failure is reported in its outcome and the others go on. Outcomes come
 /// back in calendar order.
 pub async fn run_months(
     run: &MonthRun,
@@ -1016,34 +1125,51 @@ pub async fn run_months(
     stages: &[Stage],
     jobs: usize,
     progress: &dyn Progress,
-) -> Vec<(Month, Result<MonthOutcome, RunError>)> {
+) -> Vec<MonthOutcome> {
     for_each_month(months, jobs, progress, |month| {
         run.run_month(month, stages, progress)
     })
     .await
 }
 
+/// How a month's run ended, as [`for_each_month`] orders results and tells [`Progress`].
+pub trait MonthEnd {
+    fn month(&self) -> Month;
+    /// False when the month failed or was interrupted.
+    fn is_ok(&self) -> bool;
+}
+
+impl MonthEnd for MonthOutcome {
+    fn month(&self) -> Month {
+        self.month
+    }
+    fn is_ok(&self) -> bool {
+        MonthOutcome::is_ok(self)
+    }
+}
+
 /// Runs `work` for every month, at most `jobs` at once, telling `progress` as each month
-/// ends. A month's failure stays in its slot; results come back in calendar order.
-pub async fn for_each_month<T, E, Fut>(
+/// ends. A month's failure stays in its result; results come back in calendar order.
+pub async fn for_each_month<T, Fut>(
     months: &[Month],
     jobs: usize,
     progress: &dyn Progress,
     work: impl Fn(Month) -> Fut,
-) -> Vec<(Month, Result<T, E>)>
+) -> Vec<T>
 where
-    Fut: std::future::Future<Output = Result<T, E>>,
+    T: MonthEnd,
+    Fut: std::future::Future<Output = T>,
 {
     let work = &work;
-    let mut results: Vec<(Month, Result<T, E>)> = futures::stream::iter(months.iter().copied())
+    let mut results: Vec<T> = futures::stream::iter(months.iter().copied())
         .map(|month| async move {
             let result = work(month).await;
             progress.month_finished(month, result.is_ok());
-            (month, result)
+            result
         })
         .buffer_unordered(jobs.max(1))
         .collect()
         .await;
-    results.sort_by_key(|(m, _)| *m);
+    results.sort_by_key(MonthEnd::month);
     results
 }

@@ -19,7 +19,9 @@ use gid_publish::{table_csv, table_page, RenderedFile, TextTable};
 use gid_storage::PutOptions;
 use polars_core::prelude::*;
 
-use crate::{MonthRun, Progress, RunError, Stage, StageError};
+use crate::manifest::ObjectRef;
+use crate::month::MonthEnd;
+use crate::{MonthRun, Progress, RunError, Stage, StageError, StageOutcome};
 
 /// What went wrong in a scooter-pickups month.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,8 @@ pub struct ScooterOutcome {
     pub engine_inputs: BTreeMap<String, u64>,
     pub cache_hits: u64,
     pub ingested_first: bool,
+    /// `enriched.parquet` and the site files, as their puts returned them.
+    pub written: Vec<ObjectRef>,
     /// Dry run on a month that was never ingested: nothing could be counted.
     pub dry_run_needs_ingest: bool,
     /// Dry run: what enrichment would ask, and its estimated cost on AWS.
@@ -299,6 +303,26 @@ fn render(
     ]
 }
 
+/// A month's scooter-pickups run: the ingest it needed first, what enrichment did or why
+/// it failed, and how long the month took.
+#[derive(Debug)]
+pub struct ScooterMonth {
+    pub month: Month,
+    /// The ingest stage, when the month had no ingested table yet and ingest ran first.
+    pub ingested: Option<StageOutcome>,
+    pub result: Result<ScooterOutcome, ScooterError>,
+    pub elapsed: Duration,
+}
+
+impl MonthEnd for ScooterMonth {
+    fn month(&self) -> Month {
+        self.month
+    }
+    fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
 impl MonthRun {
     /// Runs scooter-pickups for one month (ingesting it first when its table is absent).
     pub async fn scooter_pickups(
@@ -306,6 +330,26 @@ impl MonthRun {
         month: Month,
         engines: &Engines,
         progress: &dyn Progress,
+    ) -> ScooterMonth {
+        let started = Instant::now();
+        let mut ingested = None;
+        let result = self
+            .scooter_month(month, engines, progress, &mut ingested)
+            .await;
+        ScooterMonth {
+            month,
+            ingested,
+            result,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    async fn scooter_month(
+        &self,
+        month: Month,
+        engines: &Engines,
+        progress: &dyn Progress,
+        ingested: &mut Option<StageOutcome>,
     ) -> Result<ScooterOutcome, ScooterError> {
         let started = Instant::now();
         let keys = WorkKeys::new(&self.layout, month);
@@ -330,12 +374,14 @@ impl MonthRun {
                 return Ok(outcome);
             }
             tracing::info!(%month, "no ingested table yet: running ingest first");
-            self.run_month(month, &[Stage::Ingest], progress)
-                .await
-                .map_err(|e| ScooterError::Run {
+            let mut ingest = self.run_month(month, &[Stage::Ingest], progress).await;
+            *ingested = ingest.stages.pop();
+            if let Some(e) = ingest.failure {
+                return Err(ScooterError::Run {
                     month,
                     source: Box::new(e),
-                })?;
+                });
+            }
             outcome.ingested_first = true;
         }
         let frame = gid_ingest::load_table(self.store.as_ref(), self.work(), &keys)
@@ -397,8 +443,9 @@ impl MonthRun {
         let mut table = enriched_frame(&rows)
             .map_err(|e| stage_error(IngestError::Combine(e.to_string()).into()))?;
         let parquet = gid_ingest::to_parquet(&mut table).map_err(|e| stage_error(e.into()))?;
-        self.store
-            .put(
+        let enriched = self
+            .store
+            .write(
                 self.work(),
                 &keys.enriched(),
                 Bytes::from(parquet),
@@ -406,13 +453,23 @@ impl MonthRun {
             )
             .await
             .map_err(|e| stage_error(e.into()))?;
+        outcome
+            .written
+            .push(ObjectRef::written(self.work(), &enriched));
         let files = render(&self.layout, month, &rows, &outcome);
-        self.publish_files(&files).await.map_err(|e| match e {
+        let published = self.publish_files(&files).await.map_err(|e| match e {
             gid_publish::PublishError::Stopped => {
                 stage_error(self.interrupted().unwrap_or(StageError::Publish(e)))
             }
             e => stage_error(e.into()),
         })?;
+        let reports = &self.config.buckets.reports;
+        outcome.written.extend(
+            published
+                .objects
+                .iter()
+                .map(|w| ObjectRef::written(reports, w)),
+        );
         outcome.elapsed = started.elapsed();
         Ok(outcome)
     }
@@ -425,7 +482,7 @@ pub async fn scooter_months(
     months: &[Month],
     jobs: usize,
     progress: &dyn Progress,
-) -> Vec<(Month, Result<ScooterOutcome, ScooterError>)> {
+) -> Vec<ScooterMonth> {
     crate::for_each_month(months, jobs, progress, |month| {
         run.scooter_pickups(month, engines, progress)
     })

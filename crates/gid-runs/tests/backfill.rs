@@ -66,9 +66,9 @@ async fn backfill_with(jobs: usize) -> usize {
     let run = MonthRun::new(config, store, outbox, RunOptions::default());
     let progress = InFlight::default();
     let results = run_months(&run, &months, &Stage::ALL, jobs, &progress).await;
-    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    assert!(results.iter().all(|r| r.is_ok()));
     assert_eq!(
-        results.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
+        results.iter().map(|r| r.month).collect::<Vec<_>>(),
         months,
         "calendar order"
     );

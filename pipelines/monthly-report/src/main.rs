@@ -1,13 +1,19 @@
 //! `monthly-report`: chains ingest → aggregate → publish for one month or a range.
 //! Wiring only: the stages live in their crates, the sequencing in `gid-runs`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress, ProgressBars};
+use gid_cli::{
+    init_logging, CommonArgs, MonthArgs, MultiProgress, OutputArgs, OutputFormat, ProgressBars,
+    RunExit,
+};
 use gid_core::Profile;
+use gid_runs::report::{MonthReport, RunClock, Tool};
+use gid_runs::site::site_url;
 use gid_runs::{
     open_notifier, open_store, prepare_buckets, run_months, MonthRun, RunOptions, Stage,
     StageOutcome,
@@ -21,6 +27,8 @@ struct Cli {
     common: CommonArgs,
     #[command(flatten)]
     months: MonthArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Run only this stage (repeatable: --stage aggregate --stage publish). Default: all
     /// (ingest, aggregate, publish, notify).
     #[arg(long = "stage", value_name = "STAGE", value_parser = parse_stage)]
@@ -55,10 +63,13 @@ fn parse_stage(s: &str) -> Result<Stage, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let bars = init_logging(&cli.common);
-    gid_cli::block_on(run(cli, bars))
+    gid_cli::block_on_run(run(cli, bars))
 }
 
-async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
+/// Everything before the first month is setup: an error there returns `Err` (exit 2, see
+/// [`RunExit::before_months`]); from the first month on, every failure is a month's.
+async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
+    let clock = RunClock::start(Tool::MonthlyReport);
     let config = cli.common.load_config()?;
     let stages = if cli.stages.is_empty() {
         Stage::ALL.to_vec()
@@ -73,11 +84,6 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         prepare_buckets(&config, store.as_ref()).await?;
     }
     let profile = config.profile;
-    let site = config
-        .local
-        .data_root
-        .join(config.buckets.reports.as_str())
-        .join("index.html");
     let options = RunOptions {
         dry_run: cli.dry_run,
         force: cli.force,
@@ -86,6 +92,12 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         confirm_in_doubt: cli.confirm_in_doubt,
     };
     let notifier = open_notifier(&config).await?;
+    let publishes = stages.contains(&Stage::Publish) && !cli.dry_run;
+    let site_url = if publishes {
+        Some(site_url(&config, store.as_ref()).await?)
+    } else {
+        None
+    };
     let run = MonthRun::new(config, Arc::clone(&store), notifier, options)
         .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
@@ -96,33 +108,66 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         dry_run = cli.dry_run,
         "monthly-report starting"
     );
-    let results = run_months(&run, &months, &stages, usize::from(cli.jobs), &progress).await;
+    let outcomes = run_months(&run, &months, &stages, usize::from(cli.jobs), &progress).await;
     progress.finish();
 
-    let mut failed = 0;
-    for (_, result) in &results {
-        match result {
-            Ok(outcome) => {
-                println!("{}", outcome.summary_line());
-                for stage in &outcome.stages {
-                    if let StageOutcome::Planned {
-                        stage,
-                        reads,
-                        writes,
-                    } = stage
-                    {
-                        for r in reads {
-                            println!("  {stage}: would read  {r}");
-                        }
-                        for w in writes {
-                            println!("  {stage}: would write {w}");
-                        }
-                    }
+    // The local backend counts no requests.
+    let requests: BTreeMap<String, _> = match profile {
+        Profile::Aws => [
+            ("s3", run.store.request_stats()),
+            ("sns", run.notifier.request_stats()),
+        ]
+        .into_iter()
+        .map(|(service, stats)| (service.to_owned(), stats.into()))
+        .collect(),
+        Profile::Local => BTreeMap::new(),
+    };
+    let mut summary = clock.finish(
+        profile,
+        cli.dry_run,
+        outcomes.iter().map(MonthReport::from).collect(),
+        requests,
+        gid_cli::shutdown().reason(),
+    );
+    let published = outcomes.iter().any(|o| {
+        o.stages
+            .iter()
+            .any(|s| matches!(s, StageOutcome::Published(_)))
+    });
+    summary.site_url = site_url.filter(|_| published);
+    let exit = RunExit::settle(&mut summary);
+
+    // Failed months go to stderr in either format: people read them there.
+    let failed: Vec<_> = outcomes.iter().filter_map(|o| o.failure.as_ref()).collect();
+    for e in &failed {
+        gid_cli::report_error(*e);
+    }
+    if !failed.is_empty() {
+        gid_cli::report_line(&format!(
+            "{} of {} months failed",
+            failed.len(),
+            outcomes.len()
+        ));
+    }
+    if cli.output.output == OutputFormat::Json {
+        println!("{}", summary.to_json_line());
+        return Ok(exit);
+    }
+    for outcome in outcomes.iter().filter(|o| o.is_ok()) {
+        println!("{}", outcome.summary_line());
+        for stage in &outcome.stages {
+            if let StageOutcome::Planned {
+                stage,
+                reads,
+                writes,
+            } = stage
+            {
+                for r in reads {
+                    println!("  {stage}: would read  {r}");
                 }
-            }
-            Err(e) => {
-                failed += 1;
-                gid_cli::report_error(e);
+                for w in writes {
+                    println!("  {stage}: would write {w}");
+                }
             }
         }
     }
@@ -135,13 +180,8 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
             println!("{service}: {stats}");
         }
     }
-    if failed > 0 {
-        gid_cli::report_line(&format!("{failed} of {} months failed", results.len()));
-        return Ok(ExitCode::FAILURE);
+    if let Some(url) = &summary.site_url {
+        println!("site: {url}");
     }
-    if profile == Profile::Local && stages.contains(&Stage::Publish) && !cli.dry_run {
-        let site = std::path::absolute(&site).unwrap_or(site);
-        println!("site: {}", site.display());
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit)
 }

@@ -4,12 +4,18 @@
 //! `scooter_pickups.{csv,html}` on the report site. Wiring only: the transform lives in
 //! `gid-enrich`, the month sequencing in `gid-runs`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress, ProgressBars};
+use gid_cli::{
+    init_logging, CommonArgs, MonthArgs, MultiProgress, OutputArgs, OutputFormat, ProgressBars,
+    RunExit,
+};
+use gid_core::Profile;
+use gid_runs::report::{MonthReport, RunClock, Tool};
 use gid_runs::scooter::scooter_months;
 use gid_runs::{open_engines, open_notifier, open_store, prepare_buckets, MonthRun, RunOptions};
 
@@ -21,6 +27,8 @@ struct Cli {
     common: CommonArgs,
     #[command(flatten)]
     months: MonthArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Say how many engine calls (characters, photos) a run would make, and on the aws
     /// profile what they would cost; call nothing, write nothing.
     #[arg(long)]
@@ -33,10 +41,13 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let bars = init_logging(&cli.common);
-    gid_cli::block_on(run(cli, bars))
+    gid_cli::block_on_run(run(cli, bars))
 }
 
-async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
+/// Everything before the first month is setup: an error there returns `Err` (exit 2, see
+/// [`RunExit::before_months`]); from the first month on, every failure is a month's.
+async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
+    let clock = RunClock::start(Tool::ScooterPickups);
     let config = cli.common.load_config()?;
     let store = open_store(&config)
         .await
@@ -49,6 +60,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
         .await
         .context("opening the enrichment engines")?;
     let notifier = open_notifier(&config).await?;
+    let profile = config.profile;
     let options = RunOptions {
         dry_run: cli.dry_run,
         ..RunOptions::default()
@@ -58,19 +70,44 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<ExitCode> {
     let progress = ProgressBars::new(bars, months.len());
     let results = scooter_months(&run, &engines, &months, usize::from(cli.jobs), &progress).await;
     progress.finish();
-    let mut failed = 0;
-    for (_, result) in &results {
-        match result {
-            Ok(outcome) => println!("{}", outcome.summary_line()),
-            Err(e) => {
-                failed += 1;
-                gid_cli::report_error(e);
+    // The local backend counts no requests. Comprehend, Translate and Rekognition are
+    // not listed: their adapters do not expose their counters (each month's enrich
+    // counts have the engine calls).
+    let requests: BTreeMap<String, _> = match profile {
+        Profile::Aws => BTreeMap::from([("s3".to_owned(), run.store.request_stats().into())]),
+        Profile::Local => BTreeMap::new(),
+    };
+    let mut summary = clock.finish(
+        profile,
+        cli.dry_run,
+        results.iter().map(MonthReport::from).collect(),
+        requests,
+        gid_cli::shutdown().reason(),
+    );
+    let exit = RunExit::settle(&mut summary);
+
+    // Failed months go to stderr in either format: people read them there.
+    let failed: Vec<_> = results
+        .iter()
+        .filter_map(|m| m.result.as_ref().err())
+        .collect();
+    for e in &failed {
+        gid_cli::report_error(*e);
+    }
+    if !failed.is_empty() {
+        gid_cli::report_line(&format!(
+            "{} of {} months failed",
+            failed.len(),
+            results.len()
+        ));
+    }
+    match cli.output.output {
+        OutputFormat::Json => println!("{}", summary.to_json_line()),
+        OutputFormat::Text => {
+            for outcome in results.iter().filter_map(|m| m.result.as_ref().ok()) {
+                println!("{}", outcome.summary_line());
             }
         }
     }
-    if failed > 0 {
-        gid_cli::report_line(&format!("{failed} of {} months failed", results.len()));
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit)
 }

@@ -1,0 +1,836 @@
+//! The run summary that `--output json` prints: one document per run, for schedulers and
+//! scripts that act on what a run did rather than parse its human lines.
+//!
+//! The types here are the document's contract, described by
+//! `docs/run-summary.schema.json` and README's "Run summary" section. They are built from
+//! a run's outcomes ([`MonthOutcome`], the scooter-pickups months) and hold only plain
+//! values, so the outcomes and the stages' own types can change without changing the
+//! document. A field is added only with a schema change; renaming or removing one takes
+//! a new [`SCHEMA_VERSION`].
+//!
+//! ```
+//! use gid_runs::report::{RunClock, Tool};
+//!
+//! let clock = RunClock::start(Tool::MonthlyReport);
+//! let summary = clock.finish(gid_core::Profile::Local, false, vec![], Default::default(), None);
+//! let line = summary.to_json_line();
+//! assert!(line.starts_with(r#"{"schema_version":1,"tool":"monthly-report""#));
+//! assert!(!line.contains('\n'));
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use gid_core::RequestStats;
+use gid_core::{Profile, RunOwner};
+use gid_notify::{AlertOutcome, AlertResult};
+use serde::Serialize;
+
+use crate::manifest::{ObjectRef, GID_VERSION};
+use crate::month::{
+    Aggregated, Ingested, MonthOutcome, Notified, Published, RunError, SkipKind, StageError,
+    StageOutcome,
+};
+use crate::{Stage, StopReason};
+
+/// The version of the document's shape; bumped when a field is renamed, retyped or removed.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Which binary wrote the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tool {
+    MonthlyReport,
+    ScooterPickups,
+}
+
+/// One run of a binary: what it was asked, each month, the requests it made and how it ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub gid_version: &'static str,
+    /// The run id that claims, manifests and logs of this process carry.
+    pub run_id: String,
+    /// `local` or `aws`.
+    pub profile: &'static str,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_secs: f64,
+    pub dry_run: bool,
+    /// The process's exit code (README, "Exit codes").
+    pub exit_code: u8,
+    /// The signal that stopped the run early, if one did.
+    pub stopped_by: Option<SignalName>,
+    /// Every month of the run, in calendar order.
+    pub months: Vec<MonthReport>,
+    /// Requests made per service (`s3`, `sns`, …), on the backends that count them (aws).
+    pub requests: BTreeMap<String, RequestCounts>,
+    /// Where the report site is read, when the run published (README, "The site on S3").
+    pub site_url: Option<String>,
+}
+
+impl RunSummary {
+    /// The document as one line of JSON (no newline inside, none at the end).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("a run summary holds only plain values")
+    }
+
+    /// Alerts of any month left in doubt by a run that ended between claiming and
+    /// recording them.
+    pub fn alerts_in_doubt(&self) -> usize {
+        self.months.iter().map(MonthReport::alerts_in_doubt).sum()
+    }
+}
+
+/// When a run started; [`RunClock::finish`] turns it into the [`RunSummary`].
+#[derive(Debug, Clone, Copy)]
+pub struct RunClock {
+    tool: Tool,
+    started_at: DateTime<Utc>,
+    started: Instant,
+}
+
+impl RunClock {
+    pub fn start(tool: Tool) -> Self {
+        Self {
+            tool,
+            started_at: Utc::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The summary of a run that ends now; its `exit_code` is 0 until the binary decides
+    /// it from the months (`gid_cli::RunExit::settle`).
+    pub fn finish(
+        self,
+        profile: Profile,
+        dry_run: bool,
+        months: Vec<MonthReport>,
+        requests: BTreeMap<String, RequestCounts>,
+        stopped_by: Option<StopReason>,
+    ) -> RunSummary {
+        RunSummary {
+            schema_version: SCHEMA_VERSION,
+            tool: self.tool,
+            gid_version: GID_VERSION,
+            run_id: RunOwner::current().run_id.clone(),
+            profile: profile.as_str(),
+            started_at: rfc3339(self.started_at),
+            finished_at: rfc3339(Utc::now()),
+            duration_secs: seconds(self.started.elapsed()),
+            dry_run,
+            exit_code: 0,
+            stopped_by: stopped_by.map(SignalName::from),
+            months,
+            requests,
+            site_url: None,
+        }
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Seconds to the millisecond: finer is noise for a batch run.
+fn seconds(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// A stop signal by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SignalName {
+    #[serde(rename = "SIGTERM")]
+    Sigterm,
+    #[serde(rename = "SIGINT")]
+    Sigint,
+}
+
+impl From<StopReason> for SignalName {
+    fn from(reason: StopReason) -> Self {
+        match reason {
+            StopReason::Terminate => SignalName::Sigterm,
+            StopReason::Interrupt => SignalName::Sigint,
+        }
+    }
+}
+
+impl From<SignalName> for StopReason {
+    fn from(signal: SignalName) -> Self {
+        match signal {
+            SignalName::Sigterm => StopReason::Terminate,
+            SignalName::Sigint => StopReason::Interrupt,
+        }
+    }
+}
+
+/// What one client asked of its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RequestCounts {
+    /// Operations gid issued (one GetObject, one Publish, …).
+    pub operations: u64,
+    /// HTTP requests sent, retries included.
+    pub attempts: u64,
+    pub retries: u64,
+    /// Answers asking to slow down (503 SlowDown, 429, Throttling).
+    pub throttled: u64,
+    /// Other 5xx answers.
+    pub server_errors: u64,
+}
+
+impl From<RequestStats> for RequestCounts {
+    fn from(s: RequestStats) -> Self {
+        Self {
+            operations: s.operations,
+            attempts: s.attempts,
+            retries: s.retries(),
+            throttled: s.throttled,
+            server_errors: s.server_errors,
+        }
+    }
+}
+
+/// How a month ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonthStatus {
+    /// Every stage asked for ran, was skipped as unchanged or was planned (dry run).
+    Ok,
+    Failed,
+    /// Stopped by SIGTERM or SIGINT; rerunning the same command resumes it.
+    Interrupted,
+}
+
+/// One month of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthReport {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub status: MonthStatus,
+    /// Why the month failed or stopped, in one sentence (as printed on stderr).
+    pub error: Option<String>,
+    pub duration_secs: f64,
+    /// The stages that ended, in order, then the one that failed; stages after a failure
+    /// are absent (they did not start).
+    pub stages: Vec<StageReport>,
+}
+
+impl MonthReport {
+    /// Alerts of this month left in doubt.
+    pub fn alerts_in_doubt(&self) -> usize {
+        self.stages
+            .iter()
+            .filter_map(|s| match &s.counts {
+                Some(StageCounts::Notify(n)) => Some(n.in_doubt.len()),
+                _ => None,
+            })
+            .sum()
+    }
+
+    fn ended(month: String, elapsed: Duration, stages: Vec<StageReport>) -> Self {
+        let status = match stages.last().map(|s| s.status) {
+            Some(StageState::Failed) => MonthStatus::Failed,
+            Some(StageState::Interrupted) => MonthStatus::Interrupted,
+            _ => MonthStatus::Ok,
+        };
+        Self {
+            month,
+            status,
+            error: None,
+            duration_secs: seconds(elapsed),
+            stages,
+        }
+    }
+}
+
+impl From<&MonthOutcome> for MonthReport {
+    fn from(outcome: &MonthOutcome) -> Self {
+        let mut stages: Vec<StageReport> = outcome.stages.iter().map(StageReport::from).collect();
+        stages.extend(outcome.failure.as_ref().map(StageReport::failed));
+        let mut report = Self::ended(outcome.month.to_string(), outcome.elapsed, stages);
+        report.error = outcome.failure.as_ref().map(ToString::to_string);
+        report
+    }
+}
+
+/// A stage by name: the four of monthly-report and scooter-pickups' enrichment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageName {
+    Ingest,
+    Aggregate,
+    Publish,
+    Notify,
+    /// scooter-pickups: language, translation, sentiment and photo labels, then the
+    /// pickups table and page.
+    Enrich,
+}
+
+impl From<Stage> for StageName {
+    fn from(stage: Stage) -> Self {
+        match stage {
+            Stage::Ingest => StageName::Ingest,
+            Stage::Aggregate => StageName::Aggregate,
+            Stage::Publish => StageName::Publish,
+            Stage::Notify => StageName::Notify,
+        }
+    }
+}
+
+/// How a stage of a month ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageState {
+    Ran,
+    /// Inputs, configuration and outputs unchanged since its last successful run.
+    SkippedUnchanged,
+    /// `--resume`: it succeeded before; its inputs were not checked again.
+    SkippedResume,
+    /// `--dry-run`: what it would read and write.
+    Planned,
+    Failed,
+    Interrupted,
+}
+
+/// One stage of a month.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub stage: StageName,
+    pub status: StageState,
+    /// Why it was skipped, failed or stopped, in words; null when it ran.
+    pub reason: Option<String>,
+    /// What it did; the shape follows `stage`. Null when it did not run, and for a failed
+    /// stage except notify (whose alerts sent, in doubt and not sent are what to act on).
+    pub counts: Option<StageCounts>,
+    /// `--dry-run`: what it would read and write.
+    pub planned: Option<Planned>,
+}
+
+impl StageReport {
+    fn new(stage: StageName, status: StageState) -> Self {
+        Self {
+            stage,
+            status,
+            reason: None,
+            counts: None,
+            planned: None,
+        }
+    }
+
+    fn failed(error: &RunError) -> Self {
+        Self::of_error(error.stage.into(), &error.source)
+    }
+
+    fn of_error(stage: StageName, error: &StageError) -> Self {
+        let status = if error.is_interrupted() {
+            StageState::Interrupted
+        } else {
+            StageState::Failed
+        };
+        let mut report = Self::new(stage, status);
+        report.reason = Some(error.to_string());
+        if let StageError::AlertsNotSent { outcomes, .. } = error {
+            report.counts = Some(StageCounts::Notify(NotifyCounts::from_outcomes(outcomes)));
+        }
+        report
+    }
+}
+
+impl From<&StageOutcome> for StageReport {
+    fn from(outcome: &StageOutcome) -> Self {
+        let ran = |counts| {
+            let mut report = Self::new(outcome.stage().into(), StageState::Ran);
+            report.counts = Some(counts);
+            report
+        };
+        match outcome {
+            StageOutcome::Ingested(i) => ran(StageCounts::Ingest(IngestCounts::from(&**i))),
+            StageOutcome::Aggregated(a) => ran(StageCounts::Aggregate(AggregateCounts::from(a))),
+            StageOutcome::Published(p) => ran(StageCounts::Publish(PublishCounts::from(p))),
+            StageOutcome::Notified(n) => ran(StageCounts::Notify(NotifyCounts::from(n))),
+            StageOutcome::Skipped {
+                stage,
+                kind,
+                reason,
+            } => {
+                let status = match kind {
+                    SkipKind::Unchanged => StageState::SkippedUnchanged,
+                    SkipKind::Resume => StageState::SkippedResume,
+                };
+                let mut report = Self::new((*stage).into(), status);
+                report.reason = Some(reason.clone());
+                report
+            }
+            StageOutcome::Planned {
+                stage,
+                reads,
+                writes,
+            } => {
+                let mut report = Self::new((*stage).into(), StageState::Planned);
+                report.planned = Some(Planned {
+                    reads: reads.clone(),
+                    writes: writes.clone(),
+                });
+                report
+            }
+        }
+    }
+}
+
+/// What a dry run would read and write, as `s3://bucket/key` with notes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    pub reads: Vec<String>,
+    pub writes: Vec<String>,
+}
+
+/// A stage's counts; which shape is given by the stage's name.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum StageCounts {
+    Ingest(IngestCounts),
+    Aggregate(AggregateCounts),
+    Publish(PublishCounts),
+    Notify(NotifyCounts),
+    Enrich(EnrichCounts),
+    /// scooter-pickups `--dry-run`: what enrichment would ask of the engines.
+    EnrichPlan(EnrichPlanCounts),
+}
+
+/// An object as its put returned it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WrittenObject {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+}
+
+impl From<&ObjectRef> for WrittenObject {
+    fn from(o: &ObjectRef) -> Self {
+        Self {
+            bucket: o.bucket.clone(),
+            key: o.key.clone(),
+            etag: o.etag.clone(),
+            size: o.size,
+        }
+    }
+}
+
+fn written(objects: &[ObjectRef]) -> Vec<WrittenObject> {
+    objects.iter().map(WrittenObject::from).collect()
+}
+
+/// A file under the month's prefix that contributed nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedFile {
+    pub key: String,
+    /// `empty`, `not_an_export`, `not_text`, `too_many_columns`, `missing_columns` or
+    /// `unreadable_header` (as in `ingest.json`).
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+/// Copies of requests dropped because a newer file holds them too.
+#[derive(Debug, Clone, Serialize)]
+pub struct DroppedCopies {
+    /// The file whose rows were dropped.
+    pub file: String,
+    /// The file whose copies were kept (the same file for repeats within one export).
+    pub kept_from: String,
+    pub rows: u64,
+}
+
+/// What ingest read and kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestCounts {
+    /// Objects under the month's prefix, the skipped ones included.
+    pub files: usize,
+    pub files_skipped: Vec<SkippedFile>,
+    pub bytes: u64,
+    /// Rows in the month's table.
+    pub rows: u64,
+    pub quarantined: u64,
+    /// Rows undated or dated outside the month (quarantined, or kept under
+    /// `ingest.out_of_month = "keep"`).
+    pub out_of_month: u64,
+    pub duplicates_dropped: u64,
+    pub duplicates: Vec<DroppedCopies>,
+    pub objects_written: Vec<WrittenObject>,
+}
+
+impl From<&Ingested> for IngestCounts {
+    fn from(i: &Ingested) -> Self {
+        let t = &i.tally;
+        Self {
+            files: t.files,
+            files_skipped: i
+                .skipped_files
+                .iter()
+                .map(|(key, reason)| SkippedFile {
+                    key: key.clone(),
+                    kind: skip_kind(reason),
+                    reason: reason.to_string(),
+                })
+                .collect(),
+            bytes: t.bytes,
+            rows: t.rows,
+            quarantined: t.quarantined,
+            out_of_month: t.out_of_month,
+            duplicates_dropped: t.duplicates_dropped,
+            duplicates: t
+                .duplicates
+                .iter()
+                .map(|d| DroppedCopies {
+                    file: d.file.clone(),
+                    kept_from: d.kept_from.clone(),
+                    rows: d.rows,
+                })
+                .collect(),
+            objects_written: written(&i.written),
+        }
+    }
+}
+
+/// The `kind` that `ingest.json` records for a skipped file.
+fn skip_kind(reason: &gid_ingest::SkipReason) -> &'static str {
+    use gid_ingest::SkipReason::*;
+    match reason {
+        Empty => "empty",
+        NotAnExport { .. } => "not_an_export",
+        NotText => "not_text",
+        TooManyColumns { .. } => "too_many_columns",
+        MissingColumns { .. } => "missing_columns",
+        UnreadableHeader { .. } => "unreadable_header",
+    }
+}
+
+/// Requests of one service in the month.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceCount {
+    pub service: String,
+    pub count: u64,
+}
+
+/// What aggregate counted.
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateCounts {
+    pub services: usize,
+    pub total_requests: u64,
+    /// Most requests first.
+    pub requests_per_service: Vec<ServiceCount>,
+    pub objects_written: Vec<WrittenObject>,
+}
+
+impl From<&Aggregated> for AggregateCounts {
+    fn from(a: &Aggregated) -> Self {
+        Self {
+            services: a.per_service.len(),
+            total_requests: a.total_requests,
+            requests_per_service: a
+                .per_service
+                .iter()
+                .map(|g| ServiceCount {
+                    service: g.name.clone(),
+                    count: g.request_count,
+                })
+                .collect(),
+            objects_written: written(&a.written),
+        }
+    }
+}
+
+/// What publish put on the site.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishCounts {
+    /// The month's site files; `index.html`, rewritten by every publish, is not listed.
+    pub objects_written: Vec<WrittenObject>,
+    /// Objects the regenerated index lists.
+    pub index_entries: usize,
+    /// With a presigned site (`publish.access = "presign"`): when the index's links stop
+    /// working.
+    pub links_expire_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<&Published> for PublishCounts {
+    fn from(p: &Published) -> Self {
+        Self {
+            objects_written: written(&p.objects),
+            index_entries: p.index_entries,
+            links_expire_at: p.links_expire_at,
+        }
+    }
+}
+
+/// The run that holds or held an alert's claim.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimOwner {
+    pub run_id: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl From<&RunOwner> for ClaimOwner {
+    fn from(o: &RunOwner) -> Self {
+        Self {
+            run_id: o.run_id.clone(),
+            host: o.host.clone(),
+            pid: o.pid,
+        }
+    }
+}
+
+/// An alert this run published.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentAlert {
+    pub topic: String,
+    pub service: String,
+    /// The month's count that crossed the threshold.
+    pub count: u64,
+    pub message_id: String,
+}
+
+/// An alert an earlier run sent for this month.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlreadySentAlert {
+    pub topic: String,
+    pub service: String,
+    pub message_id: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+/// An alert another run, still running, was sending.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertClaimedElsewhere {
+    pub topic: String,
+    pub service: String,
+    pub claimed_by: ClaimOwner,
+    pub claimed_at: String,
+}
+
+/// An alert claimed by a run that ended before recording whether it went out: the
+/// operator checks the topic, then reruns with `--resend-in-doubt` or `--confirm-in-doubt`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertInDoubt {
+    pub topic: String,
+    pub service: String,
+    pub claimed_at: String,
+    /// Absent in ledgers written before claims had owners.
+    pub claimed_by: Option<ClaimOwner>,
+}
+
+/// An alert that should have gone out and did not; a rerun tries again.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertNotSent {
+    pub topic: String,
+    pub service: String,
+    pub reason: String,
+}
+
+/// What notify did with each threshold crossed.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyCounts {
+    /// Thresholds checked.
+    pub thresholds: usize,
+    pub sent: Vec<SentAlert>,
+    pub already_sent: Vec<AlreadySentAlert>,
+    pub being_sent_by_another_run: Vec<AlertClaimedElsewhere>,
+    pub in_doubt: Vec<AlertInDoubt>,
+    pub not_sent: Vec<AlertNotSent>,
+}
+
+impl From<&Notified> for NotifyCounts {
+    fn from(n: &Notified) -> Self {
+        Self::from_outcomes(&n.outcomes)
+    }
+}
+
+impl NotifyCounts {
+    fn from_outcomes(outcomes: &[AlertOutcome]) -> Self {
+        let mut counts = Self {
+            thresholds: outcomes.len(),
+            sent: vec![],
+            already_sent: vec![],
+            being_sent_by_another_run: vec![],
+            in_doubt: vec![],
+            not_sent: vec![],
+        };
+        for o in outcomes {
+            let topic = o.threshold.topic.to_string();
+            let service = o.threshold.service_name.clone();
+            match &o.result {
+                AlertResult::Below => {}
+                AlertResult::Sent { message_id, .. } => counts.sent.push(SentAlert {
+                    topic,
+                    service,
+                    count: o.count,
+                    message_id: message_id.to_string(),
+                }),
+                AlertResult::AlreadySent {
+                    message_id,
+                    sent_at,
+                } => counts.already_sent.push(AlreadySentAlert {
+                    topic,
+                    service,
+                    message_id: message_id.as_ref().map(ToString::to_string),
+                    sent_at: sent_at.map(rfc3339),
+                }),
+                AlertResult::ClaimedElsewhere { owner, claimed_at } => counts
+                    .being_sent_by_another_run
+                    .push(AlertClaimedElsewhere {
+                        topic,
+                        service,
+                        claimed_by: owner.into(),
+                        claimed_at: rfc3339(*claimed_at),
+                    }),
+                AlertResult::InDoubt { claimed_at, owner } => counts.in_doubt.push(AlertInDoubt {
+                    topic,
+                    service,
+                    claimed_at: rfc3339(*claimed_at),
+                    claimed_by: owner.as_ref().map(ClaimOwner::from),
+                }),
+                AlertResult::NoSubscribers { .. }
+                | AlertResult::Stopped
+                | AlertResult::Failed { .. } => counts.not_sent.push(AlertNotSent {
+                    topic,
+                    service,
+                    reason: o.result.to_string(),
+                }),
+            }
+        }
+        counts
+    }
+}
+
+/// Calls one engine got this run (answers not in the cache).
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineCalls {
+    /// The engine (and model version) as the answer cache names it.
+    pub engine: String,
+    pub calls: u64,
+    /// Texts or photos sent in those calls.
+    pub inputs: u64,
+}
+
+/// What scooter-pickups found and asked in a month.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrichCounts {
+    /// The month's e-scooter requests (`enrich.service_name`).
+    pub requests: usize,
+    pub translated: usize,
+    /// Requests with a photo key, and of those the ones whose photo is missing.
+    pub photos: usize,
+    pub missing_photos: usize,
+    pub scooter_photos: usize,
+    pub negative: usize,
+    pub pickups: usize,
+    pub engine_calls: Vec<EngineCalls>,
+    /// Answers taken from the month's cache instead of an engine.
+    pub cache_hits: u64,
+    pub objects_written: Vec<WrittenObject>,
+}
+
+/// What scooter-pickups `--dry-run` would ask of the engines.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrichPlanCounts {
+    pub requests: usize,
+    pub language_texts: usize,
+    pub language_characters: usize,
+    /// Upper bounds: which texts are English is known only after detection.
+    pub translate_texts: usize,
+    pub translate_characters: usize,
+    pub sentiment_texts: usize,
+    pub sentiment_characters: usize,
+    pub photos: usize,
+    /// At `enrich.prices` on the aws profile; null on the local one.
+    pub estimated_cost_usd: Option<f64>,
+}
+
+#[cfg(feature = "enrich")]
+mod scooter {
+    use super::*;
+    use crate::scooter::{ScooterError, ScooterMonth, ScooterOutcome};
+
+    impl From<&ScooterOutcome> for EnrichCounts {
+        fn from(o: &ScooterOutcome) -> Self {
+            Self {
+                requests: o.requests,
+                translated: o.translated,
+                photos: o.with_photo,
+                missing_photos: o.missing_photos,
+                scooter_photos: o.scooter_photos,
+                negative: o.negative,
+                pickups: o.pickups,
+                engine_calls: o
+                    .engine_calls
+                    .iter()
+                    .map(|(engine, calls)| EngineCalls {
+                        engine: engine.clone(),
+                        calls: *calls,
+                        inputs: o.engine_inputs.get(engine).copied().unwrap_or(0),
+                    })
+                    .collect(),
+                cache_hits: o.cache_hits,
+                objects_written: written(&o.written),
+            }
+        }
+    }
+
+    fn enrich_stage(month: gid_core::Month, outcome: &ScooterOutcome) -> StageReport {
+        if outcome.dry_run_needs_ingest {
+            let mut report = StageReport::new(StageName::Enrich, StageState::Planned);
+            report.reason = Some(format!(
+                "not ingested yet: a run would ingest the month first; run `monthly-report \
+                 --month {month} --stage ingest` to count the engine calls"
+            ));
+            return report;
+        }
+        if let Some((plan, cost)) = &outcome.plan {
+            let mut report = StageReport::new(StageName::Enrich, StageState::Planned);
+            report.counts = Some(StageCounts::EnrichPlan(EnrichPlanCounts {
+                requests: plan.requests,
+                language_texts: plan.language_texts,
+                language_characters: plan.language_characters,
+                translate_texts: plan.translate_texts,
+                translate_characters: plan.translate_characters,
+                sentiment_texts: plan.sentiment_texts,
+                sentiment_characters: plan.sentiment_characters,
+                photos: plan.images,
+                estimated_cost_usd: *cost,
+            }));
+            return report;
+        }
+        let mut report = StageReport::new(StageName::Enrich, StageState::Ran);
+        report.counts = Some(StageCounts::Enrich(outcome.into()));
+        report
+    }
+
+    impl From<&ScooterMonth> for MonthReport {
+        fn from(m: &ScooterMonth) -> Self {
+            let mut stages: Vec<StageReport> = m.ingested.iter().map(StageReport::from).collect();
+            match &m.result {
+                Ok(outcome) => stages.push(enrich_stage(m.month, outcome)),
+                // Ingest ran first and failed: `ingested` is empty then.
+                Err(ScooterError::Run { source, .. }) => stages.push(StageReport::failed(source)),
+                Err(ScooterError::Stage { source, .. }) => {
+                    stages.push(StageReport::of_error(StageName::Enrich, source))
+                }
+                Err(ScooterError::Enrich { source, .. }) => {
+                    let mut report = StageReport::new(StageName::Enrich, StageState::Failed);
+                    report.reason = Some(source.to_string());
+                    stages.push(report);
+                }
+            }
+            let mut report = MonthReport::ended(m.month.to_string(), m.elapsed, stages);
+            report.error = m.result.as_ref().err().map(|e| match e {
+                // Its own message already names the month and the stage.
+                ScooterError::Run { source, .. } => source.to_string(),
+                e => e.to_string(),
+            });
+            report
+        }
+    }
+}
