@@ -72,7 +72,10 @@ impl CredentialSource {
             CredentialSource::WebIdentityToken
         } else if has(&[F::CredentialsProcess, F::CredentialsProfileProcess]) {
             CredentialSource::CredentialProcess
-        } else if has(&[F::CredentialsStsAssumeRole, F::CredentialsProfileSourceProfile]) {
+        } else if has(&[
+            F::CredentialsStsAssumeRole,
+            F::CredentialsProfileSourceProfile,
+        ]) {
             CredentialSource::AssumeRole
         } else if has(&[F::CredentialsHttp]) {
             CredentialSource::EcsContainer
@@ -238,12 +241,7 @@ impl AwsContext {
             Err(error) => Err(IdentityError::Sts {
                 endpoint: endpoint.clone().unwrap_or_else(|| "AWS".to_owned()),
                 custom_endpoint: endpoint.is_some(),
-                kind: crate::describe(
-                    "GetCallerIdentity",
-                    "sts",
-                    &error,
-                    endpoint.as_deref(),
-                ),
+                kind: crate::describe("GetCallerIdentity", "sts", &error, endpoint.as_deref()),
                 detail: SdkDetail::new(error),
             }),
         }
@@ -260,8 +258,7 @@ fn credentials_failure(error: &CredentialsError) -> FailureKind {
         CredentialsError::ProviderTimedOut(_) => FailureKind::TimedOut,
         _ => FailureKind::Rejected {
             code: "CredentialsProvider".into(),
-            message: "a source of the credential chain failed (run with -v for its detail)"
-                .into(),
+            message: "a source of the credential chain failed (run with -v for its detail)".into(),
         },
     })
 }
@@ -273,7 +270,10 @@ mod tests {
 
     #[test]
     fn access_key_ids_show_only_their_ends() {
-        assert_eq!(MaskedKeyId::new("AKIAIOSFODNN7EXAMPLE").as_str(), "AKIA…MPLE");
+        assert_eq!(
+            MaskedKeyId::new("AKIAIOSFODNN7EXAMPLE").as_str(),
+            "AKIA…MPLE"
+        );
         assert_eq!(MaskedKeyId::new("gid-test-key").as_str(), "gid-…-key");
         assert!(!MaskedKeyId::new("short-key").as_str().contains("short"));
     }

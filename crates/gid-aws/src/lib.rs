@@ -26,4 +26,6 @@ pub use aws_config::retry::RetryMode;
 pub use context::{AwsContext, AwsSettings, AwsSetupError, ProfileNote, Service, FALLBACK_REGION};
 pub use counter::RequestCounter;
 pub use failure::{classify, describe, FailureKind, SdkDetail};
-pub use identity::{CallerIdentity, CredentialSource, IdentityError, MaskedKeyId, ResolvedCredentials};
+pub use identity::{
+    CallerIdentity, CredentialSource, IdentityError, MaskedKeyId, ResolvedCredentials,
+};
