@@ -36,6 +36,9 @@ pub mod conformance;
 pub use error::StorageError;
 pub use instrumented::{InstrumentedStore, RequestCounts};
 pub use local::{DataRootRefusal, LocalStore, DATA_ROOT_MARKER};
+pub use s3::inspect::{
+    AclMode, BucketExposure, BucketReach, PolicyJudge, PolicyVerdict, PublicAccessBlock,
+};
 pub use s3::{S3Options, S3Settings, S3Store};
 pub use types::{
     content_type_for, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition,

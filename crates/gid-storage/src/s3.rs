@@ -25,6 +25,8 @@ use gid_aws::{
 };
 use gid_core::{Acl, AwsConfig, BucketName, ObjectKey};
 
+pub(crate) mod inspect;
+
 use crate::{
     BucketInfo, ListPage, ObjectMeta, ObjectStore, PutCondition, PutOptions, StorageError,
     StoredObject,
