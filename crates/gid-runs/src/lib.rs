@@ -9,6 +9,7 @@
 //! Stages are in their own crates; this crate only sequences them and reports.
 
 mod backend;
+pub mod doctor;
 pub mod manifest;
 mod month;
 #[cfg(feature = "enrich")]
