@@ -221,7 +221,7 @@ fn identity_check(identity: Result<gid_aws::CallerIdentity, IdentityError>) -> C
             id,
             name,
             format!(
-                "the endpoint {endpoint} does not answer STS GetCallerIdentity ({what}); emulators and S3-compatible stores often lack STS"
+                "the endpoint {endpoint} does not answer STS GetCallerIdentity, as emulators and S3-compatible stores often do not: {what}"
             ),
         ),
         _ => Check::warn(
@@ -421,7 +421,7 @@ fn sandbox_check(status: Result<SmsSandbox, NotifyError>, custom_endpoint: bool)
                 Check::skipped(
                     id,
                     name,
-                    format!("the SNS endpoint does not answer GetSMSSandboxAccountStatus ({what}); emulators lack it"),
+                    format!("the SNS endpoint does not answer GetSMSSandboxAccountStatus, as emulators do not: {what}"),
                 )
             } else {
                 Check::warn(

@@ -235,7 +235,7 @@ impl S3Store {
             // Anything else: an endpoint that does not implement the operation (moto
             // answers it with a bucket listing), so read the policy instead.
             Err(e) => {
-                tracing::debug!(%bucket, code = ?e.code(), "GetBucketPolicyStatus unusable; reading the policy")
+                tracing::debug!(%bucket, code = e.code().unwrap_or("none"), "GetBucketPolicyStatus unusable; reading the policy")
             }
         }
         match self
