@@ -361,7 +361,12 @@ async fn probe_work_bucket(store: &dyn ObjectStore, bucket: &BucketName) -> Vec<
     let owner = gid_core::RunOwner::current();
     let key = ObjectKey::new(format!("{PROBE_PREFIX}{}.probe", owner.run_id))
         .expect("a run id makes a valid key");
-    let url = format!("s3://{bucket}/{key}");
+    // The local store's objects are files: name the file, not an s3:// address.
+    let url = if store.backend() == "local" {
+        store.public_url(bucket, &key)
+    } else {
+        format!("s3://{bucket}/{key}")
+    };
     let write_id = "bucket.work.write";
     let write_name = format!("write probe {bucket}");
     let cond_id = "bucket.work.conditional-writes";
@@ -683,6 +688,11 @@ mod tests {
             checks.iter().map(|c| c.status).collect::<Vec<_>>(),
             [Status::Ok, Status::Ok],
             "{checks:?}"
+        );
+        assert!(
+            checks[0].detail.contains("file://"),
+            "the probe is named as the file it was: {}",
+            checks[0].detail
         );
         assert!(gid_storage::list_all(&store, &bucket, "")
             .await
