@@ -112,7 +112,7 @@ fn from_service(status: Option<u16>, code: String, message: String) -> FailureKi
 
 /// Credential problems surface as whatever error the request was building when the
 /// provider chain failed; their text is the only reliable signal across SDK versions.
-fn credential_trouble(chain: &str) -> Option<FailureKind> {
+pub(crate) fn credential_trouble(chain: &str) -> Option<FailureKind> {
     let lower = chain.to_ascii_lowercase();
     if lower.contains("sso") && (lower.contains("token") || lower.contains("session")) {
         return Some(FailureKind::SsoLoginRequired {

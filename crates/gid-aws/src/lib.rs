@@ -20,8 +20,12 @@
 mod context;
 mod counter;
 mod failure;
+mod identity;
 
 pub use aws_config::retry::RetryMode;
 pub use context::{AwsContext, AwsSettings, AwsSetupError, ProfileNote, Service, FALLBACK_REGION};
 pub use counter::RequestCounter;
 pub use failure::{classify, describe, FailureKind, SdkDetail};
+pub use identity::{
+    CallerIdentity, CredentialSource, IdentityError, MaskedKeyId, ResolvedCredentials,
+};

@@ -39,6 +39,7 @@
 
 mod admin;
 mod alerts;
+mod audience;
 mod contacts;
 mod error;
 mod local;
@@ -59,6 +60,7 @@ pub use alerts::{
     AlertResult, AlertState, LedgerEntry, LedgerLocation, Resend, StopSignal, Threshold,
     DEFAULT_CLAIM_LEASE,
 };
+pub use audience::{topic_audiences, TopicAudience};
 pub use contacts::{
     subscribe_contacts, subscribe_contacts_with_progress, Contact, ContactList, ContactProblem,
     ContactSubscription, ContactsError, DuplicateEndpoint, FailedContact, RejectedContact,
@@ -66,6 +68,7 @@ pub use contacts::{
 };
 pub use error::{InvalidInput, NotifyError};
 pub use local::{Delivery, EmailConfirmation, LocalOutbox, PublishedMessage, SentSms};
+pub use sns::inspect::SmsSandbox;
 pub use sns::{SnsNotifier, SnsSettings};
 pub use types::{
     find_topic, EmailAddress, Endpoint, MessageId, Notifier, PhoneNumber, Protocol, Subscription,

@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+pub(crate) mod inspect;
+
 use async_trait::async_trait;
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::Client;

@@ -10,6 +10,7 @@
 //! Stages are in their own crates; this crate only sequences them and reports.
 
 mod backend;
+pub mod doctor;
 pub mod manifest;
 mod month;
 pub mod report;

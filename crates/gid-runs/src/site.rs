@@ -11,7 +11,9 @@ use std::fmt;
 
 use gid_core::{BucketName, Config, Layout, ObjectKey, Profile, SiteAccess};
 use gid_publish::{site_policy, INDEX_KEY};
-use gid_storage::{BucketSiteState, ObjectStore, PublicAccessBlock, S3Store, StorageError};
+use gid_storage::{
+    AclMode, BucketSiteState, ObjectStore, PublicAccessBlock, S3Store, StorageError,
+};
 
 use crate::backend::{aws_context, BackendError};
 
@@ -26,9 +28,7 @@ pub enum SiteChange {
         from: Option<PublicAccessBlock>,
         to: PublicAccessBlock,
     },
-    EnableAcls {
-        from: Option<String>,
-    },
+    EnableAcls,
     /// The whole new policy document (gid's statement merged into the bucket's others).
     Policy {
         document: String,
@@ -49,10 +49,9 @@ impl fmt::Display for SiteChange {
                 let from = from.as_ref().map_or("none".to_owned(), on);
                 write!(f, "public access block: {from} -> {}", on(to))
             }
-            SiteChange::EnableAcls { from } => write!(
+            SiteChange::EnableAcls => write!(
                 f,
-                "object ownership: {} -> BucketOwnerPreferred (ACLs enabled)",
-                from.as_deref().unwrap_or("unset")
+                "object ownership: BucketOwnerEnforced -> BucketOwnerPreferred (ACLs enabled)"
             ),
             SiteChange::Policy { document } => {
                 write!(
@@ -130,10 +129,8 @@ pub fn plan(
                     },
                 });
             }
-            if !state.acls_enabled() {
-                changes.push(SiteChange::EnableAcls {
-                    from: state.object_ownership.clone(),
-                });
+            if state.acls == AclMode::Disabled {
+                changes.push(SiteChange::EnableAcls);
             }
         }
         SiteAccess::Presign => {}
@@ -157,7 +154,7 @@ pub async fn apply(
             SiteChange::PublicAccessBlock { to, .. } => {
                 store.put_public_access_block(bucket, *to).await?
             }
-            SiteChange::EnableAcls { .. } => store.enable_acls(bucket).await?,
+            SiteChange::EnableAcls => store.enable_acls(bucket).await?,
             SiteChange::Policy { document } => store.put_bucket_policy(bucket, document).await?,
             SiteChange::Website { index } => store.enable_website(bucket, index).await?,
         }
@@ -285,7 +282,7 @@ mod tests {
     fn new_bucket() -> BucketSiteState {
         BucketSiteState {
             public_access_block: Some(PublicAccessBlock::ALL_ON),
-            object_ownership: Some("BucketOwnerEnforced".into()),
+            acls: AclMode::Disabled,
             policy: None,
             website_index: None,
         }
@@ -349,7 +346,7 @@ mod tests {
                 SiteChange::PublicAccessBlock { to, .. } => state.public_access_block = Some(*to),
                 SiteChange::Policy { document } => state.policy = Some(document.clone()),
                 SiteChange::Website { index } => state.website_index = Some(index.clone()),
-                SiteChange::EnableAcls { .. } => unreachable!("bucket-policy keeps ACLs off"),
+                SiteChange::EnableAcls => unreachable!("bucket-policy keeps ACLs off"),
             }
         }
         let again = plan(
@@ -421,9 +418,7 @@ mod tests {
                         restrict_public_buckets: true,
                     },
                 },
-                SiteChange::EnableAcls {
-                    from: Some("BucketOwnerEnforced".into())
-                },
+                SiteChange::EnableAcls,
             ]
         );
     }

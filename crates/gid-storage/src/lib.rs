@@ -29,7 +29,6 @@ mod error;
 mod instrumented;
 mod local;
 mod s3;
-mod s3_site;
 mod types;
 
 pub mod conformance;
@@ -37,8 +36,11 @@ pub mod conformance;
 pub use error::StorageError;
 pub use instrumented::{InstrumentedStore, RequestCounts};
 pub use local::{DataRootRefusal, LocalStore, DATA_ROOT_MARKER};
+pub use s3::inspect::{
+    AclMode, BucketExposure, BucketReach, PolicyJudge, PolicyVerdict, PublicAccessBlock,
+};
+pub use s3::site::{website_endpoint, BucketSiteState};
 pub use s3::{MultipartSettings, S3Options, S3Settings, S3Store};
-pub use s3_site::{website_endpoint, BucketSiteState, PublicAccessBlock};
 pub use types::{
     content_type_for, download_to_file, list_all, BucketInfo, ListPage, ObjectMeta, ObjectStore,
     ObjectStream, PutCondition, PutOptions, StoredObject, WrittenObject,

@@ -37,6 +37,9 @@ use gid_core::{Acl, AwsConfig, BucketName, ObjectKey};
 use md5::{Digest, Md5};
 
 use crate::types::file_error;
+pub(crate) mod inspect;
+pub(crate) mod site;
+
 use crate::{
     BucketInfo, ListPage, ObjectMeta, ObjectStore, ObjectStream, PutCondition, PutOptions,
     StorageError, StoredObject, WrittenObject,
@@ -210,16 +213,6 @@ impl S3Store {
     /// The SDK client, for operations outside the port (tests, admin).
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    /// The custom endpoint S3 is reached at (`None`: AWS's own).
-    pub fn endpoint(&self) -> Option<&str> {
-        self.endpoint.as_deref()
-    }
-
-    /// The region requests are signed for.
-    pub fn region(&self) -> &str {
-        &self.region
     }
 
     /// One PutObject of `body`; returns the new ETag.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
 use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress};
 use gid_core::{Acl, BucketName, Config, ObjectKey};
@@ -95,6 +95,16 @@ enum Command {
     /// The report site: configure the reports bucket for public reads, print its URL.
     #[command(subcommand)]
     Site(site::SiteCommand),
+    /// Preflight before the first scheduled run: region, credentials and identity, every
+    /// bucket, a probe write and conditional writes in the work bucket, public reads of the
+    /// reports bucket, SNS, threshold topics' subscribers, the SMS sandbox (aws); the data
+    /// root, folders, outbox and offline engines (local). Exit 0: a run can start (warnings
+    /// allowed); 1: something would make it fail; 2: the configuration cannot be used.
+    Doctor {
+        /// A table for people, or one JSON document ({schema_version, profile, ok, checks}).
+        #[arg(long, value_enum, default_value_t = DoctorOutput::Text)]
+        output: DoctorOutput,
+    },
     /// Per month and stage: the last run's state, counts, and whether inputs changed since.
     Runs {
         #[command(flatten)]
@@ -126,6 +136,13 @@ enum Command {
         #[arg(long, env = "GID_SAMPLE_IMAGES")]
         images: Option<PathBuf>,
     },
+}
+
+/// What `gid-admin doctor` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DoctorOutput {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,7 +257,37 @@ fn parse_acl(s: &str) -> Result<Acl, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let bars = init_logging(&cli.common);
-    gid_cli::block_on(async { run(cli, bars).await.map(|()| ExitCode::SUCCESS) })
+    gid_cli::block_on(async {
+        if let Command::Doctor { output } = cli.command {
+            return doctor(&cli.common, output).await;
+        }
+        run(cli, bars).await.map(|()| ExitCode::SUCCESS)
+    })
+}
+
+/// Exit code of `doctor` when the configuration cannot be used (as the other binaries).
+const EXIT_CONFIG: u8 = 2;
+
+/// Runs the preflight before anything else opens a backend: its job is to report what
+/// opening would fail on. A configuration that cannot be loaded prints nothing on stdout
+/// (never half a document) and exits 2.
+async fn doctor(common: &CommonArgs, output: DoctorOutput) -> anyhow::Result<ExitCode> {
+    let report = match common.load_config() {
+        Ok(config) => gid_runs::doctor::examine(&config).await.map_err(Into::into),
+        Err(e) => Err(e),
+    };
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            gid_cli::report_error(AsRef::<dyn std::error::Error>::as_ref(&e));
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    match output {
+        DoctorOutput::Text => print!("{}", report.table()),
+        DoctorOutput::Json => println!("{}", report.to_json()),
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
@@ -250,6 +297,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
         .context("opening the object store")?;
     let store = store_handle.as_ref();
     match cli.command {
+        Command::Doctor { .. } => unreachable!("main runs doctor before opening a backend"),
         Command::Bucket(command) => bucket(store, command).await,
         Command::Object(command) => object(store, command).await,
         Command::Acl(AclCommand::Get { bucket, key }) => {

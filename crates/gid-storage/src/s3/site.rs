@@ -10,18 +10,9 @@ use aws_sdk_s3::types::{
 
 use gid_core::BucketName;
 
-use crate::s3::{classify, S3Store};
+use super::inspect::{AclMode, PublicAccessBlock};
+use super::{classify, S3Store};
 use crate::StorageError;
-
-/// A bucket's Block Public Access settings (all four on for buckets created since April
-/// 2023; absent means all off).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PublicAccessBlock {
-    pub block_public_acls: bool,
-    pub ignore_public_acls: bool,
-    pub block_public_policy: bool,
-    pub restrict_public_buckets: bool,
-}
 
 impl PublicAccessBlock {
     /// Every public grant blocked: the default of new buckets.
@@ -61,19 +52,12 @@ impl PublicAccessBlock {
 pub struct BucketSiteState {
     /// `None` when the bucket has no public access block configuration.
     pub public_access_block: Option<PublicAccessBlock>,
-    /// Object Ownership (`BucketOwnerEnforced` disables ACLs); `None` when unset.
-    pub object_ownership: Option<String>,
+    /// Whether ACLs take effect (Object Ownership other than `BucketOwnerEnforced`).
+    pub acls: AclMode,
     /// The bucket policy document, if any.
     pub policy: Option<String>,
     /// The website index document, when static website hosting is on.
     pub website_index: Option<String>,
-}
-
-impl BucketSiteState {
-    /// Whether the bucket accepts object ACLs at all.
-    pub fn acls_enabled(&self) -> bool {
-        self.object_ownership.as_deref() != Some("BucketOwnerEnforced")
-    }
 }
 
 impl S3Store {
@@ -81,36 +65,8 @@ impl S3Store {
     /// settings; a setting that was never configured reads as `None`.
     pub async fn site_state(&self, bucket: &BucketName) -> Result<BucketSiteState, StorageError> {
         let client = self.client();
-        let public_access_block = match client
-            .get_public_access_block()
-            .bucket(bucket.as_str())
-            .send()
-            .await
-        {
-            Ok(out) => out
-                .public_access_block_configuration()
-                .map(|c| PublicAccessBlock {
-                    block_public_acls: c.block_public_acls().unwrap_or(false),
-                    ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-                    block_public_policy: c.block_public_policy().unwrap_or(false),
-                    restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-                }),
-            Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => None,
-            Err(e) => return Err(self.failed("read the public access block of", bucket, e)),
-        };
-        let object_ownership = match client
-            .get_bucket_ownership_controls()
-            .bucket(bucket.as_str())
-            .send()
-            .await
-        {
-            Ok(out) => out
-                .ownership_controls()
-                .and_then(|c| c.rules().first())
-                .map(|r| r.object_ownership().as_str().to_owned()),
-            Err(e) if e.code() == Some("OwnershipControlsNotFoundError") => None,
-            Err(e) => return Err(self.failed("read the object ownership of", bucket, e)),
-        };
+        let public_access_block = self.public_access_block(bucket).await?;
+        let acls = self.acl_mode(bucket).await?;
         let policy = match client
             .get_bucket_policy()
             .bucket(bucket.as_str())
@@ -133,7 +89,7 @@ impl S3Store {
         };
         Ok(BucketSiteState {
             public_access_block,
-            object_ownership,
+            acls,
             policy,
             website_index,
         })
