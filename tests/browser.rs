@@ -1,5 +1,6 @@
 //! The report site as a person sees it: headless Chromium opens the generated site from
-//! disk (local profile) and over HTTP from moto_server (aws profile, public-read objects):
+//! disk (local profile) and over HTTP from moto_server (aws profile, read through the bucket
+//! policy `gid-admin site init` puts):
 //! the index, then each month's table, chart and scooter page. On every page: no console
 //! message, no request leaving the machine (DNS answers NOTFOUND for every name, and the
 //! net log lists every URL Chromium asked for), no script or external URL in the DOM, and
@@ -312,6 +313,8 @@ fn the_site_over_http_from_moto_renders_with_working_links() {
     for b in &names {
         run("gid-admin", &env, "aws", &["bucket", "create", b]);
     }
+    // The public reads the site through the bucket policy site init puts.
+    run("gid-admin", &env, "aws", &["site", "init"]);
     run(
         "gid-admin",
         &env,

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use gid_core::{Acl, BucketName, Month, ObjectKey};
 use gid_e2e::{
-    assert_success, http_get, moto_endpoint, moto_sns_endpoint, run_summary, run_with_env,
+    assert_success, http_get, moto_endpoint, moto_sns_endpoint, run_summary, run_with_env, stdout,
     summary_month, summary_stage, unique,
 };
 use gid_sample::{generate_month, SampleSpec};
@@ -53,6 +53,30 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
             "aws",
         ));
     }
+    // The site is made public the modern way: a bucket policy on the site's files. The dry
+    // run shows the policy and changes nothing.
+    let dry = run_with_env("gid-admin", &["site", "init", "--dry-run"], &env, "aws");
+    assert_success(&dry);
+    let said = stdout(&dry);
+    assert!(
+        said.contains("would change bucket policy")
+            && said.contains(&format!("arn:aws:s3:::{reports}/*/*/final_report.csv"))
+            && said.contains("dry run: nothing changed"),
+        "{said}"
+    );
+    let init = run_with_env("gid-admin", &["site", "init"], &env, "aws");
+    assert_success(&init);
+    assert!(
+        stdout(&init).contains(&format!("site: {endpoint}/{reports}/index.html")),
+        "{}",
+        stdout(&init)
+    );
+    let again = run_with_env("gid-admin", &["site", "init"], &env, "aws");
+    assert!(
+        stdout(&again).contains("nothing to change"),
+        "{}",
+        stdout(&again)
+    );
 
     let store = S3Store::connect(&S3Settings {
         region: Some("us-east-1".into()),
@@ -103,6 +127,10 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
     assert_success(&out);
     let doc = run_summary(&out);
     assert_eq!(doc["profile"], "aws");
+    assert_eq!(
+        doc["site_url"].as_str(),
+        Some(format!("{endpoint}/{reports}/index.html").as_str())
+    );
     let files = sample.files.len() + EXTRA_FILES;
     assert_eq!(
         summary_stage(&doc, "2019-01", "ingest")["counts"]["files"],
@@ -164,12 +192,26 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         );
         assert_eq!(
             store.get_acl(&reports_bucket, &key).await.unwrap(),
-            Acl::PublicRead,
-            "{k}"
+            Acl::Private,
+            "{k}: published without an ACL"
         );
         let (status, _) = http_get(&format!("{endpoint}/{reports}/{k}"));
         assert_eq!(status, 200, "{k} is readable anonymously");
     }
+    // The policy covers the site's files, not whatever else the bucket holds.
+    let notes = ObjectKey::new("drafts/notes.txt").unwrap();
+    store
+        .put(
+            &reports_bucket,
+            &notes,
+            Bytes::from_static(b"internal"),
+            &PutOptions::new("text/plain"),
+        )
+        .await
+        .unwrap();
+    let (status, _) = http_get(&format!("{endpoint}/{reports}/{notes}"));
+    assert_eq!(status, 403, "an object outside the site stays private");
+    store.delete(&reports_bucket, &notes).await.unwrap();
     let index = store
         .get(&reports_bucket, &ObjectKey::new("index.html").unwrap())
         .await

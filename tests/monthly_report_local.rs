@@ -6,7 +6,10 @@ use std::path::Path;
 
 use bytes::Bytes;
 use gid_core::{Acl, BucketName, Month, ObjectKey};
-use gid_e2e::{assert_success, run_local, run_local_json, stderr, summary_month, summary_stage};
+use gid_e2e::{
+    assert_success, run_local, run_local_json, run_with_env, stderr, stdout, summary_month,
+    summary_stage,
+};
 use gid_sample::{generate_month, DirtyKind, SampleSpec};
 use gid_storage::{list_all, LocalStore, ObjectStore, PutOptions};
 
@@ -110,7 +113,7 @@ async fn monthly_report_matches_ground_truth_and_publishes_a_complete_site() {
             .any(|l| l.starts_with(&line) && l.contains(reason));
         assert!(found, "missing {line} {reason} in\n{quarantine}");
     }
-    // Content types and public-read access.
+    // Content types; no ACLs (publish.access = bucket-policy: a bucket policy grants reads).
     let reports = bucket("gid-reports");
     for (k, ct) in [
         ("2019/jan/final_report.csv", "text/csv"),
@@ -125,7 +128,7 @@ async fn monthly_report_matches_ground_truth_and_publishes_a_complete_site() {
         );
         assert_eq!(
             store.get_acl(&reports, &key(k)).await.unwrap(),
-            Acl::PublicRead,
+            Acl::Private,
             "{k}"
         );
     }
@@ -184,6 +187,25 @@ async fn publish_reruns_alone_from_the_persisted_summary() {
     assert_eq!(
         text(&store, "gid-reports", "2019/jan/final_report.csv").await,
         before
+    );
+
+    // A private site (publish.access = presign) says when its links stop working.
+    let outbox = root.join("outbox");
+    let presigned = run_with_env(
+        "monthly-report",
+        &["--month", "2019-01", "--stage", "publish", "--force"],
+        &[
+            ("GID__LOCAL__DATA_ROOT", root.to_str().unwrap()),
+            ("GID__NOTIFY__OUTBOX_DIR", outbox.to_str().unwrap()),
+            ("GID__PUBLISH__ACCESS", "presign"),
+        ],
+        "local",
+    );
+    assert_success(&presigned);
+    let said = stdout(&presigned);
+    assert!(
+        said.contains("presigned links valid until") && said.contains("site: file://"),
+        "{said}"
     );
 }
 

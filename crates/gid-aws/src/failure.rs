@@ -104,7 +104,10 @@ fn from_service(status: Option<u16>, code: String, message: String) -> FailureKi
             Some(412) => FailureKind::PreconditionFailed,
             Some(429 | 503) => FailureKind::Throttled,
             Some(s) if s >= 500 => FailureKind::ServerError { status: s },
-            _ if !code.is_empty() => FailureKind::Rejected { code, message },
+            _ if !code.is_empty() => FailureKind::Rejected {
+                code,
+                message: message.into(),
+            },
             _ => FailureKind::Other,
         },
     }

@@ -32,7 +32,8 @@ pub enum FailureKind {
     /// The service failed (5xx) after every retry.
     ServerError { status: u16 },
     /// The service refused the request as invalid (4xx with a code).
-    Rejected { code: String, message: String },
+    /// (`message` is boxed to keep errors that carry a kind small.)
+    Rejected { code: String, message: Box<str> },
     /// The response broke off after its headers, every time it was read.
     BrokenResponse { attempts: u32 },
     /// Anything else (the SDK's detail is in the source).

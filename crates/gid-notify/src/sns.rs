@@ -227,7 +227,7 @@ fn service_answer(operation: &'static str, target: &str, missing: &str) -> Notif
         target: target.to_owned(),
         kind: FailureKind::Rejected {
             code: "IncompleteAnswer".into(),
-            message: format!("the answer carried no {missing}"),
+            message: format!("the answer carried no {missing}").into(),
         },
         detail: None,
     }

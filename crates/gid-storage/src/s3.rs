@@ -882,7 +882,8 @@ impl ObjectStore for S3Store {
                             output.errors().len(),
                             chunk.len(),
                             first.message().unwrap_or_default()
-                        ),
+                        )
+                        .into(),
                     },
                     detail: None,
                 });
