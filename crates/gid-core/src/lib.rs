@@ -24,8 +24,8 @@ mod stats;
 pub use config::{
     Acl, AclFallback, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig,
     EnrichPrices, IngestConfig, KeyForm, KeyOrigin, LayoutConfig, LocalConfig, NotifyConfig,
-    OutOfMonth, Profile, PublishConfig, RetryModeConfig, ScheduleConfig, ThresholdConfig,
-    UnknownKey, UnknownKeys,
+    OutOfMonth, Profile, PublishConfig, RetryModeConfig, ScheduleConfig, SmsConfig, SmsType,
+    ThresholdConfig, UnknownKey, UnknownKeys, MAX_TOPIC_PREFIX_LEN,
 };
 pub use failure::FailureKind;
 pub use layout::{Layout, LayoutError, WorkKeys};
