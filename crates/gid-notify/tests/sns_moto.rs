@@ -122,7 +122,7 @@ fn sent_to(topic: &TopicArn) -> Vec<(String, String, Option<String>)> {
 }
 
 /// [`sent_to`] with the message attributes moto recorded for each publish (as sent:
-/// name → `{"DataType": …, "StringValue": …}`).
+/// name → `{"Type": "String", "Value": …}`).
 fn sent_with_attributes(topic: &TopicArn) -> Vec<(String, String, Option<String>, Value)> {
     let state = moto_sns();
     let mut sent: Vec<(String, String, Option<String>, Value)> = Vec::new();
@@ -310,7 +310,7 @@ async fn contacts_subscribe_once_and_threshold_alerts_reach_subscribers_once_per
     );
     assert!(sent_to(&streets).is_empty(), "30 is not above 30");
     // The alert's SMS deliveries go out Transactional, from the configured sender.
-    let attribute = |value: &str| serde_json::json!({"DataType": "String", "StringValue": value});
+    let attribute = |value: &str| serde_json::json!({"Type": "String", "Value": value});
     assert_eq!(
         sent_with_attributes(&trash)[0].3,
         serde_json::json!({
