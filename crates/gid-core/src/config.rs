@@ -1200,9 +1200,18 @@ mod tests {
             ("[notify]\ntopic_prefix = \"\"\n", "notify.topic_prefix"),
             ("[notify]\ntopic_prefix = \"gid\"\n", "notify.topic_prefix"),
             ("[notify]\ntopic_prefix = \"g.d-\"\n", "notify.topic_prefix"),
-            ("[notify.sms]\nsender_id = \"SanDiegoCity\"\n", "notify.sms.sender_id"),
-            ("[notify.sms]\nsender_id = \"311\"\n", "notify.sms.sender_id"),
-            ("[notify.sms]\norigination_number = \"6195550100\"\n", "notify.sms.origination_number"),
+            (
+                "[notify.sms]\nsender_id = \"SanDiegoCity\"\n",
+                "notify.sms.sender_id",
+            ),
+            (
+                "[notify.sms]\nsender_id = \"311\"\n",
+                "notify.sms.sender_id",
+            ),
+            (
+                "[notify.sms]\norigination_number = \"6195550100\"\n",
+                "notify.sms.origination_number",
+            ),
         ] {
             std::fs::write(&file, toml).unwrap();
             let err = Config::load_with_env(Some(&dir), None, Some(&file), env(&[]))
@@ -1221,10 +1230,16 @@ mod tests {
         assert_eq!(c.notify.default_topic, "streets");
         // Departments keep their case (suggestions quote them) and merge with the defaults.
         assert_eq!(
-            c.notify.departments.get("Streets & Sidewalks").map(String::as_str),
+            c.notify
+                .departments
+                .get("Streets & Sidewalks")
+                .map(String::as_str),
             Some("streets")
         );
-        assert_eq!(c.notify.departments.get("Trash").map(String::as_str), Some("trash"));
+        assert_eq!(
+            c.notify.departments.get("Trash").map(String::as_str),
+            Some("trash")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

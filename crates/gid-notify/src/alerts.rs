@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{check_subject, MAX_SUBJECT_LEN};
 use crate::{
-    create_gid_topic, InvalidInput, MessageId, Notifier, NotifyError, SubscriptionStatus,
-    TopicArn, TopicName, TopicPrefix,
+    create_gid_topic, InvalidInput, MessageId, Notifier, NotifyError, SubscriptionStatus, TopicArn,
+    TopicName, TopicPrefix,
 };
 
 /// Ledger writes retried after losing a race to another run, before giving up.
@@ -612,8 +612,12 @@ impl AlertRun<'_> {
             return Ok(AlertResult::Stopped);
         }
         // Resolve the topic before claiming, so an unusable topic leaves no claim behind.
-        let topic = match create_gid_topic(self.notifier, &self.policy.topic_prefix, &threshold.topic)
-            .await
+        let topic = match create_gid_topic(
+            self.notifier,
+            &self.policy.topic_prefix,
+            &threshold.topic,
+        )
+        .await
         {
             Ok(topic) => topic,
             Err(e) => {

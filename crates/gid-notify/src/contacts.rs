@@ -12,9 +12,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::departments::{department_key, DepartmentNote, DepartmentUse};
 use crate::{
-    create_gid_topic, DepartmentTable, EmailAddress, Endpoint, InvalidInput, Notifier,
-    PhoneNumber, Protocol, Subscription, SubscriptionArn, SubscriptionStatus, TopicArn,
-    TopicName, TopicPrefix,
+    create_gid_topic, DepartmentTable, EmailAddress, Endpoint, InvalidInput, Notifier, PhoneNumber,
+    Protocol, Subscription, SubscriptionArn, SubscriptionStatus, TopicArn, TopicName, TopicPrefix,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -813,7 +812,10 @@ mod tests {
         );
         assert_eq!(list.rejected.len(), 1);
         assert!(
-            list.rejected[0].reason.to_string().contains("no letters or digits"),
+            list.rejected[0]
+                .reason
+                .to_string()
+                .contains("no letters or digits"),
             "{}",
             list.rejected[0].reason
         );
@@ -861,9 +863,7 @@ mod tests {
     async fn contacts_are_subscribed_to_prefixed_topics() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = LocalOutbox::new(dir.path());
-        let list = parse(
-            "Name,Department,Email,Phone\nA,Streets & Sidewalks,,+16195550100\n",
-        );
+        let list = parse("Name,Department,Email,Phone\nA,Streets & Sidewalks,,+16195550100\n");
         let prefix = TopicPrefix::new("city_gid_").unwrap();
         let report = subscribe_contacts(&outbox, &prefix, &list).await;
         assert!(report.failed.is_empty(), "{:?}", report.failed);
@@ -948,11 +948,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let notifier = Faulty::new(LocalOutbox::new(dir.path())).failing_topic("gid-streets");
         let seen = std::sync::Mutex::new(Vec::new());
-        let report = subscribe_contacts_with_progress(&notifier, &prefix(), &parse(CONTACTS), &|p| {
-            seen.lock().unwrap().push(p.done);
-            assert_eq!(p.total, 5);
-        })
-        .await;
+        let report =
+            subscribe_contacts_with_progress(&notifier, &prefix(), &parse(CONTACTS), &|p| {
+                seen.lock().unwrap().push(p.done);
+                assert_eq!(p.total, 5);
+            })
+            .await;
         assert_eq!(report.subscribed.len() + report.failed.len(), 5);
         // Trash's three endpoints one by one, then the failed Streets topic's two at once.
         assert_eq!(seen.into_inner().unwrap(), [1, 2, 3, 5]);

@@ -75,7 +75,8 @@ impl DepartmentTable {
             if listed.iter().any(|l| l.key == key) {
                 return Err(InvalidInput::Department {
                     department: name,
-                    reason: "it is listed twice (departments match without regard to case and spaces)",
+                    reason:
+                        "it is listed twice (departments match without regard to case and spaces)",
                 });
             }
             listed.push(Listed { name, key, topic });
@@ -283,7 +284,11 @@ mod tests {
         .unwrap();
         for written in [" TRASH", "trash", "Tr ash", "tRaSh\t"] {
             let route = table.route(written);
-            assert_eq!((route.topic.as_str(), route.listed), ("trash", true), "{written:?}");
+            assert_eq!(
+                (route.topic.as_str(), route.listed),
+                ("trash", true),
+                "{written:?}"
+            );
         }
         assert!(table.route("streets&sidewalks").listed);
         assert_eq!(table.route("GRAFFITI").topic.as_str(), "graffiti");

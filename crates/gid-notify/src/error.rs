@@ -10,7 +10,10 @@ pub enum InvalidInput {
     #[error("topic name {name:?} is invalid: {reason} (SNS rules: 1-256 characters of A-Z, a-z, 0-9, '_' and '-')")]
     TopicName { name: String, reason: &'static str },
     #[error("topic prefix {prefix:?} is invalid: {reason} (1-64 characters of A-Z, a-z, 0-9, '_' and '-', ending in '-' or '_', e.g. \"gid-\")")]
-    TopicPrefix { prefix: String, reason: &'static str },
+    TopicPrefix {
+        prefix: String,
+        reason: &'static str,
+    },
     #[error("department {department:?} is invalid: {reason}")]
     Department {
         department: String,

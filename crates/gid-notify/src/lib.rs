@@ -75,8 +75,7 @@ pub use departments::{DepartmentNote, DepartmentTable, DepartmentUse, Route};
 pub use error::{InvalidInput, NotifyError};
 pub use local::{Delivery, EmailConfirmation, LocalOutbox, PublishedMessage, SentSms};
 pub use sms_attributes::{
-    SenderId, SmsAttributes, ORIGINATION_NUMBER_ATTRIBUTE, SENDER_ID_ATTRIBUTE,
-    SMS_TYPE_ATTRIBUTE,
+    SenderId, SmsAttributes, ORIGINATION_NUMBER_ATTRIBUTE, SENDER_ID_ATTRIBUTE, SMS_TYPE_ATTRIBUTE,
 };
 pub use sns::{SnsNotifier, SnsSettings};
 pub use topics::{

@@ -40,8 +40,8 @@ use serde::{Deserialize, Serialize};
 use crate::contacts::EndpointKey;
 use crate::types::{check_message, check_subject, MAX_MESSAGE_BYTES, MAX_SMS_BYTES};
 use crate::{
-    Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, SmsAttributes,
-    Subscription, SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
+    Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, SmsAttributes, Subscription,
+    SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
 };
 
 /// The ARN prefix of every local topic.
@@ -849,7 +849,10 @@ mod tests {
             "AWS.SNS.SMS.SenderID": "SanDiegoGID",
             "AWS.MM.SMS.OriginationNumber": "+16195550100",
         });
-        for file in ["messages/000001-gid-trash.json", "sms/000001-16195550199.json"] {
+        for file in [
+            "messages/000001-gid-trash.json",
+            "sms/000001-16195550199.json",
+        ] {
             let json: serde_json::Value =
                 serde_json::from_slice(&fs::read(dir.path().join(file)).unwrap()).unwrap();
             assert_eq!(json["message_attributes"], expected, "{file}");

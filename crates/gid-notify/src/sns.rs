@@ -19,8 +19,8 @@ use gid_aws::{
 
 use crate::types::{check_message, check_subject, MAX_MESSAGE_BYTES, MAX_SMS_BYTES};
 use crate::{
-    Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, SmsAttributes,
-    Subscription, SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
+    Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, SmsAttributes, Subscription,
+    SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
 };
 
 /// What SNS lists instead of an ARN for a subscription awaiting confirmation.

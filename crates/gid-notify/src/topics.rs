@@ -151,7 +151,14 @@ mod tests {
         for good in ["gid-", "city_gid_", "A1-", &format!("{}-", "a".repeat(63))] {
             TopicPrefix::new(good).unwrap_or_else(|e| panic!("{good}: {e}"));
         }
-        for bad in ["", "gid", "gid.", "g d-", "ñ-", &format!("{}-", "a".repeat(64))] {
+        for bad in [
+            "",
+            "gid",
+            "gid.",
+            "g d-",
+            "ñ-",
+            &format!("{}-", "a".repeat(64)),
+        ] {
             let err = TopicPrefix::new(bad).expect_err(bad);
             assert!(err.to_string().contains("topic prefix"), "{err}");
         }
@@ -194,7 +201,9 @@ mod tests {
         );
         assert_eq!(listing.others, 2);
         assert_eq!(
-            find_gid_topic(&outbox, &prefix, &name("trash")).await.unwrap(),
+            find_gid_topic(&outbox, &prefix, &name("trash"))
+                .await
+                .unwrap(),
             Some(trash)
         );
         assert_eq!(

@@ -400,7 +400,11 @@ async fn prune_deletes_only_prefixed_topics_and_leaves_kept_and_unprefixed_ones(
     let short = |n: &str| TopicName::new(n).unwrap();
     let mut doomed = Vec::new();
     for name in ["trash", "old-test"] {
-        doomed.push(create_gid_topic(&notifier, &prefix, &short(name)).await.unwrap());
+        doomed.push(
+            create_gid_topic(&notifier, &prefix, &short(name))
+                .await
+                .unwrap(),
+        );
     }
     let kept = create_gid_topic(&notifier, &prefix, &short("critical"))
         .await
@@ -419,7 +423,7 @@ async fn prune_deletes_only_prefixed_topics_and_leaves_kept_and_unprefixed_ones(
     deleted.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     doomed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     assert_eq!(deleted, doomed);
-    assert_eq!(report.kept, [kept.clone()]);
+    assert_eq!(report.kept, std::slice::from_ref(&kept));
     assert!(report.others >= 2, "{report:?}");
     let left = notifier.list_topics().await.unwrap();
     for topic in others.iter().chain([&kept]) {
@@ -489,7 +493,10 @@ async fn a_direct_sms_is_published_with_the_configured_sms_attributes() {
         SmsAttributes::new(gid_core::SmsType::Transactional, Some("SanDiegoGID"), None).unwrap(),
     );
     let phone = PhoneNumber::new("+16195550177").unwrap();
-    notifier.send_sms(&phone, "Your request was closed").await.unwrap();
+    notifier
+        .send_sms(&phone, "Your request was closed")
+        .await
+        .unwrap();
     let body = request.join().unwrap();
     assert!(body.contains("&PhoneNumber=%2B16195550177"), "{body}");
     // entry.N.Name / entry.N.Value.DataType / entry.N.Value.StringValue, in any order of N.

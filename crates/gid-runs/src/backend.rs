@@ -81,12 +81,14 @@ pub fn departments(config: &Config) -> Result<DepartmentTable, BackendError> {
         .iter()
         .map(|(department, name)| Ok((department.clone(), topic("notify.departments", name)?)))
         .collect::<Result<Vec<_>, BackendError>>()?;
-    DepartmentTable::new(listed, topic("notify.default_topic", &notify.default_topic)?).map_err(
-        |source| BackendError::Notify {
-            key: "notify.departments",
-            source,
-        },
+    DepartmentTable::new(
+        listed,
+        topic("notify.default_topic", &notify.default_topic)?,
     )
+    .map_err(|source| BackendError::Notify {
+        key: "notify.departments",
+        source,
+    })
 }
 
 #[cfg(feature = "enrich")]

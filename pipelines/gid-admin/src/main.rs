@@ -707,11 +707,10 @@ async fn subscribe(
         contacts.contacts.len()
     );
     let display = SubscribeDisplay::new(bars, total);
-    let report =
-        subscribe_contacts_with_progress(notifier.as_ref(), &prefix, &contacts, &|p| {
-            display.update(p)
-        })
-        .await;
+    let report = subscribe_contacts_with_progress(notifier.as_ref(), &prefix, &contacts, &|p| {
+        display.update(p)
+    })
+    .await;
     display.finish();
     for failed in &report.failed {
         eprintln!(
