@@ -43,7 +43,7 @@ pub async fn prune_topics(
     };
     for gid_topic in listing.gid {
         let topic = gid_topic.arn;
-        if keep.contains(&gid_topic.name) {
+        if is_kept(keep, &gid_topic.name, &topic) {
             report.kept.push(topic);
             continue;
         }
@@ -60,6 +60,14 @@ pub async fn prune_topics(
         "topics pruned"
     );
     Ok(report)
+}
+
+/// Whether `keep` names one of gid's topics: by its short name or, written in full, by
+/// its SNS name (`gid-critical`). A prune cannot be undone, so that slip must not cost the
+/// topic.
+pub fn is_kept(keep: &[TopicName], short: &TopicName, topic: &TopicArn) -> bool {
+    keep.iter()
+        .any(|k| k == short || k.as_str() == topic.name())
 }
 
 /// What [`unsubscribe_all`] did.
@@ -142,7 +150,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn prune_keeps_every_named_topic() {
+    async fn prune_keeps_every_named_topic_by_short_or_full_name() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = LocalOutbox::new(dir.path());
         for t in ["gid-trash", "gid-streets", "gid-critical"] {
@@ -151,7 +159,7 @@ mod tests {
         let report = prune_topics(
             &outbox,
             &TopicPrefix::default(),
-            &[name("trash"), name("streets")],
+            &[name("trash"), name("gid-streets")],
         )
         .await
         .unwrap();

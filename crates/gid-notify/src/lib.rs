@@ -58,7 +58,7 @@ pub mod conformance;
 mod test_support;
 
 pub use admin::{
-    default_keep, prune_topics, unsubscribe_all, PruneReport, UnsubscribeReport,
+    default_keep, is_kept, prune_topics, unsubscribe_all, PruneReport, UnsubscribeReport,
     DEFAULT_KEEP_TOPICS,
 };
 pub use alerts::{

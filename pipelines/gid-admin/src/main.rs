@@ -14,7 +14,7 @@ use futures::StreamExt;
 use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress};
 use gid_core::{Acl, BucketName, Config, ObjectKey};
 use gid_notify::{
-    create_gid_topic, find_gid_topic, list_gid_topics, prune_topics,
+    create_gid_topic, find_gid_topic, is_kept, list_gid_topics, prune_topics,
     subscribe_contacts_with_progress, unsubscribe_all, ContactList, Notifier, PhoneNumber,
     Protocol, SubscribeProgress, SubscriptionArn, TopicArn, TopicName, TopicPrefix,
 };
@@ -580,7 +580,7 @@ async fn topic(config: &Config, command: TopicCommand) -> anyhow::Result<()> {
                     .await?
                     .gid
                     .into_iter()
-                    .filter(|t| !keep.contains(&t.name))
+                    .filter(|t| !is_kept(&keep, &t.name, &t.arn))
                     .map(|t| t.arn.to_string())
                     .collect();
                 bail!(
