@@ -97,7 +97,9 @@ impl Aws {
         std::fs::write(
             &config,
             format!(
-                "[[notify.thresholds]]\nservice_name = \"Illegal Dumping\"\nabove = 100\ntopic = \"{trash}\"\n\n\
+                "[notify]\ndefault_topic = \"{streets}\"\n\n\
+                 [notify.departments]\n\"{trash}\" = \"{trash}\"\n\n\
+                 [[notify.thresholds]]\nservice_name = \"Illegal Dumping\"\nabove = 100\ntopic = \"{trash}\"\n\n\
                  [[notify.thresholds]]\nservice_name = \"Pothole\"\nabove = 30\ntopic = \"{streets}\"\n"
             ),
         )
@@ -146,7 +148,7 @@ impl Aws {
     fn subscribe(&self, topics: &[&str]) {
         let mut csv = "Name,Department,Email,Phone\n".to_owned();
         for (i, topic) in topics.iter().enumerate() {
-            // The department's topic is the department's name in lowercase with dashes.
+            // The config maps department {trash} to its topic, every other to {streets}.
             csv.push_str(&format!("Crew {i},{topic},crew{i}@example.org,\n"));
         }
         let file = self.dir.path().join("contacts.csv");

@@ -128,22 +128,33 @@ fn gid_admin_manages_topics_subscriptions_and_direct_sms() {
     let contacts = dir.path().join("contacts.csv");
     std::fs::write(
         &contacts,
-        "Name,Department,Email,Phone\nAna,Trash,ana@example.org,+16195550100\n",
+        "Name,Department,Email,Phone\nAna,Trash,ana@example.org,+16195550100\nBo,Trsh,,+16195550101\n",
     )
     .unwrap();
-    assert_success(&run_local(
+    let out = run_local(
         "gid-admin",
         root,
         &["subscribe", "--file", contacts.to_str().unwrap()],
-    ));
+    );
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains(
+            "department \"Trsh\" (line 3) is not in notify.departments: subscribed to streets; did you mean \"Trash\"?"
+        ),
+        "{}",
+        stderr(&out)
+    );
     assert_success(&run_local(
         "gid-admin",
         root,
         &["topic", "create", "critical"],
     ));
+    // Operators name topics short; the topics themselves carry gid's prefix.
     let topics = stdout(&run_local("gid-admin", root, &["topic", "list"]));
     assert!(
-        topics.contains(":trash") && topics.contains(":critical"),
+        topics.contains(":gid-trash")
+            && topics.contains(":gid-critical")
+            && topics.lines().any(|l| l.starts_with("trash ")),
         "{topics}"
     );
 
@@ -199,7 +210,17 @@ fn gid_admin_manages_topics_subscriptions_and_direct_sms() {
             "pick up",
         ],
     ));
-    assert!(std::fs::read_dir(root.join("outbox/sms")).unwrap().count() == 1);
+    let sms: Vec<_> = std::fs::read_dir(root.join("outbox/sms"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(sms.len(), 1);
+    let sent: serde_json::Value = serde_json::from_slice(&std::fs::read(&sms[0]).unwrap()).unwrap();
+    assert_eq!(
+        sent["message_attributes"],
+        serde_json::json!({"AWS.SNS.SMS.SMSType": "Transactional"}),
+        "never the account's default (Promotional)"
+    );
     let bad = run_local(
         "gid-admin",
         root,
@@ -220,7 +241,7 @@ fn gid_admin_manages_topics_subscriptions_and_direct_sms() {
     assert_success(&run_local("gid-admin", root, &["topic", "prune", "--yes"]));
     let topics = stdout(&run_local("gid-admin", root, &["topic", "list"]));
     assert!(
-        !topics.contains(":trash") && topics.contains(":critical"),
+        !topics.contains(":gid-trash") && topics.contains(":gid-critical"),
         "{topics}"
     );
 }

@@ -200,7 +200,8 @@ pub async fn assert_index_complete(target: &Target) {
     }
 }
 
-/// Messages moto's SNS recorded for a topic (read back through moto's own API).
+/// Messages moto's SNS recorded for a threshold's topic, by its short name: the SNS
+/// topic carries gid's default prefix (read back through moto's own API).
 pub fn sns_messages(topic: &str) -> Vec<String> {
     let (status, body) = http_get(&format!("{}/moto-api/data.json", moto_sns_endpoint()));
     assert_eq!(status, 200, "moto data.json");
@@ -209,7 +210,7 @@ pub fn sns_messages(topic: &str) -> Vec<String> {
     let mut messages = Vec::new();
     for t in state["sns"]["Topic"].as_array().into_iter().flatten() {
         let arn = t["arn"].as_str().unwrap_or_default();
-        if !arn.ends_with(&format!(":{topic}")) {
+        if !arn.ends_with(&format!(":gid-{topic}")) {
             continue;
         }
         for n in t["sent_notifications"].as_array().into_iter().flatten() {

@@ -215,6 +215,7 @@ pub struct NotifyConfig {
     pub outbox_dir: PathBuf,
     pub contacts_key: String,
     pub ledger_name: String,
+    /// Short names (without the prefix) of gid's topics that `topic prune` keeps.
     pub keep_topics: Vec<String>,
     pub sns_endpoint_url: Option<String>,
     pub thresholds: Vec<ThresholdConfig>,
@@ -222,6 +223,95 @@ pub struct NotifyConfig {
     pub allow_unsubscribed: bool,
     /// How long an alert's claim holds without renewal.
     pub claim_lease_secs: u64,
+    /// Put before every topic name gid creates or looks up (`trash` → `gid-trash`), so
+    /// gid's topics are told apart from everyone else's in a shared account.
+    pub topic_prefix: String,
+    /// Department (as contacts.csv writes it; matched without regard to case and spaces)
+    /// → the short name of the topic its contacts are subscribed to.
+    pub departments: BTreeMap<String, String>,
+    /// The topic of every department that `departments` does not name.
+    pub default_topic: String,
+    pub sms: SmsConfig,
+}
+
+/// The longest `notify.topic_prefix`: SNS names have 256 characters, the rest is the name's.
+pub const MAX_TOPIC_PREFIX_LEN: usize = 64;
+
+impl NotifyConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let prefix = &self.topic_prefix;
+        let prefix_ok = (1..=MAX_TOPIC_PREFIX_LEN).contains(&prefix.len())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && (prefix.ends_with('-') || prefix.ends_with('_'));
+        if !prefix_ok {
+            return Err(ConfigError::Invalid {
+                key: "notify.topic_prefix",
+                expected: "1 to 64 characters of A-Z, a-z, 0-9, '_' and '-' ending in '-' or '_' (e.g. \"gid-\"), so that topic prune can tell gid's topics from the others in the account",
+            });
+        }
+        if let Some(sender_id) = &self.sms.sender_id {
+            let ok = (1..=11).contains(&sender_id.len())
+                && sender_id.bytes().all(|b| b.is_ascii_alphanumeric())
+                && sender_id.bytes().any(|b| b.is_ascii_alphabetic());
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "notify.sms.sender_id",
+                    expected: "1 to 11 letters and digits with at least one letter (e.g. \"SanDiegoGID\"), or left out",
+                });
+            }
+        }
+        if let Some(number) = &self.sms.origination_number {
+            let digits = number.strip_prefix('+').unwrap_or_default();
+            let ok = (8..=15).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && !digits.starts_with('0');
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "notify.sms.origination_number",
+                    expected: "a phone number in E.164 form ('+', the country code and the number, no spaces, e.g. \"+16195550100\"), or left out",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How SNS treats an SMS: the `AWS.SNS.SMS.SMSType` message attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum SmsType {
+    /// Critical messages, delivered with the highest reliability (and price).
+    #[default]
+    Transactional,
+    /// Non-critical messages, delivered at the lowest cost; the account's default.
+    Promotional,
+}
+
+impl SmsType {
+    /// The value as SNS takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmsType::Transactional => "Transactional",
+            SmsType::Promotional => "Promotional",
+        }
+    }
+}
+
+impl fmt::Display for SmsType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The attributes every SMS gid sends carries, directly or through a topic.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmsConfig {
+    pub sms_type: SmsType,
+    /// The alphabetic sender shown on the phone, where the country supports it.
+    pub sender_id: Option<String>,
+    /// The number (of the account's) that sends the SMS, in E.164.
+    pub origination_number: Option<String>,
 }
 
 /// List prices for the `--dry-run` cost estimate of enrichment on AWS.
@@ -588,6 +678,7 @@ impl Config {
                 expected: "at least 1",
             });
         }
+        self.notify.validate()?;
         if self.notify.claim_lease_secs == 0 {
             return Err(ConfigError::Invalid {
                 key: "notify.claim_lease_secs",
@@ -1127,6 +1218,58 @@ mod tests {
         std::fs::write(&file, "[ingest]\nout_of_month = \"keep\"\n").unwrap();
         let c = Config::load_with_env(Some(&dir), None, Some(&file), env(&[])).unwrap();
         assert_eq!(c.ingest.out_of_month, OutOfMonth::Keep);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn notify_sharing_settings_are_checked_at_load_naming_the_key() {
+        let dir = std::env::temp_dir().join(format!("gid-core-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("custom.toml");
+        for (toml, key) in [
+            ("[notify]\ntopic_prefix = \"\"\n", "notify.topic_prefix"),
+            ("[notify]\ntopic_prefix = \"gid\"\n", "notify.topic_prefix"),
+            ("[notify]\ntopic_prefix = \"g.d-\"\n", "notify.topic_prefix"),
+            (
+                "[notify.sms]\nsender_id = \"SanDiegoCity\"\n",
+                "notify.sms.sender_id",
+            ),
+            (
+                "[notify.sms]\nsender_id = \"311\"\n",
+                "notify.sms.sender_id",
+            ),
+            (
+                "[notify.sms]\norigination_number = \"6195550100\"\n",
+                "notify.sms.origination_number",
+            ),
+        ] {
+            std::fs::write(&file, toml).unwrap();
+            let err = Config::load_with_env(Some(&dir), None, Some(&file), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        std::fs::write(
+            &file,
+            "[notify]\ntopic_prefix = \"city_gid_\"\n[notify.departments]\n\"Streets & Sidewalks\" = \"streets\"\n[notify.sms]\nsms_type = \"Promotional\"\nsender_id = \"SanDiegoGID\"\n",
+        )
+        .unwrap();
+        let c = Config::load_with_env(Some(&dir), None, Some(&file), env(&[])).unwrap();
+        assert_eq!(c.notify.topic_prefix, "city_gid_");
+        assert_eq!(c.notify.sms.sms_type, SmsType::Promotional);
+        assert_eq!(c.notify.default_topic, "streets");
+        // Departments keep their case (suggestions quote them) and merge with the defaults.
+        assert_eq!(
+            c.notify
+                .departments
+                .get("Streets & Sidewalks")
+                .map(String::as_str),
+            Some("streets")
+        );
+        assert_eq!(
+            c.notify.departments.get("Trash").map(String::as_str),
+            Some("trash")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -24,8 +24,8 @@ mod stats;
 pub use config::{
     Acl, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig, EnrichPrices,
     IngestConfig, KeyForm, KeyOrigin, LayoutConfig, LocalConfig, NotifyConfig, OutOfMonth, Profile,
-    PublishConfig, RetryModeConfig, ScheduleConfig, SiteAccess, ThresholdConfig, UnknownKey,
-    UnknownKeys,
+    PublishConfig, RetryModeConfig, ScheduleConfig, SiteAccess, SmsConfig, SmsType,
+    ThresholdConfig, UnknownKey, UnknownKeys, MAX_TOPIC_PREFIX_LEN,
 };
 pub use failure::FailureKind;
 pub use layout::{Layout, LayoutError, WorkKeys};

@@ -1,7 +1,10 @@
-//! Bulk operations for `gid-admin`: delete every topic but the kept ones, and remove a
+//! Bulk operations for `gid-admin`: delete gid's topics but the kept ones, and remove a
 //! topic's subscriptions by protocol.
 
-use crate::{Notifier, NotifyError, Protocol, Subscription, TopicArn, TopicName};
+use crate::{
+    list_gid_topics, Notifier, NotifyError, Protocol, Subscription, TopicArn, TopicName,
+    TopicPrefix,
+};
 
 /// The topics [`prune_topics`] keeps unless told otherwise.
 pub const DEFAULT_KEEP_TOPICS: [&str; 1] = ["critical"];
@@ -21,18 +24,26 @@ pub struct PruneReport {
     pub kept: Vec<TopicArn>,
     /// Topics that could not be deleted, with the reason; the others were still pruned.
     pub failed: Vec<(TopicArn, String)>,
+    /// Topics without gid's prefix: someone else's, never considered.
+    pub others: usize,
 }
 
-/// Deletes every topic of the account except those named in `keep` (with their
-/// subscriptions). On AWS this means *every* topic the credentials can see, not only
-/// gid's: callers should list first and ask.
+/// Deletes gid's topics (those named with `prefix`) except those whose short name is in
+/// `keep`, with their subscriptions. A topic without the prefix is never deleted: in a
+/// shared account it belongs to someone else.
 pub async fn prune_topics(
     notifier: &dyn Notifier,
+    prefix: &TopicPrefix,
     keep: &[TopicName],
 ) -> Result<PruneReport, NotifyError> {
-    let mut report = PruneReport::default();
-    for topic in notifier.list_topics().await? {
-        if keep.iter().any(|k| k.as_str() == topic.name()) {
+    let listing = list_gid_topics(notifier, prefix).await?;
+    let mut report = PruneReport {
+        others: listing.others,
+        ..PruneReport::default()
+    };
+    for gid_topic in listing.gid {
+        let topic = gid_topic.arn;
+        if is_kept(keep, &gid_topic.name, &topic) {
             report.kept.push(topic);
             continue;
         }
@@ -44,10 +55,19 @@ pub async fn prune_topics(
     tracing::info!(
         deleted = report.deleted.len(),
         kept = report.kept.len(),
+        others = report.others,
         failed = report.failed.len(),
         "topics pruned"
     );
     Ok(report)
+}
+
+/// Whether `keep` names one of gid's topics: by its short name or, written in full, by
+/// its SNS name (`gid-critical`). A prune cannot be undone, so that slip must not cost the
+/// topic.
+pub fn is_kept(keep: &[TopicName], short: &TopicName, topic: &TopicArn) -> bool {
+    keep.iter()
+        .any(|k| k == short || k.as_str() == topic.name())
 }
 
 /// What [`unsubscribe_all`] did.
@@ -98,38 +118,53 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn prune_deletes_every_topic_but_critical() {
+    async fn prune_deletes_gids_topics_but_critical_and_never_an_unprefixed_one() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = LocalOutbox::new(dir.path());
-        for t in ["trash", "streets", "critical", "old-test"] {
+        for t in [
+            "gid-trash",
+            "gid-streets",
+            "gid-critical",
+            "gid-old-test",
+            "trash",
+            "payroll-alerts",
+        ] {
             outbox.create_topic(&name(t)).await.unwrap();
         }
-        let report = prune_topics(&outbox, &default_keep()).await.unwrap();
+        let report = prune_topics(&outbox, &TopicPrefix::default(), &default_keep())
+            .await
+            .unwrap();
         let mut deleted: Vec<&str> = report.deleted.iter().map(|t| t.name()).collect();
         deleted.sort();
-        assert_eq!(deleted, ["old-test", "streets", "trash"]);
-        let left: Vec<String> = outbox
+        assert_eq!(deleted, ["gid-old-test", "gid-streets", "gid-trash"]);
+        assert_eq!(report.others, 2);
+        let mut left: Vec<String> = outbox
             .list_topics()
             .await
             .unwrap()
             .iter()
             .map(|t| t.name().to_owned())
             .collect();
-        assert_eq!(left, ["critical"]);
+        left.sort();
+        assert_eq!(left, ["gid-critical", "payroll-alerts", "trash"]);
     }
 
     #[tokio::test]
-    async fn prune_keeps_every_named_topic() {
+    async fn prune_keeps_every_named_topic_by_short_or_full_name() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = LocalOutbox::new(dir.path());
-        for t in ["trash", "streets", "critical"] {
+        for t in ["gid-trash", "gid-streets", "gid-critical"] {
             outbox.create_topic(&name(t)).await.unwrap();
         }
-        let report = prune_topics(&outbox, &[name("trash"), name("streets")])
-            .await
-            .unwrap();
+        let report = prune_topics(
+            &outbox,
+            &TopicPrefix::default(),
+            &[name("trash"), name("gid-streets")],
+        )
+        .await
+        .unwrap();
         assert_eq!(report.deleted.len(), 1);
-        assert_eq!(report.deleted[0].name(), "critical");
+        assert_eq!(report.deleted[0].name(), "gid-critical");
         assert_eq!(report.kept.len(), 2);
     }
 

@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{check_subject, MAX_SUBJECT_LEN};
 use crate::{
-    InvalidInput, MessageId, Notifier, NotifyError, SubscriptionStatus, TopicArn, TopicName,
+    create_gid_topic, InvalidInput, MessageId, Notifier, NotifyError, SubscriptionStatus, TopicArn,
+    TopicName, TopicPrefix,
 };
 
 /// Ledger writes retried after losing a race to another run, before giving up.
@@ -488,6 +489,9 @@ pub struct AlertPolicy {
     pub allow_unsubscribed: bool,
     /// Stops the run before its next claim (graceful shutdown).
     pub stop: Option<StopSignal>,
+    /// A threshold's topic is gid's topic of that short name (`trash` → `gid-trash`). The
+    /// ledger keeps the short name, so changing the prefix never resends a month's alerts.
+    pub topic_prefix: TopicPrefix,
 }
 
 /// The default claim lease.
@@ -500,6 +504,7 @@ impl Default for AlertPolicy {
             lease: DEFAULT_CLAIM_LEASE,
             allow_unsubscribed: false,
             stop: None,
+            topic_prefix: TopicPrefix::default(),
         }
     }
 }
@@ -511,6 +516,7 @@ impl fmt::Debug for AlertPolicy {
             .field("lease", &self.lease)
             .field("allow_unsubscribed", &self.allow_unsubscribed)
             .field("stop", &self.stop.is_some())
+            .field("topic_prefix", &self.topic_prefix)
             .finish()
     }
 }
@@ -606,7 +612,13 @@ impl AlertRun<'_> {
             return Ok(AlertResult::Stopped);
         }
         // Resolve the topic before claiming, so an unusable topic leaves no claim behind.
-        let topic = match self.notifier.create_topic(&threshold.topic).await {
+        let topic = match create_gid_topic(
+            self.notifier,
+            &self.policy.topic_prefix,
+            &threshold.topic,
+        )
+        .await
+        {
             Ok(topic) => topic,
             Err(e) => {
                 return Ok(AlertResult::Failed {
@@ -840,7 +852,7 @@ mod tests {
         let ledger = LedgerLocation::new(bucket, ObjectKey::new("2019/jan/alerts.json").unwrap());
         // Someone to alert on each department topic (topics nobody reads get no alerts).
         let crew = Endpoint::Sms(crate::PhoneNumber::new("+16195550100").unwrap());
-        for topic in ["trash", "streets"] {
+        for topic in ["gid-trash", "gid-streets"] {
             let arn = outbox
                 .create_topic(&TopicName::new(topic).unwrap())
                 .await
@@ -977,7 +989,7 @@ mod tests {
         assert_eq!(results[1], &AlertResult::Below, "30 is not above 30");
         let messages = f.outbox.messages().await.unwrap();
         assert_eq!(messages.len(), 1);
-        assert_eq!(messages[0].topic.name(), "trash");
+        assert_eq!(messages[0].topic.name(), "gid-trash", "the prefixed topic");
         assert_eq!(
             messages[0].message,
             "Trash violations count is now 123 for 2019-01"
@@ -1387,7 +1399,7 @@ mod tests {
     #[tokio::test]
     async fn an_unusable_topic_fails_that_alert_only() {
         let f = fixture().await;
-        let faulty = Faulty::new(f.outbox.clone()).failing_topic("trash");
+        let faulty = Faulty::new(f.outbox.clone()).failing_topic("gid-trash");
         let c = counts(&[("Illegal Dumping", 123), ("Pothole", 45)]);
         let report = evaluate_and_send(
             &faulty,

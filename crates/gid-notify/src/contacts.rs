@@ -4,14 +4,16 @@
 //! surrounding spaces ignored, other columns ignored, a UTF-8 BOM allowed). A row that
 //! cannot be used is reported with its line and reason and skipped; the rest proceed.
 //! Either Email or Phone may be empty (the contact is then reached the other way), not both.
-//! Names are carried as data for reports only: they never reach a topic, a subscription
-//! or a message.
+//! The department picks the topic through a [`DepartmentTable`]; topics are gid's, named
+//! with its [`TopicPrefix`]. Names are carried as data for reports only: they never reach
+//! a topic, a subscription or a message.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
+use crate::departments::{department_key, DepartmentNote, DepartmentUse};
 use crate::{
-    EmailAddress, Endpoint, InvalidInput, Notifier, PhoneNumber, Protocol, Subscription,
-    SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
+    create_gid_topic, DepartmentTable, EmailAddress, Endpoint, InvalidInput, Notifier, PhoneNumber,
+    Protocol, Subscription, SubscriptionArn, SubscriptionStatus, TopicArn, TopicName, TopicPrefix,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -47,7 +49,7 @@ pub enum ContactProblem {
         expected: usize,
     },
     MissingDepartment,
-    /// The department cannot be turned into a topic name.
+    /// The department has no letter or digit (`&&&`): it names no department.
     BadDepartment(InvalidInput),
     BadPhone(InvalidInput),
     BadEmail(InvalidInput),
@@ -93,7 +95,7 @@ pub struct Contact {
     /// As written in the file; data for reports only.
     pub name: String,
     pub department: String,
-    /// The department's topic ([`TopicName::for_department`]).
+    /// The short name of the department's topic, from the [`DepartmentTable`].
     pub topic: TopicName,
     /// Where this contact is reached, without endpoints an earlier row of the same
     /// department already gave (those are in [`ContactList::duplicates`]).
@@ -118,6 +120,9 @@ pub struct ContactList {
     pub contacts: Vec<Contact>,
     pub rejected: Vec<RejectedContact>,
     pub duplicates: Vec<DuplicateEndpoint>,
+    /// Each department once (as matched: without regard to case and spaces), in the order
+    /// the file first names it, with where its contacts go.
+    pub departments: Vec<DepartmentUse>,
 }
 
 /// Column positions of the fields gid reads.
@@ -167,10 +172,15 @@ impl Columns {
 }
 
 impl ContactList {
-    /// Parses the file's bytes. Only a missing or unusable header fails the whole file;
-    /// bad rows land in [`rejected`](Self::rejected), repeated endpoints in
+    /// Parses the file's bytes, routing each department through `departments`. Only a
+    /// missing or unusable header fails the whole file; bad rows land in
+    /// [`rejected`](Self::rejected), repeated endpoints (on the same topic) in
     /// [`duplicates`](Self::duplicates).
-    pub fn parse(source_name: &str, bytes: &[u8]) -> Result<Self, ContactsError> {
+    pub fn parse(
+        source_name: &str,
+        bytes: &[u8],
+        departments: &DepartmentTable,
+    ) -> Result<Self, ContactsError> {
         let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ContactsError::Empty {
@@ -203,9 +213,12 @@ impl ContactList {
             contacts: Vec::new(),
             rejected: Vec::new(),
             duplicates: Vec::new(),
+            departments: Vec::new(),
         };
         // (topic, endpoint as compared) → the line that first gave it.
         let mut seen: HashMap<(TopicName, EndpointKey), u64> = HashMap::new();
+        // A department's key → its entry in `list.departments`, so each is routed once.
+        let mut department_at: HashMap<String, usize> = HashMap::new();
         loop {
             let start = reader.position().clone();
             let read = reader.read_byte_record(&mut record);
@@ -213,13 +226,32 @@ impl ContactList {
             let line = start.line();
             let parsed = match read {
                 Ok(false) => break,
-                Ok(true) => parse_row(&record, &columns, line),
+                Ok(true) => parse_row(&record, &columns),
                 Err(e) => Err(ContactProblem::Malformed {
                     message: e.to_string(),
                 }),
             };
             match parsed {
-                Ok(mut contact) => {
+                Ok(row) => {
+                    let at = *department_at
+                        .entry(department_key(&row.department))
+                        .or_insert_with(|| {
+                            list.departments.push(DepartmentUse {
+                                route: departments.route(&row.department),
+                                department: row.department.clone(),
+                                lines: Vec::new(),
+                            });
+                            list.departments.len() - 1
+                        });
+                    let used = &mut list.departments[at];
+                    used.lines.push(line);
+                    let mut contact = Contact {
+                        line,
+                        name: row.name,
+                        department: row.department,
+                        topic: used.route.topic.clone(),
+                        endpoints: row.endpoints,
+                    };
                     contact.endpoints.retain(|endpoint| {
                         let key = (contact.topic.clone(), EndpointKey::of(endpoint));
                         match seen.get(&key) {
@@ -262,6 +294,18 @@ impl ContactList {
     pub fn endpoint_count(&self) -> usize {
         self.contacts.iter().map(|c| c.endpoints.len()).sum()
     }
+
+    /// What an operator should know about the list's departments, each named once: the
+    /// ones the table does not list (sent to the default topic, with the listed one they
+    /// resemble), and the ones whose topic none of the `alerted` topics (the thresholds')
+    /// is, whose contacts would never get an alert.
+    pub fn department_notes<'a>(
+        &self,
+        alerted: impl IntoIterator<Item = &'a TopicName>,
+    ) -> Vec<DepartmentNote> {
+        let alerted: BTreeSet<&TopicName> = alerted.into_iter().collect();
+        crate::departments::notes(&self.departments, &alerted).collect()
+    }
 }
 
 /// An endpoint as duplicates are judged: its protocol and address, email addresses without
@@ -289,11 +333,14 @@ impl EndpointKey {
     }
 }
 
-fn parse_row(
-    record: &csv::ByteRecord,
-    columns: &Columns,
-    line: u64,
-) -> Result<Contact, ContactProblem> {
+/// A usable row, before its department is routed.
+struct Row {
+    name: String,
+    department: String,
+    endpoints: Vec<Endpoint>,
+}
+
+fn parse_row(record: &csv::ByteRecord, columns: &Columns) -> Result<Row, ContactProblem> {
     if record.len() != columns.count {
         return Err(ContactProblem::FieldCount {
             found: record.len(),
@@ -314,7 +361,12 @@ fn parse_row(
     if department.is_empty() {
         return Err(ContactProblem::MissingDepartment);
     }
-    let topic = TopicName::for_department(department).map_err(ContactProblem::BadDepartment)?;
+    if !department.chars().any(char::is_alphanumeric) {
+        return Err(ContactProblem::BadDepartment(InvalidInput::Department {
+            department: department.to_owned(),
+            reason: "it has no letters or digits",
+        }));
+    }
     let mut endpoints = Vec::with_capacity(2);
     if !phone.is_empty() {
         let phone = PhoneNumber::new(phone).map_err(ContactProblem::BadPhone)?;
@@ -327,11 +379,9 @@ fn parse_row(
     if endpoints.is_empty() {
         return Err(ContactProblem::NoEndpoint);
     }
-    Ok(Contact {
-        line,
+    Ok(Row {
         name: name.to_owned(),
         department: department.to_owned(),
-        topic,
         endpoints,
     })
 }
@@ -365,7 +415,7 @@ pub struct FailedContact {
 /// What [`subscribe_contacts`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubscribeReport {
-    /// The department topics, created when missing.
+    /// The department topics (gid's, with the prefix), created when missing.
     pub topics: Vec<TopicArn>,
     pub subscribed: Vec<ContactSubscription>,
     /// Already there (confirmed or pending confirmation): left alone.
@@ -381,15 +431,16 @@ pub struct SubscribeProgress {
     pub total: usize,
 }
 
-/// Subscribes every contact to its department's topic by SMS and by email, creating the
-/// topics on demand. Endpoints the topic already has (confirmed or still pending) are left
-/// alone, so a rerun adds nothing. A failure (even of a whole topic) is recorded in the
-/// report and the other contacts proceed.
+/// Subscribes every contact to its department's topic (gid's, named with `prefix`) by SMS
+/// and by email, creating the topics on demand. Endpoints the topic already has (confirmed
+/// or still pending) are left alone, so a rerun adds nothing. A failure (even of a whole
+/// topic) is recorded in the report and the other contacts proceed.
 pub async fn subscribe_contacts(
     notifier: &dyn Notifier,
+    prefix: &TopicPrefix,
     contacts: &ContactList,
 ) -> SubscribeReport {
-    subscribe_contacts_with_progress(notifier, contacts, &|_| {}).await
+    subscribe_contacts_with_progress(notifier, prefix, contacts, &|_| {}).await
 }
 
 /// [`subscribe_contacts`], calling `progress` after each endpoint.
@@ -399,6 +450,7 @@ pub async fn subscribe_contacts(
 /// searched for in the listing.
 pub async fn subscribe_contacts_with_progress(
     notifier: &dyn Notifier,
+    prefix: &TopicPrefix,
     contacts: &ContactList,
     progress: &(dyn Fn(SubscribeProgress) + Send + Sync),
 ) -> SubscribeReport {
@@ -413,7 +465,7 @@ pub async fn subscribe_contacts_with_progress(
     };
     for (topic, members) in by_department(contacts) {
         let prepared = async {
-            let arn = notifier.create_topic(topic).await?;
+            let arn = create_gid_topic(notifier, prefix, topic).await?;
             let existing = notifier.list_subscriptions(Some(&arn)).await?;
             Ok::<_, crate::NotifyError>((arn, existing))
         }
@@ -534,7 +586,15 @@ mod tests {
     use crate::{EmailConfirmation, LocalOutbox, Protocol};
 
     fn parse(text: &str) -> ContactList {
-        ContactList::parse("contacts.csv", text.as_bytes()).unwrap()
+        ContactList::parse("contacts.csv", text.as_bytes(), &DepartmentTable::default()).unwrap()
+    }
+
+    fn prefix() -> TopicPrefix {
+        TopicPrefix::default()
+    }
+
+    fn name(n: &str) -> TopicName {
+        TopicName::new(n).unwrap()
     }
 
     #[test]
@@ -633,6 +693,7 @@ mod tests {
         let err = ContactList::parse(
             "s3://gid-staging/contacts.csv",
             b"Name,Email\nPat,p@x.org\n",
+            &DepartmentTable::default(),
         )
         .unwrap_err();
         assert!(
@@ -641,7 +702,7 @@ mod tests {
         );
         assert!(err.to_string().contains("s3://gid-staging/contacts.csv"));
         assert!(matches!(
-            ContactList::parse("c.csv", b"\xEF\xBB\xBF \n"),
+            ContactList::parse("c.csv", b"\xEF\xBB\xBF \n", &DepartmentTable::default()),
             Err(ContactsError::Empty { .. })
         ));
     }
@@ -714,11 +775,106 @@ mod tests {
         let mut bytes = b"Name,Department,Email,Phone\n".to_vec();
         bytes.extend_from_slice(b"Jos\xe9,Trash,jose@example.org,+16195550100\n");
         bytes.extend_from_slice(b"Ana,Trash,ana@example.org,+16195550101\n");
-        let list = ContactList::parse("c.csv", &bytes).unwrap();
+        let list = ContactList::parse("c.csv", &bytes, &DepartmentTable::default()).unwrap();
         assert_eq!(list.rejected.len(), 1);
         assert_eq!(list.rejected[0].reason, ContactProblem::InvalidUtf8);
         assert_eq!(list.rejected[0].line, 2);
         assert_eq!(list.contacts.len(), 1);
+    }
+
+    #[test]
+    fn departments_route_through_the_table_and_unlisted_ones_are_noted_once() {
+        let list = parse(
+            "Name,Department,Email,Phone\n\
+             A,Trash,a@example.org,\n\
+             B,Streets & Sidewalks,b@example.org,\n\
+             C, trash ,c@example.org,\n\
+             D,Trsh,d@example.org,\n\
+             E,Streets,e@example.org,\n\
+             F,TRSH,f@example.org,\n\
+             G,&&&,g@example.org,\n",
+        );
+        let topics: Vec<(u64, &str)> = list
+            .contacts
+            .iter()
+            .map(|c| (c.line, c.topic.as_str()))
+            .collect();
+        assert_eq!(
+            topics,
+            [
+                (2, "trash"),
+                (3, "streets"),
+                (4, "trash"),
+                (5, "streets"),
+                (6, "streets"),
+                (7, "streets"),
+            ]
+        );
+        assert_eq!(list.rejected.len(), 1);
+        assert!(
+            list.rejected[0]
+                .reason
+                .to_string()
+                .contains("no letters or digits"),
+            "{}",
+            list.rejected[0].reason
+        );
+        let (trash, streets) = (name("trash"), name("streets"));
+        let notes: Vec<String> = list
+            .department_notes([&trash, &streets])
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "department \"Streets & Sidewalks\" (line 3) is not in notify.departments: subscribed to streets",
+                "department \"Trsh\" (lines 5, 7) is not in notify.departments: subscribed to streets; did you mean \"Trash\"?",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_department_whose_topic_no_threshold_alerts_is_noted() {
+        let table = DepartmentTable::new(
+            [("Trash", name("trash")), ("Graffiti", name("graffiti"))],
+            name("streets"),
+        )
+        .unwrap();
+        let list = ContactList::parse(
+            "contacts.csv",
+            b"Name,Department,Email,Phone\nA,Graffiti,a@example.org,\nB,Trash,b@example.org,\n",
+            &table,
+        )
+        .unwrap();
+        let (trash, streets) = (name("trash"), name("streets"));
+        let notes: Vec<String> = list
+            .department_notes([&trash, &streets])
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            notes,
+            ["department \"Graffiti\" (line 2) maps to topic graffiti, which no threshold alerts: its subscribers will never get an alert"]
+        );
+    }
+
+    #[tokio::test]
+    async fn contacts_are_subscribed_to_prefixed_topics() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = LocalOutbox::new(dir.path());
+        let list = parse("Name,Department,Email,Phone\nA,Streets & Sidewalks,,+16195550100\n");
+        let prefix = TopicPrefix::new("city_gid_").unwrap();
+        let report = subscribe_contacts(&outbox, &prefix, &list).await;
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        let topics: Vec<String> = outbox
+            .list_topics()
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect();
+        assert_eq!(topics, ["city_gid_streets"]);
     }
 
     const CONTACTS: &str = "Name,Department,Email,Phone\n\
@@ -731,10 +887,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = LocalOutbox::new(dir.path());
         let list = parse(CONTACTS);
-        let first = subscribe_contacts(&outbox, &list).await;
+        let first = subscribe_contacts(&outbox, &prefix(), &list).await;
         assert!(first.failed.is_empty(), "{:?}", first.failed);
         let topics: Vec<&str> = first.topics.iter().map(|t| t.name()).collect();
-        assert_eq!(topics, ["trash", "streets"]);
+        assert_eq!(topics, ["gid-trash", "gid-streets"]);
         assert_eq!(first.subscribed.len(), 5);
         assert!(first.already_subscribed.is_empty());
         assert!(
@@ -746,14 +902,14 @@ mod tests {
             first.subscribed
         );
 
-        let second = subscribe_contacts(&outbox, &list).await;
+        let second = subscribe_contacts(&outbox, &prefix(), &list).await;
         assert!(second.subscribed.is_empty(), "{:?}", second.subscribed);
         assert_eq!(second.already_subscribed.len(), 5);
         let all = outbox.list_subscriptions(None).await.unwrap();
         assert_eq!(all.len(), 5, "no duplicates: {all:?}");
         let trash_sms = all
             .iter()
-            .filter(|s| s.topic.name() == "trash" && s.protocol == Protocol::Sms)
+            .filter(|s| s.topic.name() == "gid-trash" && s.protocol == Protocol::Sms)
             .count();
         assert_eq!(trash_sms, 2);
     }
@@ -763,7 +919,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = LocalOutbox::with_email_confirmation(dir.path(), EmailConfirmation::Pending);
         let list = parse(CONTACTS);
-        let first = subscribe_contacts(&outbox, &list).await;
+        let first = subscribe_contacts(&outbox, &prefix(), &list).await;
         let statuses: Vec<(String, SubscriptionStatus)> = first
             .subscribed
             .iter()
@@ -775,7 +931,7 @@ mod tests {
                 .all(|(p, st)| (p == "email") == (*st == SubscriptionStatus::PendingConfirmation)),
             "{statuses:?}"
         );
-        let rerun = subscribe_contacts(&outbox, &list).await;
+        let rerun = subscribe_contacts(&outbox, &prefix(), &list).await;
         assert!(rerun.subscribed.is_empty(), "{:?}", rerun.subscribed);
         let pending: Vec<&ContactSubscription> = rerun
             .already_subscribed
@@ -790,13 +946,14 @@ mod tests {
     #[tokio::test]
     async fn progress_counts_every_endpoint_once_failed_departments_included() {
         let dir = tempfile::tempdir().unwrap();
-        let notifier = Faulty::new(LocalOutbox::new(dir.path())).failing_topic("streets");
+        let notifier = Faulty::new(LocalOutbox::new(dir.path())).failing_topic("gid-streets");
         let seen = std::sync::Mutex::new(Vec::new());
-        let report = subscribe_contacts_with_progress(&notifier, &parse(CONTACTS), &|p| {
-            seen.lock().unwrap().push(p.done);
-            assert_eq!(p.total, 5);
-        })
-        .await;
+        let report =
+            subscribe_contacts_with_progress(&notifier, &prefix(), &parse(CONTACTS), &|p| {
+                seen.lock().unwrap().push(p.done);
+                assert_eq!(p.total, 5);
+            })
+            .await;
         assert_eq!(report.subscribed.len() + report.failed.len(), 5);
         // Trash's three endpoints one by one, then the failed Streets topic's two at once.
         assert_eq!(seen.into_inner().unwrap(), [1, 2, 3, 5]);
@@ -806,9 +963,9 @@ mod tests {
     async fn one_failing_department_or_contact_never_stops_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let notifier = Faulty::new(LocalOutbox::new(dir.path()))
-            .failing_topic("streets")
+            .failing_topic("gid-streets")
             .failing_endpoint("+16195550102");
-        let report = subscribe_contacts(&notifier, &parse(CONTACTS)).await;
+        let report = subscribe_contacts(&notifier, &prefix(), &parse(CONTACTS)).await;
         let failed: Vec<(u64, String)> = report
             .failed
             .iter()

@@ -9,6 +9,18 @@ use crate::{SubscriptionArn, TopicArn};
 pub enum InvalidInput {
     #[error("topic name {name:?} is invalid: {reason} (SNS rules: 1-256 characters of A-Z, a-z, 0-9, '_' and '-')")]
     TopicName { name: String, reason: &'static str },
+    #[error("topic prefix {prefix:?} is invalid: {reason} (1-64 characters of A-Z, a-z, 0-9, '_' and '-', ending in '-' or '_', e.g. \"gid-\")")]
+    TopicPrefix {
+        prefix: String,
+        reason: &'static str,
+    },
+    #[error("department {department:?} is invalid: {reason}")]
+    Department {
+        department: String,
+        reason: &'static str,
+    },
+    #[error("SMS sender ID {value:?} is invalid: {reason} (1-11 letters and digits, at least one letter)")]
+    SenderId { value: String, reason: &'static str },
     #[error("phone number {value:?} is invalid: {reason} (use E.164: '+', the country code and the number, e.g. +16195550100)")]
     Phone { value: String, reason: &'static str },
     #[error("email address {value:?} is invalid: {reason}")]

@@ -4,8 +4,8 @@
 //! ```text
 //! <root>/topics/<topic>.json                      {name, arn, created_at}
 //! <root>/subscriptions/<topic>/<id>.json          {arn, topic, protocol, endpoint, status, created_at}
-//! <root>/messages/<seq>-<topic>.json              {message_id, topic, subject, message, published_at, delivered_to: [...]}
-//! <root>/sms/<seq>-<digits>.json                  {message_id, phone_number, message, sent_at}
+//! <root>/messages/<seq>-<topic>.json              {message_id, topic, subject, message, message_attributes, published_at, delivered_to: [...]}
+//! <root>/sms/<seq>-<digits>.json                  {message_id, phone_number, message, message_attributes, sent_at}
 //! <root>/.tmp/                                    files being written (renamed into place)
 //! ```
 //!
@@ -15,11 +15,15 @@
 //! which fails if the name exists, even when two processes race. ARNs look like AWS's with
 //! partition `gid`, region `local` and account `000000000000`.
 //!
+//! `message_attributes` are the SNS message attributes the message would carry
+//! ([`SmsAttributes`]: `AWS.SNS.SMS.SMSType` and, when configured, the sender ID and
+//! origination number), so an offline run shows how its SMS would go out.
+//!
 //! Email subscriptions are confirmed at once by default, as moto does, so a demo delivers
 //! to them; [`EmailConfirmation::Pending`] makes them wait for
 //! [`LocalOutbox::confirm_subscription`] like AWS waits for the recipient's click.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
@@ -36,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::contacts::EndpointKey;
 use crate::types::{check_message, check_subject, MAX_MESSAGE_BYTES, MAX_SMS_BYTES};
 use crate::{
-    Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, Subscription,
+    Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, SmsAttributes, Subscription,
     SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
 };
 
@@ -58,6 +62,7 @@ pub enum EmailConfirmation {
 #[derive(Debug, Clone)]
 pub struct LocalOutbox {
     inner: Arc<Inner>,
+    sms: SmsAttributes,
 }
 
 #[derive(Debug)]
@@ -137,6 +142,10 @@ pub struct PublishedMessage {
     pub topic: TopicArn,
     pub subject: Option<String>,
     pub message: String,
+    /// The SNS message attributes it carried (name → value); empty in records written
+    /// before gid set any.
+    #[serde(default)]
+    pub message_attributes: BTreeMap<String, String>,
     pub published_at: DateTime<Utc>,
     /// The confirmed subscriptions it went to (empty when the topic had none).
     pub delivered_to: Vec<Delivery>,
@@ -148,6 +157,9 @@ pub struct SentSms {
     pub message_id: MessageId,
     pub phone_number: PhoneNumber,
     pub message: String,
+    /// The SNS message attributes it carried (name → value).
+    #[serde(default)]
+    pub message_attributes: BTreeMap<String, String>,
     pub sent_at: DateTime<Utc>,
 }
 
@@ -196,7 +208,23 @@ impl LocalOutbox {
                 #[cfg(test)]
                 index_reads: AtomicU64::new(0),
             }),
+            sms: SmsAttributes::default(),
         }
+    }
+
+    /// The outbox with every message marked with `sms` (recorded with each message).
+    pub fn with_sms_attributes(mut self, sms: SmsAttributes) -> Self {
+        self.sms = sms;
+        self
+    }
+
+    /// The attributes each message is recorded with.
+    fn message_attributes(&self) -> BTreeMap<String, String> {
+        self.sms
+            .message_attributes()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
     }
 
     pub fn root(&self) -> &Path {
@@ -541,6 +569,7 @@ impl LocalOutbox {
             topic: topic.clone(),
             subject: subject.map(str::to_owned),
             message: message.to_owned(),
+            message_attributes: self.message_attributes(),
             published_at: Utc::now(),
             delivered_to,
         };
@@ -675,6 +704,7 @@ impl Notifier for LocalOutbox {
             message_id: MessageId::new(random_id()),
             phone_number: phone.clone(),
             message: message.to_owned(),
+            message_attributes: self.message_attributes(),
             sent_at: Utc::now(),
         };
         self.blocking(move |s| {
@@ -798,6 +828,43 @@ mod tests {
         let texts: Vec<&str> = sent.iter().map(|s| s.message.as_str()).collect();
         assert_eq!(texts, ["hello", "again"]);
         assert_eq!(sent[0].message_id, first);
+    }
+
+    #[tokio::test]
+    async fn messages_and_direct_sms_record_the_sms_attributes_they_carry() {
+        let dir = tempfile::tempdir().unwrap();
+        let sms = SmsAttributes::new(
+            gid_core::SmsType::Transactional,
+            Some("SanDiegoGID"),
+            Some("+16195550100"),
+        )
+        .unwrap();
+        let outbox = LocalOutbox::new(dir.path()).with_sms_attributes(sms);
+        let trash = outbox.create_topic(&name("gid-trash")).await.unwrap();
+        outbox.publish(&trash, None, "alert").await.unwrap();
+        let phone = PhoneNumber::new("+16195550199").unwrap();
+        outbox.send_sms(&phone, "pick up").await.unwrap();
+        let expected = serde_json::json!({
+            "AWS.SNS.SMS.SMSType": "Transactional",
+            "AWS.SNS.SMS.SenderID": "SanDiegoGID",
+            "AWS.MM.SMS.OriginationNumber": "+16195550100",
+        });
+        for file in [
+            "messages/000001-gid-trash.json",
+            "sms/000001-16195550199.json",
+        ] {
+            let json: serde_json::Value =
+                serde_json::from_slice(&fs::read(dir.path().join(file)).unwrap()).unwrap();
+            assert_eq!(json["message_attributes"], expected, "{file}");
+        }
+        // Without configuration SMS still go out Transactional, never the account's default.
+        let plain = LocalOutbox::new(dir.path().join("plain"));
+        plain.send_sms(&phone, "pick up").await.unwrap();
+        let sent = plain.sms_messages().await.unwrap();
+        assert_eq!(
+            sent[0].message_attributes,
+            BTreeMap::from([("AWS.SNS.SMS.SMSType".to_owned(), "Transactional".to_owned())])
+        );
     }
 
     #[tokio::test]

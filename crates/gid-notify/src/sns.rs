@@ -21,7 +21,7 @@ use gid_aws::{
 
 use crate::types::{check_message, check_subject, MAX_MESSAGE_BYTES, MAX_SMS_BYTES};
 use crate::{
-    Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, Subscription,
+    Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, SmsAttributes, Subscription,
     SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
 };
 
@@ -58,6 +58,9 @@ pub struct SnsNotifier {
     counter: RequestCounter,
     /// The custom endpoint SNS is reached at (`None`: AWS's own), for messages.
     endpoint: Option<String>,
+    /// Sent with every publish and direct SMS, so SMS never fall back to the account's
+    /// defaults (Promotional unless changed).
+    sms: SmsAttributes,
 }
 
 impl SnsNotifier {
@@ -77,7 +80,34 @@ impl SnsNotifier {
             client: Client::from_conf(config.build()),
             counter,
             endpoint,
+            sms: SmsAttributes::default(),
         }
+    }
+
+    /// The notifier with every publish and direct SMS carrying `sms` as message attributes.
+    pub fn with_sms_attributes(mut self, sms: SmsAttributes) -> Self {
+        self.sms = sms;
+        self
+    }
+
+    /// The SMS attributes as SNS message attributes (all of data type String).
+    fn message_attributes(
+        &self,
+    ) -> Option<std::collections::HashMap<String, aws_sdk_sns::types::MessageAttributeValue>> {
+        let attributes = self
+            .sms
+            .message_attributes()
+            .into_iter()
+            .map(|(name, value)| {
+                let value = aws_sdk_sns::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(value)
+                    .build()
+                    .expect("data_type is set");
+                (name.to_owned(), value)
+            })
+            .collect();
+        Some(attributes)
     }
 
     /// A notifier of its own AWS configuration, loaded from `settings` and the standard chain.
@@ -407,6 +437,7 @@ impl Notifier for SnsNotifier {
             .topic_arn(topic.as_str())
             .set_subject(subject.map(str::to_owned))
             .message(message)
+            .set_message_attributes(self.message_attributes())
             .send()
             .await
             .map_err(|e| {
@@ -433,6 +464,7 @@ impl Notifier for SnsNotifier {
             .publish()
             .phone_number(phone.as_str())
             .message(message)
+            .set_message_attributes(self.message_attributes())
             .send()
             .await
             .map_err(|e| {

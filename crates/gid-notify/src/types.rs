@@ -38,28 +38,6 @@ impl TopicName {
         Ok(Self(name))
     }
 
-    /// The topic a department's contacts are subscribed to: the department lowercased, with
-    /// each run of other characters (spaces, `&`, `/`, accents) turned into one `-`
-    /// (`Trash` → `trash`, `Streets & Sidewalks` → `streets-sidewalks`).
-    pub fn for_department(department: &str) -> Result<Self, InvalidInput> {
-        let mut name = String::with_capacity(department.len());
-        for c in department.trim().chars() {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                name.push(c.to_ascii_lowercase());
-            } else if !name.ends_with('-') {
-                name.push('-');
-            }
-        }
-        let name = name.trim_matches('-');
-        if name.is_empty() {
-            return Err(InvalidInput::TopicName {
-                name: department.to_owned(),
-                reason: "the department has no letters or digits to name a topic after",
-            });
-        }
-        Self::new(name)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -631,17 +609,6 @@ mod tests {
         for bad in ["", "trash bins", "trash.fifo", "ñ", &"a".repeat(257)] {
             assert!(TopicName::new(bad).is_err(), "{bad:?} should be refused");
         }
-    }
-
-    #[test]
-    fn departments_become_lowercase_topic_names() {
-        let topic = |d: &str| TopicName::for_department(d).map(|t| t.to_string());
-        assert_eq!(topic("Trash").unwrap(), "trash");
-        assert_eq!(topic("  STREETS ").unwrap(), "streets");
-        assert_eq!(topic("Streets & Sidewalks").unwrap(), "streets-sidewalks");
-        assert_eq!(topic("Storm_Water").unwrap(), "storm_water");
-        assert!(topic(" & ").is_err());
-        assert!(topic("").is_err());
     }
 
     #[test]

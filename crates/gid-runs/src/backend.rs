@@ -2,7 +2,10 @@ use std::sync::Arc;
 
 use gid_aws::{AwsContext, AwsSettings, AwsSetupError};
 use gid_core::{Config, Profile};
-use gid_notify::{InvalidInput, LocalOutbox, Notifier, SnsNotifier, Threshold, TopicName};
+use gid_notify::{
+    DepartmentTable, InvalidInput, LocalOutbox, Notifier, SmsAttributes, SnsNotifier, Threshold,
+    TopicName, TopicPrefix,
+};
 use gid_storage::{LocalStore, ObjectStore, S3Options, S3Store, StorageError};
 
 /// Why the configured backend could not be opened.
@@ -14,6 +17,11 @@ pub enum BackendError {
     Aws(#[from] AwsSetupError),
     #[error("configuration notify.thresholds: {0}")]
     Threshold(#[from] InvalidInput),
+    #[error("configuration {key}: {source}")]
+    Notify {
+        key: &'static str,
+        source: InvalidInput,
+    },
 }
 
 /// The process's AWS configuration: loaded once, on first use, and shared by every client
@@ -28,14 +36,58 @@ pub async fn aws_context(config: &Config) -> Result<&'static AwsContext, Backend
         .await?)
 }
 
-/// Opens the notifier the configuration names: the local outbox, or SNS.
+/// Opens the notifier the configuration names: the local outbox, or SNS; either sends
+/// every message with the `[notify.sms]` attributes.
 pub async fn open_notifier(config: &Config) -> Result<Arc<dyn Notifier>, BackendError> {
+    let sms = sms_attributes(config)?;
     Ok(match config.profile {
-        Profile::Local => Arc::new(LocalOutbox::new(&config.notify.outbox_dir)),
-        Profile::Aws => Arc::new(SnsNotifier::new(
-            aws_context(config).await?,
-            config.notify.sns_endpoint_url.as_deref(),
-        )),
+        Profile::Local => {
+            Arc::new(LocalOutbox::new(&config.notify.outbox_dir).with_sms_attributes(sms))
+        }
+        Profile::Aws => Arc::new(
+            SnsNotifier::new(
+                aws_context(config).await?,
+                config.notify.sns_endpoint_url.as_deref(),
+            )
+            .with_sms_attributes(sms),
+        ),
+    })
+}
+
+/// The configured `[notify.sms]` attributes.
+pub fn sms_attributes(config: &Config) -> Result<SmsAttributes, BackendError> {
+    SmsAttributes::from_config(&config.notify.sms).map_err(|source| BackendError::Notify {
+        key: "notify.sms",
+        source,
+    })
+}
+
+/// The configured `notify.topic_prefix`.
+pub fn topic_prefix(config: &Config) -> Result<TopicPrefix, BackendError> {
+    TopicPrefix::new(config.notify.topic_prefix.clone()).map_err(|source| BackendError::Notify {
+        key: "notify.topic_prefix",
+        source,
+    })
+}
+
+/// The configured department → topic table (`[notify.departments]`, `notify.default_topic`).
+pub fn departments(config: &Config) -> Result<DepartmentTable, BackendError> {
+    let notify = &config.notify;
+    let topic = |key: &'static str, name: &str| {
+        TopicName::new(name).map_err(|source| BackendError::Notify { key, source })
+    };
+    let listed = notify
+        .departments
+        .iter()
+        .map(|(department, name)| Ok((department.clone(), topic("notify.departments", name)?)))
+        .collect::<Result<Vec<_>, BackendError>>()?;
+    DepartmentTable::new(
+        listed,
+        topic("notify.default_topic", &notify.default_topic)?,
+    )
+    .map_err(|source| BackendError::Notify {
+        key: "notify.departments",
+        source,
     })
 }
 

@@ -22,7 +22,8 @@ pub mod site;
 #[cfg(feature = "enrich")]
 pub use backend::open_engines;
 pub use backend::{
-    aws_context, open_notifier, open_store, prepare_buckets, thresholds, BackendError,
+    aws_context, departments, open_notifier, open_store, prepare_buckets, sms_attributes,
+    thresholds, topic_prefix, BackendError,
 };
 pub use manifest::{Manifest, ObservedState, RunState};
 pub use month::{

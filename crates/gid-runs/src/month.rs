@@ -1019,6 +1019,7 @@ impl MonthRun {
             lease: Duration::from_secs(notify.claim_lease_secs),
             allow_unsubscribed: notify.allow_unsubscribed,
             stop: Some(self.shutdown.as_stop_signal()),
+            topic_prefix: crate::backend::topic_prefix(&self.config)?,
         };
         let report = gid_notify::evaluate_and_send(
             self.notifier.as_ref(),

@@ -14,10 +14,11 @@ use futures::StreamExt;
 use gid_cli::{init_logging, CommonArgs, MonthArgs, MultiProgress};
 use gid_core::{Acl, BucketName, Config, ObjectKey};
 use gid_notify::{
-    find_topic, prune_topics, subscribe_contacts_with_progress, unsubscribe_all, ContactList,
-    Notifier, PhoneNumber, Protocol, SubscribeProgress, SubscriptionArn, TopicArn, TopicName,
+    create_gid_topic, find_gid_topic, is_kept, list_gid_topics, prune_topics,
+    subscribe_contacts_with_progress, unsubscribe_all, ContactList, Notifier, PhoneNumber,
+    Protocol, SubscribeProgress, SubscriptionArn, TopicArn, TopicName, TopicPrefix,
 };
-use gid_runs::{open_notifier, open_store, MonthRun, RunOptions};
+use gid_runs::{departments, open_notifier, open_store, topic_prefix, MonthRun, RunOptions};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{
     content_type_for, download_to_file, list_all, ObjectStore, PutOptions, StorageError,
@@ -57,10 +58,12 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         expires: u64,
     },
-    /// SNS topics: create, list, delete, prune all but the kept ones.
+    /// gid's SNS topics (named <notify.topic_prefix>NAME): create, list, delete, prune all
+    /// but the kept ones. Topics without the prefix are never changed.
     #[command(subcommand)]
     Topic(TopicCommand),
-    /// Subscribe every contact of contacts.csv to its department's topic (SMS + email).
+    /// Subscribe every contact of contacts.csv to its department's topic (SMS + email), as
+    /// [notify.departments] maps it.
     Subscribe {
         /// A local contacts file instead of s3://<staging>/<notify.contacts_key>.
         #[arg(long)]
@@ -208,11 +211,12 @@ enum TopicCommand {
     Delete {
         name: String,
     },
-    /// Delete every topic except the kept ones (default: notify.keep_topics).
+    /// Delete gid's topics (those with notify.topic_prefix) except the kept ones (default:
+    /// notify.keep_topics). Other topics of the account are never touched.
     Prune {
         #[arg(long, value_delimiter = ',')]
         keep: Vec<String>,
-        /// Required: this deletes every other topic the credentials can see.
+        /// Required: this deletes every other topic of gid's.
         #[arg(long)]
         yes: bool,
     },
@@ -329,8 +333,9 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
         Command::Subscribe { file } => subscribe(&config, store, file, &bars).await,
         Command::Subscriptions(SubscriptionsCommand::List { topic }) => {
             let notifier = open_notifier(&config).await?;
+            let prefix = topic_prefix(&config)?;
             let topic = match topic {
-                Some(name) => Some(existing_topic(notifier.as_ref(), &name).await?),
+                Some(name) => Some(existing_topic(notifier.as_ref(), &prefix, &name).await?),
                 None => None,
             };
             println!(
@@ -338,12 +343,17 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
                 "topic", "proto", "endpoint", "status"
             );
             for s in notifier.list_subscriptions(topic.as_ref()).await? {
+                // Without --topic every subscription of the account is listed: gid's by
+                // short name, the others by their full topic name.
+                let topic = prefix
+                    .short_name(&s.topic)
+                    .map_or_else(|| s.topic.name().to_owned(), |n| n.to_string());
                 println!(
                     "{:<10} {:<6} {:<32} {:<22} {}",
-                    s.topic.name(),
+                    topic,
                     s.protocol.as_str(),
                     s.endpoint,
-                    format!("{:?}", s.status),
+                    s.status.to_string(),
                     s.arn
                         .map(|a| a.to_string())
                         .unwrap_or_else(|| "(pending confirmation)".into())
@@ -362,8 +372,12 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
                 println!("unsubscribed");
                 return Ok(());
             }
-            let topic =
-                existing_topic(notifier.as_ref(), &topic.expect("clap requires it")).await?;
+            let topic = existing_topic(
+                notifier.as_ref(),
+                &topic_prefix(&config)?,
+                &topic.expect("clap requires it"),
+            )
+            .await?;
             let protocol = protocol.map(|p| Protocol::from(p.as_str()));
             let report = unsubscribe_all(notifier.as_ref(), &topic, protocol).await?;
             println!(
@@ -391,7 +405,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
             message,
         } => {
             let notifier = open_notifier(&config).await?;
-            let arn = existing_topic(notifier.as_ref(), &topic).await?;
+            let arn = existing_topic(notifier.as_ref(), &topic_prefix(&config)?, &topic).await?;
             let id = notifier.publish(&arn, subject.as_deref(), &message).await?;
             println!("published to {arn} (message {id})");
             Ok(())
@@ -565,28 +579,43 @@ async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> anyhow::Resu
     Ok(())
 }
 
-async fn existing_topic(notifier: &dyn Notifier, name: &str) -> anyhow::Result<TopicArn> {
+/// gid's topic of that short name (`trash` → SNS topic `gid-trash`), which must exist.
+async fn existing_topic(
+    notifier: &dyn Notifier,
+    prefix: &TopicPrefix,
+    name: &str,
+) -> anyhow::Result<TopicArn> {
     let name = TopicName::new(name)?;
-    find_topic(notifier, &name).await?.with_context(|| {
-        format!("topic {name} does not exist (create it with `gid-admin topic create {name}`)")
+    find_gid_topic(notifier, prefix, &name).await?.with_context(|| {
+        format!(
+            "topic {name} (SNS topic {prefix}{name}) does not exist: create it with `gid-admin topic create {name}`"
+        )
     })
 }
 
 async fn topic(config: &Config, command: TopicCommand) -> anyhow::Result<()> {
     let notifier = open_notifier(config).await?;
     let notifier = notifier.as_ref();
+    let prefix = topic_prefix(config)?;
     match command {
         TopicCommand::Create { name } => {
-            let arn = notifier.create_topic(&TopicName::new(name)?).await?;
+            let arn = create_gid_topic(notifier, &prefix, &TopicName::new(name)?).await?;
             println!("{arn}");
         }
         TopicCommand::List => {
-            for arn in notifier.list_topics().await? {
-                println!("{arn}");
+            let listing = list_gid_topics(notifier, &prefix).await?;
+            for topic in &listing.gid {
+                println!("{:<20} {}", topic.name.as_str(), topic.arn);
+            }
+            if listing.others > 0 {
+                println!(
+                    "({} other topics in the account without the prefix {prefix}: not gid's, not shown)",
+                    listing.others
+                );
             }
         }
         TopicCommand::Delete { name } => {
-            let arn = existing_topic(notifier, &name).await?;
+            let arn = existing_topic(notifier, &prefix, &name).await?;
             notifier.delete_topic(&arn).await?;
             println!("deleted {arn}");
         }
@@ -601,24 +630,25 @@ async fn topic(config: &Config, command: TopicCommand) -> anyhow::Result<()> {
                 .map(TopicName::new)
                 .collect::<Result<Vec<_>, _>>()?;
             if !yes {
-                let doomed: Vec<String> = notifier
-                    .list_topics()
+                let doomed: Vec<String> = list_gid_topics(notifier, &prefix)
                     .await?
+                    .gid
                     .into_iter()
-                    .filter(|t| !keep.iter().any(|k| k.as_str() == t.name()))
-                    .map(|t| t.to_string())
+                    .filter(|t| !is_kept(&keep, &t.name, &t.arn))
+                    .map(|t| t.arn.to_string())
                     .collect();
                 bail!(
-                    "would delete {} topics ({}); rerun with --yes to delete them",
+                    "would delete {} of gid's topics ({}); rerun with --yes to delete them (topics without the prefix {prefix} are never deleted)",
                     doomed.len(),
                     doomed.join(", ")
                 );
             }
-            let report = prune_topics(notifier, &keep).await?;
+            let report = prune_topics(notifier, &prefix, &keep).await?;
             println!(
-                "deleted {}, kept {}",
+                "deleted {}, kept {}, left alone {} topics without the prefix {prefix}",
                 report.deleted.len(),
-                report.kept.len()
+                report.kept.len(),
+                report.others
             );
             for (topic, reason) in &report.failed {
                 eprintln!("gid: could not delete {topic}: {reason}");
@@ -704,7 +734,8 @@ async fn subscribe(
             (format!("s3://{bucket}/{key}"), object.body.to_vec())
         }
     };
-    let contacts = ContactList::parse(&source, &bytes)?;
+    let table = departments(config)?;
+    let contacts = ContactList::parse(&source, &bytes, &table)?;
     drop(bytes);
     for rejected in &contacts.rejected {
         eprintln!(
@@ -718,16 +749,22 @@ async fn subscribe(
             duplicate.line, duplicate.endpoint, duplicate.topic, duplicate.first_line
         );
     }
+    let thresholds = gid_runs::thresholds(config)?;
+    for note in contacts.department_notes(thresholds.iter().map(|t| &t.topic)) {
+        eprintln!("gid: {source}: {note}");
+    }
     let notifier = open_notifier(config).await?;
+    let prefix = topic_prefix(config)?;
     let total = contacts.endpoint_count();
     tracing::info!(
         "subscribing {total} endpoints of {} contacts",
         contacts.contacts.len()
     );
     let display = SubscribeDisplay::new(bars, total);
-    let report =
-        subscribe_contacts_with_progress(notifier.as_ref(), &contacts, &|p| display.update(p))
-            .await;
+    let report = subscribe_contacts_with_progress(notifier.as_ref(), &prefix, &contacts, &|p| {
+        display.update(p)
+    })
+    .await;
     display.finish();
     for failed in &report.failed {
         eprintln!(

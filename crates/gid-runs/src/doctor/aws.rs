@@ -104,7 +104,8 @@ pub(super) async fn examine(config: &Config, thresholds: &[Threshold]) -> Vec<Ch
                     super::plural(topics.len(), "topic", "topics")
                 ),
             ));
-            checks.extend(topic_checks(&notifier, thresholds).await);
+            let prefix = crate::backend::topic_prefix(config).unwrap_or_default();
+            checks.extend(topic_checks(&notifier, thresholds, &prefix).await);
             let custom = notifier.endpoint().is_some();
             checks.push(sandbox_check(notifier.sms_sandbox().await, custom));
         }

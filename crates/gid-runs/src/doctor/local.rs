@@ -62,7 +62,9 @@ pub(super) async fn examine(config: &Config, thresholds: &[Threshold]) -> Vec<Ch
         }
     }
     checks.push(outbox_check(&config.notify.outbox_dir));
-    checks.extend(topic_checks(&LocalOutbox::new(&config.notify.outbox_dir), thresholds).await);
+    let prefix = crate::backend::topic_prefix(config).unwrap_or_default();
+    let outbox = LocalOutbox::new(&config.notify.outbox_dir);
+    checks.extend(topic_checks(&outbox, thresholds, &prefix).await);
     checks.push(apertium_check().await);
     checks.push(tesseract_check().await);
     checks.push(image_model_check(&image_model_path()));

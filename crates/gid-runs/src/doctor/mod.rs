@@ -21,7 +21,7 @@ mod local;
 use std::fmt::Write as _;
 
 use gid_core::{BucketName, Config, FailureKind, ObjectKey, Profile};
-use gid_notify::{topic_audiences, Notifier, Threshold, TopicAudience};
+use gid_notify::{topic_audiences, Notifier, Threshold, TopicAudience, TopicPrefix};
 use gid_storage::{ObjectStore, PutCondition, PutOptions, StorageError};
 use serde::Serialize;
 
@@ -496,7 +496,13 @@ fn alerts_of(thresholds: &[Threshold], topic: &str) -> String {
 }
 
 /// One check per threshold topic: who would receive its alerts.
-async fn topic_checks(notifier: &dyn Notifier, thresholds: &[Threshold]) -> Vec<Check> {
+/// Topics are looked up by their SNS names (`gid-trash`) and reported by the short names
+/// operators configure (`trash`).
+async fn topic_checks(
+    notifier: &dyn Notifier,
+    thresholds: &[Threshold],
+    prefix: &TopicPrefix,
+) -> Vec<Check> {
     if thresholds.is_empty() {
         return vec![Check::skipped(
             "topics",
@@ -504,11 +510,21 @@ async fn topic_checks(notifier: &dyn Notifier, thresholds: &[Threshold]) -> Vec<
             "no notify.thresholds are configured, so notify sends nothing",
         )];
     }
-    let names: Vec<_> = thresholds.iter().map(|t| t.topic.clone()).collect();
+    let names: Vec<_> = thresholds
+        .iter()
+        .filter_map(|t| prefix.topic(&t.topic).ok())
+        .collect();
     match topic_audiences(notifier, &names).await {
         Ok(audiences) => audiences
             .iter()
-            .map(|a| topic_check(a, &alerts_of(thresholds, a.name.as_str())))
+            .map(|a| {
+                let short = a
+                    .name
+                    .as_str()
+                    .strip_prefix(prefix.as_str())
+                    .unwrap_or(a.name.as_str());
+                topic_check(a, short, &alerts_of(thresholds, short))
+            })
             .collect(),
         Err(e) => vec![Check::warn(
             "topics",
@@ -520,8 +536,7 @@ async fn topic_checks(notifier: &dyn Notifier, thresholds: &[Threshold]) -> Vec<
 }
 
 /// Whether anyone would receive a topic's alerts.
-fn topic_check(audience: &TopicAudience, alerts: &str) -> Check {
-    let name = audience.name.as_str();
+fn topic_check(audience: &TopicAudience, name: &str, alerts: &str) -> Check {
     let (id, label) = (format!("topic.{name}"), format!("topic {name}"));
     let subscribe = "subscribe the department's contacts with `gid-admin subscribe`, and have each confirm their email subscription";
     if audience.arn.is_none() {
@@ -640,7 +655,7 @@ mod tests {
             confirmed: Default::default(),
             pending: 2,
         };
-        let check = topic_check(&audience, "Illegal Dumping > 100");
+        let check = topic_check(&audience, "trash", "Illegal Dumping > 100");
         assert_eq!(check.status, Status::Warn);
         assert_eq!(check.name, "topic trash");
         assert!(
