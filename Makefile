@@ -84,6 +84,7 @@ engines:
 test: test-deps models engines sample-images browser-deps runtime-deps
 	$(CARGO) build --workspace --bins
 	$(PYTHON) scripts/check-deploy.py
+	$(PYTHON) scripts/check-iam.py
 	scripts/with-moto.sh $(CARGO) test --workspace
 	$(MAKE) release
 	scripts/with-moto.sh scripts/runtime-smoke.sh $(CARGO_TARGET_DIR)/release

@@ -211,6 +211,8 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         .unwrap();
     let (status, _) = http_get(&format!("{endpoint}/{reports}/{notes}"));
     assert_eq!(status, 403, "an object outside the site stays private");
+    let (status, _) = http_get(&format!("{endpoint}/{work}/2019/jan/manifests/ingest.json"));
+    assert_eq!(status, 403, "work data is not public");
     store.delete(&reports_bucket, &notes).await.unwrap();
     let index = store
         .get(&reports_bucket, &ObjectKey::new("index.html").unwrap())

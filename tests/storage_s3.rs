@@ -97,6 +97,33 @@ async fn a_bucket_without_acls_is_reported_as_acl_not_supported() {
 }
 
 #[tokio::test]
+async fn delete_objects_carries_the_content_md5_s3_compatible_stores_require() {
+    use md5::Digest;
+    for checksums_when_required in [false, true] {
+        let stub = StubServer::start(vec![StubResponse::ok(
+            &[("content-type", "application/xml")],
+            "<DeleteResult></DeleteResult>",
+        )]);
+        let store = S3Store::connect(&S3Settings {
+            checksums_when_required,
+            ..settings(stub.endpoint.clone(), 1)
+        })
+        .await
+        .expect("AWS configuration");
+        let keys = [key(), ObjectKey::new("2019/jan/chart.html").unwrap()];
+        store.delete_many(&bucket(), &keys).await.unwrap();
+        let sent = stub.requests();
+        assert_eq!(sent.len(), 1);
+        let expected = aws_smithy_types::base64::encode(md5::Md5::digest(&sent[0].body));
+        assert_eq!(
+            sent[0].header("content-md5"),
+            Some(expected.as_str()),
+            "checksums_when_required = {checksums_when_required}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_listing_skips_an_object_whose_key_gid_refuses_and_keeps_the_rest() {
     // Someone uploaded `2019/jan/a\b.csv` with another tool: a backslash is refused as a
     // key (it reads as a path separator on the local backend), but one stray upload must

@@ -555,6 +555,16 @@ fn percent_encode_key(key: &str) -> String {
 
 /// Maps an SDK error onto the port's errors by S3 error code and HTTP status; `endpoint`
 /// is where the store sends requests (`None`: AWS's own), for "connection refused by …".
+/// Adds `Content-MD5` of the body. S3 requires an integrity header on DeleteObjects and
+/// accepts the SDK's CRC32 in its place, but MinIO, Ceph and other S3-compatible stores
+/// accept only Content-MD5 (with `aws.checksums_when_required` the SDK would send none).
+fn add_content_md5(request: &mut aws_sdk_s3::config::http::HttpRequest) {
+    if let Some(body) = request.body().bytes() {
+        let digest = aws_smithy_types::base64::encode(Md5::digest(body));
+        request.headers_mut().insert("Content-MD5", digest);
+    }
+}
+
 pub(crate) fn classify<E>(
     endpoint: Option<&str>,
     operation: &'static str,
@@ -867,6 +877,8 @@ impl ObjectStore for S3Store {
                 .delete_objects()
                 .bucket(bucket.as_str())
                 .delete(delete)
+                .customize()
+                .mutate_request(add_content_md5)
                 .send()
                 .await
                 .map_err(|e| classify(self.endpoint.as_deref(), "delete objects", bucket, "", e))?;

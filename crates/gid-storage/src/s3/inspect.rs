@@ -84,6 +84,9 @@ pub struct BucketExposure {
     pub acl_grants_to_everyone: Result<Vec<String>, StorageError>,
 }
 
+/// What S3-compatible stores answer for an operation they do not have.
+pub(crate) const NOT_IMPLEMENTED: &str = "NotImplemented";
+
 impl S3Store {
     /// The region every request of this store is signed for.
     pub fn region(&self) -> &str {
@@ -159,7 +162,15 @@ impl S3Store {
                         restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
                     }))
             }
-            Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => Ok(None),
+            // S3-compatible stores without the feature (MinIO, Ceph) have no block either.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("NoSuchPublicAccessBlockConfiguration" | NOT_IMPLEMENTED)
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(classify(
                 self.endpoint.as_deref(),
                 "get public access block of",
@@ -192,7 +203,14 @@ impl S3Store {
                 })
             }
             // Buckets without ownership controls behave as ObjectWriter: ACLs apply.
-            Err(e) if e.code() == Some("OwnershipControlsNotFoundError") => Ok(AclMode::Enabled),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("OwnershipControlsNotFoundError" | NOT_IMPLEMENTED)
+                ) =>
+            {
+                Ok(AclMode::Enabled)
+            }
             Err(e) => Err(classify(
                 self.endpoint.as_deref(),
                 "get ownership controls of",

@@ -84,7 +84,14 @@ impl S3Store {
             .await
         {
             Ok(out) => out.index_document().map(|d| d.suffix().to_owned()),
-            Err(e) if e.code() == Some("NoSuchWebsiteConfiguration") => None,
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("NoSuchWebsiteConfiguration" | super::inspect::NOT_IMPLEMENTED)
+                ) =>
+            {
+                None
+            }
             Err(e) => return Err(self.failed("read the website configuration of", bucket, e)),
         };
         Ok(BucketSiteState {
