@@ -1,0 +1,51 @@
+//! `gid-admin runs`: per month and stage, the last run and whether inputs changed since.
+
+use gid_core::Config;
+use gid_runs::{open_notifier, MonthRun, RunOptions};
+use gid_storage::ObjectStore;
+
+pub(crate) async fn runs(
+    config: Config,
+    store: std::sync::Arc<dyn ObjectStore>,
+    months: &[gid_core::Month],
+) -> anyhow::Result<()> {
+    let notifier = open_notifier(&config).await?;
+    let run = MonthRun::new(config, store, notifier, RunOptions::default());
+    println!(
+        "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  inputs",
+        "month", "stage", "state", "finished (UTC)", "rows", "quarantined"
+    );
+    for month in months {
+        for status in run.status(*month).await? {
+            let Some(last) = &status.last else {
+                println!(
+                    "{:<8} {:<9} {:<10}",
+                    month.to_string(),
+                    status.stage.as_str(),
+                    "never run"
+                );
+                continue;
+            };
+            let finished = last
+                .finished_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(|| "-".into());
+            let count = |v: Option<u64>| v.map_or("-".to_owned(), |n| n.to_string());
+            let inputs = match status.inputs_changed {
+                Some(true) => "changed since (would run)",
+                Some(false) => "unchanged",
+                None => "-",
+            };
+            println!(
+                "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  {inputs}",
+                month.to_string(),
+                status.stage.as_str(),
+                last.observed_state().to_string(),
+                finished,
+                count(last.rows),
+                count(last.quarantined)
+            );
+        }
+    }
+    Ok(())
+}
