@@ -95,7 +95,7 @@ test: test-deps models engines sample-images browser-deps runtime-deps
 bench:
 	CARGO=$(CARGO) PYTHON=$(PYTHON) bench/run.sh
 
-## browser-deps: headless Chromium (Debian's package) for tests/browser.rs, which opens the
+## browser-deps: headless Chromium (Debian's package) for tests/e2e/browser.rs, which opens the
 ## generated site as a person would.
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \

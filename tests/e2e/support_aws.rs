@@ -1,4 +1,4 @@
-// Shared set-up of the fault and crash tests (included with `mod support_aws;`): a month
+// Shared set-up of the fault and crash tests (`crate::support_aws`): a month
 // of sample exports in moto, unique buckets and topics per run, and snapshots of what a
 // run published.
 #![allow(dead_code)]

@@ -3,7 +3,7 @@
 //! fault-free run, or — when faults outlast the retry budget — in a clear error with the
 //! previous site intact and no partial month published.
 
-mod support_aws;
+use crate::support_aws;
 
 use std::time::Duration;
 

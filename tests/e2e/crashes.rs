@@ -2,7 +2,7 @@
 //! then rerun: the same final objects as an uninterrupted run, an index that never
 //! references a missing object, and never a duplicate alert.
 
-mod support_aws;
+use crate::support_aws;
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -8,7 +8,7 @@
 //!   completes, unsent alerts are released, no month is half-published, manifests say
 //!   `interrupted`, and a rerun ends where an uninterrupted run ends.
 
-mod support_aws;
+use crate::support_aws;
 
 use std::collections::BTreeSet;
 use std::path::Path;
