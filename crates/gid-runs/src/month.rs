@@ -1174,3 +1174,6 @@ where
     results.sort_by_key(MonthEnd::month);
     results
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+//! The runner's decisions — run, skip unchanged, resume, force, dry run, stop, a missing
+//! input — on a local store in a temporary folder, without spawning a binary.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gid_core::{BucketName, Config, Month, ObjectKey, Profile};
+use gid_notify::LocalOutbox;
+use gid_sample::{generate_month, SampleSpec};
+use gid_storage::{list_all, LocalStore, ObjectStore, PutOptions};
+
+use super::*;
+
+fn january() -> Month {
+    Month::new(2019, 1).unwrap()
+}
+
+fn config(root: &Path) -> Config {
+    let repo_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let env = [
+        ("GID__LOCAL__DATA_ROOT", root.join("data")),
+        ("GID__NOTIFY__OUTBOX_DIR", root.join("outbox")),
+    ]
+    .map(|(k, v)| (OsString::from(k), v.into_os_string()))
+    .into_iter()
+    .chain([(
+        OsString::from("GID__NOTIFY__ALLOW_UNSUBSCRIBED"),
+        OsString::from("true"),
+    )]);
+    Config::load_with_env(Some(&repo_config), Some(Profile::Local), None, env).unwrap()
+}
+
+/// A data root with January's sample exports and the buckets a run writes to.
+async fn world(root: &Path) -> (Config, Arc<dyn ObjectStore>) {
+    let config = config(root);
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(&config.local.data_root).unwrap());
+    for bucket in [
+        &config.buckets.requests,
+        &config.buckets.work,
+        &config.buckets.reports,
+    ] {
+        store.create_bucket(bucket).await.unwrap();
+    }
+    let spec = SampleSpec {
+        files_per_month: 3,
+        rows_per_file: 40,
+        ..SampleSpec::default()
+    };
+    for file in generate_month(january(), &spec).files {
+        put(
+            store.as_ref(),
+            &config.buckets.requests,
+            &format!("2019/jan/{}", file.name),
+            file.bytes,
+        )
+        .await;
+    }
+    (config, store)
+}
+
+async fn put(store: &dyn ObjectStore, bucket: &BucketName, key: &str, body: Vec<u8>) {
+    store
+        .put(
+            bucket,
+            &ObjectKey::new(key).unwrap(),
+            Bytes::from(body),
+            &PutOptions::new("text/csv"),
+        )
+        .await
+        .unwrap();
+}
+
+fn runner(config: &Config, store: &Arc<dyn ObjectStore>, options: RunOptions) -> MonthRun {
+    let outbox = Arc::new(LocalOutbox::new(&config.notify.outbox_dir));
+    MonthRun::new(config.clone(), Arc::clone(store), outbox, options)
+}
+
+async fn run(config: &Config, store: &Arc<dyn ObjectStore>, options: RunOptions) -> MonthOutcome {
+    runner(config, store, options)
+        .run_month(january(), &Stage::ALL, &())
+        .await
+}
+
+/// Each stage's outcome in a word: ran, unchanged, resume or planned.
+fn kinds(outcome: &MonthOutcome) -> Vec<(Stage, &'static str)> {
+    outcome
+        .stages
+        .iter()
+        .map(|s| {
+            let kind = match s {
+                StageOutcome::Skipped {
+                    kind: SkipKind::Unchanged,
+                    ..
+                } => "unchanged",
+                StageOutcome::Skipped {
+                    kind: SkipKind::Resume,
+                    ..
+                } => "resume",
+                StageOutcome::Planned { .. } => "planned",
+                _ => "ran",
+            };
+            (s.stage(), kind)
+        })
+        .collect()
+}
+
+fn all(kind: &'static str) -> Vec<(Stage, &'static str)> {
+    Stage::ALL.iter().map(|s| (*s, kind)).collect()
+}
+
+#[tokio::test]
+async fn a_rerun_skips_every_unchanged_stage_and_force_reruns_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store) = world(dir.path()).await;
+    let first = run(&config, &store, RunOptions::default()).await;
+    assert!(first.is_ok(), "{:?}", first.failure);
+    assert_eq!(kinds(&first), all("ran"));
+
+    let again = run(&config, &store, RunOptions::default()).await;
+    assert_eq!(kinds(&again), all("unchanged"));
+
+    let forced = run(
+        &config,
+        &store,
+        RunOptions {
+            force: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    assert_eq!(kinds(&forced), all("ran"));
+}
+
+#[tokio::test]
+async fn a_changed_export_reruns_the_month_and_resume_does_not_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store) = world(dir.path()).await;
+    let first = run(&config, &store, RunOptions::default()).await;
+    let StageOutcome::Ingested(before) = &first.stages[0] else {
+        panic!("{:?}", first.stages[0])
+    };
+    let extra = "service_request_id,service_name,date_requested\nx-1,Pothole,2019-01-05T08:00:00\n";
+    put(
+        store.as_ref(),
+        &config.buckets.requests,
+        "2019/jan/late.csv",
+        extra.into(),
+    )
+    .await;
+
+    // --resume trusts the manifests: the new file is not even listed.
+    let resumed = run(
+        &config,
+        &store,
+        RunOptions {
+            resume: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    assert_eq!(kinds(&resumed), all("resume"));
+
+    let rerun = run(&config, &store, RunOptions::default()).await;
+    assert_eq!(
+        kinds(&rerun)[..3],
+        all("ran")[..3],
+        "ingest, aggregate, publish"
+    );
+    let StageOutcome::Ingested(ingested) = &rerun.stages[0] else {
+        panic!("{:?}", rerun.stages[0])
+    };
+    assert_eq!(
+        ingested.tally.files,
+        before.tally.files + 1,
+        "the late file is read"
+    );
+    assert_eq!(ingested.tally.rows, before.tally.rows + 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_plans_every_stage_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store) = world(dir.path()).await;
+    let planned = run(
+        &config,
+        &store,
+        RunOptions {
+            dry_run: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    assert!(planned.is_ok(), "{:?}", planned.failure);
+    assert_eq!(kinds(&planned)[..3], all("planned")[..3]);
+    for bucket in [&config.buckets.work, &config.buckets.reports] {
+        let written = list_all(store.as_ref(), bucket, "").await.unwrap();
+        assert!(written.is_empty(), "{bucket}: {written:?}");
+    }
+}
+
+#[tokio::test]
+async fn publish_alone_without_a_summary_names_the_stage_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store) = world(dir.path()).await;
+    let outcome = runner(&config, &store, RunOptions::default())
+        .run_month(january(), &[Stage::Publish], &())
+        .await;
+    let failure = outcome.failure.expect("no summary to publish");
+    assert_eq!(failure.stage, Stage::Publish);
+    assert!(
+        matches!(
+            failure.source,
+            StageError::MissingInput {
+                needs: Stage::Aggregate,
+                ..
+            }
+        ),
+        "{failure}"
+    );
+}
+
+#[tokio::test]
+async fn a_stop_requested_before_a_stage_ends_the_month_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store) = world(dir.path()).await;
+    let shutdown = Shutdown::new();
+    shutdown.request(StopReason::Terminate);
+    let outcome = runner(&config, &store, RunOptions::default())
+        .with_shutdown(shutdown)
+        .run_month(january(), &Stage::ALL, &())
+        .await;
+    let failure = outcome.failure.expect("stopped");
+    assert_eq!(failure.stage, Stage::Ingest);
+    assert!(failure.source.is_interrupted(), "{failure}");
+    assert!(outcome.stages.is_empty());
+}
