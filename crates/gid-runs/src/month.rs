@@ -350,30 +350,40 @@ pub struct MonthRun {
     pub options: RunOptions,
     /// Set when the process is asked to stop (SIGTERM, SIGINT).
     pub shutdown: Shutdown,
+    /// `notify.thresholds`, validated once when the run is set up, not per month.
+    thresholds: Vec<gid_notify::Threshold>,
+    /// `notify.topic_prefix`, validated likewise.
+    topic_prefix: gid_notify::TopicPrefix,
     /// Months of this process publishing at once take turns: the index protocol stays
     /// correct without it (see `ReportSite::rebuild_index`), but each would rebuild it again.
     site_lock: tokio::sync::Mutex<()>,
 }
 
 impl MonthRun {
+    /// Sets up a run; the notify settings that the configuration types cannot check
+    /// (threshold topics, the topic prefix) are checked here, once, before any month.
     pub fn new(
         config: Config,
         store: Arc<dyn ObjectStore>,
         notifier: Arc<dyn gid_notify::Notifier>,
         options: RunOptions,
-    ) -> Self {
+    ) -> Result<Self, crate::BackendError> {
         let layout = config
             .layout()
             .expect("validated when the config was loaded");
-        Self {
+        let thresholds = crate::backend::thresholds(&config)?;
+        let topic_prefix = crate::backend::topic_prefix(&config)?;
+        Ok(Self {
             config,
             layout,
             store,
             notifier,
             options,
             shutdown: Shutdown::new(),
+            thresholds,
+            topic_prefix,
             site_lock: tokio::sync::Mutex::new(()),
-        }
+        })
     }
 
     /// Stops at the next safe point once `shutdown` is requested.
@@ -965,7 +975,7 @@ impl MonthRun {
         month: Month,
         summary: &mut Option<MonthSummary>,
     ) -> Result<(StageOutcome, Outputs), StageError> {
-        let thresholds = crate::backend::thresholds(&self.config)?;
+        let thresholds = &self.thresholds;
         let keys = WorkKeys::new(&self.layout, month);
         let ledger_key = keys.alerts(&self.config.notify.ledger_name);
         let summary = match summary.take() {
@@ -1003,7 +1013,7 @@ impl MonthRun {
             };
             return Ok((planned, (self.work().clone(), vec![])));
         }
-        self.warn_of_thresholds_that_cannot_fire(month, &summary, &thresholds);
+        self.warn_of_thresholds_that_cannot_fire(month, &summary, thresholds);
         let ledger = gid_notify::LedgerLocation::new(self.work().clone(), ledger_key.clone());
         let notify = &self.config.notify;
         let policy = gid_notify::AlertPolicy {
@@ -1019,7 +1029,7 @@ impl MonthRun {
             lease: Duration::from_secs(notify.claim_lease_secs),
             allow_unsubscribed: notify.allow_unsubscribed,
             stop: Some(self.shutdown.as_stop_signal()),
-            topic_prefix: crate::backend::topic_prefix(&self.config)?,
+            topic_prefix: self.topic_prefix.clone(),
         };
         let report = gid_notify::evaluate_and_send(
             self.notifier.as_ref(),
@@ -1027,7 +1037,7 @@ impl MonthRun {
             &ledger,
             month,
             |service| summary.count_of(service),
-            &thresholds,
+            thresholds,
             policy,
         )
         .await?;

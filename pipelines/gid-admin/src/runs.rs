@@ -10,7 +10,7 @@ pub(crate) async fn runs(
     months: &[gid_core::Month],
 ) -> anyhow::Result<()> {
     let notifier = open_notifier(&config).await?;
-    let run = MonthRun::new(config, store, notifier, RunOptions::default());
+    let run = MonthRun::new(config, store, notifier, RunOptions::default())?;
     println!(
         "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  inputs",
         "month", "stage", "state", "finished (UTC)", "rows", "quarantined"

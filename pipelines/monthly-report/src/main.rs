@@ -98,7 +98,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     } else {
         None
     };
-    let run = MonthRun::new(config, Arc::clone(&store), notifier, options)
+    let run = MonthRun::new(config, Arc::clone(&store), notifier, options)?
         .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
     tracing::info!(

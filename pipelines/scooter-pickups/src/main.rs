@@ -65,7 +65,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         dry_run: cli.dry_run,
         ..RunOptions::default()
     };
-    let run = MonthRun::new(config, Arc::clone(&store), notifier, options)
+    let run = MonthRun::new(config, Arc::clone(&store), notifier, options)?
         .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
     let results = scooter_months(&run, &engines, &months, usize::from(cli.jobs), &progress).await;

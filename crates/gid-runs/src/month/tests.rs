@@ -74,7 +74,7 @@ async fn put(store: &dyn ObjectStore, bucket: &BucketName, key: &str, body: Vec<
 
 fn runner(config: &Config, store: &Arc<dyn ObjectStore>, options: RunOptions) -> MonthRun {
     let outbox = Arc::new(LocalOutbox::new(&config.notify.outbox_dir));
-    MonthRun::new(config.clone(), Arc::clone(store), outbox, options)
+    MonthRun::new(config.clone(), Arc::clone(store), outbox, options).unwrap()
 }
 
 async fn run(config: &Config, store: &Arc<dyn ObjectStore>, options: RunOptions) -> MonthOutcome {
@@ -235,4 +235,18 @@ async fn a_stop_requested_before_a_stage_ends_the_month_as_interrupted() {
     assert_eq!(failure.stage, Stage::Ingest);
     assert!(failure.source.is_interrupted(), "{failure}");
     assert!(outcome.stages.is_empty());
+}
+
+#[tokio::test]
+async fn a_threshold_that_cannot_work_stops_the_run_before_any_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut config, store) = world(dir.path()).await;
+    config.notify.thresholds[0].topic = "trash alerts!".into();
+    let outbox = Arc::new(LocalOutbox::new(&config.notify.outbox_dir));
+    let err = MonthRun::new(config, store, outbox, RunOptions::default()).unwrap_err();
+    let said = err.to_string();
+    assert!(
+        said.contains("notify.thresholds") && said.contains("trash alerts!"),
+        "{said}"
+    );
 }
