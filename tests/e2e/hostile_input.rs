@@ -11,6 +11,7 @@
 //! - a hostile contacts.csv: bad rows reported with their line, the rest subscribed, names
 //!   never reach the outbox.
 
+use gid_storage::BucketAdmin;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,7 @@
 //! monthly-report end to end on the aws profile against moto_server, with more input
 //! keys in one month than one ListObjectsV2 page returns.
 
+use gid_storage::ObjectAcls;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

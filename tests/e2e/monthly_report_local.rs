@@ -1,6 +1,8 @@
 //! monthly-report end to end on the local backend, checked against the sample
 //! generator's own ground truth.
 
+use gid_storage::BucketAdmin;
+use gid_storage::ObjectAcls;
 use std::collections::BTreeMap;
 use std::path::Path;
 

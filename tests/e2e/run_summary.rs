@@ -2,6 +2,7 @@
 //! scheduler or a script reads instead of the human lines. Every document is checked
 //! against docs/run-summary.schema.json (`gid_e2e::run_summary`).
 
+use gid_storage::BucketAdmin;
 use std::collections::BTreeMap;
 use std::path::Path;
 

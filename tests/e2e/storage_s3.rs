@@ -3,6 +3,8 @@
 //! (ACL-less buckets, throttling, presign signatures) against a stub endpoint that answers
 //! like S3.
 
+use gid_storage::BucketAdmin;
+use gid_storage::UrlSigner;
 use std::time::Duration;
 
 use bytes::Bytes;

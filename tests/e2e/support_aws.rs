@@ -3,6 +3,7 @@
 // run published.
 #![allow(dead_code)]
 
+use gid_storage::BucketAdmin;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -11,6 +11,7 @@
 //! `cargo bench -p gid-ingest` measures; under `cargo test --all-targets` criterion runs
 //! each routine once, and the month shrinks to 8 x 500 rows so tests stay quick.
 
+use gid_storage::BucketAdmin;
 use std::time::Duration;
 
 use bytes::Bytes;

@@ -7,6 +7,7 @@
 //!   (or, for dates, kept and counted under `out_of_month = "keep"`);
 //! - many small files give the same table as one file of the same rows.
 
+use gid_storage::BucketAdmin;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;

@@ -833,6 +833,7 @@ mod tests {
     use super::*;
     use crate::test_support::Faulty;
     use crate::{Endpoint, LocalOutbox};
+    use gid_storage::BucketAdmin;
     use gid_storage::LocalStore;
     use std::collections::HashMap;
 

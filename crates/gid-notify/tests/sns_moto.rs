@@ -18,7 +18,7 @@ use gid_notify::{
     LedgerLocation, Notifier, PhoneNumber, Protocol, Resend, SmsAttributes, SnsNotifier,
     SnsSettings, SubscriptionStatus, Threshold, TopicArn, TopicName, TopicPrefix,
 };
-use gid_storage::{list_all, ObjectStore, S3Settings, S3Store};
+use gid_storage::{list_all, BucketAdmin, ObjectStore, S3Settings, S3Store};
 use serde_json::Value;
 
 /// The moto_server reserved for tests that read `/moto-api/data.json` (no test deletes

@@ -9,6 +9,7 @@
 //! `cargo bench -p gid-publish` measures; under `cargo test --all-targets` criterion runs
 //! each routine once on 100 objects so tests stay quick.
 
+use gid_storage::BucketAdmin;
 use std::time::Duration;
 
 use bytes::Bytes;

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use gid_aggregate::MonthSummary;
 use gid_core::{Acl, BucketName, FailureKind, Layout, ObjectKey, SiteAccess};
 use gid_storage::{
-    list_all, ObjectMeta, ObjectStore, PutCondition, PutOptions, StorageError, WrittenObject,
+    list_all, ObjectMeta, PutCondition, PutOptions, SignedStore, StorageError, WrittenObject,
 };
 
 pub use render::{
@@ -147,7 +147,7 @@ pub struct PublishedReport {
 /// The public report website in one bucket.
 #[derive(Debug)]
 pub struct ReportSite<'a> {
-    store: &'a dyn ObjectStore,
+    store: &'a dyn SignedStore,
     bucket: BucketName,
     layout: Layout,
     settings: SiteSettings,
@@ -155,7 +155,7 @@ pub struct ReportSite<'a> {
 
 impl<'a> ReportSite<'a> {
     pub fn new(
-        store: &'a dyn ObjectStore,
+        store: &'a dyn SignedStore,
         bucket: BucketName,
         layout: Layout,
         settings: SiteSettings,
@@ -434,7 +434,7 @@ impl<'a> ReportSite<'a> {
 mod tests {
     use super::*;
     use gid_aggregate::GroupCount;
-    use gid_storage::LocalStore;
+    use gid_storage::{BucketAdmin, LocalStore, ObjectAcls, ObjectStore, UrlSigner};
     use std::sync::Arc;
 
     fn summary(month: &str) -> MonthSummary {
@@ -591,15 +591,7 @@ mod tests {
         fn backend(&self) -> &'static str {
             "test"
         }
-        async fn create_bucket(&self, b: &BucketName) -> Result<(), StorageError> {
-            self.inner.create_bucket(b).await
-        }
-        async fn list_buckets(&self) -> Result<Vec<gid_storage::BucketInfo>, StorageError> {
-            self.inner.list_buckets().await
-        }
-        async fn delete_bucket(&self, b: &BucketName) -> Result<(), StorageError> {
-            self.inner.delete_bucket(b).await
-        }
+
         async fn list_page(
             &self,
             b: &BucketName,
@@ -619,6 +611,7 @@ mod tests {
             }
             page
         }
+
         async fn get(
             &self,
             b: &BucketName,
@@ -626,9 +619,11 @@ mod tests {
         ) -> Result<gid_storage::StoredObject, StorageError> {
             self.inner.get(b, k).await
         }
+
         async fn head(&self, b: &BucketName, k: &ObjectKey) -> Result<ObjectMeta, StorageError> {
             self.inner.head(b, k).await
         }
+
         async fn put(
             &self,
             b: &BucketName,
@@ -650,26 +645,18 @@ mod tests {
             }
             self.inner.put(b, k, body, options).await
         }
+
         async fn delete(&self, b: &BucketName, k: &ObjectKey) -> Result<(), StorageError> {
             self.inner.delete(b, k).await
         }
-        async fn get_acl(&self, b: &BucketName, k: &ObjectKey) -> Result<Acl, StorageError> {
-            self.inner.get_acl(b, k).await
-        }
-        async fn put_acl(
-            &self,
-            b: &BucketName,
-            k: &ObjectKey,
-            acl: Acl,
-        ) -> Result<(), StorageError> {
-            if self.refuse_acls {
-                return Err(StorageError::AclNotSupported { bucket: b.clone() });
-            }
-            self.inner.put_acl(b, k, acl).await
-        }
+    }
+
+    #[async_trait::async_trait]
+    impl UrlSigner for TestStore {
         fn public_url(&self, b: &BucketName, k: &ObjectKey) -> String {
             self.inner.public_url(b, k)
         }
+
         async fn presign_get(
             &self,
             b: &BucketName,
@@ -683,7 +670,7 @@ mod tests {
     /// Publishes January with `access` on `store`; the error, if any.
     async fn publish_january(store: &TestStore, access_mode: SiteAccess) -> Option<PublishError> {
         let bucket = BucketName::new("gid-reports").unwrap();
-        store.create_bucket(&bucket).await.unwrap();
+        store.inner.create_bucket(&bucket).await.unwrap();
         let layout = Layout::new("{year}/{mon}/").unwrap();
         let site = ReportSite::new(store, bucket, layout.clone(), access(access_mode));
         site.publish(&render_month(&layout, &summary("2019-01")))

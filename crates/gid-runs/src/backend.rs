@@ -6,7 +6,7 @@ use gid_notify::{
     DepartmentTable, InvalidInput, LocalOutbox, Notifier, SmsAttributes, SnsNotifier, Threshold,
     TopicName, TopicPrefix,
 };
-use gid_storage::{LocalStore, ObjectStore, S3Options, S3Store, StorageError};
+use gid_storage::{Backend, LocalStore, ObjectStore, S3Options, S3Store, StorageError};
 
 /// Why the configured backend could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +132,7 @@ pub fn thresholds(config: &Config) -> Result<Vec<Threshold>, BackendError> {
 }
 
 /// Opens the object store the configuration names.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, BackendError> {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
     Ok(match config.profile {
         Profile::Local => Arc::new(LocalStore::open(&config.local.data_root)?),
         Profile::Aws => Arc::new(S3Store::new(
@@ -145,7 +145,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, Backend
 /// Creates the buckets gid writes to when running locally, where a bucket is just a folder.
 /// On AWS buckets are infrastructure: a missing one is reported, not created behind the
 /// operator's back.
-pub async fn prepare_buckets(config: &Config, store: &dyn ObjectStore) -> Result<(), BackendError> {
+pub async fn prepare_buckets(config: &Config, store: &dyn Backend) -> Result<(), BackendError> {
     if config.profile == Profile::Local {
         for bucket in [&config.buckets.work, &config.buckets.reports] {
             store.create_bucket(bucket).await?;

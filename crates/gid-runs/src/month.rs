@@ -10,7 +10,7 @@ use gid_aggregate::{AggregateError, MonthSummary};
 use gid_core::{BucketName, Config, Layout, Month, ObjectKey, RunOwner, WorkKeys};
 use gid_ingest::{IngestError, IngestSource, MonthListing};
 use gid_publish::{render_month, PublishError, ReportSite, SiteSettings, INDEX_KEY};
-use gid_storage::{ObjectMeta, ObjectStore, PutOptions, StorageError, WrittenObject};
+use gid_storage::{Backend, ObjectMeta, ObjectStore, PutOptions, StorageError, WrittenObject};
 use polars_core::prelude::DataFrame;
 use tracing::Instrument;
 
@@ -345,7 +345,7 @@ impl Progress for () {}
 pub struct MonthRun {
     pub config: Config,
     pub layout: Layout,
-    pub store: Arc<dyn ObjectStore>,
+    pub store: Arc<dyn Backend>,
     pub notifier: Arc<dyn gid_notify::Notifier>,
     pub options: RunOptions,
     /// Set when the process is asked to stop (SIGTERM, SIGINT).
@@ -364,7 +364,7 @@ impl MonthRun {
     /// (threshold topics, the topic prefix) are checked here, once, before any month.
     pub fn new(
         config: Config,
-        store: Arc<dyn ObjectStore>,
+        store: Arc<dyn Backend>,
         notifier: Arc<dyn gid_notify::Notifier>,
         options: RunOptions,
     ) -> Result<Self, crate::BackendError> {

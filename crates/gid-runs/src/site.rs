@@ -12,7 +12,7 @@ use std::fmt;
 use gid_core::{BucketName, Config, Layout, ObjectKey, Profile, SiteAccess};
 use gid_publish::{site_policy, INDEX_KEY};
 use gid_storage::{
-    AclMode, BucketSiteState, ObjectStore, PublicAccessBlock, S3Store, StorageError,
+    AclMode, BucketSiteState, PublicAccessBlock, S3Store, SignedStore, StorageError,
 };
 
 use crate::backend::{aws_context, BackendError};
@@ -245,7 +245,7 @@ fn partition_of(region: &str) -> &'static str {
 }
 
 /// Where the public (or, for a presigned site, the operator) opens the site.
-pub async fn site_url(config: &Config, store: &dyn ObjectStore) -> Result<String, SiteError> {
+pub async fn site_url(config: &Config, store: &dyn SignedStore) -> Result<String, SiteError> {
     let bucket = &config.buckets.reports;
     let index = ObjectKey::new(INDEX_KEY).expect("the index key is valid");
     if config.profile == Profile::Aws {

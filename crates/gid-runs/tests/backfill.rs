@@ -8,7 +8,7 @@ use bytes::Bytes;
 use gid_core::{Config, Month, MonthRange, Profile};
 use gid_runs::{prepare_buckets, run_months, MonthRun, Progress, RunOptions, Stage};
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::{InstrumentedStore, LocalStore, ObjectStore, PutOptions};
+use gid_storage::{Backend, InstrumentedStore, LocalStore, PutOptions};
 
 #[derive(Default)]
 struct InFlight {
@@ -33,7 +33,7 @@ async fn backfill_with(jobs: usize) -> usize {
     let mut config = Config::load(None, Some(Profile::Local), None).unwrap();
     config.local.data_root = dir.path().to_owned();
     let layout = config.layout().unwrap();
-    let local: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(dir.path()));
+    let local: Arc<dyn Backend> = Arc::new(LocalStore::new(dir.path()));
     let spec = SampleSpec {
         rows_per_file: 20,
         ..SampleSpec::default()
@@ -59,7 +59,7 @@ async fn backfill_with(jobs: usize) -> usize {
         }
     }
     // Slow requests make months overlap whenever the bound allows it.
-    let store: Arc<dyn ObjectStore> =
+    let store: Arc<dyn Backend> =
         Arc::new(InstrumentedStore::new(local).with_latency(Duration::from_millis(20)));
     prepare_buckets(&config, store.as_ref()).await.unwrap();
     let outbox = Arc::new(gid_notify::LocalOutbox::new(dir.path().join("outbox")));

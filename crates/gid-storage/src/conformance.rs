@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gid_core::{Acl, BucketName, ObjectKey};
 
-use crate::{list_all, ObjectStore, PutCondition, PutOptions, StorageError};
+use crate::{list_all, Backend, PutCondition, PutOptions, StorageError};
 
 fn key(k: &str) -> ObjectKey {
     ObjectKey::new(k).expect("suite keys are valid")
@@ -17,7 +17,7 @@ fn key(k: &str) -> ObjectKey {
 
 /// Runs every check against `store`, using (and finally deleting) `bucket`, which must
 /// not exist yet or be empty.
-pub async fn run_all(store: &dyn ObjectStore, bucket: &BucketName) {
+pub async fn run_all(store: &dyn Backend, bucket: &BucketName) {
     buckets_are_created_idempotently_and_listed(store, bucket).await;
     put_then_get_round_trips_bytes_and_headers(store, bucket).await;
     files_stream_up_and_down_unchanged(store, bucket).await;
@@ -30,10 +30,7 @@ pub async fn run_all(store: &dyn ObjectStore, bucket: &BucketName) {
     only_empty_buckets_can_be_deleted(store, bucket).await;
 }
 
-pub async fn buckets_are_created_idempotently_and_listed(
-    store: &dyn ObjectStore,
-    bucket: &BucketName,
-) {
+pub async fn buckets_are_created_idempotently_and_listed(store: &dyn Backend, bucket: &BucketName) {
     store.create_bucket(bucket).await.expect("create bucket");
     store
         .create_bucket(bucket)
@@ -46,10 +43,7 @@ pub async fn buckets_are_created_idempotently_and_listed(
     );
 }
 
-pub async fn put_then_get_round_trips_bytes_and_headers(
-    store: &dyn ObjectStore,
-    bucket: &BucketName,
-) {
+pub async fn put_then_get_round_trips_bytes_and_headers(store: &dyn Backend, bucket: &BucketName) {
     let k = key("rt/report.csv");
     let body = Bytes::from_static(b"service_name,request_count\nPothole,3\n");
     let options = PutOptions::new("text/csv; charset=utf-8").with_cache_control("max-age=60");
@@ -79,7 +73,7 @@ pub async fn put_then_get_round_trips_bytes_and_headers(
 /// `put_file` and `download_to_file` (through `get_stream`) move a file of several chunks
 /// byte for byte; a download replaces its target whole, and a failed one leaves the target
 /// and its folder as they were.
-pub async fn files_stream_up_and_down_unchanged(store: &dyn ObjectStore, bucket: &BucketName) {
+pub async fn files_stream_up_and_down_unchanged(store: &dyn Backend, bucket: &BucketName) {
     // Unique per run: several backends run the suite at once in one test process.
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -141,7 +135,7 @@ pub async fn files_stream_up_and_down_unchanged(store: &dyn ObjectStore, bucket:
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
-pub async fn missing_objects_are_not_found(store: &dyn ObjectStore, bucket: &BucketName) {
+pub async fn missing_objects_are_not_found(store: &dyn Backend, bucket: &BucketName) {
     let k = key("nope/missing.csv");
     let err = store
         .get(bucket, &k)
@@ -158,10 +152,7 @@ pub async fn missing_objects_are_not_found(store: &dyn ObjectStore, bucket: &Buc
     assert!(err.is_not_found(), "{err:?}");
 }
 
-pub async fn listing_is_ordered_prefixed_and_paginated(
-    store: &dyn ObjectStore,
-    bucket: &BucketName,
-) {
+pub async fn listing_is_ordered_prefixed_and_paginated(store: &dyn Backend, bucket: &BucketName) {
     let mut expected = Vec::new();
     for i in (0..25).rev() {
         let k = key(&format!("list/2019/jan/part-{i:03}.csv"));
@@ -229,7 +220,7 @@ pub async fn listing_is_ordered_prefixed_and_paginated(
     store.delete_many(bucket, &keys).await.expect("cleanup");
 }
 
-pub async fn acls_are_stored_and_returned(store: &dyn ObjectStore, bucket: &BucketName) {
+pub async fn acls_are_stored_and_returned(store: &dyn Backend, bucket: &BucketName) {
     let k = key("acl/public.html");
     let options = PutOptions::new("text/html").with_acl(Some(Acl::PublicRead));
     store
@@ -265,7 +256,7 @@ pub async fn acls_are_stored_and_returned(store: &dyn ObjectStore, bucket: &Buck
         .expect("cleanup");
 }
 
-pub async fn conditional_puts_refuse_stale_writers(store: &dyn ObjectStore, bucket: &BucketName) {
+pub async fn conditional_puts_refuse_stale_writers(store: &dyn Backend, bucket: &BucketName) {
     let k = key("cond/ledger.json");
     let create = PutOptions::new("application/json").with_condition(PutCondition::IfNoneMatch);
     let etag = store
@@ -305,7 +296,7 @@ pub async fn conditional_puts_refuse_stale_writers(store: &dyn ObjectStore, buck
     store.delete(bucket, &k).await.expect("cleanup");
 }
 
-pub async fn presigned_urls_name_the_object(store: &dyn ObjectStore, bucket: &BucketName) {
+pub async fn presigned_urls_name_the_object(store: &dyn Backend, bucket: &BucketName) {
     let k = key("presign/final report.csv");
     store
         .put(
@@ -324,7 +315,7 @@ pub async fn presigned_urls_name_the_object(store: &dyn ObjectStore, bucket: &Bu
     store.delete(bucket, &k).await.expect("cleanup");
 }
 
-pub async fn deletes_are_idempotent_and_batchable(store: &dyn ObjectStore, bucket: &BucketName) {
+pub async fn deletes_are_idempotent_and_batchable(store: &dyn Backend, bucket: &BucketName) {
     let keys: Vec<ObjectKey> = (0..5).map(|i| key(&format!("del/{i}.txt"))).collect();
     for k in &keys {
         store
@@ -349,7 +340,7 @@ pub async fn deletes_are_idempotent_and_batchable(store: &dyn ObjectStore, bucke
     assert!(list_all(store, bucket, "del/").await.unwrap().is_empty());
 }
 
-pub async fn only_empty_buckets_can_be_deleted(store: &dyn ObjectStore, bucket: &BucketName) {
+pub async fn only_empty_buckets_can_be_deleted(store: &dyn Backend, bucket: &BucketName) {
     let k = key("last.txt");
     store
         .put(

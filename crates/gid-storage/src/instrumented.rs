@@ -13,8 +13,8 @@ use futures::StreamExt;
 use gid_core::{Acl, BucketName, ObjectKey};
 
 use crate::{
-    BucketInfo, ListPage, ObjectMeta, ObjectStore, ObjectStream, PutOptions, StorageError,
-    StoredObject, WrittenObject,
+    Backend, BucketAdmin, BucketInfo, ListPage, ObjectAcls, ObjectMeta, ObjectStore, ObjectStream,
+    PutOptions, StorageError, StoredObject, UrlSigner, WrittenObject,
 };
 
 /// Request counts of an [`InstrumentedStore`].
@@ -48,13 +48,13 @@ impl RequestCounts {
 /// Counts every request to the inner store; optionally delays reads and writes.
 #[derive(Debug, Clone)]
 pub struct InstrumentedStore {
-    inner: Arc<dyn ObjectStore>,
+    inner: Arc<dyn Backend>,
     counts: Arc<RequestCounts>,
     latency: Duration,
 }
 
 impl InstrumentedStore {
-    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+    pub fn new(inner: Arc<dyn Backend>) -> Self {
         Self {
             inner,
             counts: Arc::default(),
@@ -91,21 +91,6 @@ impl ObjectStore for InstrumentedStore {
 
     fn request_stats(&self) -> gid_core::RequestStats {
         self.inner.request_stats()
-    }
-
-    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
-        Self::count(&self.counts.other);
-        self.inner.create_bucket(bucket).await
-    }
-
-    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError> {
-        Self::count(&self.counts.other);
-        self.inner.list_buckets().await
-    }
-
-    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
-        Self::count(&self.counts.other);
-        self.inner.delete_bucket(bucket).await
     }
 
     async fn list_page(
@@ -202,7 +187,28 @@ impl ObjectStore for InstrumentedStore {
         Self::count(&self.counts.deletes);
         self.inner.delete_many(bucket, keys).await
     }
+}
 
+#[async_trait]
+impl BucketAdmin for InstrumentedStore {
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
+        Self::count(&self.counts.other);
+        self.inner.create_bucket(bucket).await
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError> {
+        Self::count(&self.counts.other);
+        self.inner.list_buckets().await
+    }
+
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
+        Self::count(&self.counts.other);
+        self.inner.delete_bucket(bucket).await
+    }
+}
+
+#[async_trait]
+impl ObjectAcls for InstrumentedStore {
     async fn get_acl(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Acl, StorageError> {
         Self::count(&self.counts.other);
         self.inner.get_acl(bucket, key).await
@@ -217,7 +223,10 @@ impl ObjectStore for InstrumentedStore {
         Self::count(&self.counts.other);
         self.inner.put_acl(bucket, key, acl).await
     }
+}
 
+#[async_trait]
+impl UrlSigner for InstrumentedStore {
     fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
         self.inner.public_url(bucket, key)
     }

@@ -36,8 +36,8 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BucketInfo, ListPage, ObjectMeta, ObjectStore, ObjectStream, PutCondition, PutOptions,
-    StorageError, StoredObject, WrittenObject,
+    BucketAdmin, BucketInfo, ListPage, ObjectAcls, ObjectMeta, ObjectStore, ObjectStream,
+    PutCondition, PutOptions, StorageError, StoredObject, UrlSigner, WrittenObject,
 };
 
 /// The longest file name (in bytes) of the usual Linux file systems (ext4, xfs, btrfs, tmpfs).
@@ -642,65 +642,6 @@ impl ObjectStore for LocalStore {
         "local"
     }
 
-    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
-        let bucket = bucket.clone();
-        self.blocking(move |s| {
-            let dir = s.bucket_dir(&bucket);
-            fs::create_dir_all(&dir).map_err(io_err("create bucket", &dir))
-        })
-        .await
-    }
-
-    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError> {
-        self.blocking(|s| {
-            let root = &s.inner.root;
-            let entries = match fs::read_dir(root) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(io_err("list buckets", root)(e)),
-            };
-            let mut buckets = Vec::new();
-            for entry in entries {
-                let entry = entry.map_err(io_err("list buckets", root))?;
-                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                let name = entry.file_name();
-                let Some(name) = name.to_str().filter(|_| is_dir) else {
-                    continue;
-                };
-                if let Ok(name) = BucketName::new(name) {
-                    let created = entry
-                        .metadata()
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .map(DateTime::from);
-                    buckets.push(BucketInfo { name, created });
-                }
-            }
-            buckets.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(buckets)
-        })
-        .await
-    }
-
-    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
-        let bucket = bucket.clone();
-        self.blocking(move |s| {
-            let dir = s.require_bucket(&bucket)?;
-            let mut files = Vec::new();
-            collect_files(&dir, &dir, &mut files)?;
-            if !files.is_empty() {
-                return Err(StorageError::BucketNotEmpty { bucket });
-            }
-            fs::remove_dir_all(&dir).map_err(io_err("delete bucket", &dir))?;
-            let meta = s.meta_dir(&bucket);
-            if meta.exists() {
-                fs::remove_dir_all(&meta).map_err(io_err("delete bucket metadata", &meta))?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
     async fn list_page(
         &self,
         bucket: &BucketName,
@@ -799,7 +740,72 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl BucketAdmin for LocalStore {
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
+        let bucket = bucket.clone();
+        self.blocking(move |s| {
+            let dir = s.bucket_dir(&bucket);
+            fs::create_dir_all(&dir).map_err(io_err("create bucket", &dir))
+        })
+        .await
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError> {
+        self.blocking(|s| {
+            let root = &s.inner.root;
+            let entries = match fs::read_dir(root) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(io_err("list buckets", root)(e)),
+            };
+            let mut buckets = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(io_err("list buckets", root))?;
+                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                let name = entry.file_name();
+                let Some(name) = name.to_str().filter(|_| is_dir) else {
+                    continue;
+                };
+                if let Ok(name) = BucketName::new(name) {
+                    let created = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .map(DateTime::from);
+                    buckets.push(BucketInfo { name, created });
+                }
+            }
+            buckets.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(buckets)
+        })
+        .await
+    }
+
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
+        let bucket = bucket.clone();
+        self.blocking(move |s| {
+            let dir = s.require_bucket(&bucket)?;
+            let mut files = Vec::new();
+            collect_files(&dir, &dir, &mut files)?;
+            if !files.is_empty() {
+                return Err(StorageError::BucketNotEmpty { bucket });
+            }
+            fs::remove_dir_all(&dir).map_err(io_err("delete bucket", &dir))?;
+            let meta = s.meta_dir(&bucket);
+            if meta.exists() {
+                fs::remove_dir_all(&meta).map_err(io_err("delete bucket metadata", &meta))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ObjectAcls for LocalStore {
     async fn get_acl(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Acl, StorageError> {
         let (bucket, key) = (bucket.clone(), key.clone());
         self.blocking(move |s| s.stat_object(&bucket, &key).map(|(_, acl)| acl))
@@ -840,7 +846,10 @@ impl ObjectStore for LocalStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl UrlSigner for LocalStore {
     fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
         let path = self.object_path(bucket, key);
         let absolute = std::path::absolute(&path).unwrap_or(path);

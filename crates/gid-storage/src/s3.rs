@@ -41,8 +41,8 @@ pub(crate) mod inspect;
 pub(crate) mod site;
 
 use crate::{
-    BucketInfo, ListPage, ObjectMeta, ObjectStore, ObjectStream, PutCondition, PutOptions,
-    StorageError, StoredObject, WrittenObject,
+    BucketAdmin, BucketInfo, ListPage, ObjectAcls, ObjectMeta, ObjectStore, ObjectStream,
+    PutCondition, PutOptions, StorageError, StoredObject, UrlSigner, WrittenObject,
 };
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -624,67 +624,6 @@ impl ObjectStore for S3Store {
         self.counter.stats()
     }
 
-    fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
-        self.url_of(bucket, key)
-    }
-
-    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
-        let mut request = self.client.create_bucket().bucket(bucket.as_str());
-        // us-east-1 is the one region that refuses an explicit location constraint.
-        if self.region != "us-east-1" {
-            request = request.create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(self.region.as_str()))
-                    .build(),
-            );
-        }
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
-            Err(e) => Err(classify(
-                self.endpoint.as_deref(),
-                "create bucket",
-                bucket,
-                "",
-                e,
-            )),
-        }
-    }
-
-    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError> {
-        let placeholder = BucketName::new("all-buckets").expect("valid");
-        let output = self.client.list_buckets().send().await.map_err(|e| {
-            classify(
-                self.endpoint.as_deref(),
-                "list buckets",
-                &placeholder,
-                "",
-                e,
-            )
-        })?;
-        Ok(output
-            .buckets()
-            .iter()
-            .filter_map(|b| {
-                let name = BucketName::new(b.name()?.to_owned()).ok()?;
-                Some(BucketInfo {
-                    name,
-                    created: b.creation_date().map(|d| to_chrono(Some(d))),
-                })
-            })
-            .collect())
-    }
-
-    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
-        self.client
-            .delete_bucket()
-            .bucket(bucket.as_str())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify(self.endpoint.as_deref(), "delete bucket", bucket, "", e))
-    }
-
     async fn list_page(
         &self,
         bucket: &BucketName,
@@ -903,7 +842,70 @@ impl ObjectStore for S3Store {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl BucketAdmin for S3Store {
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
+        let mut request = self.client.create_bucket().bucket(bucket.as_str());
+        // us-east-1 is the one region that refuses an explicit location constraint.
+        if self.region != "us-east-1" {
+            request = request.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(self.region.as_str()))
+                    .build(),
+            );
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => Ok(()),
+            Err(e) => Err(classify(
+                self.endpoint.as_deref(),
+                "create bucket",
+                bucket,
+                "",
+                e,
+            )),
+        }
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError> {
+        let placeholder = BucketName::new("all-buckets").expect("valid");
+        let output = self.client.list_buckets().send().await.map_err(|e| {
+            classify(
+                self.endpoint.as_deref(),
+                "list buckets",
+                &placeholder,
+                "",
+                e,
+            )
+        })?;
+        Ok(output
+            .buckets()
+            .iter()
+            .filter_map(|b| {
+                let name = BucketName::new(b.name()?.to_owned()).ok()?;
+                Some(BucketInfo {
+                    name,
+                    created: b.creation_date().map(|d| to_chrono(Some(d))),
+                })
+            })
+            .collect())
+    }
+
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
+        self.client
+            .delete_bucket()
+            .bucket(bucket.as_str())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(self.endpoint.as_deref(), "delete bucket", bucket, "", e))
+    }
+}
+
+#[async_trait]
+impl ObjectAcls for S3Store {
     async fn get_acl(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Acl, StorageError> {
         let output = self
             .client
@@ -945,6 +947,13 @@ impl ObjectStore for S3Store {
             .await
             .map(|_| ())
             .map_err(|e| classify(self.endpoint.as_deref(), "put acl", bucket, key.as_str(), e))
+    }
+}
+
+#[async_trait]
+impl UrlSigner for S3Store {
+    fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
+        self.url_of(bucket, key)
     }
 
     async fn presign_get(

@@ -131,8 +131,12 @@ impl PutOptions {
     }
 }
 
-/// The object-storage port. Implementations must behave identically as far as the
-/// [`conformance`](crate::conformance) suite can tell.
+/// The object-storage port: what stages need of a store — list, read, write, delete
+/// objects. Six required methods; the rest have defaults built on them that backends
+/// override only to do better (streaming, batching). Bucket administration, ACLs and URLs
+/// are separate traits ([`BucketAdmin`], [`ObjectAcls`], [`UrlSigner`]) that only the code
+/// needing them asks for; a [`Backend`] is all four. Implementations must behave
+/// identically as far as the [`conformance`](crate::conformance) suite can tell.
 #[async_trait]
 pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// A short name for logs (`local`, `s3`).
@@ -142,12 +146,6 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     fn request_stats(&self) -> gid_core::RequestStats {
         gid_core::RequestStats::default()
     }
-
-    /// Creates the bucket; succeeds if it already exists and is ours.
-    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError>;
-    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError>;
-    /// Deletes an empty bucket; a non-empty one is [`StorageError::BucketNotEmpty`].
-    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError>;
 
     /// One page of the keys starting with `prefix`, in key order, at most `max_keys`
     /// (capped at 1000 as S3 does).
@@ -231,15 +229,36 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         }
         Ok(())
     }
+}
 
+/// Buckets: what `gid-admin bucket` and the local backend's set-up need.
+#[async_trait]
+pub trait BucketAdmin: Send + Sync {
+    /// Creates the bucket; succeeds if it already exists and is ours.
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError>;
+    /// Every bucket the credentials can see, with its creation time where known.
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, StorageError>;
+    /// Deletes an empty bucket; a non-empty one is [`StorageError::BucketNotEmpty`].
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError>;
+}
+
+/// Object ACLs (`gid-admin acl`); publishing sets them through [`PutOptions`] instead.
+#[async_trait]
+pub trait ObjectAcls: Send + Sync {
+    /// The object's canned ACL as far as gid's two values can say it.
     async fn get_acl(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Acl, StorageError>;
+    /// Replaces the object's ACL.
     async fn put_acl(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         acl: Acl,
     ) -> Result<(), StorageError>;
+}
 
+/// URLs of objects: plain ones and presigned ones.
+#[async_trait]
+pub trait UrlSigner: Send + Sync {
     /// The object's plain URL as this store is addressed (it answers only when the object
     /// is readable without credentials): the endpoint's or AWS's URL on S3, a `file://`
     /// URL on the local backend.
@@ -254,6 +273,19 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         expires: Duration,
     ) -> Result<String, StorageError>;
 }
+
+/// A whole backend (the local folders, S3): every storage trait at once, for the wiring
+/// that opens one and hands each part on. `Arc<dyn Backend>` coerces to
+/// `Arc<dyn ObjectStore>` where only objects are needed.
+pub trait Backend: SignedStore + BucketAdmin + ObjectAcls {}
+
+impl<T: SignedStore + BucketAdmin + ObjectAcls + ?Sized> Backend for T {}
+
+/// Objects and their URLs: what the report site needs (a private site's index links
+/// presigned URLs).
+pub trait SignedStore: ObjectStore + UrlSigner {}
+
+impl<T: ObjectStore + UrlSigner + ?Sized> SignedStore for T {}
 
 /// Lists every object under `prefix`, following continuation tokens across pages.
 pub async fn list_all(

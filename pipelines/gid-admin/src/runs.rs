@@ -2,11 +2,11 @@
 
 use gid_core::Config;
 use gid_runs::{open_notifier, MonthRun, RunOptions};
-use gid_storage::ObjectStore;
+use gid_storage::Backend;
 
 pub(crate) async fn runs(
     config: Config,
-    store: std::sync::Arc<dyn ObjectStore>,
+    store: std::sync::Arc<dyn Backend>,
     months: &[gid_core::Month],
 ) -> anyhow::Result<()> {
     let notifier = open_notifier(&config).await?;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use gid_cli::MonthArgs;
 use gid_core::{BucketName, Config, ObjectKey};
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::{content_type_for, list_all, ObjectStore, PutOptions, StorageError};
+use gid_storage::{content_type_for, list_all, Backend, ObjectStore, PutOptions, StorageError};
 
 /// The sample photos of a folder, by file name (PNG and JPEG), in name order.
 pub(crate) fn sample_photos(dir: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
@@ -92,7 +92,7 @@ pub(crate) struct MonthPlan {
 
 pub(crate) async fn sample(
     config: &Config,
-    store: &dyn ObjectStore,
+    store: &dyn Backend,
     months: &MonthArgs,
     spec: &SampleSpec,
     existing: Existing,

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use gid_core::{Config, Profile, SiteAccess};
 use gid_runs::site::{apply, plan_for, site_url};
-use gid_storage::ObjectStore;
+use gid_storage::SignedStore;
 
 #[derive(Debug, Subcommand)]
 pub enum SiteCommand {
@@ -33,7 +33,7 @@ fn parse_access(s: &str) -> Result<SiteAccess, String> {
 
 pub async fn site(
     config: &Config,
-    store: &dyn ObjectStore,
+    store: &dyn SignedStore,
     command: SiteCommand,
 ) -> anyhow::Result<()> {
     match command {
@@ -55,7 +55,7 @@ pub async fn site(
 
 async fn init(
     config: &Config,
-    store: &dyn ObjectStore,
+    store: &dyn SignedStore,
     access: SiteAccess,
     website: bool,
     dry_run: bool,

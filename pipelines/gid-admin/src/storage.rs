@@ -7,7 +7,10 @@ use anyhow::Context;
 use clap::Subcommand;
 use futures::StreamExt;
 use gid_core::{Acl, BucketName, ObjectKey};
-use gid_storage::{content_type_for, download_to_file, list_all, ObjectStore, PutOptions};
+use gid_storage::{
+    content_type_for, download_to_file, list_all, Backend, ObjectAcls, ObjectStore, PutOptions,
+    UrlSigner,
+};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BucketCommand {
@@ -83,7 +86,7 @@ pub(crate) fn parse_acl(s: &str) -> Result<Acl, String> {
 
 /// The URL anonymous readers use: virtual-hosted AWS style, or `endpoint/bucket/key` for
 /// a custom endpoint (path style), or a file:// path on the local backend.
-pub(crate) async fn bucket(store: &dyn ObjectStore, command: BucketCommand) -> anyhow::Result<()> {
+pub(crate) async fn bucket(store: &dyn Backend, command: BucketCommand) -> anyhow::Result<()> {
     match command {
         BucketCommand::Create { bucket } => {
             store.create_bucket(&bucket).await?;
@@ -211,7 +214,7 @@ pub(crate) async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> a
 }
 
 /// `acl get|set BUCKET KEY`.
-pub(crate) async fn acl(store: &dyn ObjectStore, command: AclCommand) -> anyhow::Result<()> {
+pub(crate) async fn acl(store: &dyn ObjectAcls, command: AclCommand) -> anyhow::Result<()> {
     match command {
         AclCommand::Get { bucket, key } => {
             println!("{}", store.get_acl(&bucket, &key).await?.as_str());
@@ -226,7 +229,7 @@ pub(crate) async fn acl(store: &dyn ObjectStore, command: AclCommand) -> anyhow:
 
 /// `presign BUCKET KEY [--expires SECS]`.
 pub(crate) async fn presign(
-    store: &dyn ObjectStore,
+    store: &dyn UrlSigner,
     bucket: &BucketName,
     key: &ObjectKey,
     expires_secs: u64,

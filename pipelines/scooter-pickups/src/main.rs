@@ -56,7 +56,9 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     if !cli.dry_run {
         prepare_buckets(&config, store.as_ref()).await?;
     }
-    let engines = open_engines(&config, Arc::clone(&store))
+    // The local engines read photos through the object port only.
+    let photos: Arc<dyn gid_storage::ObjectStore> = store.clone();
+    let engines = open_engines(&config, photos)
         .await
         .context("opening the enrichment engines")?;
     let notifier = open_notifier(&config).await?;

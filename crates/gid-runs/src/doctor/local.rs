@@ -1,6 +1,7 @@
 //! The local profile's checks: the data root, the bucket folders, the work bucket's
 //! probes, the outbox, threshold topics and the offline engines.
 
+use gid_storage::BucketAdmin;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 
 use gid_core::{BucketName, Config, FailureKind, ObjectKey, Profile};
 use gid_notify::{topic_audiences, Notifier, Threshold, TopicAudience, TopicPrefix};
-use gid_storage::{ObjectStore, PutCondition, PutOptions, StorageError};
+use gid_storage::{ObjectStore, PutCondition, PutOptions, SignedStore, StorageError};
 use serde::Serialize;
 
 use crate::BackendError;
@@ -357,7 +357,7 @@ fn storage_words(error: &StorageError) -> (String, String) {
 /// Puts a probe object into the work bucket, reads it back, tries the conditional writes
 /// the alert ledger and the site index rely on, and deletes it again: a write check and a
 /// conditional-write check.
-async fn probe_work_bucket(store: &dyn ObjectStore, bucket: &BucketName) -> Vec<Check> {
+async fn probe_work_bucket(store: &dyn SignedStore, bucket: &BucketName) -> Vec<Check> {
     let owner = gid_core::RunOwner::current();
     let key = ObjectKey::new(format!("{PROBE_PREFIX}{}.probe", owner.run_id))
         .expect("a run id makes a valid key");
@@ -582,6 +582,7 @@ fn topic_check(audience: &TopicAudience, name: &str, alerts: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gid_storage::BucketAdmin;
 
     fn report(statuses: &[Status]) -> DoctorReport {
         let checks = statuses
@@ -674,7 +675,7 @@ mod tests {
         let store = gid_storage::LocalStore::open(dir.path()).unwrap();
         let ignoring = IgnoresConditions(store);
         let bucket = BucketName::new("gid-work").unwrap();
-        ignoring.create_bucket(&bucket).await.unwrap();
+        ignoring.0.create_bucket(&bucket).await.unwrap();
 
         let checks = probe_work_bucket(&ignoring, &bucket).await;
 
@@ -724,18 +725,7 @@ mod tests {
         fn backend(&self) -> &'static str {
             "ignores-conditions"
         }
-        fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
-            self.0.public_url(bucket, key)
-        }
-        async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
-            self.0.create_bucket(bucket).await
-        }
-        async fn list_buckets(&self) -> Result<Vec<gid_storage::BucketInfo>, StorageError> {
-            self.0.list_buckets().await
-        }
-        async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
-            self.0.delete_bucket(bucket).await
-        }
+
         async fn list_page(
             &self,
             bucket: &BucketName,
@@ -747,6 +737,7 @@ mod tests {
                 .list_page(bucket, prefix, continuation, max_keys)
                 .await
         }
+
         async fn get(
             &self,
             bucket: &BucketName,
@@ -754,6 +745,7 @@ mod tests {
         ) -> Result<gid_storage::StoredObject, StorageError> {
             self.0.get(bucket, key).await
         }
+
         async fn head(
             &self,
             bucket: &BucketName,
@@ -761,6 +753,7 @@ mod tests {
         ) -> Result<gid_storage::ObjectMeta, StorageError> {
             self.0.head(bucket, key).await
         }
+
         async fn put(
             &self,
             bucket: &BucketName,
@@ -771,9 +764,11 @@ mod tests {
             let unconditional = PutOptions::new(options.content_type.clone());
             self.0.put(bucket, key, body, &unconditional).await
         }
+
         async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), StorageError> {
             self.0.delete(bucket, key).await
         }
+
         async fn delete_many(
             &self,
             bucket: &BucketName,
@@ -781,21 +776,14 @@ mod tests {
         ) -> Result<(), StorageError> {
             self.0.delete_many(bucket, keys).await
         }
-        async fn get_acl(
-            &self,
-            bucket: &BucketName,
-            key: &ObjectKey,
-        ) -> Result<gid_core::Acl, StorageError> {
-            self.0.get_acl(bucket, key).await
+    }
+
+    #[async_trait::async_trait]
+    impl gid_storage::UrlSigner for IgnoresConditions {
+        fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
+            self.0.public_url(bucket, key)
         }
-        async fn put_acl(
-            &self,
-            bucket: &BucketName,
-            key: &ObjectKey,
-            acl: gid_core::Acl,
-        ) -> Result<(), StorageError> {
-            self.0.put_acl(bucket, key, acl).await
-        }
+
         async fn presign_get(
             &self,
             bucket: &BucketName,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use gid_core::{BucketName, Config, Month, ObjectKey, Profile};
 use gid_notify::LocalOutbox;
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::{list_all, LocalStore, ObjectStore, PutOptions};
+use gid_storage::{list_all, Backend, LocalStore, ObjectStore, PutOptions};
 
 use super::*;
 
@@ -33,9 +33,9 @@ fn config(root: &Path) -> Config {
 }
 
 /// A data root with January's sample exports and the buckets a run writes to.
-async fn world(root: &Path) -> (Config, Arc<dyn ObjectStore>) {
+async fn world(root: &Path) -> (Config, Arc<dyn Backend>) {
     let config = config(root);
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(&config.local.data_root).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(LocalStore::open(&config.local.data_root).unwrap());
     for bucket in [
         &config.buckets.requests,
         &config.buckets.work,
@@ -72,12 +72,12 @@ async fn put(store: &dyn ObjectStore, bucket: &BucketName, key: &str, body: Vec<
         .unwrap();
 }
 
-fn runner(config: &Config, store: &Arc<dyn ObjectStore>, options: RunOptions) -> MonthRun {
+fn runner(config: &Config, store: &Arc<dyn Backend>, options: RunOptions) -> MonthRun {
     let outbox = Arc::new(LocalOutbox::new(&config.notify.outbox_dir));
     MonthRun::new(config.clone(), Arc::clone(store), outbox, options).unwrap()
 }
 
-async fn run(config: &Config, store: &Arc<dyn ObjectStore>, options: RunOptions) -> MonthOutcome {
+async fn run(config: &Config, store: &Arc<dyn Backend>, options: RunOptions) -> MonthOutcome {
     runner(config, store, options)
         .run_month(january(), &Stage::ALL, &())
         .await
