@@ -285,15 +285,7 @@ fn secrets_in_environment() -> &'static [(String, String)] {
             let Some(value) = std::env::var(name).ok().filter(|v| v.len() >= 8) else {
                 continue;
             };
-            let encoded: String = value
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
+            let encoded = gid_core::encode_url_component(&value);
             let marker = format!("** {name} redacted **");
             secrets.push((value.clone(), marker.clone()));
             if encoded != value {

@@ -20,6 +20,7 @@ mod month;
 mod names;
 mod run;
 mod stats;
+mod url;
 
 pub use config::{
     Acl, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig, EnrichPrices,
@@ -33,3 +34,4 @@ pub use month::{Month, MonthError, MonthRange, MonthSpec};
 pub use names::{BucketName, NameError, ObjectKey};
 pub use run::RunOwner;
 pub use stats::RequestStats;
+pub use url::{encode_url_component, encode_url_path};

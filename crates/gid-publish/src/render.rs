@@ -222,18 +222,7 @@ pub struct IndexEntry {
 
 /// A relative link to a key that works from disk and from a bucket website alike.
 pub fn relative_href(key: &str) -> String {
-    let mut out = String::from(".");
-    for segment in key.split('/') {
-        out.push('/');
-        for b in segment.bytes() {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    out
+    format!("./{}", gid_core::encode_url_path(key))
 }
 
 /// Human-readable size (the exact byte count is in the cell's title).
