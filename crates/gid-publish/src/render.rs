@@ -30,34 +30,20 @@ fn spreadsheet_csv<'a>(
     headers: &[&str],
     rows: impl IntoIterator<Item = Vec<std::borrow::Cow<'a, str>>>,
 ) -> Vec<u8> {
-    fn push_cell(out: &mut Vec<u8>, cell: &str) {
-        if cell.contains([',', '"', '\n', '\r', ';']) {
-            out.push(b'"');
-            out.extend_from_slice(cell.replace('"', "\"\"").as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(cell.as_bytes());
-        }
-    }
-    let mut out = Vec::new();
-    let line = |out: &mut Vec<u8>, cells: &mut dyn Iterator<Item = &str>| {
-        for (i, cell) in cells.enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            push_cell(out, cell);
-        }
-        out.push(b'\n');
-    };
-    line(&mut out, &mut headers.iter().copied());
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|c| neutralise_formula(c).into_owned())
-            .collect();
-        line(&mut out, &mut cells.iter().map(String::as_str));
-    }
-    out
+    // The csv writer quotes a cell holding its comment byte anywhere, which is the `;` rule;
+    // nothing reads these files back with comments.
+    let mut writer = csv::WriterBuilder::new()
+        .comment(Some(b';'))
+        .from_writer(Vec::new());
+    let written = writer.write_record(headers).and_then(|()| {
+        rows.into_iter().try_for_each(|row| {
+            writer.write_record(row.iter().map(|cell| neutralise_formula(cell).into_owned()))
+        })
+    });
+    written.expect("writing CSV to memory cannot fail");
+    writer
+        .into_inner()
+        .expect("flushing CSV to memory cannot fail")
 }
 
 /// `final_report.csv`: month, service_name, request_count; most requests first.
