@@ -33,8 +33,12 @@ pub enum AggregateError {
     MissingColumn(&'static str),
     #[error("aggregating: {0}")]
     Polars(#[from] PolarsError),
-    #[error("the summary in {key} is unreadable ({message}); rerun --stage aggregate")]
-    Corrupt { key: String, message: String },
+    #[error("the summary in {key} is unreadable ({source}); rerun --stage aggregate")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// One group and its number of requests.
@@ -78,7 +82,7 @@ impl MonthSummary {
     pub fn from_json(key: &str, bytes: &[u8]) -> Result<Self, AggregateError> {
         serde_json::from_slice(bytes).map_err(|e| AggregateError::Corrupt {
             key: key.to_owned(),
-            message: e.to_string(),
+            source: e,
         })
     }
 }
@@ -143,6 +147,19 @@ pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, Aggreg
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn an_unreadable_summary_names_its_key_and_keeps_the_parser_error_as_its_source() {
+        let err = MonthSummary::from_json("2019/jan/summary.json", b"{\"month\":").unwrap_err();
+        let source = err.source().expect("the JSON error is kept as the source");
+        assert!(source.is::<serde_json::Error>(), "{source}");
+        assert!(
+            err.to_string()
+                .starts_with("the summary in 2019/jan/summary.json is unreadable (EOF"),
+            "{err}"
+        );
+    }
 
     fn month() -> Month {
         "2019-01".parse().unwrap()

@@ -365,7 +365,7 @@ impl LocalOutbox {
             .map(Some)
             .map_err(|e| NotifyError::CorruptRecord {
                 path: path.display().to_string(),
-                message: e.to_string(),
+                source: e,
             })
     }
 
