@@ -11,6 +11,9 @@
 //! `cargo bench -p gid-ingest` measures; under `cargo test --all-targets` criterion runs
 //! each routine once, and the month shrinks to 8 x 500 rows so tests stay quick.
 
+// criterion_main! defines an undocumented `pub fn main`: a bench has no API to document.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
 use bytes::Bytes;

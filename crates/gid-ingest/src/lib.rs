@@ -16,6 +16,11 @@
 //!
 //! This crate does not aggregate or render anything.
 
+// Not yet documented item by item: missing_docs found 70 public items without docs
+// (fields, variants and methods mostly) when it was turned on workspace-wide; remove
+// this once they are.
+#![allow(missing_docs)]
+
 pub mod columns;
 mod combine;
 mod dates;

@@ -9,6 +9,9 @@
 //! `cargo bench -p gid-publish` measures; under `cargo test --all-targets` criterion runs
 //! each routine once on 100 objects so tests stay quick.
 
+// criterion_main! defines an undocumented `pub fn main`: a bench has no API to document.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
 use bytes::Bytes;

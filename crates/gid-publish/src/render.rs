@@ -152,8 +152,11 @@ pub fn chart_html(summary: &MonthSummary) -> String {
 /// A table of text cells for [`table_page`].
 #[derive(Debug, Clone, Default)]
 pub struct TextTable {
+    /// Shown above the table.
     pub caption: String,
+    /// Column titles.
     pub headers: Vec<String>,
+    /// Cells, escaped when rendered, so they may hold anyone's text.
     pub rows: Vec<Vec<String>>,
 }
 
@@ -202,7 +205,9 @@ pub struct IndexEntry {
     pub key: String,
     /// Where the link points: a relative `./…` path or a presigned URL.
     pub href: String,
+    /// The object's LastModified.
     pub last_modified: DateTime<Utc>,
+    /// The object's size in bytes (shown rounded, exact in the cell's title).
     pub size: u64,
 }
 
