@@ -2,6 +2,9 @@
 //! running them against a scratch data root, and reaching the shared moto_server that
 //! `make test` starts.
 
+// The end-to-end tests' harness, not a library anyone builds on.
+#![allow(missing_docs)]
+
 pub mod fault_proxy;
 
 use std::path::{Path, PathBuf};

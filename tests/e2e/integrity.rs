@@ -465,6 +465,10 @@ async fn manifest_state(target: &Target, stage: &str) -> String {
 
 /// What a stopped run must show: the signal's exit code within the deadline, one log line
 /// saying it stops, the stage's manifest `interrupted`.
+#[allow(
+    clippy::print_stderr,
+    reason = "the measured stop time, for the person running the test"
+)]
 async fn assert_stopped(out: &Output, took: Duration, target: &Target, stage: &str) {
     assert_eq!(
         out.status.code(),

@@ -1,6 +1,6 @@
-// Shared set-up of the fault and crash tests (`crate::support_aws`): a month
-// of sample exports in moto, unique buckets and topics per run, and snapshots of what a
-// run published.
+//! Shared set-up of the fault, crash and integrity tests (`crate::support_aws`): a month
+//! of sample exports in moto, unique buckets and topics per run, and snapshots of what a
+//! run published.
 #![allow(dead_code)]
 
 use gid_storage::BucketAdmin;
@@ -14,7 +14,7 @@ use gid_e2e::{http_get, moto_endpoint, moto_sns_endpoint, run_with_env, unique};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{list_all, ObjectStore, PutOptions, S3Settings, S3Store};
 
-pub async fn s3() -> S3Store {
+pub(crate) async fn s3() -> S3Store {
     S3Store::connect(&S3Settings {
         region: Some("us-east-1".into()),
         endpoint_url: Some(moto_endpoint()),
@@ -29,7 +29,7 @@ pub async fn s3() -> S3Store {
 }
 
 /// One isolated run target: its own work and reports buckets and alert topics.
-pub struct Target {
+pub(crate) struct Target {
     pub work: String,
     pub reports: String,
     pub trash: String,
@@ -38,13 +38,13 @@ pub struct Target {
 }
 
 /// Sample exports in moto, shared read-only by every run of a test.
-pub struct World {
+pub(crate) struct World {
     pub requests: String,
     pub dir: tempfile::TempDir,
 }
 
 impl World {
-    pub async fn new(months: &[&str]) -> World {
+    pub(crate) async fn new(months: &[&str]) -> World {
         let store = s3().await;
         let requests = unique("gid-req");
         let bucket = BucketName::new(requests.clone()).unwrap();
@@ -71,7 +71,7 @@ impl World {
     }
 
     /// Fresh buckets and topics for one run.
-    pub async fn target(&self) -> Target {
+    pub(crate) async fn target(&self) -> Target {
         let store = s3().await;
         let work = unique("gid-work");
         let reports = unique("gid-rep");
@@ -102,7 +102,7 @@ impl World {
     }
 
     /// Runs monthly-report on the aws profile through the given S3 and SNS endpoints.
-    pub fn run(
+    pub(crate) fn run(
         &self,
         target: &Target,
         s3_endpoint: &str,
@@ -119,7 +119,7 @@ impl World {
         )
     }
 
-    pub fn env<'a>(
+    pub(crate) fn env<'a>(
         &'a self,
         target: &'a Target,
         s3_endpoint: &'a str,
@@ -140,7 +140,7 @@ impl World {
 /// Everything a run published or computed that must not depend on faults: the site's
 /// objects (bytes) but the index, the index's links, and the month summaries.
 /// Objects are compared by size and a hash, so a failing comparison stays readable.
-pub async fn snapshot(target: &Target) -> (BTreeMap<String, String>, BTreeSet<String>) {
+pub(crate) async fn snapshot(target: &Target) -> (BTreeMap<String, String>, BTreeSet<String>) {
     let store = s3().await;
     let mut objects = BTreeMap::new();
     let reports = BucketName::new(target.reports.clone()).unwrap();
@@ -169,7 +169,7 @@ fn fingerprint(bytes: &[u8]) -> String {
 }
 
 /// The relative links of the site index, if there is one.
-pub async fn index_links(target: &Target) -> Option<BTreeSet<String>> {
+pub(crate) async fn index_links(target: &Target) -> Option<BTreeSet<String>> {
     let store = s3().await;
     let reports = BucketName::new(target.reports.clone()).unwrap();
     let index = store
@@ -186,7 +186,7 @@ pub async fn index_links(target: &Target) -> Option<BTreeSet<String>> {
 }
 
 /// Asserts every link of the index points at an existing object.
-pub async fn assert_index_complete(target: &Target) {
+pub(crate) async fn assert_index_complete(target: &Target) {
     let Some(links) = index_links(target).await else {
         return;
     };
@@ -203,7 +203,7 @@ pub async fn assert_index_complete(target: &Target) {
 
 /// Messages moto's SNS recorded for a threshold's topic, by its short name: the SNS
 /// topic carries gid's default prefix (read back through moto's own API).
-pub fn sns_messages(topic: &str) -> Vec<String> {
+pub(crate) fn sns_messages(topic: &str) -> Vec<String> {
     let (status, body) = http_get(&format!("{}/moto-api/data.json", moto_sns_endpoint()));
     assert_eq!(status, 200, "moto data.json");
     let state: serde_json::Value = serde_json::from_slice(&body).unwrap();

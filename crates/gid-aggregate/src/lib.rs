@@ -18,9 +18,11 @@ use gid_core::Month;
 use polars_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Column names this stage reads.
+/// The column requests are counted by for `final_report.csv` (and thresholds compare).
 pub const SERVICE_NAME: &str = "service_name";
+/// The column of the per-status table (open, closed, …).
 pub const STATUS: &str = "status";
+/// The column of the per-district table.
 pub const COUNCIL_DISTRICT: &str = "council_district";
 
 /// The label for rows whose grouping value is empty or missing.
@@ -29,29 +31,44 @@ pub const NOT_SPECIFIED: &str = "(not specified)";
 /// Why a month could not be summarised.
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateError {
+    /// A column the summary groups by is absent: the exports changed shape.
     #[error("the month's table has no `{0}` column (check the export's header)")]
     MissingColumn(&'static str),
+    /// polars refused the table (a column of another type than text).
     #[error("aggregating: {0}")]
     Polars(#[from] PolarsError),
-    #[error("the summary in {key} is unreadable ({message}); rerun --stage aggregate")]
-    Corrupt { key: String, message: String },
+    /// A persisted `summary.json` does not parse: rerunning the stage rewrites it.
+    #[error("the summary in {key} is unreadable ({source}); rerun --stage aggregate")]
+    Corrupt {
+        /// The summary's key in the work bucket.
+        key: String,
+        /// The JSON parser's complaint (line and column).
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// One group and its number of requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupCount {
+    /// The value grouped by, trimmed; [`NOT_SPECIFIED`] for empty values.
     pub name: String,
+    /// Requests with that value.
     pub request_count: u64,
 }
 
 /// The aggregates of one month.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonthSummary {
+    /// `YYYY-MM`: text, so `summary.json` reads as people write months.
     pub month: String,
+    /// Every request of the month, whatever its groups.
     pub total_requests: u64,
     /// Requests per service, most first.
     pub services: Vec<GroupCount>,
+    /// Requests per status, most first.
     pub by_status: Vec<GroupCount>,
+    /// Requests per council district, most first.
     pub by_council_district: Vec<GroupCount>,
 }
 
@@ -71,14 +88,16 @@ impl MonthSummary {
             .map_or(0, |g| g.request_count)
     }
 
+    /// `summary.json`'s bytes: pretty-printed, because people read it too.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("summary serialises")
     }
 
+    /// Reads a persisted `summary.json`; `key` names it in the error when it does not parse.
     pub fn from_json(key: &str, bytes: &[u8]) -> Result<Self, AggregateError> {
         serde_json::from_slice(bytes).map_err(|e| AggregateError::Corrupt {
             key: key.to_owned(),
-            message: e.to_string(),
+            source: e,
         })
     }
 }
@@ -143,6 +162,19 @@ pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, Aggreg
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn an_unreadable_summary_names_its_key_and_keeps_the_parser_error_as_its_source() {
+        let err = MonthSummary::from_json("2019/jan/summary.json", b"{\"month\":").unwrap_err();
+        let source = err.source().expect("the JSON error is kept as the source");
+        assert!(source.is::<serde_json::Error>(), "{source}");
+        assert!(
+            err.to_string()
+                .starts_with("the summary in 2019/jan/summary.json is unreadable (EOF"),
+            "{err}"
+        );
+    }
 
     fn month() -> Month {
         "2019-01".parse().unwrap()

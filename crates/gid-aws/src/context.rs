@@ -19,11 +19,17 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// `AWS_ENDPOINT_URL_<SERVICE>` variable and the profile's `services` section).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
+    /// Object storage: the exports, the work data and the report site.
     S3,
+    /// Threshold alerts and contacts' subscriptions.
     Sns,
+    /// Descriptions into English (enrichment).
     Translate,
+    /// Language and sentiment of descriptions (enrichment).
     Comprehend,
+    /// Labels and text in request photos (enrichment).
     Rekognition,
+    /// The caller's identity, for `gid-admin doctor`.
     Sts,
 }
 
@@ -56,6 +62,7 @@ impl fmt::Display for Service {
 /// `None` leaves the value to the standard AWS chain (environment, then profile).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AwsSettings {
+    /// `aws.region`; wins over `AWS_REGION` and the profile's region.
     pub region: Option<String>,
     /// One endpoint for every service (wins over `AWS_ENDPOINT_URL[_<SERVICE>]`).
     pub endpoint_url: Option<String>,
@@ -92,7 +99,11 @@ pub enum AwsSetupError {
          or `region` in the AWS profile. gid does not guess: against the wrong region S3 answers \
          PermanentRedirect and SNS topics are created where nobody reads them"
     )]
-    NoRegion { profile: ProfileNote },
+    /// No region anywhere: gid refuses to guess one (see the message).
+    NoRegion {
+        /// The profile the chain read, named in the message.
+        profile: ProfileNote,
+    },
 }
 
 /// ` (profile X)` when `AWS_PROFILE` names one, for messages.

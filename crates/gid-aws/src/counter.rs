@@ -29,6 +29,7 @@ struct Counts {
 pub struct RequestCounter(Arc<Counts>);
 
 impl RequestCounter {
+    /// The counts so far, across every clone of this counter (clients share one).
     pub fn stats(&self) -> RequestStats {
         let c = &self.0;
         RequestStats {

@@ -18,6 +18,7 @@ pub use gid_core::FailureKind;
 pub struct SdkDetail(Box<dyn StdError + Send + Sync + 'static>);
 
 impl SdkDetail {
+    /// Wraps an SDK error, to be shown only at `-v` (see the type's docs).
     pub fn new(error: impl StdError + Send + Sync + 'static) -> Self {
         Self(Box::new(error))
     }

@@ -133,6 +133,7 @@ impl MaskedKeyId {
         Self(format!("{head}…{tail}"))
     }
 
+    /// The masked id, e.g. `AKIA…WXYZ`: safe to print and log.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -147,10 +148,13 @@ impl fmt::Display for MaskedKeyId {
 /// The credentials the chain resolved, described without the secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedCredentials {
+    /// Where the chain found them (environment, profile, SSO, instance role, …).
     pub source: CredentialSource,
+    /// Enough of the access key id to tell keys apart, never the whole id.
     pub access_key: MaskedKeyId,
     /// Session credentials (a session token): they expire and are refreshed by the chain.
     pub temporary: bool,
+    /// When temporary credentials expire, if the source says.
     pub expires: Option<SystemTime>,
 }
 
@@ -172,6 +176,7 @@ impl ResolvedCredentials {
 /// The account and principal STS reports for the credentials in use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerIdentity {
+    /// The 12-digit account id: which account the buckets and topics are created in.
     pub account: String,
     /// `arn:aws:iam::123456789012:user/gid` or an assumed role's session ARN.
     pub arn: String,
@@ -183,7 +188,9 @@ pub enum IdentityError {
     /// The chain found no credentials, or a source of it failed.
     #[error("resolving AWS credentials: {kind}")]
     Credentials {
+        /// The failure as gid classifies every AWS failure (retryable or not, and why).
         kind: FailureKind,
+        /// The chain's own error, shown at `-v`.
         #[source]
         detail: Option<SdkDetail>,
     },
@@ -195,7 +202,9 @@ pub enum IdentityError {
         /// `true` when STS was asked at a custom endpoint (an emulator or an
         /// S3-compatible store, which may not implement STS at all).
         custom_endpoint: bool,
+        /// The failure as gid classifies every AWS failure.
         kind: FailureKind,
+        /// The SDK's error, shown at `-v`.
         #[source]
         detail: SdkDetail,
     },

@@ -26,6 +26,7 @@ use tracing_subscriber::EnvFilter;
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Human-readable lines (the default).
     Text,
     /// One JSON object per line, for schedulers and log shippers.
     Json,
@@ -47,6 +48,7 @@ pub struct CommonArgs {
     /// More detail in logs (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log line format: `json` for schedulers and log shippers.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
@@ -152,6 +154,7 @@ impl RunExit {
         }
     }
 
+    /// The process exit code: scripts and schedulers branch on it (see the README's exit codes).
     pub fn code(self) -> u8 {
         match self {
             RunExit::Ok => 0,
@@ -285,15 +288,7 @@ fn secrets_in_environment() -> &'static [(String, String)] {
             let Some(value) = std::env::var(name).ok().filter(|v| v.len() >= 8) else {
                 continue;
             };
-            let encoded: String = value
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
+            let encoded = gid_core::encode_url_component(&value);
             let marker = format!("** {name} redacted **");
             secrets.push((value.clone(), marker.clone()));
             if encoded != value {
@@ -414,6 +409,10 @@ pub fn report_error(error: &(dyn std::error::Error + 'static)) {
 }
 
 /// Prints one line for the operator on stderr, as [`report_error`] does.
+#[allow(
+    clippy::print_stderr,
+    reason = "the binaries' one error line goes to stderr"
+)]
 pub fn report_line(line: &str) {
     match REPORTING.get().map(|r| r.format) {
         Some(LogFormat::Json) => tracing::error!("{line}"),
@@ -469,6 +468,7 @@ pub struct ProgressBars {
 }
 
 impl ProgressBars {
+    /// An overall bar of `months` in `bars`; month bars are added as months start.
     pub fn new(bars: MultiProgress, months: usize) -> Self {
         let overall = bars.add(ProgressBar::new(months as u64));
         overall.set_style(
@@ -500,6 +500,7 @@ impl ProgressBars {
         bar
     }
 
+    /// Clears the overall bar, so the summary lines after the run stand alone.
     pub fn finish(&self) {
         self.overall.finish_and_clear();
     }
@@ -555,6 +556,10 @@ pub fn shutdown() -> &'static Shutdown {
 /// On the first SIGTERM or SIGINT: one log line, a stop request the run honours at its
 /// next safe point, and a deadline after which the process exits anyway. A second SIGINT
 /// (Ctrl-C pressed again) exits at once.
+#[allow(
+    clippy::print_stderr,
+    reason = "the process exits on the next line: these words go straight to the terminal"
+)]
 fn stop_on_signals() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut terminate), Ok(mut interrupt)) = (

@@ -13,6 +13,11 @@
 //! assert_eq!(month.to_string(), "2019-01");
 //! ```
 
+// Not yet documented item by item: missing_docs found 113 public items without docs
+// (fields, variants and methods mostly) when it was turned on workspace-wide; remove
+// this once they are.
+#![allow(missing_docs)]
+
 mod config;
 mod failure;
 mod layout;
@@ -20,6 +25,7 @@ mod month;
 mod names;
 mod run;
 mod stats;
+mod url;
 
 pub use config::{
     Acl, AwsConfig, Buckets, Config, ConfigError, EnrichAwsConfig, EnrichConfig, EnrichPrices,
@@ -33,3 +39,4 @@ pub use month::{Month, MonthError, MonthRange, MonthSpec};
 pub use names::{BucketName, NameError, ObjectKey};
 pub use run::RunOwner;
 pub use stats::RequestStats;
+pub use url::{encode_url_component, encode_url_path};

@@ -3,6 +3,9 @@
 //! `cargo run --release -p gid-enrich --example label-image -- photo.jpg [more.png …]`
 //! (weights from `$GID_IMAGE_MODEL` or `~/.cache/gid-models/`, see `make models`).
 
+// A command-line program: stdout carries its answers, stderr its one-line errors.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::time::Instant;
 
 use gid_enrich::local::labels::ImageClassifier;

@@ -11,7 +11,9 @@
 //! `cargo bench -p gid-ingest` measures; under `cargo test --all-targets` criterion runs
 //! each routine once, and the month shrinks to 8 x 500 rows so tests stay quick.
 
-use gid_storage::BucketAdmin;
+// criterion_main! defines an undocumented `pub fn main`: a bench has no API to document.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +21,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use gid_core::{BucketName, Month, ObjectKey, OutOfMonth};
 use gid_ingest::{combine, parse_export, ExportRules, IngestSource, ParsedFile, SourcedExport};
 use gid_sample::{generate_month, SampleSpec};
+use gid_storage::BucketAdmin;
 use gid_storage::{LocalStore, ObjectStore, PutOptions};
 use polars_core::prelude::DataFrame;
 

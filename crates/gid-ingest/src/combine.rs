@@ -80,7 +80,7 @@ impl Combined {
 pub fn combine(mut exports: Vec<SourcedExport>) -> Result<Combined, IngestError> {
     exports.sort_by(|a, b| a.key.cmp(&b.key));
     let (dropped, duplicates) = find_duplicates(&exports);
-    let failed = |e: PolarsError| IngestError::Combine(e.to_string());
+    let failed = IngestError::Combine;
 
     let mut segments: Vec<DataFrame> = Vec::new();
     let mut small: Vec<SmallFile> = Vec::new();

@@ -263,7 +263,7 @@ impl AlertLedger {
             serde_json::from_slice(&object.body).map_err(|e| NotifyError::CorruptLedger {
                 bucket: location.bucket.to_string(),
                 key: location.key.to_string(),
-                message: e.to_string(),
+                source: e,
             })?;
         Ok(Self {
             entries: file.alerts,

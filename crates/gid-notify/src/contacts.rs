@@ -27,7 +27,7 @@ const PHONE: &str = "phone";
 pub enum ContactsError {
     #[error("{source_name} is empty: expected a header row Name,Department,Email,Phone and one row per contact")]
     Empty { source_name: String },
-    #[error("{source_name}: the header lacks {missing:?} (found {found:?}); expected Name,Department,Email,Phone")]
+    #[error("{source_name}: the header lacks {} (found {}); expected Name,Department,Email,Phone", .missing.join(", "), quoted_list(.found))]
     MissingColumns {
         source_name: String,
         missing: Vec<&'static str>,
@@ -38,6 +38,19 @@ pub enum ContactsError {
         source_name: String,
         message: String,
     },
+}
+
+/// Header names as the file has them, each quoted (control characters escaped, since the
+/// file is anyone's), `"name", "phone"`; `nothing` for an empty header.
+fn quoted_list(names: &[String]) -> String {
+    if names.is_empty() {
+        return "nothing".to_owned();
+    }
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Why one row was skipped.
@@ -700,7 +713,11 @@ mod tests {
             matches!(&err, ContactsError::MissingColumns { missing, .. } if missing == &["department", "phone"]),
             "{err:?}"
         );
-        assert!(err.to_string().contains("s3://gid-staging/contacts.csv"));
+        assert_eq!(
+            err.to_string(),
+            "s3://gid-staging/contacts.csv: the header lacks department, phone (found \"name\", \"email\"); \
+             expected Name,Department,Email,Phone"
+        );
         assert!(matches!(
             ContactList::parse("c.csv", b"\xEF\xBB\xBF \n", &DepartmentTable::default()),
             Err(ContactsError::Empty { .. })

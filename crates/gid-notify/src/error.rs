@@ -78,15 +78,20 @@ pub enum NotifyError {
         #[source]
         source: std::io::Error,
     },
-    #[error("local outbox: {path} is not a valid record ({message}); fix or delete the file")]
-    CorruptRecord { path: String, message: String },
+    #[error("local outbox: {path} is not a valid record ({source}); fix or delete the file")]
+    CorruptRecord {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("alert ledger s3://{bucket}/{key} is not a valid ledger ({message}); fix it, or delete it to start afresh (alerts already sent may then be sent again)")]
+    #[error("alert ledger s3://{bucket}/{key} is not a valid ledger ({source}); fix it, or delete it to start afresh (alerts already sent may then be sent again)")]
     CorruptLedger {
         bucket: String,
         key: String,
-        message: String,
+        #[source]
+        source: serde_json::Error,
     },
     #[error("alert ledger s3://{bucket}/{key} kept changing under other runs ({attempts} attempts); rerun once they have finished")]
     LedgerContended {

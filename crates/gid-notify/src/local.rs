@@ -28,6 +28,7 @@ use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -36,6 +37,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tempfile::NamedTempFile;
 
 use crate::contacts::EndpointKey;
 use crate::types::{check_message, check_subject, MAX_MESSAGE_BYTES, MAX_SMS_BYTES};
@@ -69,7 +71,6 @@ pub struct LocalOutbox {
 struct Inner {
     root: PathBuf,
     email_confirmation: EmailConfirmation,
-    temp_counter: AtomicU64,
     /// Serialises check-then-write steps (subscribe's duplicate check) inside this process,
     /// and holds each topic's [`TopicIndex`] by topic name.
     lock: Mutex<HashMap<String, TopicIndex>>,
@@ -174,17 +175,9 @@ fn io_err<'p>(
     }
 }
 
-/// A random id shaped like a UUID (v4), as SNS uses for subscriptions and messages.
+/// A random UUID (v4), the shape SNS gives subscription and message ids.
 fn random_id() -> String {
-    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0x0fff,
-        0x8000 | ((b >> 48) & 0x3fff),
-        b & 0xffff_ffff_ffff
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl LocalOutbox {
@@ -203,7 +196,6 @@ impl LocalOutbox {
             inner: Arc::new(Inner {
                 root: root.into(),
                 email_confirmation: confirmation,
-                temp_counter: AtomicU64::new(0),
                 lock: Mutex::new(HashMap::new()),
                 #[cfg(test)]
                 index_reads: AtomicU64::new(0),
@@ -303,16 +295,22 @@ impl LocalOutbox {
             .expect("local outbox task panicked")
     }
 
-    fn write_temp(&self, value: &impl Serialize) -> Result<PathBuf, NotifyError> {
-        let n = self.inner.temp_counter.fetch_add(1, Ordering::Relaxed);
+    /// `value`'s JSON in a file under `.tmp`, deleted if it is dropped before it is persisted
+    /// (a failed write leaves nothing behind).
+    fn write_temp(&self, value: &impl Serialize) -> Result<NamedTempFile, NotifyError> {
         let dir = self.dir(".tmp");
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-        let path = dir.join(format!("{}-{n}", std::process::id()));
         let mut bytes = serde_json::to_vec_pretty(value).expect("records serialise");
         bytes.push(b'\n');
-        let mut file = fs::File::create(&path).map_err(io_err("create", &path))?;
-        file.write_all(&bytes).map_err(io_err("write", &path))?;
-        Ok(path)
+        let mut builder = tempfile::Builder::new();
+        // Records are as readable as the rest of the data root (the umask decides), not
+        // tempfile's private 0600.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut file = builder.tempfile_in(&dir).map_err(io_err("create", &dir))?;
+        file.write_all(&bytes)
+            .map_err(io_err("write", file.path()))?;
+        Ok(file)
     }
 
     /// Writes `value` to `path`, replacing what is there, atomically.
@@ -320,21 +318,22 @@ impl LocalOutbox {
         let temp = self.write_temp(value)?;
         let parent = path.parent().expect("record paths have a parent");
         fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
-        fs::rename(&temp, path).map_err(io_err("rename into", path))
+        temp.persist(path)
+            .map(drop)
+            .map_err(|e| io_err("rename into", path)(e.error))
     }
 
     /// Writes `value` to `path` only if nothing is there; `Ok(false)` if something was.
-    /// A hard link fails on an existing name, which makes this atomic across processes.
+    /// `persist_noclobber` (a no-replace rename, or a hard link) fails on an existing name,
+    /// which makes this atomic across processes.
     fn write_new(&self, path: &Path, value: &impl Serialize) -> Result<bool, NotifyError> {
         let temp = self.write_temp(value)?;
         let parent = path.parent().expect("record paths have a parent");
         fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
-        let linked = fs::hard_link(&temp, path);
-        let _ = fs::remove_file(&temp);
-        match linked {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(io_err("link", path)(e)),
+        match temp.persist_noclobber(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io_err("link", path)(e.error)),
         }
     }
 
@@ -366,7 +365,7 @@ impl LocalOutbox {
             .map(Some)
             .map_err(|e| NotifyError::CorruptRecord {
                 path: path.display().to_string(),
-                message: e.to_string(),
+                source: e,
             })
     }
 
@@ -1010,13 +1009,5 @@ mod tests {
             again, second,
             "no second subscription for the same endpoint"
         );
-    }
-
-    #[test]
-    fn random_ids_look_like_uuids() {
-        let id = random_id();
-        let parts: Vec<usize> = id.split('-').map(str::len).collect();
-        assert_eq!(parts, [8, 4, 4, 4, 12], "{id}");
-        assert_ne!(random_id(), random_id());
     }
 }

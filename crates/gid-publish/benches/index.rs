@@ -9,7 +9,9 @@
 //! `cargo bench -p gid-publish` measures; under `cargo test --all-targets` criterion runs
 //! each routine once on 100 objects so tests stay quick.
 
-use gid_storage::BucketAdmin;
+// criterion_main! defines an undocumented `pub fn main`: a bench has no API to document.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +19,7 @@ use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gid_core::{BucketName, Layout, ObjectKey, SiteAccess};
 use gid_publish::{index_html, relative_href, IndexEntry, ReportSite, SiteSettings};
+use gid_storage::BucketAdmin;
 use gid_storage::{LocalStore, ObjectStore, PutOptions};
 
 /// `cargo bench` passes `--bench`; `cargo test` runs benches without it.

@@ -43,10 +43,14 @@ const HTML: &str = "text/html; charset=utf-8";
 /// Why publishing failed. The previous index is still in place when this is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// A month's file could not be put; the files this call created were removed.
     #[error("publishing s3://{bucket}/{key}: {source}")]
     Put {
+        /// The reports bucket.
         bucket: BucketName,
+        /// The file that failed.
         key: String,
+        /// The store's error (access, throttling, …).
         #[source]
         source: StorageError,
     },
@@ -57,7 +61,10 @@ pub enum PublishError {
          publish.access = \"bucket-policy\" and run `gid-admin site init` (or enable ACLs with \
          `gid-admin site init --access acl`)"
     )]
-    AclsDisabled { bucket: BucketName },
+    AclsDisabled {
+        /// The reports bucket.
+        bucket: BucketName,
+    },
     /// `access = "acl"` refused with AccessDenied: Block Public Access (or a missing
     /// `s3:PutObjectAcl` permission).
     #[error(
@@ -66,15 +73,28 @@ pub enum PublishError {
          s3:PutObjectAcl. Run `gid-admin site init --access acl` to allow public ACLs on it, or \
          set publish.access = \"bucket-policy\" and run `gid-admin site init`"
     )]
-    PublicAclBlocked { bucket: BucketName },
+    PublicAclBlocked {
+        /// The reports bucket.
+        bucket: BucketName,
+    },
+    /// Listing the site or writing `index.html` failed; the month's files are in place and
+    /// the next publish rebuilds the index.
     #[error("regenerating the index of {bucket}: {source}")]
     Index {
+        /// The reports bucket.
         bucket: BucketName,
+        /// The store's error.
         #[source]
         source: StorageError,
     },
+    /// Every conditional write of the index lost to another publisher.
     #[error("the index of {bucket} kept changing under other publishers ({attempts} attempts); rerun once they have finished")]
-    IndexContended { bucket: BucketName, attempts: u32 },
+    IndexContended {
+        /// The reports bucket.
+        bucket: BucketName,
+        /// Rebuilds tried before giving up.
+        attempts: u32,
+    },
     /// Asked to stop before every file was put; the files this call created were removed.
     #[error(
         "stopped before the month's files were all published; nothing of it was left on the site"
@@ -85,12 +105,16 @@ pub enum PublishError {
 /// A file rendered in memory, ready to put.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedFile {
+    /// Where it goes in the reports bucket.
     pub key: ObjectKey,
+    /// Sent with the put, so browsers render the file instead of downloading it.
     pub content_type: &'static str,
+    /// The rendered bytes.
     pub body: Bytes,
 }
 
 impl RenderedFile {
+    /// A file of any type.
     pub fn new(key: ObjectKey, content_type: &'static str, body: impl Into<Bytes>) -> Self {
         Self {
             key,
@@ -99,10 +123,12 @@ impl RenderedFile {
         }
     }
 
+    /// A CSV file (UTF-8, so spreadsheets read accents right).
     pub fn csv(key: ObjectKey, body: impl Into<Bytes>) -> Self {
         Self::new(key, CSV, body)
     }
 
+    /// An HTML page (UTF-8).
     pub fn html(key: ObjectKey, body: impl Into<Bytes>) -> Self {
         Self::new(key, HTML, body)
     }
@@ -127,9 +153,13 @@ pub fn render_month(layout: &Layout, summary: &MonthSummary) -> Vec<RenderedFile
 /// How published objects are made readable, and their caching.
 #[derive(Debug, Clone)]
 pub struct SiteSettings {
+    /// `publish.access`: public ACLs, a bucket policy, or presigned links in the index.
     pub access: SiteAccess,
+    /// How long presigned links work (`publish.presign_expires_secs`).
     pub presign_expires: Duration,
+    /// Cache-Control of `index.html`: short, since every publish changes it.
     pub index_cache_control: String,
+    /// Cache-Control of a month's files, which change only when the month is rerun.
     pub report_cache_control: String,
 }
 
@@ -154,6 +184,7 @@ pub struct ReportSite<'a> {
 }
 
 impl<'a> ReportSite<'a> {
+    /// The site in `bucket` of `store`, its month folders laid out by `layout`.
     pub fn new(
         store: &'a dyn SignedStore,
         bucket: BucketName,
@@ -168,6 +199,7 @@ impl<'a> ReportSite<'a> {
         }
     }
 
+    /// The reports bucket, for messages and the run summary.
     pub fn bucket(&self) -> &BucketName {
         &self.bucket
     }

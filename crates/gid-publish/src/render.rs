@@ -30,34 +30,20 @@ fn spreadsheet_csv<'a>(
     headers: &[&str],
     rows: impl IntoIterator<Item = Vec<std::borrow::Cow<'a, str>>>,
 ) -> Vec<u8> {
-    fn push_cell(out: &mut Vec<u8>, cell: &str) {
-        if cell.contains([',', '"', '\n', '\r', ';']) {
-            out.push(b'"');
-            out.extend_from_slice(cell.replace('"', "\"\"").as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(cell.as_bytes());
-        }
-    }
-    let mut out = Vec::new();
-    let line = |out: &mut Vec<u8>, cells: &mut dyn Iterator<Item = &str>| {
-        for (i, cell) in cells.enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            push_cell(out, cell);
-        }
-        out.push(b'\n');
-    };
-    line(&mut out, &mut headers.iter().copied());
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|c| neutralise_formula(c).into_owned())
-            .collect();
-        line(&mut out, &mut cells.iter().map(String::as_str));
-    }
-    out
+    // The csv writer quotes a cell holding its comment byte anywhere, which is the `;` rule;
+    // nothing reads these files back with comments.
+    let mut writer = csv::WriterBuilder::new()
+        .comment(Some(b';'))
+        .from_writer(Vec::new());
+    let written = writer.write_record(headers).and_then(|()| {
+        rows.into_iter().try_for_each(|row| {
+            writer.write_record(row.iter().map(|cell| neutralise_formula(cell).into_owned()))
+        })
+    });
+    written.expect("writing CSV to memory cannot fail");
+    writer
+        .into_inner()
+        .expect("flushing CSV to memory cannot fail")
 }
 
 /// `final_report.csv`: month, service_name, request_count; most requests first.
@@ -166,8 +152,11 @@ pub fn chart_html(summary: &MonthSummary) -> String {
 /// A table of text cells for [`table_page`].
 #[derive(Debug, Clone, Default)]
 pub struct TextTable {
+    /// Shown above the table.
     pub caption: String,
+    /// Column titles.
     pub headers: Vec<String>,
+    /// Cells, escaped when rendered, so they may hold anyone's text.
     pub rows: Vec<Vec<String>>,
 }
 
@@ -216,24 +205,15 @@ pub struct IndexEntry {
     pub key: String,
     /// Where the link points: a relative `./…` path or a presigned URL.
     pub href: String,
+    /// The object's LastModified.
     pub last_modified: DateTime<Utc>,
+    /// The object's size in bytes (shown rounded, exact in the cell's title).
     pub size: u64,
 }
 
 /// A relative link to a key that works from disk and from a bucket website alike.
 pub fn relative_href(key: &str) -> String {
-    let mut out = String::from(".");
-    for segment in key.split('/') {
-        out.push('/');
-        for b in segment.bytes() {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    out
+    format!("./{}", gid_core::encode_url_path(key))
 }
 
 /// Human-readable size (the exact byte count is in the cell's title).

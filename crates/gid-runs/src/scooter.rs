@@ -440,8 +440,8 @@ impl MonthRun {
         outcome.engine_inputs = cache.inputs_sent.clone();
         outcome.cache_hits = cache.hits;
 
-        let mut table = enriched_frame(&rows)
-            .map_err(|e| stage_error(IngestError::Combine(e.to_string()).into()))?;
+        let mut table =
+            enriched_frame(&rows).map_err(|e| stage_error(IngestError::Combine(e).into()))?;
         let parquet = gid_ingest::to_parquet(&mut table).map_err(|e| stage_error(e.into()))?;
         let enriched = self
             .store

@@ -149,9 +149,11 @@ pub fn photo_for(image_key: &str, photos: usize) -> Option<usize> {
 pub struct SampleSpec {
     /// CSV parts per month (at least 3: the clean, the drifted and the dirty part).
     pub files_per_month: usize,
+    /// Rows generated in each part, dirty ones included.
     pub rows_per_file: usize,
     /// Add the dirty rows and the empty file.
     pub dirty: bool,
+    /// The same seed gives the same bytes, so tests can pin counts.
     pub seed: u64,
 }
 
@@ -169,23 +171,31 @@ impl Default for SampleSpec {
 /// One generated export file.
 #[derive(Debug, Clone)]
 pub struct SampleFile {
+    /// The file name within the month's folder.
     pub name: String,
+    /// The file's CSV bytes, as a city export would have them.
     pub bytes: Vec<u8>,
 }
 
 /// Why a dirty row must be quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirtyKind {
+    /// Extra fields after the header's columns.
     TooManyFields,
+    /// Fewer fields than the header has columns.
     TooFewFields,
+    /// A `date_requested` that is no date.
     BadDate,
 }
 
 /// A row the generator made dirty on purpose: file name and 1-based physical line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirtyRow {
+    /// The [`SampleFile::name`] it is in.
     pub file: String,
+    /// Where the row starts: the line the quarantine must name.
     pub line: u64,
+    /// The reason the quarantine must give.
     pub kind: DirtyKind,
 }
 
@@ -194,7 +204,9 @@ pub struct DirtyRow {
 pub struct GroundTruth {
     /// Good rows per service_name.
     pub service_counts: BTreeMap<String, u64>,
+    /// Good rows of the month: the requests a correct ingest counts.
     pub total_rows: u64,
+    /// Every row made dirty on purpose, each of which must be quarantined.
     pub dirty: Vec<DirtyRow>,
     /// Keys (relative to the images bucket) referenced by the `image` column.
     pub images: Vec<String>,
@@ -203,8 +215,11 @@ pub struct GroundTruth {
 /// A generated month.
 #[derive(Debug, Clone)]
 pub struct SampleMonth {
+    /// The month every good row is dated in.
     pub month: Month,
+    /// The month's exports, to upload under its prefix.
     pub files: Vec<SampleFile>,
+    /// What ingest and aggregate must make of `files`.
     pub truth: GroundTruth,
 }
 

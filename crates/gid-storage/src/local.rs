@@ -855,7 +855,7 @@ impl UrlSigner for LocalStore {
         let absolute = std::path::absolute(&path).unwrap_or(path);
         format!(
             "file://{}",
-            percent_encode_path(&absolute.to_string_lossy())
+            gid_core::encode_url_path(&absolute.to_string_lossy())
         )
     }
 
@@ -872,24 +872,11 @@ impl UrlSigner for LocalStore {
             let absolute = std::path::absolute(&path).map_err(io_err("resolve", &path))?;
             Ok(format!(
                 "file://{}",
-                percent_encode_path(&absolute.to_string_lossy())
+                gid_core::encode_url_path(&absolute.to_string_lossy())
             ))
         })
         .await
     }
-}
-
-/// Escapes what a `file://` URL cannot carry literally; '/' stays a separator.
-fn percent_encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1270,6 +1257,10 @@ mod tests {
 
     #[test]
     fn file_urls_escape_spaces_and_hashes() {
-        assert_eq!(percent_encode_path("/a b/#x.csv"), "/a%20b/%23x.csv");
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let url = store.public_url(&bucket(), &ObjectKey::new("2019/a b/#x.csv").unwrap());
+        assert!(url.starts_with("file:///"), "{url}");
+        assert!(url.ends_with("/2019/a%20b/%23x.csv"), "{url}");
     }
 }

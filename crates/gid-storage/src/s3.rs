@@ -194,7 +194,7 @@ impl S3Store {
     /// The object's URL as the store is addressed: `<endpoint>/<bucket>/<key>` (path style)
     /// or `https://<bucket>.<host>/<key>` (virtual-hosted; on AWS the region's host).
     fn url_of(&self, bucket: &BucketName, key: &ObjectKey) -> String {
-        let key = percent_encode_key(key.as_str());
+        let key = gid_core::encode_url_path(key.as_str());
         match (&self.endpoint, self.path_style) {
             (Some(endpoint), true) => {
                 format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/'))
@@ -538,19 +538,6 @@ fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> DateTime<Utc> {
 
 fn unquote(etag: Option<&str>) -> String {
     etag.unwrap_or_default().trim_matches('"').to_owned()
-}
-
-/// Keys in URLs: every byte but unreserved characters and '/' percent-encoded.
-fn percent_encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Maps an SDK error onto the port's errors by S3 error code and HTTP status; `endpoint`

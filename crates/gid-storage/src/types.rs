@@ -1,6 +1,6 @@
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -307,9 +307,9 @@ pub async fn list_all(
 
 /// Downloads the object into the file `target` as its bytes arrive
 /// ([`ObjectStore::get_stream`]), so memory does not grow with the object. The bytes go to
-/// a temporary file beside `target` (`.<name>.gid-download-<pid>`), renamed over it once
-/// complete: an interrupted or failed download never leaves a partial file under the
-/// target's name, and an existing target stays as it was.
+/// a temporary file beside `target` (`.<name>.gid-download-<random>`), renamed over it once
+/// complete: a failed, interrupted or cancelled download never leaves a partial file under
+/// the target's name, and an existing target stays as it was.
 pub async fn download_to_file(
     store: &dyn ObjectStore,
     bucket: &BucketName,
@@ -317,51 +317,55 @@ pub async fn download_to_file(
     target: &Path,
 ) -> Result<ObjectMeta, StorageError> {
     let ObjectStream { meta, mut body } = store.get_stream(bucket, key).await?;
-    let temp = download_temp_path(target);
-    let copied = async {
-        let mut file = tokio::fs::File::create(&temp)
+    // Deleted when dropped: an error below, or the caller dropping this future, removes it.
+    let temp = download_temp_file(target)?;
+    let handle = temp.as_file().try_clone();
+    let mut file = tokio::fs::File::from_std(handle.map_err(file_error("write", target))?);
+    let mut written = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        file.write_all(&chunk)
             .await
             .map_err(file_error("write", target))?;
-        let mut written = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            file.write_all(&chunk)
-                .await
-                .map_err(file_error("write", target))?;
-            written += chunk.len() as u64;
-        }
-        if written != meta.size {
-            return Err(StorageError::Service {
-                operation: "download",
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-                kind: gid_core::FailureKind::BrokenResponse { attempts: 1 },
-                detail: Some(
-                    format!("the body ended after {written} of {} bytes", meta.size).into(),
-                ),
-            });
-        }
-        // On disk before it takes the target's name: a crash must not leave a renamed
-        // but empty file.
-        file.sync_all().await.map_err(file_error("write", target))?;
-        tokio::fs::rename(&temp, target)
-            .await
-            .map_err(file_error("write", target))
+        written += chunk.len() as u64;
     }
-    .await;
-    if copied.is_err() {
-        let _ = tokio::fs::remove_file(&temp).await;
+    if written != meta.size {
+        return Err(StorageError::Service {
+            operation: "download",
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            kind: gid_core::FailureKind::BrokenResponse { attempts: 1 },
+            detail: Some(format!("the body ended after {written} of {} bytes", meta.size).into()),
+        });
     }
-    copied.map(|()| meta)
+    // On disk before it takes the target's name: a crash must not leave a renamed but empty
+    // file.
+    file.sync_all().await.map_err(file_error("write", target))?;
+    temp.persist(target)
+        .map_err(|e| file_error("write", target)(e.error))?;
+    Ok(meta)
 }
 
-/// A hidden name beside `target` for the download in progress.
-fn download_temp_path(target: &Path) -> PathBuf {
+/// A hidden temporary file beside `target` for the download in progress.
+fn download_temp_file(target: &Path) -> Result<tempfile::NamedTempFile, StorageError> {
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "download".to_owned());
-    target.with_file_name(format!(".{name}.gid-download-{}", std::process::id()))
+    let prefix = format!(".{name}.gid-download-");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    // The downloaded file gets the permissions any new file gets (the umask decides), not
+    // tempfile's private 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder
+        .tempfile_in(dir)
+        .map_err(file_error("write", target))
 }
 
 /// Turns an I/O error on a caller's file into [`StorageError::File`].

@@ -1,6 +1,9 @@
 //! `gid-admin`: the operator's toolbox over the configured backend — buckets, objects,
 //! ACLs, public and presigned URLs, and the synthetic sample data for demos and tests.
 
+// A command-line program: stdout carries its answers, stderr its one-line errors.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

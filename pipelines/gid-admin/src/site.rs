@@ -7,7 +7,7 @@ use gid_runs::site::{apply, plan_for, site_url};
 use gid_storage::SignedStore;
 
 #[derive(Debug, Subcommand)]
-pub enum SiteCommand {
+pub(crate) enum SiteCommand {
     /// Configure the reports bucket for public reads of the site only: its public access
     /// block, a bucket policy on the site's files (bucket-policy) or ACLs (acl), and
     /// optionally static website hosting. Prints every change (the policy in full) first.
@@ -31,7 +31,7 @@ fn parse_access(s: &str) -> Result<SiteAccess, String> {
     s.parse()
 }
 
-pub async fn site(
+pub(crate) async fn site(
     config: &Config,
     store: &dyn SignedStore,
     command: SiteCommand,

@@ -1,6 +1,9 @@
 //! `monthly-report`: chains ingest → aggregate → publish for one month or a range.
 //! Wiring only: the stages live in their crates, the sequencing in `gid-runs`.
 
+// A command-line program: stdout carries its answers, stderr its one-line errors.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -4,6 +4,9 @@
 //! `scooter_pickups.{csv,html}` on the report site. Wiring only: the transform lives in
 //! `gid-enrich`, the month sequencing in `gid-runs`.
 
+// A command-line program: stdout carries its answers, stderr its one-line errors.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -260,7 +260,8 @@ fn original_index(
                 ENGINE,
                 operation,
                 format!(
-                    "result Index {index:?} outside the batch of {} ({})",
+                    "result Index {} outside the batch of {} ({})",
+                    index.map_or_else(|| "missing".to_owned(), |i| i.to_string()),
                     batch.len(),
                     batch_subject(batch)
                 ),

@@ -116,9 +116,10 @@ impl EfficientNetLite0 {
                 .map_err(|_| WeightsError(format!("tensor {name} is missing")))?;
             if view.dtype() != Dtype::F32 || view.shape() != shape {
                 return Err(WeightsError(format!(
-                    "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
+                    "tensor {name} is {} of shape {}, expected F32 of shape {}",
                     view.dtype(),
-                    view.shape()
+                    shape_text(view.shape()),
+                    shape_text(shape)
                 )));
             }
             let values: Vec<f32> = view
@@ -213,6 +214,15 @@ impl EfficientNetLite0 {
 }
 
 /// (kernel, stride, expand ratio, in channels, out channels) of each of the 16 MBConv blocks.
+/// A tensor shape as people write it: `32x3x3x3`.
+fn shape_text(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
 fn block_specs() -> impl Iterator<Item = (usize, usize, usize, usize, usize)> {
     STAGES.iter().flat_map(|&(repeats, k, s, e, cin, cout)| {
         (0..repeats).map(move |r| {
