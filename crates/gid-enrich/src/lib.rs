@@ -25,6 +25,7 @@
 // this once they are.
 #![allow(missing_docs)]
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod cache;
 mod error;

@@ -54,6 +54,7 @@ mod departments;
 mod error;
 mod local;
 mod sms_attributes;
+#[cfg(feature = "sns")]
 mod sns;
 mod topics;
 mod types;
@@ -84,7 +85,9 @@ pub use local::{Delivery, EmailConfirmation, LocalOutbox, PublishedMessage, Sent
 pub use sms_attributes::{
     SenderId, SmsAttributes, ORIGINATION_NUMBER_ATTRIBUTE, SENDER_ID_ATTRIBUTE, SMS_TYPE_ATTRIBUTE,
 };
+#[cfg(feature = "sns")]
 pub use sns::inspect::SmsSandbox;
+#[cfg(feature = "sns")]
 pub use sns::{SnsNotifier, SnsSettings};
 pub use topics::{
     create_gid_topic, find_gid_topic, list_gid_topics, GidTopic, TopicListing, TopicPrefix,

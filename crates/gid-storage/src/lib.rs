@@ -2,7 +2,9 @@
 //!
 //! [`ObjectStore`] is the one trait every stage writes and reads through: list a page,
 //! get, head, put (with Content-Type, Cache-Control, ACL and an optional precondition),
-//! delete, ACLs, buckets and presigned URLs. Two backends implement it:
+//! delete. Buckets ([`BucketAdmin`]), ACLs ([`ObjectAcls`]) and URLs ([`UrlSigner`]) are
+//! traits of their own; a [`Backend`] is all of them. Two backends implement them (the S3
+//! one behind the default feature `s3`):
 //!
 //! * [`LocalStore`]: buckets are folders under a data root; metadata lives beside the
 //!   bucket folders and is never listed as an object; writes are atomic renames.
@@ -14,7 +16,7 @@
 //! ```
 //! # async fn demo() -> Result<(), gid_storage::StorageError> {
 //! use gid_core::{BucketName, ObjectKey};
-//! use gid_storage::{list_all, LocalStore, ObjectStore, PutOptions};
+//! use gid_storage::{list_all, BucketAdmin, LocalStore, ObjectStore, PutOptions};
 //! let dir = tempfile::tempdir().unwrap();
 //! let store = LocalStore::new(dir.path());
 //! let bucket = BucketName::new("gid-reports").unwrap();
@@ -33,6 +35,7 @@
 mod error;
 mod instrumented;
 mod local;
+#[cfg(feature = "s3")]
 mod s3;
 mod types;
 
@@ -41,10 +44,13 @@ pub mod conformance;
 pub use error::StorageError;
 pub use instrumented::{InstrumentedStore, RequestCounts};
 pub use local::{DataRootRefusal, LocalStore, DATA_ROOT_MARKER};
+#[cfg(feature = "s3")]
 pub use s3::inspect::{
     AclMode, BucketExposure, BucketReach, PolicyJudge, PolicyVerdict, PublicAccessBlock,
 };
+#[cfg(feature = "s3")]
 pub use s3::site::{website_endpoint, BucketSiteState};
+#[cfg(feature = "s3")]
 pub use s3::{MultipartSettings, S3Options, S3Settings, S3Store};
 pub use types::{
     content_type_for, download_to_file, list_all, Backend, BucketAdmin, BucketInfo, ListPage,
