@@ -460,145 +460,46 @@ pub mod html {
         pub attributes: Vec<(String, String)>,
     }
 
-    /// The tags of a page in order, and its text content with entities decoded.
+    /// The tags of a page in order (end tags as `/name`, the doctype as `!doctype`), and its
+    /// text content with character references decoded — tokenized by html5gum, which follows
+    /// the WHATWG tokenizer a browser uses, so an injection that a browser would read as a
+    /// tag is read as one here. The contents of `<style>` and `<script>` are raw text, as in a
+    /// browser, and not part of the text.
     pub fn parse(page: &str) -> (Vec<Tag>, String) {
-        let bytes = page.as_bytes();
+        use html5gum::{DefaultEmitter, Token, Tokenizer};
+        let text_of = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let mut emitter = DefaultEmitter::default();
+        emitter.naively_switch_states(true);
         let (mut tags, mut text) = (Vec::new(), String::new());
-        let mut i = 0;
-        let mut raw_text_until: Option<String> = None;
-        while i < bytes.len() {
-            let starts_tag = bytes[i] == b'<'
-                && bytes
-                    .get(i + 1)
-                    .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/' || *b == b'!');
-            if !starts_tag {
-                let next = page[i..].find('<').map_or(page.len(), |n| i + n.max(1));
-                let chunk = &page[i..next];
-                if raw_text_until.is_none() {
-                    text.push_str(&decode_entities(chunk));
+        let mut in_raw_text = false;
+        for token in Tokenizer::new_with_emitter(page, emitter).flatten() {
+            match token {
+                Token::StartTag(tag) => {
+                    let name = text_of(&tag.name);
+                    in_raw_text = name == "style" || name == "script";
+                    let attributes = tag
+                        .attributes
+                        .iter()
+                        .map(|(name, value)| (text_of(name), text_of(&value.value)))
+                        .collect();
+                    tags.push(Tag { name, attributes });
                 }
-                i = next;
-                continue;
-            }
-            let end = find_tag_end(bytes, i);
-            let tag = parse_tag(&page[i + 1..end]);
-            if let Some(until) = &raw_text_until {
-                if &tag.name != until {
-                    i = end + 1;
-                    continue;
+                Token::EndTag(tag) => {
+                    in_raw_text = false;
+                    tags.push(Tag {
+                        name: format!("/{}", text_of(&tag.name)),
+                        attributes: Vec::new(),
+                    });
                 }
-                raw_text_until = None;
+                Token::Doctype(_) => tags.push(Tag {
+                    name: "!doctype".to_owned(),
+                    attributes: Vec::new(),
+                }),
+                Token::String(chars) if !in_raw_text => text.push_str(&text_of(&chars.value)),
+                Token::String(_) | Token::Comment(_) | Token::Error(_) => {}
             }
-            if tag.name == "style" || tag.name == "script" {
-                raw_text_until = Some(format!("/{}", tag.name));
-            }
-            tags.push(tag);
-            i = end + 1;
         }
         (tags, text)
-    }
-
-    fn find_tag_end(bytes: &[u8], from: usize) -> usize {
-        let mut quote: Option<u8> = None;
-        for (j, &b) in bytes.iter().enumerate().skip(from + 1) {
-            match quote {
-                Some(q) if b == q => quote = None,
-                Some(_) => {}
-                None if b == b'"' || b == b'\'' => quote = Some(b),
-                None if b == b'>' => return j,
-                None => {}
-            }
-        }
-        bytes.len() - 1
-    }
-
-    fn parse_tag(inner: &str) -> Tag {
-        let inner = inner.trim_end_matches('/');
-        let name_end = inner
-            .find(|c: char| c.is_ascii_whitespace() || c == '/' && !inner.starts_with('/'))
-            .unwrap_or(inner.len());
-        let name = inner[..name_end].to_ascii_lowercase();
-        let mut attributes = Vec::new();
-        let rest = &inner[name_end..];
-        let b = rest.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-                i += 1;
-            }
-            let start = i;
-            while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'/' {
-                i += 1;
-            }
-            if start == i {
-                break;
-            }
-            let attr = rest[start..i].to_ascii_lowercase();
-            while i < b.len() && b[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            let mut value = String::new();
-            if i < b.len() && b[i] == b'=' {
-                i += 1;
-                while i < b.len() && b[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
-                    let q = b[i];
-                    let close = rest[i + 1..].find(q as char).map_or(b.len(), |n| i + 1 + n);
-                    value = decode_entities(&rest[i + 1..close]);
-                    i = close + 1;
-                } else {
-                    let start = i;
-                    while i < b.len() && !b[i].is_ascii_whitespace() {
-                        i += 1;
-                    }
-                    value = decode_entities(&rest[start..i]);
-                }
-            }
-            attributes.push((attr, value));
-        }
-        Tag { name, attributes }
-    }
-
-    /// Decodes the entities maud writes (and numeric ones).
-    pub fn decode_entities(s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
-        while let Some(at) = rest.find('&') {
-            out.push_str(&rest[..at]);
-            rest = &rest[at..];
-            let Some(semi) = rest.find(';').filter(|&n| n <= 10) else {
-                out.push('&');
-                rest = &rest[1..];
-                continue;
-            };
-            let entity = &rest[1..semi];
-            let decoded = match entity {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
-                    .ok()
-                    .and_then(char::from_u32),
-                e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
-                _ => None,
-            };
-            match decoded {
-                Some(c) => {
-                    out.push(c);
-                    rest = &rest[semi + 1..];
-                }
-                None => {
-                    out.push('&');
-                    rest = &rest[1..];
-                }
-            }
-        }
-        out.push_str(rest);
-        out
     }
 
     /// The tags gid's pages are made of; anything else on a page was injected.
