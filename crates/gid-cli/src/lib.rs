@@ -408,6 +408,22 @@ pub fn report_error(error: &(dyn std::error::Error + 'static)) {
     report_line(&error_line(error));
 }
 
+/// Reports each failed month (one line each) and how many of `months` failed; nothing when
+/// none did. In either output format: people read failures on stderr.
+pub fn report_failed_months<'a, E: std::error::Error + 'static>(
+    failures: impl IntoIterator<Item = &'a E>,
+    months: usize,
+) {
+    let mut failed = 0;
+    for error in failures {
+        report_error(error);
+        failed += 1;
+    }
+    if failed > 0 {
+        report_line(&format!("{failed} of {months} months failed"));
+    }
+}
+
 /// Prints one line for the operator on stderr, as [`report_error`] does.
 #[allow(
     clippy::print_stderr,

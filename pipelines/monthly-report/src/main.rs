@@ -141,17 +141,10 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     let exit = RunExit::settle(&mut summary);
 
     // Failed months go to stderr in either format: people read them there.
-    let failed: Vec<_> = outcomes.iter().filter_map(|o| o.failure.as_ref()).collect();
-    for e in &failed {
-        gid_cli::report_error(*e);
-    }
-    if !failed.is_empty() {
-        gid_cli::report_line(&format!(
-            "{} of {} months failed",
-            failed.len(),
-            outcomes.len()
-        ));
-    }
+    gid_cli::report_failed_months(
+        outcomes.iter().filter_map(|o| o.failure.as_ref()),
+        outcomes.len(),
+    );
     if cli.output.output == OutputFormat::Json {
         println!("{}", summary.to_json_line());
         return Ok(exit);

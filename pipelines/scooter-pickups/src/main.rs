@@ -92,20 +92,10 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     let exit = RunExit::settle(&mut summary);
 
     // Failed months go to stderr in either format: people read them there.
-    let failed: Vec<_> = results
-        .iter()
-        .filter_map(|m| m.result.as_ref().err())
-        .collect();
-    for e in &failed {
-        gid_cli::report_error(*e);
-    }
-    if !failed.is_empty() {
-        gid_cli::report_line(&format!(
-            "{} of {} months failed",
-            failed.len(),
-            results.len()
-        ));
-    }
+    gid_cli::report_failed_months(
+        results.iter().filter_map(|m| m.result.as_ref().err()),
+        results.len(),
+    );
     match cli.output.output {
         OutputFormat::Json => println!("{}", summary.to_json_line()),
         OutputFormat::Text => {
