@@ -81,3 +81,25 @@ impl StageRun for AggregateStage {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::month::tests::{assert_hash_follows, plan_of};
+
+    #[tokio::test]
+    async fn a_dry_run_of_aggregate_reads_the_table_and_would_write_the_summary() {
+        let (reads, writes) = plan_of(&AggregateStage).await;
+        assert_eq!(reads, ["s3://gid-work/2019/jan/requests.parquet"]);
+        assert_eq!(writes, ["s3://gid-work/2019/jan/summary.json"]);
+    }
+
+    #[test]
+    fn the_aggregate_hash_changes_with_the_work_bucket_and_not_with_the_ingest_settings() {
+        assert_hash_follows(
+            &AggregateStage,
+            |c| c.buckets.work = gid_core::BucketName::new("other-work").unwrap(),
+            |c| c.ingest.suffix = ".txt".into(),
+        );
+    }
+}

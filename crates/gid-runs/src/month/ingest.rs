@@ -101,3 +101,43 @@ impl StageRun for IngestStage {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::month::tests::{assert_hash_follows, plan_of};
+
+    #[tokio::test]
+    async fn a_dry_run_of_ingest_lists_each_export_with_its_size_and_names_what_it_would_write() {
+        let (reads, writes) = plan_of(&IngestStage).await;
+        // The sample month: three exports and an empty one.
+        assert_eq!(reads.len(), 4, "{reads:?}");
+        assert!(
+            reads.contains(&"s3://gid-requests/2019/jan/part-empty.csv (0 bytes)".to_owned()),
+            "{reads:?}"
+        );
+        assert!(
+            reads
+                .iter()
+                .all(|r| r.starts_with("s3://gid-requests/2019/jan/") && r.ends_with(" bytes)")),
+            "{reads:?}"
+        );
+        assert_eq!(
+            writes,
+            [
+                "s3://gid-work/2019/jan/requests.parquet",
+                "s3://gid-work/2019/jan/ingest.json",
+                "s3://gid-work/quarantine/2019/jan/ (rows refused, if any)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_ingest_hash_changes_with_the_ingest_settings_and_not_with_the_publish_ones() {
+        assert_hash_follows(
+            &IngestStage,
+            |c| c.ingest.suffix = ".txt".into(),
+            |c| c.publish.report_cache_control = "no-store".into(),
+        );
+    }
+}

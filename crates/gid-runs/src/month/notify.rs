@@ -160,3 +160,38 @@ fn warn_of_thresholds_that_cannot_fire(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::month::tests::{assert_hash_follows, plan_of};
+
+    #[tokio::test]
+    async fn a_dry_run_of_notify_names_each_threshold_and_the_ledger() {
+        let (reads, writes) = plan_of(&NotifyStage).await;
+        assert_eq!(
+            reads,
+            [
+                "s3://gid-work/2019/jan/summary.json",
+                "s3://gid-work/2019/jan/alerts.json"
+            ]
+        );
+        assert_eq!(
+            writes,
+            [
+                "topic trash if Illegal Dumping > 100",
+                "topic streets if Pothole > 30",
+                "s3://gid-work/2019/jan/alerts.json",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_notify_hash_changes_with_the_thresholds_and_not_with_the_publish_settings() {
+        assert_hash_follows(
+            &NotifyStage,
+            |c| c.notify.thresholds[0].above += 1,
+            |c| c.publish.report_cache_control = "no-store".into(),
+        );
+    }
+}

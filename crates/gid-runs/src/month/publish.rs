@@ -111,3 +111,33 @@ impl MonthRun {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::month::tests::{assert_hash_follows, plan_of};
+
+    #[tokio::test]
+    async fn a_dry_run_of_publish_names_the_month_files_and_the_index_last() {
+        let (reads, writes) = plan_of(&PublishStage).await;
+        assert_eq!(reads, ["s3://gid-work/2019/jan/summary.json"]);
+        assert_eq!(
+            writes,
+            [
+                "s3://gid-reports/2019/jan/final_report.csv",
+                "s3://gid-reports/2019/jan/final_report.html",
+                "s3://gid-reports/2019/jan/chart.html",
+                "s3://gid-reports/index.html (regenerated last)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_publish_hash_changes_with_the_publish_settings_and_not_with_the_notify_ones() {
+        assert_hash_follows(
+            &PublishStage,
+            |c| c.publish.report_cache_control = "no-store".into(),
+            |c| c.notify.ledger_name = "ledger.json".into(),
+        );
+    }
+}
