@@ -292,3 +292,52 @@ async fn a_threshold_that_cannot_work_stops_the_run_before_any_month() {
         "{said}"
     );
 }
+
+/// A computing stage that is asked to stop while it runs and would never end on its own.
+struct StoppedWhileComputing;
+
+impl runner::StageRun for StoppedWhileComputing {
+    const STAGE: Stage = Stage::Aggregate;
+    const ON_STOP: runner::OnStop = runner::OnStop::Abandon;
+    type Found = ();
+
+    fn config_hash(&self, _config: &Config) -> String {
+        String::new()
+    }
+
+    async fn inputs(&self, _ctx: &MonthContext<'_>) -> Result<(Vec<ObjectRef>, ()), StageError> {
+        Ok((vec![], ()))
+    }
+
+    async fn plan(&self, _ctx: &MonthContext<'_>) -> Result<StageOutcome, StageError> {
+        unreachable!("not a dry run")
+    }
+
+    async fn run(&self, ctx: &mut MonthContext<'_>, (): ()) -> Result<runner::Ran, StageError> {
+        ctx.run.shutdown.request(StopReason::Terminate);
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_stop_abandons_a_computing_stage_at_once_and_its_manifest_says_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store) = world(dir.path()).await;
+    let run = runner(&config, &store, RunOptions::default());
+    let mut ctx = MonthContext::new(&run, january(), &());
+    // Bounded: a runner that waited for the stage would otherwise hang the test.
+    let ran = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        run.run_stage(&StoppedWhileComputing, &mut ctx),
+    )
+    .await
+    .expect("the stage was abandoned, not waited for");
+    let err = ran.unwrap_err();
+    assert!(err.is_interrupted(), "{err}");
+    let key = ctx.keys.manifest("aggregate");
+    let recorded = crate::manifest::load(store.as_ref(), &config.buckets.work, &key)
+        .await
+        .unwrap()
+        .expect("a manifest");
+    assert_eq!(recorded.state, crate::manifest::RunState::Interrupted);
+}
