@@ -1,21 +1,30 @@
+//! One month's stages: the [`Stage`] names, their outcomes and errors, and [`MonthRun`],
+//! which chains them. Each stage is a value implementing [`runner::StageRun`] in its own
+//! module; the runner does the bookkeeping they share once.
+
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use chrono::Utc;
 use futures::StreamExt;
 use gid_aggregate::{AggregateError, MonthSummary};
-use gid_core::{BucketName, Config, Layout, Month, ObjectKey, RunOwner, WorkKeys};
-use gid_ingest::{IngestError, IngestSource, MonthListing};
-use gid_publish::{render_month, PublishError, ReportSite, SiteSettings, INDEX_KEY};
-use gid_storage::{Backend, ObjectMeta, ObjectStore, PutOptions, StorageError, WrittenObject};
-use polars_core::prelude::DataFrame;
+use gid_core::{BucketName, Config, Layout, Month, WorkKeys};
+use gid_ingest::{IngestError, IngestSource};
+use gid_publish::{PublishError, ReportSite, SiteSettings};
+use gid_storage::{Backend, ObjectMeta, ObjectStore, StorageError};
 use tracing::Instrument;
 
-use crate::manifest::{self, Manifest, ObjectRef, RunState, GID_VERSION};
+use crate::manifest::{Manifest, ObjectRef};
 use crate::shutdown::{Shutdown, StopReason};
+
+mod aggregate;
+mod ingest;
+mod notify;
+mod publish;
+mod runner;
+
+use runner::{with_stage, MonthContext};
 
 /// A stage of the monthly report, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -150,7 +159,7 @@ pub struct Published {
     pub objects: Vec<ObjectRef>,
     pub index_entries: usize,
     /// With a presigned site: when the index's links stop working.
-    pub links_expire_at: Option<chrono::DateTime<Utc>>,
+    pub links_expire_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What the notify stage of a month did: one outcome per threshold checked.
@@ -299,9 +308,6 @@ impl MonthOutcome {
     }
 }
 
-/// The bucket and objects a stage wrote (recorded in its manifest).
-type Outputs = (BucketName, Vec<WrittenObject>);
-
 /// How a run treats previous runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -410,132 +416,16 @@ impl MonthRun {
             .await
     }
 
-    /// The month's site files are unchanged, but another publisher's index may have lost
-    /// them (a gid version without the index protocol, a crash between a file and the
-    /// index): rebuild the index when it misses any of them.
-    async fn repair_index(&self, month: Month, last: &Manifest) -> Result<(), StageError> {
-        let keys: Vec<&str> = last.outputs.iter().map(|o| o.key.as_str()).collect();
-        let site = self.site();
-        if site.index_lists(&keys).await? {
-            return Ok(());
-        }
-        tracing::warn!(%month, bucket = %site.bucket(), "the site index does not list this month's reports; rebuilding it");
-        let _turn = self.site_lock.lock().await;
-        site.rebuild_index().await?;
-        Ok(())
-    }
-
     pub(crate) fn work(&self) -> &BucketName {
         &self.config.buckets.work
     }
 
-    /// The configuration that shapes a stage's outputs; a change reruns the stage.
-    fn config_hash(&self, stage: Stage) -> String {
-        let c = &self.config;
-        match stage {
-            Stage::Ingest => manifest::config_hash(&[
-                c.buckets.requests.as_str(),
-                &c.layout.month_prefix,
-                &c.ingest.suffix,
-                &c.ingest.required_columns.join(","),
-                &c.ingest.max_columns.to_string(),
-                c.ingest.out_of_month.as_str(),
-            ]),
-            Stage::Aggregate => manifest::config_hash(&[c.buckets.work.as_str()]),
-            Stage::Publish => manifest::config_hash(&[
-                c.buckets.reports.as_str(),
-                &c.layout.month_prefix,
-                &format!("{:?}", c.publish),
-            ]),
-            Stage::Notify => manifest::config_hash(&[
-                &format!("{:?}", c.notify.thresholds),
-                &c.notify.ledger_name,
-                c.profile.as_str(),
-            ]),
-        }
-    }
-
-    /// What a stage reads, for the skip decision (ingest: the listing; later stages: the
-    /// previous stage's persisted output). `known` holds what earlier stages of this run
-    /// wrote or found intact: an input among them needs no request.
-    async fn inputs_of(
-        &self,
-        month: Month,
-        stage: Stage,
-        known: &[ObjectRef],
-    ) -> Result<(Vec<ObjectRef>, Option<MonthListing>), StageError> {
-        let keys = WorkKeys::new(&self.layout, month);
-        let (key, what, needs) = match stage {
-            Stage::Ingest => {
-                let listing =
-                    gid_ingest::list_inputs(self.store.as_ref(), &self.source(month)).await?;
-                let bucket = &self.config.buckets.requests;
-                let refs = listing.all().map(|m| ObjectRef::new(bucket, m)).collect();
-                return Ok((refs, Some(listing)));
-            }
-            Stage::Aggregate => (keys.requests(), "ingested table", Stage::Ingest),
-            Stage::Publish | Stage::Notify => (keys.summary(), "summary", Stage::Aggregate),
-        };
-        let work = self.work().as_str();
-        if let Some(input) = known
-            .iter()
-            .find(|r| r.bucket == work && r.key == key.as_str())
-        {
-            return Ok((vec![input.clone()], None));
-        }
-        match self.store.head(self.work(), &key).await {
-            Ok(meta) => Ok((vec![ObjectRef::new(self.work(), &meta)], None)),
-            Err(e) if e.is_not_found() => Err(StageError::MissingInput {
-                what,
-                month,
-                bucket: self.work().to_string(),
-                key: key.to_string(),
-                needs,
-            }),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn write_manifest(
-        &self,
-        key: &ObjectKey,
-        manifest: &Manifest,
-    ) -> Result<(), StorageError> {
-        let body = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
-        self.store
-            .put(
-                self.work(),
-                key,
-                Bytes::from(body),
-                &PutOptions::new("application/json"),
-            )
-            .await
-            .map(|_| ())
-    }
-
     /// The last recorded run of each stage of a month, and whether its inputs changed since.
     pub async fn status(&self, month: Month) -> Result<Vec<StageStatus>, StageError> {
-        let keys = WorkKeys::new(&self.layout, month);
+        let ctx = MonthContext::new(self, month, &());
         let mut statuses = Vec::new();
-        for stage in Stage::ALL {
-            let key = keys.manifest(stage.as_str());
-            let last = manifest::load(self.store.as_ref(), self.work(), &key).await?;
-            let inputs_changed = match &last {
-                None => None,
-                Some(m) => Some(match self.inputs_of(month, stage, &[]).await {
-                    Ok((inputs, _)) => {
-                        m.inputs != inputs
-                            || m.config_hash != self.config_hash(stage)
-                            || m.gid_version != GID_VERSION
-                    }
-                    Err(_) => true,
-                }),
-            };
-            statuses.push(StageStatus {
-                stage,
-                last,
-                inputs_changed,
-            });
+        for name in Stage::ALL {
+            statuses.push(with_stage!(name, stage => self.stage_status(stage, &ctx).await?));
         }
         Ok(statuses)
     }
@@ -580,20 +470,16 @@ impl MonthRun {
         let mut stages = stages.to_vec();
         stages.sort();
         stages.dedup();
-        let mut table: Option<DataFrame> = None;
-        let mut summary: Option<MonthSummary> = None;
-        let mut known = Vec::new();
+        let mut ctx = MonthContext::new(self, month, progress);
         let mut outcomes = Vec::new();
         let mut failure = None;
-        for stage in stages {
+        for name in stages {
             let result = match self.interrupted() {
                 Some(stopped) => Err(stopped),
                 None => {
-                    progress.stage_started(month, stage);
-                    let span = tracing::info_span!("stage", %month, %stage);
-                    self.run_stage(month, stage, progress, &mut table, &mut summary, &mut known)
-                        .instrument(span)
-                        .await
+                    progress.stage_started(month, name);
+                    let span = tracing::info_span!("stage", %month, stage = %name);
+                    with_stage!(name, stage => self.run_stage(stage, &mut ctx).instrument(span).await)
                 }
             };
             match result {
@@ -601,7 +487,7 @@ impl MonthRun {
                 Err(source) => {
                     failure = Some(RunError {
                         month,
-                        stage,
+                        stage: name,
                         source,
                     });
                     break;
@@ -614,269 +500,6 @@ impl MonthRun {
             failure,
             elapsed: started.elapsed(),
         }
-    }
-
-    /// Runs one stage unless its manifest shows nothing changed; records the run. Adds
-    /// the stage's outputs to `known` (the inputs of the next stage).
-    async fn run_stage(
-        &self,
-        month: Month,
-        stage: Stage,
-        progress: &dyn Progress,
-        table: &mut Option<DataFrame>,
-        summary: &mut Option<MonthSummary>,
-        known: &mut Vec<ObjectRef>,
-    ) -> Result<StageOutcome, StageError> {
-        if self.options.dry_run {
-            return match stage {
-                Stage::Ingest => self.plan_ingest(month).await,
-                Stage::Aggregate => self.aggregate(month, table, summary).await.map(|(o, _)| o),
-                Stage::Publish => self.publish(month, summary).await.map(|(o, _)| o),
-                Stage::Notify => self.notify(month, summary).await.map(|(o, _)| o),
-            };
-        }
-        let keys = WorkKeys::new(&self.layout, month);
-        let manifest_key = keys.manifest(stage.as_str());
-        // --force reruns whatever the last run says, so it need not be read.
-        let previous = if self.options.force {
-            None
-        } else {
-            manifest::load(self.store.as_ref(), self.work(), &manifest_key).await?
-        };
-        if self.options.resume
-            && previous
-                .as_ref()
-                .is_some_and(|m| m.state == RunState::Succeeded)
-        {
-            return Ok(StageOutcome::Skipped {
-                stage,
-                kind: SkipKind::Resume,
-                reason: "succeeded before; --resume does not re-check inputs".into(),
-            });
-        }
-        let (inputs, listing) = self.inputs_of(month, stage, known).await?;
-        let config_hash = self.config_hash(stage);
-        if let Some(last) = previous.filter(|_| !self.options.force) {
-            if last.covers(&inputs, &config_hash)
-                && manifest::outputs_intact(self.store.as_ref(), &last).await
-            {
-                if stage == Stage::Publish {
-                    self.repair_index(month, &last).await?;
-                }
-                known.extend(last.outputs.iter().cloned());
-                tracing::info!(%month, %stage, "inputs and configuration unchanged since the last successful run; skipping (--force reruns)");
-                let when = last
-                    .finished_at
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                    .unwrap_or_default();
-                return Ok(StageOutcome::Skipped {
-                    stage,
-                    kind: SkipKind::Unchanged,
-                    reason: format!("unchanged since {when}"),
-                });
-            }
-        }
-        let mut record = Manifest {
-            stage: stage.as_str().into(),
-            month: month.to_string(),
-            state: RunState::Running,
-            gid_version: GID_VERSION.into(),
-            config_hash,
-            started_at: Utc::now(),
-            finished_at: None,
-            inputs,
-            outputs: vec![],
-            rows: None,
-            quarantined: None,
-            error: None,
-            owner: Some(RunOwner::current().clone()),
-        };
-        self.write_manifest(&manifest_key, &record).await?;
-        let work = async {
-            match stage {
-                Stage::Ingest => {
-                    let listing = listing.expect("ingest inputs come with the listing");
-                    self.ingest(month, listing, progress, table).await
-                }
-                Stage::Aggregate => self.aggregate(month, table, summary).await,
-                Stage::Publish => self.publish(month, summary).await,
-                Stage::Notify => self.notify(month, summary).await,
-            }
-        };
-        let result = match stage {
-            // Reading and computing: abandoned at once (their outputs are whole objects
-            // written last; a rerun redoes them).
-            Stage::Ingest | Stage::Aggregate => {
-                tokio::select! {
-                    result = work => result,
-                    () = self.shutdown.requested() => Err(self.interrupted().expect("requested")),
-                }
-            }
-            // Publishing and alerting stop at their own safe points: a site file rolled
-            // back, an alert not yet claimed.
-            Stage::Publish | Stage::Notify => work.await,
-        };
-        record.finished_at = Some(Utc::now());
-        match result {
-            Ok((outcome, outputs)) => {
-                let (bucket, keys) = outputs;
-                record.outputs = keys
-                    .iter()
-                    .map(|w| ObjectRef::written(&bucket, w))
-                    .collect();
-                known.extend(record.outputs.iter().cloned());
-                match &outcome {
-                    StageOutcome::Ingested(ingested) => {
-                        record.rows = Some(ingested.tally.rows);
-                        record.quarantined = Some(ingested.tally.quarantined);
-                    }
-                    StageOutcome::Aggregated(aggregated) => {
-                        record.rows = Some(aggregated.total_requests);
-                    }
-                    _ => {}
-                }
-                record.state = match &outcome {
-                    // Not settled by this run: the next run looks at those alerts again
-                    // (the other run may yet fail or die).
-                    StageOutcome::Notified(notified) if notified.elsewhere() > 0 => {
-                        RunState::Deferred
-                    }
-                    _ => RunState::Succeeded,
-                };
-                self.write_manifest(&manifest_key, &record).await?;
-                Ok(outcome)
-            }
-            Err(error) => {
-                record.state = match error {
-                    StageError::Interrupted { .. } => RunState::Interrupted,
-                    _ => RunState::Failed,
-                };
-                record.error = Some(error.to_string());
-                if let Err(e) = self.write_manifest(&manifest_key, &record).await {
-                    tracing::warn!(%month, %stage, error = %e, "could not record the failed run");
-                }
-                Err(error)
-            }
-        }
-    }
-
-    async fn plan_ingest(&self, month: Month) -> Result<StageOutcome, StageError> {
-        let source = self.source(month);
-        let keys = WorkKeys::new(&self.layout, month);
-        let listing = gid_ingest::list_inputs(self.store.as_ref(), &source).await?;
-        Ok(StageOutcome::Planned {
-            stage: Stage::Ingest,
-            reads: listing
-                .exports
-                .iter()
-                .map(|o| format!("s3://{}/{} ({} bytes)", source.bucket, o.key, o.size))
-                .collect(),
-            writes: vec![
-                self.work_url(&keys.requests()),
-                self.work_url(&keys.ingest_report()),
-                format!(
-                    "{} (rows refused, if any)",
-                    self.work_url(&keys.quarantine_prefix())
-                ),
-            ],
-        })
-    }
-
-    async fn ingest(
-        &self,
-        month: Month,
-        listing: MonthListing,
-        progress: &dyn Progress,
-        table: &mut Option<DataFrame>,
-    ) -> Result<(StageOutcome, Outputs), StageError> {
-        let source = self.source(month);
-        let keys = WorkKeys::new(&self.layout, month);
-        progress.files_found(month, listing.exports.len());
-        let on_file = |meta: &ObjectMeta| progress.file_done(month, meta);
-        let mut month_table =
-            gid_ingest::ingest_month(self.store.as_ref(), &source, month, listing, &on_file)
-                .await?;
-        let written = gid_ingest::persist(
-            self.store.as_ref(),
-            &self.config.buckets.work,
-            &keys,
-            &mut month_table,
-        )
-        .await?;
-        let report = &month_table.report;
-        let outcome = StageOutcome::Ingested(Box::new(Ingested {
-            tally: report.tally(),
-            skipped_files: report
-                .files
-                .iter()
-                .filter_map(|f| Some((f.key.clone(), f.skipped.clone()?)))
-                .collect(),
-            written: written
-                .iter()
-                .map(|w| ObjectRef::written(self.work(), w))
-                .collect(),
-        }));
-        *table = Some(month_table.frame);
-        Ok((outcome, (self.work().clone(), written)))
-    }
-
-    async fn aggregate(
-        &self,
-        month: Month,
-        table: &mut Option<DataFrame>,
-        summary: &mut Option<MonthSummary>,
-    ) -> Result<(StageOutcome, Outputs), StageError> {
-        let keys = WorkKeys::new(&self.layout, month);
-        let frame = match table.take() {
-            Some(frame) => frame,
-            None if self.options.dry_run => {
-                let planned = StageOutcome::Planned {
-                    stage: Stage::Aggregate,
-                    reads: vec![self.work_url(&keys.requests())],
-                    writes: vec![self.work_url(&keys.summary())],
-                };
-                return Ok((planned, (self.work().clone(), vec![])));
-            }
-            None => gid_ingest::load_table(self.store.as_ref(), &self.config.buckets.work, &keys)
-                .await
-                .map_err(|e| match e {
-                    IngestError::Storage(s) if s.is_not_found() => StageError::MissingInput {
-                        what: "ingested table",
-                        month,
-                        bucket: self.config.buckets.work.to_string(),
-                        key: keys.requests().to_string(),
-                        needs: Stage::Ingest,
-                    },
-                    other => other.into(),
-                })?,
-        };
-        if self.options.dry_run {
-            let planned = StageOutcome::Planned {
-                stage: Stage::Aggregate,
-                reads: vec![self.work_url(&keys.requests())],
-                writes: vec![self.work_url(&keys.summary())],
-            };
-            return Ok((planned, (self.work().clone(), vec![])));
-        }
-        let result = tokio::task::spawn_blocking(move || gid_aggregate::summarise(month, &frame))
-            .await
-            .expect("aggregation panicked")?;
-        let written = self
-            .store
-            .write(
-                &self.config.buckets.work,
-                &keys.summary(),
-                Bytes::from(result.to_json()),
-                &PutOptions::new("application/json"),
-            )
-            .await?;
-        let outcome = StageOutcome::Aggregated(Aggregated {
-            total_requests: result.total_requests,
-            per_service: result.services.clone(),
-            written: vec![ObjectRef::written(self.work(), &written)],
-        });
-        *summary = Some(result);
-        Ok((outcome, (self.work().clone(), vec![written])))
     }
 
     /// Loads the month's persisted summary (the aggregate stage's output).
@@ -901,213 +524,6 @@ impl MonthRun {
                 }
             })?;
         Ok(MonthSummary::from_json(&self.work_url(&key), &object.body)?)
-    }
-
-    async fn publish(
-        &self,
-        month: Month,
-        summary: &mut Option<MonthSummary>,
-    ) -> Result<(StageOutcome, Outputs), StageError> {
-        let reports_bucket = self.config.buckets.reports.clone();
-        let summary = match summary.clone() {
-            Some(s) => s,
-            None if self.options.dry_run => {
-                let keys = WorkKeys::new(&self.layout, month);
-                let reports = &self.config.buckets.reports;
-                let planned = StageOutcome::Planned {
-                    stage: Stage::Publish,
-                    reads: vec![self.work_url(&keys.summary())],
-                    writes: ["final_report.csv", "final_report.html", "chart.html"]
-                        .iter()
-                        .map(|f| format!("s3://{reports}/{}", self.layout.month_key(month, f)))
-                        .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
-                        .collect(),
-                };
-                return Ok((planned, (reports_bucket, vec![])));
-            }
-            None => self.load_summary(month).await?,
-        };
-        let files = render_month(&self.layout, &summary);
-        if self.options.dry_run {
-            let reports = &self.config.buckets.reports;
-            let planned = StageOutcome::Planned {
-                stage: Stage::Publish,
-                reads: vec![],
-                writes: files
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "s3://{reports}/{} ({}, {} bytes)",
-                            f.key,
-                            f.content_type,
-                            f.body.len()
-                        )
-                    })
-                    .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
-                    .collect(),
-            };
-            return Ok((planned, (reports_bucket, vec![])));
-        }
-        let published = match self.publish_files(&files).await {
-            Err(PublishError::Stopped) => {
-                return Err(self
-                    .interrupted()
-                    .unwrap_or(StageError::Publish(PublishError::Stopped)))
-            }
-            other => other?,
-        };
-        let outcome = StageOutcome::Published(Published {
-            objects: published
-                .objects
-                .iter()
-                .map(|w| ObjectRef::written(&reports_bucket, w))
-                .collect(),
-            index_entries: published.index_entries,
-            links_expire_at: published.links_expire_at,
-        });
-        Ok((outcome, (reports_bucket, published.objects)))
-    }
-}
-
-impl MonthRun {
-    async fn notify(
-        &self,
-        month: Month,
-        summary: &mut Option<MonthSummary>,
-    ) -> Result<(StageOutcome, Outputs), StageError> {
-        let thresholds = &self.thresholds;
-        let keys = WorkKeys::new(&self.layout, month);
-        let ledger_key = keys.alerts(&self.config.notify.ledger_name);
-        let summary = match summary.take() {
-            Some(s) => s,
-            None if self.options.dry_run => {
-                let planned = StageOutcome::Planned {
-                    stage: Stage::Notify,
-                    reads: vec![self.work_url(&keys.summary()), self.work_url(&ledger_key)],
-                    writes: thresholds
-                        .iter()
-                        .map(|t| format!("topic {} if {} > {}", t.topic, t.service_name, t.above))
-                        .chain([self.work_url(&ledger_key)])
-                        .collect(),
-                };
-                return Ok((planned, (self.work().clone(), vec![])));
-            }
-            None => self.load_summary(month).await?,
-        };
-        if self.options.dry_run {
-            let crossed: Vec<String> = thresholds
-                .iter()
-                .filter(|t| t.is_crossed_by(summary.count_of(&t.service_name)))
-                .map(|t| {
-                    format!(
-                        "topic {}: \"{}\" (unless the ledger shows it was sent)",
-                        t.topic,
-                        t.message(month, summary.count_of(&t.service_name))
-                    )
-                })
-                .collect();
-            let planned = StageOutcome::Planned {
-                stage: Stage::Notify,
-                reads: vec![self.work_url(&ledger_key)],
-                writes: crossed,
-            };
-            return Ok((planned, (self.work().clone(), vec![])));
-        }
-        self.warn_of_thresholds_that_cannot_fire(month, &summary, thresholds);
-        let ledger = gid_notify::LedgerLocation::new(self.work().clone(), ledger_key.clone());
-        let notify = &self.config.notify;
-        let policy = gid_notify::AlertPolicy {
-            resend: if self.options.force {
-                gid_notify::Resend::All
-            } else if self.options.resend_in_doubt {
-                gid_notify::Resend::InDoubt
-            } else if self.options.confirm_in_doubt {
-                gid_notify::Resend::ConfirmInDoubt
-            } else {
-                gid_notify::Resend::Never
-            },
-            lease: Duration::from_secs(notify.claim_lease_secs),
-            allow_unsubscribed: notify.allow_unsubscribed,
-            stop: Some(self.shutdown.as_stop_signal()),
-            topic_prefix: self.topic_prefix.clone(),
-        };
-        let report = gid_notify::evaluate_and_send(
-            self.notifier.as_ref(),
-            self.store.as_ref(),
-            &ledger,
-            month,
-            |service| summary.count_of(service),
-            thresholds,
-            policy,
-        )
-        .await?;
-        for other in report.claimed_elsewhere() {
-            tracing::info!(%month, topic = %other.threshold.topic, "{}", other.result);
-        }
-        if let Some(stopped) = self.interrupted() {
-            if report
-                .problems()
-                .any(|p| p.result == gid_notify::AlertResult::Stopped)
-            {
-                return Err(stopped);
-            }
-        }
-        let problems: Vec<String> = report
-            .problems()
-            .map(|p| {
-                format!(
-                    "{} → topic {}: {}",
-                    p.threshold.service_name, p.threshold.topic, p.result
-                )
-            })
-            .collect();
-        if !problems.is_empty() {
-            let in_doubt = report
-                .problems()
-                .any(|p| matches!(p.result, gid_notify::AlertResult::InDoubt { .. }));
-            if in_doubt {
-                tracing::warn!(%month, "a run that ended between claiming an alert and recording it left the alert in doubt: check whether it went out on its topic, then rerun with --resend-in-doubt if it did not, or --confirm-in-doubt if it did");
-            }
-            return Err(StageError::AlertsNotSent {
-                count: problems.len(),
-                details: problems.join("; "),
-                outcomes: report.outcomes,
-            });
-        }
-        let outcome = StageOutcome::Notified(Notified {
-            outcomes: report.outcomes,
-        });
-        // The ledger exists only once a threshold was crossed.
-        let outputs = match self.store.head(self.work(), &ledger_key).await {
-            Ok(meta) => vec![WrittenObject::from(meta)],
-            Err(e) if e.is_not_found() => vec![],
-            Err(e) => return Err(e.into()),
-        };
-        Ok((outcome, (self.work().clone(), outputs)))
-    }
-}
-
-impl MonthRun {
-    /// A threshold whose service does not appear in the month never fires; when the name
-    /// is close to one that does (a typo such as "Potholes"), say so.
-    fn warn_of_thresholds_that_cannot_fire(
-        &self,
-        month: Month,
-        summary: &MonthSummary,
-        thresholds: &[gid_notify::Threshold],
-    ) {
-        let present: Vec<&str> = summary.services.iter().map(|s| s.name.as_str()).collect();
-        for threshold in thresholds {
-            if present.contains(&threshold.service_name.as_str()) {
-                continue;
-            }
-            let closest = gid_notify::closest_services(&threshold.service_name, &present);
-            if closest.is_empty() {
-                tracing::warn!(%month, service = %threshold.service_name, "no request of the threshold's service this month, so its alert cannot fire");
-            } else {
-                tracing::warn!(%month, service = %threshold.service_name, "no request of the threshold's service this month, so its alert cannot fire; did you mean {}? (service names match exactly)", closest.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(" or "));
-            }
-        }
     }
 }
 

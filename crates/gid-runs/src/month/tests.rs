@@ -13,11 +13,11 @@ use gid_storage::{list_all, Backend, LocalStore, ObjectStore, PutOptions};
 
 use super::*;
 
-fn january() -> Month {
+pub(super) fn january() -> Month {
     Month::new(2019, 1).unwrap()
 }
 
-fn config(root: &Path) -> Config {
+pub(super) fn config(root: &Path) -> Config {
     let repo_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
     let env = [
         ("GID__LOCAL__DATA_ROOT", root.join("data")),
@@ -33,7 +33,7 @@ fn config(root: &Path) -> Config {
 }
 
 /// A data root with January's sample exports and the buckets a run writes to.
-async fn world(root: &Path) -> (Config, Arc<dyn Backend>) {
+pub(super) async fn world(root: &Path) -> (Config, Arc<dyn Backend>) {
     let config = config(root);
     let store: Arc<dyn Backend> = Arc::new(LocalStore::open(&config.local.data_root).unwrap());
     for bucket in [
@@ -72,7 +72,7 @@ async fn put(store: &dyn ObjectStore, bucket: &BucketName, key: &str, body: Vec<
         .unwrap();
 }
 
-fn runner(config: &Config, store: &Arc<dyn Backend>, options: RunOptions) -> MonthRun {
+pub(super) fn runner(config: &Config, store: &Arc<dyn Backend>, options: RunOptions) -> MonthRun {
     let outbox = Arc::new(LocalOutbox::new(&config.notify.outbox_dir));
     MonthRun::new(config.clone(), Arc::clone(store), outbox, options).unwrap()
 }
@@ -104,6 +104,48 @@ fn kinds(outcome: &MonthOutcome) -> Vec<(Stage, &'static str)> {
             (s.stage(), kind)
         })
         .collect()
+}
+
+/// What the stage plans in a dry run of January, with nothing run before.
+pub(super) async fn plan_of<S: runner::StageRun>(stage: &S) -> (Vec<String>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store) = world(dir.path()).await;
+    let run = runner(&config, &store, RunOptions::default());
+    let ctx = MonthContext::new(&run, january(), &());
+    match stage.plan(&ctx).await.unwrap() {
+        StageOutcome::Planned {
+            stage,
+            reads,
+            writes,
+        } => {
+            assert_eq!(stage, S::STAGE);
+            (reads, writes)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Asserts that `ours` (a change to the stage's own settings) changes the stage's config
+/// hash, so the stage reruns, and `theirs` (another stage's settings) does not.
+pub(super) fn assert_hash_follows<S: runner::StageRun>(
+    stage: &S,
+    ours: impl Fn(&mut Config),
+    theirs: impl Fn(&mut Config),
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = config(dir.path());
+    let hash_with = |change: &dyn Fn(&mut Config)| {
+        let mut config = base.clone();
+        change(&mut config);
+        stage.config_hash(&config)
+    };
+    let before = stage.config_hash(&base);
+    assert_ne!(hash_with(&ours), before, "a change to its own settings");
+    assert_eq!(
+        hash_with(&theirs),
+        before,
+        "a change to another stage's settings"
+    );
 }
 
 fn all(kind: &'static str) -> Vec<(Stage, &'static str)> {
@@ -249,4 +291,53 @@ async fn a_threshold_that_cannot_work_stops_the_run_before_any_month() {
         said.contains("notify.thresholds") && said.contains("trash alerts!"),
         "{said}"
     );
+}
+
+/// A computing stage that is asked to stop while it runs and would never end on its own.
+struct StoppedWhileComputing;
+
+impl runner::StageRun for StoppedWhileComputing {
+    const STAGE: Stage = Stage::Aggregate;
+    const ON_STOP: runner::OnStop = runner::OnStop::Abandon;
+    type Found = ();
+
+    fn config_hash(&self, _config: &Config) -> String {
+        String::new()
+    }
+
+    async fn inputs(&self, _ctx: &MonthContext<'_>) -> Result<(Vec<ObjectRef>, ()), StageError> {
+        Ok((vec![], ()))
+    }
+
+    async fn plan(&self, _ctx: &MonthContext<'_>) -> Result<StageOutcome, StageError> {
+        unreachable!("not a dry run")
+    }
+
+    async fn run(&self, ctx: &mut MonthContext<'_>, (): ()) -> Result<runner::Ran, StageError> {
+        ctx.run.shutdown.request(StopReason::Terminate);
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_stop_abandons_a_computing_stage_at_once_and_its_manifest_says_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, store) = world(dir.path()).await;
+    let run = runner(&config, &store, RunOptions::default());
+    let mut ctx = MonthContext::new(&run, january(), &());
+    // Bounded: a runner that waited for the stage would otherwise hang the test.
+    let ran = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        run.run_stage(&StoppedWhileComputing, &mut ctx),
+    )
+    .await
+    .expect("the stage was abandoned, not waited for");
+    let err = ran.unwrap_err();
+    assert!(err.is_interrupted(), "{err}");
+    let key = ctx.keys.manifest("aggregate");
+    let recorded = crate::manifest::load(store.as_ref(), &config.buckets.work, &key)
+        .await
+        .unwrap()
+        .expect("a manifest");
+    assert_eq!(recorded.state, crate::manifest::RunState::Interrupted);
 }
