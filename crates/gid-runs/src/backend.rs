@@ -6,7 +6,7 @@ use gid_notify::{
     DepartmentTable, InvalidInput, LocalOutbox, Notifier, SmsAttributes, SnsNotifier, Threshold,
     TopicName, TopicPrefix,
 };
-use gid_storage::{Backend, LocalStore, ObjectStore, S3Options, S3Store, StorageError};
+use gid_storage::{Backend, LocalStore, S3Options, S3Store, StorageError};
 
 /// Why the configured backend could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +96,7 @@ pub fn departments(config: &Config) -> Result<DepartmentTable, BackendError> {
 /// Apertium, VADER, EfficientNet-Lite0) or AWS Comprehend, Translate and Rekognition.
 pub async fn open_engines(
     config: &Config,
-    store: Arc<dyn ObjectStore>,
+    store: Arc<dyn gid_storage::ObjectStore>,
 ) -> Result<gid_enrich::pickups::Engines, gid_enrich::EnrichError> {
     match config.profile {
         Profile::Local => crate::scooter::local_engines(store),
