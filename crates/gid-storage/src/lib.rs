@@ -10,7 +10,9 @@
 //!   bucket folders and is never listed as an object; writes are atomic renames.
 //! * [`S3Store`]: `aws-sdk-s3` against AWS or any S3-compatible endpoint.
 //!
-//! Both pass the same [`conformance`] suite, so a stage cannot tell which one runs.
+//! Both pass the same conformance suite (`conformance`, behind the feature of that name),
+//! as does [`MemoryStore`], the in-memory backend for unit tests, so a stage cannot tell
+//! which one runs.
 //! This crate knows nothing of months or reports.
 //!
 //! ```
@@ -35,15 +37,19 @@
 mod error;
 mod instrumented;
 mod local;
+mod memory;
 #[cfg(feature = "s3")]
 mod s3;
 mod types;
 
+/// The behaviour every backend must show (feature `conformance`, for backends' tests).
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use error::StorageError;
 pub use instrumented::{InstrumentedStore, RequestCounts};
 pub use local::{DataRootRefusal, LocalStore, DATA_ROOT_MARKER};
+pub use memory::MemoryStore;
 #[cfg(feature = "s3")]
 pub use s3::inspect::{
     AclMode, BucketExposure, BucketReach, PolicyJudge, PolicyVerdict, PublicAccessBlock,

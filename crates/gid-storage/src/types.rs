@@ -136,7 +136,7 @@ impl PutOptions {
 /// override only to do better (streaming, batching). Bucket administration, ACLs and URLs
 /// are separate traits ([`BucketAdmin`], [`ObjectAcls`], [`UrlSigner`]) that only the code
 /// needing them asks for; a [`Backend`] is all four. Implementations must behave
-/// identically as far as the [`conformance`](crate::conformance) suite can tell.
+/// identically as far as the conformance suite (feature `conformance`) can tell.
 #[async_trait]
 pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// A short name for logs (`local`, `s3`).

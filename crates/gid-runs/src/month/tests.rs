@@ -1,5 +1,5 @@
 //! The runner's decisions — run, skip unchanged, resume, force, dry run, stop, a missing
-//! input — on a local store in a temporary folder, without spawning a binary.
+//! input — on the in-memory store, without spawning a binary.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use gid_core::{BucketName, Config, Month, ObjectKey, Profile};
 use gid_notify::LocalOutbox;
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::{list_all, Backend, LocalStore, ObjectStore, PutOptions};
+use gid_storage::{list_all, Backend, MemoryStore, ObjectStore, PutOptions};
 
 use super::*;
 
@@ -35,7 +35,7 @@ pub(super) fn config(root: &Path) -> Config {
 /// A data root with January's sample exports and the buckets a run writes to.
 pub(super) async fn world(root: &Path) -> (Config, Arc<dyn Backend>) {
     let config = config(root);
-    let store: Arc<dyn Backend> = Arc::new(LocalStore::open(&config.local.data_root).unwrap());
+    let store: Arc<dyn Backend> = Arc::new(MemoryStore::new());
     for bucket in [
         &config.buckets.requests,
         &config.buckets.work,
