@@ -1,9 +1,7 @@
 //! monthly-report end to end on the aws profile against moto_server, with more input
 //! keys in one month than one ListObjectsV2 page returns.
 
-use gid_storage::ObjectAcls;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -13,7 +11,7 @@ use gid_e2e::{
     summary_month, summary_stage, unique,
 };
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::{list_all, ObjectStore, PutOptions, S3Settings, S3Store};
+use gid_storage::{list_all, ObjectAcls, ObjectStore, PutOptions};
 use serde_json::Value;
 
 const EXTRA_FILES: usize = 1000;
@@ -79,17 +77,7 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         stdout(&again)
     );
 
-    let store = S3Store::connect(&S3Settings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(endpoint.clone()),
-        force_path_style: None,
-        checksums_when_required: false,
-        max_attempts: 3,
-        operation_timeout: Duration::from_secs(30),
-        ..Default::default()
-    })
-    .await
-    .expect("AWS configuration");
+    let store = crate::support_aws::s3().await;
     let requests_bucket = BucketName::new(requests.clone()).unwrap();
     let sample = generate_month(Month::new(2019, 1).unwrap(), &SampleSpec::default());
     let mut uploads: Vec<(String, Vec<u8>)> = sample

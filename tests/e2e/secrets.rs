@@ -6,11 +6,10 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 use gid_core::BucketName;
 use gid_e2e::{assert_success, moto_endpoint, moto_sns_endpoint, run_with_env, stderr, unique};
-use gid_storage::{list_all, ObjectStore, S3Settings, S3Store};
+use gid_storage::{list_all, ObjectStore};
 
 const ACCESS_KEY_ID: &str = "AKIAGIDTESTCANARY0001";
 const SECRET_ACCESS_KEY: &str = "gid/canary/secret/Zq9xW2vB7nM4kL1pR8tY5uI3oP6aS0dF";
@@ -281,17 +280,7 @@ async fn aws_profile_outputs_and_objects_hold_no_credentials() {
     scan.check("gid-admin presign stderr", presign_log.as_bytes());
 
     // Every object of every bucket.
-    let store = S3Store::connect(&S3Settings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(endpoint.clone()),
-        force_path_style: None,
-        checksums_when_required: false,
-        max_attempts: 3,
-        operation_timeout: Duration::from_secs(30),
-        ..Default::default()
-    })
-    .await
-    .expect("AWS configuration");
+    let store = crate::support_aws::s3().await;
     let mut objects = 0;
     for name in &names {
         let bucket = BucketName::new(name.clone()).unwrap();
