@@ -11,7 +11,7 @@ use gid_storage::{
 };
 
 use super::{
-    bucket_roles, failure_words, probe_work_bucket, storage_words, topic_checks, BucketRole, Check,
+    bucket_roles, failure_words, storage_words, topic_checks, work_probes, BucketRole, Check,
 };
 
 pub(super) async fn examine(config: &Config, thresholds: &[Threshold]) -> Vec<Check> {
@@ -64,21 +64,7 @@ pub(super) async fn examine(config: &Config, thresholds: &[Threshold]) -> Vec<Ch
         }
         checks.push(check);
     }
-    let work = &config.buckets.work;
-    if usable.contains(&"work") {
-        checks.extend(probe_work_bucket(&store, work).await);
-    } else {
-        checks.push(Check::skipped(
-            "bucket.work.write",
-            format!("write probe {work}"),
-            "the work bucket is not usable",
-        ));
-        checks.push(Check::skipped(
-            "bucket.work.conditional-writes",
-            "conditional writes",
-            "the work bucket is not usable",
-        ));
-    }
+    checks.extend(work_probes(&store, &config.buckets.work, usable.contains(&"work")).await);
     let reports = &config.buckets.reports;
     let public_name = format!("public reads {reports}");
     if usable.contains(&"reports") {

@@ -9,7 +9,7 @@ use gid_core::Config;
 use gid_notify::{LocalOutbox, Threshold};
 use gid_storage::{LocalStore, ObjectStore, StorageError, DATA_ROOT_MARKER};
 
-use super::{bucket_roles, probe_work_bucket, storage_words, topic_checks, BucketRole, Check};
+use super::{bucket_roles, storage_words, topic_checks, work_probes, BucketRole, Check};
 
 /// Where the image labeller's weights are looked for: `$GID_IMAGE_MODEL`, else what
 /// `make models` writes. The same rule as `gid_enrich`'s `ImageClassifier::default_model_path`
@@ -81,21 +81,7 @@ async fn storage_checks(config: &Config, store: &LocalStore, root: &Path) -> Vec
         work_usable |= role.key == "work" && check.status == super::Status::Ok;
         checks.push(check);
     }
-    let work = &config.buckets.work;
-    if work_usable {
-        checks.extend(probe_work_bucket(store, work).await);
-    } else {
-        checks.push(Check::skipped(
-            "bucket.work.write",
-            format!("write probe {work}"),
-            "the work bucket is not usable",
-        ));
-        checks.push(Check::skipped(
-            "bucket.work.conditional-writes",
-            "conditional writes",
-            "the work bucket is not usable",
-        ));
-    }
+    checks.extend(work_probes(store, &config.buckets.work, work_usable).await);
     checks
 }
 

@@ -354,6 +354,23 @@ fn storage_words(error: &StorageError) -> (String, String) {
     }
 }
 
+/// The write and conditional-write probes of the work bucket, or both skipped when the
+/// bucket itself failed its check.
+async fn work_probes(store: &dyn SignedStore, work: &BucketName, usable: bool) -> Vec<Check> {
+    if usable {
+        return probe_work_bucket(store, work).await;
+    }
+    let reason = "the work bucket is not usable";
+    vec![
+        Check::skipped("bucket.work.write", format!("write probe {work}"), reason),
+        Check::skipped(
+            "bucket.work.conditional-writes",
+            "conditional writes",
+            reason,
+        ),
+    ]
+}
+
 /// Puts a probe object into the work bucket, reads it back, tries the conditional writes
 /// the alert ledger and the site index rely on, and deletes it again: a write check and a
 /// conditional-write check.
