@@ -278,6 +278,15 @@ mod tests {
         Layout::new("{year}/{mon}/").unwrap()
     }
 
+    /// The plan for gid-reports under `{year}/{mon}/` on AWS.
+    fn plan_of(
+        access: SiteAccess,
+        website: bool,
+        state: &BucketSiteState,
+    ) -> Result<Vec<SiteChange>, SiteError> {
+        plan(&bucket(), &layout(), "aws", access, website, state)
+    }
+
     /// A bucket as S3 creates it since April 2023.
     fn new_bucket() -> BucketSiteState {
         BucketSiteState {
@@ -290,15 +299,7 @@ mod tests {
 
     #[test]
     fn a_new_bucket_opens_to_a_policy_but_keeps_acls_blocked() {
-        let changes = plan(
-            &bucket(),
-            &layout(),
-            "aws",
-            SiteAccess::BucketPolicy,
-            true,
-            &new_bucket(),
-        )
-        .unwrap();
+        let changes = plan_of(SiteAccess::BucketPolicy, true, &new_bucket()).unwrap();
         assert_eq!(changes.len(), 3, "{changes:?}");
         assert_eq!(
             changes[0],
@@ -332,15 +333,7 @@ mod tests {
     #[test]
     fn a_configured_bucket_needs_no_change() {
         let mut state = new_bucket();
-        let changes = plan(
-            &bucket(),
-            &layout(),
-            "aws",
-            SiteAccess::BucketPolicy,
-            true,
-            &state,
-        )
-        .unwrap();
+        let changes = plan_of(SiteAccess::BucketPolicy, true, &state).unwrap();
         for change in &changes {
             match change {
                 SiteChange::PublicAccessBlock { to, .. } => state.public_access_block = Some(*to),
@@ -349,15 +342,7 @@ mod tests {
                 SiteChange::EnableAcls => unreachable!("bucket-policy keeps ACLs off"),
             }
         }
-        let again = plan(
-            &bucket(),
-            &layout(),
-            "aws",
-            SiteAccess::BucketPolicy,
-            true,
-            &state,
-        )
-        .unwrap();
+        let again = plan_of(SiteAccess::BucketPolicy, true, &state).unwrap();
         assert!(again.is_empty(), "{again:?}");
     }
 
@@ -373,15 +358,7 @@ mod tests {
             public_access_block: None,
             ..new_bucket()
         };
-        let changes = plan(
-            &bucket(),
-            &layout(),
-            "aws",
-            SiteAccess::BucketPolicy,
-            false,
-            &state,
-        )
-        .unwrap();
+        let changes = plan_of(SiteAccess::BucketPolicy, false, &state).unwrap();
         let [SiteChange::Policy { document }] = changes.as_slice() else {
             panic!("{changes:?}")
         };
@@ -397,15 +374,7 @@ mod tests {
 
     #[test]
     fn acl_access_enables_acls_and_public_acls_only() {
-        let changes = plan(
-            &bucket(),
-            &layout(),
-            "aws",
-            SiteAccess::Acl,
-            false,
-            &new_bucket(),
-        )
-        .unwrap();
+        let changes = plan_of(SiteAccess::Acl, false, &new_bucket()).unwrap();
         assert_eq!(
             changes,
             [
@@ -425,25 +394,11 @@ mod tests {
 
     #[test]
     fn a_private_site_changes_nothing_and_cannot_be_a_website() {
-        assert!(plan(
-            &bucket(),
-            &layout(),
-            "aws",
-            SiteAccess::Presign,
-            false,
-            &new_bucket()
-        )
-        .unwrap()
-        .is_empty());
+        assert!(plan_of(SiteAccess::Presign, false, &new_bucket())
+            .unwrap()
+            .is_empty());
         assert!(matches!(
-            plan(
-                &bucket(),
-                &layout(),
-                "aws",
-                SiteAccess::Presign,
-                true,
-                &new_bucket()
-            ),
+            plan_of(SiteAccess::Presign, true, &new_bucket()),
             Err(SiteError::PrivateWebsite)
         ));
     }
