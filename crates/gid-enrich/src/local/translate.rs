@@ -236,11 +236,12 @@ impl Translator for ApertiumTranslator {
         target: &LanguageCode,
     ) -> Result<Vec<Translation>, EnrichError> {
         let Some(pair) = Self::pair(source, target) else {
-            let from = source.map_or("an undetected language".to_owned(), |s| format!("`{s}`"));
+            let from = source.map_or(String::new(), |s| format!("from `{s}` "));
             return Err(EnrichError::Unsupported {
-                engine: self.engine().to_string(),
+                engine: "apertium".into(),
                 what: format!(
-                    "no Apertium pair from {from} into `{target}` is installed; the installed pairs are {}",
+                    "no pair {from}into `{target}` is installed (Apertium does not detect \
+                     the source language); the installed pairs are {}",
                     installed_pairs()
                 ),
             });
