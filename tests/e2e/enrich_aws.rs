@@ -89,7 +89,7 @@ fn translate_error(status: u16, error_type: &str, message: &str) -> StubResponse
 }
 
 /// A CBOR request body as JSON, for assertions (maps, arrays, strings, numbers).
-fn cbor_body(request: &StubRequest) -> Value {
+pub(crate) fn cbor_body(request: &StubRequest) -> Value {
     fn read(d: &mut aws_smithy_cbor::Decoder<'_>) -> Value {
         use aws_smithy_cbor::data::Type;
         match d.datatype().expect("CBOR item") {

@@ -7,6 +7,7 @@ mod aws_setup;
 mod browser;
 mod crashes;
 mod doctor;
+mod engines;
 mod enrich_aws;
 mod faults;
 mod gid_admin;

@@ -27,13 +27,46 @@ impl fmt::Display for EngineId {
     }
 }
 
-/// An ISO 639-1 language code (`en`, `es`).
+/// An ISO 639-1 language code (`en`, `es`), optionally with a region (`fr-CA`, `zh-TW`)
+/// as Translate names some languages.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub struct LanguageCode(pub String);
+
+/// A language code that is not two or three lowercase letters with an optional region.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a language code: use an ISO 639-1 code such as `en` or `es` \
+     (with a region where Translate needs one, such as `fr-CA`)"
+)]
+pub struct InvalidLanguageCode(pub String);
+
+impl std::str::FromStr for LanguageCode {
+    type Err = InvalidLanguageCode;
+
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        let (language, region) = match code.split_once('-') {
+            Some((language, region)) => (language, Some(region)),
+            None => (code, None),
+        };
+        let language_ok =
+            (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_lowercase());
+        let region_ok = region.is_none_or(|r| {
+            (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if language_ok && region_ok {
+            Ok(Self(code.to_owned()))
+        } else {
+            Err(InvalidLanguageCode(code.to_owned()))
+        }
+    }
+}
 
 impl LanguageCode {
     pub fn english() -> Self {
         Self("en".into())
+    }
+    pub fn spanish() -> Self {
+        Self("es".into())
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -57,7 +90,7 @@ pub struct DetectedLanguage {
     pub score: f32,
 }
 
-/// A translation into English.
+/// A translation (into English for the pipeline, into any target for `gid-admin translate`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Translation {
     pub text: String,
@@ -143,12 +176,25 @@ pub struct TextDetection {
     pub bounding_box: BoundingBox,
 }
 
-/// Translate's TranslateText with SourceLanguageCode `auto`, into English.
+/// Translate's TranslateText: from a source language (`None`: SourceLanguageCode `auto`)
+/// into a target language.
 #[async_trait]
 pub trait Translator: Send + Sync + fmt::Debug {
     fn engine(&self) -> EngineId;
-    /// One translation per text, in order.
-    async fn to_english(&self, texts: &[String]) -> Result<Vec<Translation>, EnrichError>;
+    /// One translation per text, in order, from `source` (`None`: detected, as Translate's
+    /// `auto`; an engine that cannot detect takes the one source it has for `target`) into
+    /// `target`. A pair the engine does not have is [`EnrichError::Unsupported`].
+    async fn translate(
+        &self,
+        texts: &[String],
+        source: Option<&LanguageCode>,
+        target: &LanguageCode,
+    ) -> Result<Vec<Translation>, EnrichError>;
+
+    /// One translation into English per text, in order (the pipeline's question).
+    async fn to_english(&self, texts: &[String]) -> Result<Vec<Translation>, EnrichError> {
+        self.translate(texts, None, &LanguageCode::english()).await
+    }
 }
 
 /// Comprehend's DetectDominantLanguage.
@@ -234,5 +280,16 @@ mod tests {
         assert_eq!(cut, "ab€€");
         assert_eq!(truncate_utf8("test", "Op", 0, "short", 10), "short");
         assert_eq!(truncate_utf8("test", "Op", 0, "€", 2), "");
+    }
+
+    #[test]
+    fn language_codes_are_iso_codes_with_an_optional_region() {
+        for good in ["en", "es", "fil", "fr-CA", "zh-TW"] {
+            assert_eq!(good.parse::<LanguageCode>().unwrap().as_str(), good);
+        }
+        for bad in ["", "e", "EN", "english", "es-", "es_MX", "auto"] {
+            let err = bad.parse::<LanguageCode>().unwrap_err().to_string();
+            assert!(err.contains("ISO 639-1"), "{bad}: {err}");
+        }
     }
 }

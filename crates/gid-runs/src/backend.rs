@@ -100,15 +100,105 @@ pub async fn open_engines(
 ) -> Result<gid_enrich::pickups::Engines, gid_enrich::EnrichError> {
     match config.profile {
         Profile::Local => crate::scooter::local_engines(store),
-        Profile::Aws => {
-            let aws = aws_context(config)
-                .await
-                .map_err(|e| gid_enrich::EnrichError::Engine {
-                    engine: "aws".into(),
-                    message: e.to_string(),
-                })?;
-            Ok(crate::scooter::aws_engines(config, aws))
-        }
+        Profile::Aws => Ok(crate::scooter::aws_engines(
+            config,
+            enrich_aws_context(config).await?,
+        )),
+    }
+}
+
+#[cfg(feature = "enrich")]
+/// The process's AWS configuration, as an engine error (an engine cannot run without it).
+async fn enrich_aws_context(
+    config: &Config,
+) -> Result<&'static AwsContext, gid_enrich::EnrichError> {
+    aws_context(config)
+        .await
+        .map_err(|e| gid_enrich::EnrichError::Engine {
+            engine: "aws".into(),
+            message: e.to_string(),
+        })
+}
+
+#[cfg(feature = "enrich")]
+/// One engine of the configured profile, opened alone: a command that asks one question
+/// (gid-admin's `translate`, `labels`, ...) should neither load the image model nor
+/// need it installed to translate a sentence.
+pub mod engine {
+    use std::sync::Arc;
+
+    use gid_core::{Config, Profile};
+    use gid_enrich::ports::{
+        ImageLabeler, LanguageDetector, SentimentAnalyzer, TextDetector, Translator,
+    };
+    use gid_enrich::{aws, local, EnrichError};
+
+    use crate::scooter::aws_enrich_settings;
+
+    /// Apertium, or Amazon Translate.
+    pub async fn translator(config: &Config) -> Result<Arc<dyn Translator>, EnrichError> {
+        Ok(match config.profile {
+            Profile::Local => Arc::new(local::ApertiumTranslator::default()),
+            Profile::Aws => Arc::new(aws::AwsTranslator::new(
+                super::enrich_aws_context(config).await?,
+                &aws_enrich_settings(config),
+            )),
+        })
+    }
+
+    /// Lingua, or Amazon Comprehend.
+    pub async fn language_detector(
+        config: &Config,
+    ) -> Result<Arc<dyn LanguageDetector>, EnrichError> {
+        Ok(match config.profile {
+            Profile::Local => Arc::new(local::LinguaDetector::default()),
+            Profile::Aws => Arc::new(comprehend(config).await?),
+        })
+    }
+
+    /// VADER, or Amazon Comprehend.
+    pub async fn sentiment_analyzer(
+        config: &Config,
+    ) -> Result<Arc<dyn SentimentAnalyzer>, EnrichError> {
+        Ok(match config.profile {
+            Profile::Local => Arc::new(local::VaderSentiment::default()),
+            Profile::Aws => Arc::new(comprehend(config).await?),
+        })
+    }
+
+    /// EfficientNet-Lite0 on images from `store`, or Amazon Rekognition.
+    pub async fn image_labeler(
+        config: &Config,
+        store: Arc<dyn gid_storage::ObjectStore>,
+    ) -> Result<Arc<dyn ImageLabeler>, EnrichError> {
+        Ok(match config.profile {
+            Profile::Local => Arc::new(local::LocalImageLabeler::new(
+                store,
+                local::labels::ImageClassifier::load_default()?,
+            )),
+            Profile::Aws => Arc::new(rekognition(config).await?),
+        })
+    }
+
+    /// Tesseract on images from `store`, or Amazon Rekognition.
+    pub async fn text_detector(
+        config: &Config,
+        store: Arc<dyn gid_storage::ObjectStore>,
+    ) -> Result<Arc<dyn TextDetector>, EnrichError> {
+        Ok(match config.profile {
+            Profile::Local => Arc::new(local::TesseractTextDetector::new(store)),
+            Profile::Aws => Arc::new(rekognition(config).await?),
+        })
+    }
+
+    async fn comprehend(config: &Config) -> Result<aws::AwsComprehend, EnrichError> {
+        let aws = super::enrich_aws_context(config).await?;
+        Ok(aws::AwsComprehend::new(aws, &aws_enrich_settings(config)))
+    }
+
+    async fn rekognition(config: &Config) -> Result<aws::AwsRekognition, EnrichError> {
+        let aws = super::enrich_aws_context(config).await?;
+        Ok(aws::AwsRekognition::new(aws, &aws_enrich_settings(config)))
     }
 }
 

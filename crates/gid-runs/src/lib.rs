@@ -24,12 +24,12 @@ pub mod scooter;
 mod shutdown;
 pub mod site;
 
-#[cfg(feature = "enrich")]
-pub use backend::open_engines;
 pub use backend::{
     aws_context, departments, open_notifier, open_store, prepare_buckets, sms_attributes,
     thresholds, topic_prefix, BackendError,
 };
+#[cfg(feature = "enrich")]
+pub use backend::{engine, open_engines};
 pub use manifest::{Manifest, ObservedState, RunState};
 pub use month::{
     discover_months, for_each_month, run_months, Aggregated, Ingested, MonthEnd, MonthOutcome,

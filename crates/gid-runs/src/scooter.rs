@@ -500,9 +500,8 @@ pub fn local_engines(store: Arc<dyn gid_storage::ObjectStore>) -> Result<Engines
     })
 }
 
-/// The AWS engines: Comprehend (language, sentiment), Translate, Rekognition (labels), on
-/// the process's shared AWS configuration.
-pub fn aws_engines(config: &Config, aws: &gid_aws::AwsContext) -> Engines {
+/// The AWS adapters' settings: `[aws]` with `[enrich.aws]`'s endpoint and pace.
+pub fn aws_enrich_settings(config: &Config) -> gid_enrich::aws::AwsEnrichSettings {
     let pacing = &config.enrich.aws;
     let mut settings = gid_enrich::aws::AwsEnrichSettings::from_aws_config(&config.aws);
     settings.endpoint_url = pacing.endpoint_url.clone();
@@ -510,6 +509,13 @@ pub fn aws_engines(config: &Config, aws: &gid_aws::AwsContext) -> Engines {
         std::num::NonZeroUsize::new(pacing.max_concurrency).expect("validated at load");
     settings.requests_per_second = std::num::NonZeroU32::new(pacing.requests_per_second);
     settings.initial_backoff = Duration::from_millis(pacing.initial_backoff_ms);
+    settings
+}
+
+/// The AWS engines: Comprehend (language, sentiment), Translate, Rekognition (labels), on
+/// the process's shared AWS configuration.
+pub fn aws_engines(config: &Config, aws: &gid_aws::AwsContext) -> Engines {
+    let settings = aws_enrich_settings(config);
     let comprehend = Arc::new(gid_enrich::aws::AwsComprehend::new(aws, &settings));
     Engines {
         language: comprehend.clone(),

@@ -15,6 +15,7 @@ use gid_runs::open_store;
 use gid_sample::SampleSpec;
 
 mod doctor;
+mod engines;
 mod notify;
 mod runs;
 mod sample;
@@ -98,6 +99,8 @@ enum Command {
     /// The report site: configure the reports bucket for public reads, print its URL.
     #[command(subcommand)]
     Site(site::SiteCommand),
+    #[command(flatten)]
+    Engine(engines::EngineCommand),
     /// Preflight before the first scheduled run: region, credentials and identity, every
     /// bucket, a probe write and conditional writes in the work bucket, public reads of the
     /// reports bucket, SNS, threshold topics' subscribers, the SMS sandbox (aws); the data
@@ -173,6 +176,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
             expires,
         } => storage::presign(store, &bucket, &key, expires).await,
         Command::Site(command) => site::site(&config, store, command).await,
+        Command::Engine(command) => engines::run(&config, store_handle.clone(), command).await,
         Command::Topic(command) => topic(&config, command).await,
         Command::Subscribe { file } => subscribe(&config, store, file, &bars).await,
         Command::Subscriptions(SubscriptionsCommand::List { topic }) => {

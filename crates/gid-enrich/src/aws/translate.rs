@@ -15,8 +15,8 @@ use crate::EnrichError;
 const ENGINE: &str = "aws-translate";
 const OPERATION: &str = "TranslateText";
 
-/// Amazon Translate's `TranslateText` (SourceLanguageCode `auto`, into `en`) behind the
-/// [`Translator`] port.
+/// Amazon Translate's `TranslateText` (SourceLanguageCode and TargetLanguageCode as the
+/// caller asks; `auto` when no source is given) behind the [`Translator`] port.
 ///
 /// One request per text, since Translate has no batch operation for plain text; requests
 /// run concurrently within the settings' bound and pace. Texts over 10,000 bytes are cut
@@ -61,11 +61,17 @@ impl AwsTranslator {
         self.gate.attempts()
     }
 
-    async fn translate_one(&self, index: usize, text: &str) -> Result<Translation, EnrichError> {
+    async fn translate_one(
+        &self,
+        index: usize,
+        text: &str,
+        source: Option<&LanguageCode>,
+        target: &LanguageCode,
+    ) -> Result<Translation, EnrichError> {
         if text.trim().is_empty() {
             return Ok(Translation {
                 text: text.to_owned(),
-                source_language: LanguageCode::english(),
+                source_language: source.unwrap_or(target).clone(),
             });
         }
         let text = truncate_utf8(ENGINE, OPERATION, index, text, TRANSLATE_MAX_TEXT_BYTES);
@@ -74,8 +80,8 @@ impl AwsTranslator {
             .client
             .translate_text()
             .text(text)
-            .source_language_code("auto")
-            .target_language_code("en")
+            .source_language_code(source.map_or("auto", LanguageCode::as_str))
+            .target_language_code(target.as_str())
             .send()
             .await
             .map_err(|err| {
@@ -89,7 +95,7 @@ impl AwsTranslator {
                     ) => EnrichError::Unsupported {
                         engine: ENGINE.to_owned(),
                         what: format!(
-                            "{subject}: Translate cannot translate it into English ({code}: {})",
+                            "{subject}: Translate cannot translate it into `{target}` ({code}: {})",
                             err.message().unwrap_or("no message")
                         ),
                     },
@@ -109,14 +115,19 @@ impl Translator for AwsTranslator {
         EngineId(ENGINE.into())
     }
 
-    async fn to_english(&self, texts: &[String]) -> Result<Vec<Translation>, EnrichError> {
+    async fn translate(
+        &self,
+        texts: &[String],
+        source: Option<&LanguageCode>,
+        target: &LanguageCode,
+    ) -> Result<Vec<Translation>, EnrichError> {
         // Futures built up front (they are lazy): a closure inside the stream would not be
         // `Send` for every lifetime, which `async_trait` requires. `buffered` keeps the
         // input order and stops at the first error.
         let calls: Vec<_> = texts
             .iter()
             .enumerate()
-            .map(|(index, text)| self.translate_one(index, text))
+            .map(|(index, text)| self.translate_one(index, text, source, target))
             .collect();
         futures::stream::iter(calls)
             .buffered(self.settings.max_concurrency.get())

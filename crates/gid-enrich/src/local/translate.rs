@@ -1,4 +1,5 @@
-//! Translation to English with Apertium (rule-based, Debian `apertium-eng-spa`).
+//! Translation between Spanish and English with Apertium (rule-based, Debian
+//! `apertium-eng-spa`, which installs both directions: `spa-eng` and `eng-spa`).
 //!
 //! A batch goes through ONE `apertium` process, one text per line: starting a process per
 //! text costs ~110 ms, a batch of 1000 lines ~0.3 s. Apertium translates literally and
@@ -17,8 +18,34 @@ use crate::ports::{
 };
 use crate::EnrichError;
 
-/// Source languages with an Apertium pair into English installed by `make engines`.
-const PAIRS: [(&str, &str); 1] = [("es", "spa-eng")];
+/// An Apertium mode installed by `make engines`: source, target, mode name.
+struct Pair {
+    source: &'static str,
+    target: &'static str,
+    mode: &'static str,
+}
+
+const PAIRS: [Pair; 2] = [
+    Pair {
+        source: "es",
+        target: "en",
+        mode: "spa-eng",
+    },
+    Pair {
+        source: "en",
+        target: "es",
+        mode: "eng-spa",
+    },
+];
+
+/// The installed pairs as a user reads them: `es→en (spa-eng), en→es (eng-spa)`.
+fn installed_pairs() -> String {
+    PAIRS
+        .iter()
+        .map(|p| format!("{}→{} ({})", p.source, p.target, p.mode))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Words the spa-eng dictionary lacks → words it knows (whole words, lowercase).
 const GLOSSARY: [(&str, &str); 8] = [
@@ -32,9 +59,10 @@ const GLOSSARY: [(&str, &str); 8] = [
     ("banquetas", "aceras"),
 ];
 
-/// Apertium behind the [`Translator`] port. Texts must be tagged with their source
-/// language first (see [`ApertiumTranslator::to_english_from`]); the port method detects
-/// nothing itself and treats every text as Spanish, the only pair installed.
+/// Apertium behind the [`Translator`] port. Apertium detects nothing: without a source
+/// language the port takes the one installed pair into the target (Spanish into English,
+/// English into Spanish), so callers tag texts with their language first (see
+/// [`ApertiumTranslator::to_english_from`]).
 #[derive(Debug, Clone)]
 pub struct ApertiumTranslator {
     program: String,
@@ -82,7 +110,20 @@ impl ApertiumTranslator {
 
     /// Whether a local pair exists for `language` → English.
     pub fn supports(language: &LanguageCode) -> bool {
-        PAIRS.iter().any(|(code, _)| *code == language.as_str())
+        Self::pair(Some(language), &LanguageCode::english()).is_some()
+    }
+
+    /// The installed pair from `source` (any, when `None`, if only one pair leads into
+    /// `target`) into `target`.
+    fn pair(source: Option<&LanguageCode>, target: &LanguageCode) -> Option<&'static Pair> {
+        let mut into_target = PAIRS.iter().filter(|p| p.target == target.as_str());
+        match source {
+            Some(source) => into_target.find(|p| p.source == source.as_str()),
+            None => match (into_target.next(), into_target.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            },
+        }
     }
 
     /// Translates texts in `language` into English through one Apertium process.
@@ -91,12 +132,17 @@ impl ApertiumTranslator {
         language: &LanguageCode,
         texts: &[String],
     ) -> Result<Vec<Translation>, EnrichError> {
-        let Some((_, mode)) = PAIRS.iter().find(|(code, _)| *code == language.as_str()) else {
-            return Err(EnrichError::Unsupported {
-                engine: self.engine().to_string(),
-                what: format!("no Apertium pair from `{language}` into English is installed"),
-            });
-        };
+        self.translate(texts, Some(language), &LanguageCode::english())
+            .await
+    }
+
+    /// Translates texts through one Apertium process in `pair`'s mode.
+    async fn run_pair(
+        &self,
+        pair: &Pair,
+        texts: &[String],
+    ) -> Result<Vec<Translation>, EnrichError> {
+        let mode = pair.mode;
         if texts.is_empty() {
             return Ok(vec![]);
         }
@@ -110,7 +156,13 @@ impl ApertiumTranslator {
                 text,
                 TRANSLATE_MAX_TEXT_BYTES,
             );
-            input.push_str(&apply_glossary(&text.replace(['\r', '\n'], " ")));
+            let line = text.replace(['\r', '\n'], " ");
+            // The glossary maps Latin-American Spanish words: only for Spanish input.
+            if pair.source == "es" {
+                input.push_str(&apply_glossary(&line));
+            } else {
+                input.push_str(&line);
+            }
             input.push('\n');
         }
         let engine_error = |message: String| EnrichError::Engine {
@@ -163,7 +215,7 @@ impl ApertiumTranslator {
             .into_iter()
             .map(|line| Translation {
                 text: line.trim().to_owned(),
-                source_language: language.clone(),
+                source_language: LanguageCode(pair.source.to_owned()),
             })
             .collect())
     }
@@ -172,12 +224,29 @@ impl ApertiumTranslator {
 #[async_trait]
 impl Translator for ApertiumTranslator {
     fn engine(&self) -> EngineId {
+        // The id names the pair the pipeline's cached answers came from; changing it
+        // would make every cached translation a miss.
         EngineId("apertium/spa-eng".into())
     }
 
-    async fn to_english(&self, texts: &[String]) -> Result<Vec<Translation>, EnrichError> {
-        self.to_english_from(&LanguageCode("es".into()), texts)
-            .await
+    async fn translate(
+        &self,
+        texts: &[String],
+        source: Option<&LanguageCode>,
+        target: &LanguageCode,
+    ) -> Result<Vec<Translation>, EnrichError> {
+        let Some(pair) = Self::pair(source, target) else {
+            let from = source.map_or(String::new(), |s| format!("from `{s}` "));
+            return Err(EnrichError::Unsupported {
+                engine: "apertium".into(),
+                what: format!(
+                    "no pair {from}into `{target}` is installed (Apertium does not detect \
+                     the source language); the installed pairs are {}",
+                    installed_pairs()
+                ),
+            });
+        };
+        self.run_pair(pair, texts).await
     }
 }
 
@@ -216,6 +285,39 @@ mod tests {
         assert!(
             !english.contains("scooter"),
             "the text after the cut was translated"
+        );
+    }
+
+    #[tokio::test]
+    async fn english_is_translated_into_spanish_with_the_eng_spa_pair() {
+        let got = ApertiumTranslator::default()
+            .translate(
+                &["The street is dirty".into()],
+                None,
+                &LanguageCode::spanish(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got[0].source_language.as_str(), "en");
+        assert!(got[0].text.contains("calle"), "{}", got[0].text);
+    }
+
+    #[tokio::test]
+    async fn a_pair_that_is_not_installed_is_refused_naming_the_installed_pairs() {
+        let err = ApertiumTranslator::default()
+            .translate(
+                &["bonjour".into()],
+                Some(&LanguageCode("fr".into())),
+                &LanguageCode::english(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EnrichError::Unsupported { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("from `fr` into `en`"), "{message}");
+        assert!(
+            message.contains("es→en (spa-eng), en→es (eng-spa)"),
+            "{message}"
         );
     }
 

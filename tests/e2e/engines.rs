@@ -1,0 +1,284 @@
+//! gid-admin's enrichment commands (`translate`, `detect-language`, `sentiment`, `labels`,
+//! `detect-text`) on the local profile's real engines (Apertium, Lingua, VADER,
+//! EfficientNet-Lite0, Tesseract), asserting what those engines answer stably; and
+//! `translate` on the aws profile against a stub Translate endpoint (moto has no
+//! Translate), asserting the languages the request carries.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use gid_e2e::{assert_success, run_local, run_with_env, stderr, stdout, StubResponse, StubServer};
+use serde_json::Value;
+
+use crate::enrich_aws::cbor_body;
+
+const BUCKET: &str = "gid-engine-photos";
+
+fn admin(root: &Path, args: &[&str]) -> Output {
+    run_local("gid-admin", root, args)
+}
+
+/// Runs a command with `--output json`, checks it succeeded and returns its one document.
+fn admin_json(root: &Path, args: &[&str]) -> Value {
+    let args: Vec<&str> = args.iter().copied().chain(["--output", "json"]).collect();
+    let out = admin(root, &args);
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", stdout(&out)))
+}
+
+/// A scratch data root whose photos bucket holds `file` under `key`.
+fn root_with_image(file: &Path, key: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    assert_success(&admin(root.path(), &["bucket", "create", BUCKET]));
+    let file = file.to_str().unwrap();
+    assert_success(&admin(
+        root.path(),
+        &["object", "upload", file, BUCKET, "--key", key],
+    ));
+    root
+}
+
+fn cat_photo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/gid-enrich/tests/data/chelsea.jpg")
+}
+
+fn scanned_page() -> PathBuf {
+    let dir = std::env::var("GID_SAMPLE_IMAGES").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/gid-sample-images",
+            std::env::var("HOME").unwrap()
+        )
+    });
+    let page = PathBuf::from(dir).join("ocr/page.png");
+    assert!(
+        page.exists(),
+        "{} is missing: run `make sample-images`",
+        page.display()
+    );
+    page
+}
+
+#[test]
+fn translate_turns_spanish_into_english_and_english_into_spanish() {
+    let root = tempfile::tempdir().unwrap();
+    let out = admin(
+        root.path(),
+        &[
+            "translate",
+            "El patinete está bloqueando la acera",
+            "--to",
+            "en",
+        ],
+    );
+    assert_success(&out);
+    assert!(stdout(&out).contains("scooter"), "{}", stdout(&out));
+
+    let doc = admin_json(
+        root.path(),
+        &[
+            "translate",
+            "The street is dirty",
+            "--to",
+            "es",
+            "--from",
+            "en",
+        ],
+    );
+    assert_eq!(doc["profile"], "local");
+    assert_eq!(doc["source_language"], "en");
+    assert_eq!(doc["target_language"], "es");
+    let spanish = doc["translated_text"].as_str().unwrap();
+    assert!(spanish.contains("calle"), "{spanish}");
+}
+
+#[test]
+fn translate_into_a_language_without_a_local_pair_names_the_installed_pairs() {
+    let root = tempfile::tempdir().unwrap();
+    let out = admin(root.path(), &["translate", "hola", "--to", "fr"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("into `fr`"), "{err}");
+    assert!(err.contains("es→en (spa-eng), en→es (eng-spa)"), "{err}");
+    assert!(!err.contains("Unsupported {"), "Debug output leaked: {err}");
+}
+
+#[test]
+fn detect_language_finds_spanish_in_a_file() {
+    let (root, texts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = texts.path().join("queja.txt");
+    std::fs::write(
+        &file,
+        "Hay un patinete tirado en la banqueta desde hace tres días.\n",
+    )
+    .unwrap();
+    let doc = admin_json(
+        root.path(),
+        &["detect-language", "--file", file.to_str().unwrap()],
+    );
+    assert_eq!(doc["language_code"], "es");
+    assert!(doc["score"].as_f64().unwrap() > 0.5, "{doc}");
+}
+
+#[test]
+fn sentiment_of_a_clearly_negative_sentence_is_negative() {
+    let root = tempfile::tempdir().unwrap();
+    let doc = admin_json(
+        root.path(),
+        &[
+            "sentiment",
+            "This is terrible: the worst service ever, I hate it.",
+        ],
+    );
+    assert_eq!(doc["sentiment"], "NEGATIVE");
+    let scores = &doc["scores"];
+    assert!(
+        scores["negative"].as_f64() > scores["positive"].as_f64(),
+        "{doc}"
+    );
+}
+
+#[test]
+fn blank_text_is_refused_with_what_to_pass() {
+    let root = tempfile::tempdir().unwrap();
+    let out = admin(root.path(), &["sentiment", "   "]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the text is empty"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn labels_of_a_cat_photo_name_the_cat_within_max_labels_and_min_confidence() {
+    let root = root_with_image(&cat_photo(), "requests/cat.jpg");
+    let doc = admin_json(
+        root.path(),
+        &[
+            "labels",
+            BUCKET,
+            "requests/cat.jpg",
+            "--max-labels",
+            "2",
+            "--min-confidence",
+            "5",
+        ],
+    );
+    let labels = doc["labels"].as_array().unwrap();
+    assert!(!labels.is_empty() && labels.len() <= 2, "{doc}");
+    assert_eq!(labels[0]["name"], "Cat", "{doc}");
+    assert!(labels
+        .iter()
+        .all(|l| l["confidence"].as_f64().unwrap() >= 5.0));
+
+    // The model is ~92 % sure: a 99 % bar leaves no label.
+    let strict = admin_json(
+        root.path(),
+        &[
+            "labels",
+            BUCKET,
+            "requests/cat.jpg",
+            "--min-confidence",
+            "99",
+        ],
+    );
+    assert_eq!(strict["labels"], Value::Array(vec![]), "{strict}");
+
+    let missing = admin(root.path(), &["labels", BUCKET, "requests/dog.jpg"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains(&format!("s3://{BUCKET}/requests/dog.jpg")),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn detect_text_counts_lines_and_words_separately_and_filters_by_type() {
+    let root = root_with_image(&scanned_page(), "scans/page.png");
+    let doc = admin_json(root.path(), &["detect-text", BUCKET, "scans/page.png"]);
+    let detections = doc["detections"].as_array().unwrap();
+    let count = |kind: &str| detections.iter().filter(|d| d["kind"] == kind).count();
+    let (lines, words) = (count("LINE"), count("WORD"));
+    assert!(lines > 0 && words > lines, "{lines} lines, {words} words");
+    assert_eq!(doc["lines"], lines);
+    assert_eq!(doc["words"], words);
+    assert!(
+        detections
+            .iter()
+            .any(|d| d["kind"] == "LINE" && d["text"].as_str().unwrap().contains("coins")),
+        "{doc}"
+    );
+
+    let only_words = admin_json(
+        root.path(),
+        &["detect-text", BUCKET, "scans/page.png", "--type", "word"],
+    );
+    assert_eq!(only_words["lines"], 0);
+    assert_eq!(only_words["words"], words);
+    assert!(only_words["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["kind"] == "WORD"));
+}
+
+/// A TranslateText answer in Smithy RPC v2 CBOR (what aws-sdk-translate speaks).
+fn translated(text: &str, source: &str, target: &str) -> StubResponse {
+    let mut cbor = aws_smithy_cbor::Encoder::new(Vec::new());
+    cbor.map(3)
+        .str("TranslatedText")
+        .str(text)
+        .str("SourceLanguageCode")
+        .str(source)
+        .str("TargetLanguageCode")
+        .str(target);
+    StubResponse::cbor(200, cbor.into_writer())
+}
+
+#[test]
+fn translate_on_aws_sends_the_target_language_and_auto_or_the_given_source() {
+    let stub = StubServer::start(vec![translated("La calle está sucia", "en", "es")]);
+    let env = [
+        ("GID__ENRICH__AWS__ENDPOINT_URL", stub.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let run = |args: &[&str]| {
+        let out = run_with_env("gid-admin", args, &env, "aws");
+        assert_success(&out);
+        out
+    };
+    let out = run(&[
+        "translate",
+        "The street is dirty",
+        "--to",
+        "es",
+        "--output",
+        "json",
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["profile"], "aws");
+    assert_eq!(doc["translated_text"], "La calle está sucia");
+    assert_eq!(doc["source_language"], "en");
+    assert_eq!(doc["target_language"], "es");
+    run(&[
+        "translate",
+        "The street is dirty",
+        "--to",
+        "es",
+        "--from",
+        "en",
+    ]);
+
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 2, "one TranslateText per command");
+    let (auto, given) = (cbor_body(&requests[0]), cbor_body(&requests[1]));
+    assert_eq!(auto["Text"], "The street is dirty");
+    assert_eq!(auto["TargetLanguageCode"], "es");
+    assert_eq!(auto["SourceLanguageCode"], "auto");
+    assert_eq!(given["TargetLanguageCode"], "es");
+    assert_eq!(given["SourceLanguageCode"], "en");
+}
