@@ -645,13 +645,31 @@ impl AlertRun<'_> {
             }
         }
         let (resend, lease) = (self.policy.resend, self.policy.lease);
-        let claim = self
+        let mut claim_it = |entries: &mut Vec<LedgerEntry>| {
+            claim(entries, &month_text, threshold, count, resend, lease)
+        };
+        let mut claimed = self
             .book
-            .update(self.store, self.location, |entries| {
-                claim(entries, &month_text, threshold, count, resend, lease)
-            })
+            .update(self.store, self.location, &mut claim_it)
             .await?;
-        let previous = match claim {
+        // "In doubt" is read from the ledger as this run last saw it, and its owner is
+        // found gone only afterwards: the owner may have recorded the send and exited in
+        // between. The verdict stands only if a fresh read shows the same ledger.
+        for _ in 0..LEDGER_ATTEMPTS {
+            if !matches!(claimed, Claim::Done(AlertResult::InDoubt { .. })) {
+                break;
+            }
+            let fresh = AlertLedger::load(self.store, self.location).await?;
+            if fresh.etag == self.book.etag {
+                break;
+            }
+            self.book = fresh;
+            claimed = self
+                .book
+                .update(self.store, self.location, &mut claim_it)
+                .await?;
+        }
+        let previous = match claimed {
             Claim::Done(result) => return Ok(result),
             Claim::Ours(previous) => previous,
         };
@@ -1186,6 +1204,48 @@ mod tests {
         let resent = run(&f, &c, Resend::InDoubt).await;
         assert_eq!(resent.sent().count(), 1);
         assert_eq!(f.outbox.messages().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_owner_that_records_the_send_and_exits_after_our_read_is_not_in_doubt() {
+        // This run read the ledger while another run held the claim; that run then recorded
+        // the send and exited before this one looked for its process. The stale read alone
+        // says "in doubt"; the ledger says sent.
+        let f = fixture().await;
+        let lease = Utc::now() + chrono::Duration::seconds(60);
+        claimed_by(&f, Some(ended_process()), Some(lease)).await;
+        let policy: AlertPolicy = Resend::Never.into();
+        let mut run = AlertRun {
+            notifier: &f.outbox,
+            store: &f.store,
+            location: &f.ledger,
+            book: AlertLedger::load(&f.store, &f.ledger).await.unwrap(),
+            month: jan(),
+            policy: AlertPolicy {
+                allow_unsubscribed: true,
+                ..policy
+            },
+        };
+        let mut other = AlertLedger::load(&f.store, &f.ledger).await.unwrap();
+        other
+            .update(&f.store, &f.ledger, |entries| {
+                entries[0].state = AlertState::Sent;
+                entries[0].sent_at = Some(Utc::now());
+                entries[0].times_sent = 1;
+                ((), true)
+            })
+            .await
+            .unwrap();
+        let dumping = &Threshold::course_defaults()[0];
+        let result = run.send(dumping, 123).await.unwrap();
+        assert!(
+            matches!(result, AlertResult::AlreadySent { .. }),
+            "{result:?}"
+        );
+        assert!(
+            f.outbox.messages().await.unwrap().is_empty(),
+            "nothing resent"
+        );
     }
 
     #[tokio::test]
