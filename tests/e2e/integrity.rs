@@ -657,7 +657,7 @@ fn a_full_disk_fails_the_run_naming_the_object_and_leaves_no_temp_file() {
     // A data root on a tmpfs (a mount namespace of its own, so nothing outside sees it),
     // filled up after the sample is written but for 64 KiB: manifests fit, the month's
     // table does not. The filler takes whatever the sample left, so the sample's size
-    // (its photos differ between machines) does not matter.
+    // does not matter.
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
@@ -681,6 +681,9 @@ fn a_full_disk_fails_the_run_naming_the_object_and_leaves_no_temp_file() {
         .env("REPORT", gid_e2e::bin("monthly-report"))
         .env("CFG", gid_e2e::config_dir())
         .env_remove("RUST_LOG")
+        // `make test` exports the sample photos; a photo per request would fill the small
+        // disk before the run this test is about starts.
+        .env_remove("GID_SAMPLE_IMAGES")
         .output()
         .unwrap();
     let err = stderr(&out);
