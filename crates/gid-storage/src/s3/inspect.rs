@@ -256,6 +256,17 @@ impl S3Store {
                 tracing::debug!(%bucket, code = e.code().unwrap_or("none"), "GetBucketPolicyStatus unusable; reading the policy")
             }
         }
+        Ok(match self.bucket_policy(bucket).await? {
+            None => PolicyVerdict::NoPolicy,
+            Some(policy) if policy_grants_public_read(&policy) => {
+                PolicyVerdict::Public(PolicyJudge::Gid)
+            }
+            Some(_) => PolicyVerdict::NotPublic(PolicyJudge::Gid),
+        })
+    }
+
+    /// The bucket's policy document; `None` when it has none.
+    pub async fn bucket_policy(&self, bucket: &BucketName) -> Result<Option<String>, StorageError> {
         match self
             .client
             .get_bucket_policy()
@@ -263,14 +274,8 @@ impl S3Store {
             .send()
             .await
         {
-            Ok(output) => Ok(
-                if policy_grants_public_read(output.policy().unwrap_or("")) {
-                    PolicyVerdict::Public(PolicyJudge::Gid)
-                } else {
-                    PolicyVerdict::NotPublic(PolicyJudge::Gid)
-                },
-            ),
-            Err(e) if e.code() == Some("NoSuchBucketPolicy") => Ok(PolicyVerdict::NoPolicy),
+            Ok(output) => Ok(output.policy().map(str::to_owned)),
+            Err(e) if e.code() == Some("NoSuchBucketPolicy") => Ok(None),
             Err(e) => Err(classify(
                 self.endpoint.as_deref(),
                 "get policy of",

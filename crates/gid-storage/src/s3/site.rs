@@ -64,20 +64,11 @@ impl S3Store {
     /// Reads the bucket's Block Public Access, Object Ownership, policy and website
     /// settings; a setting that was never configured reads as `None`.
     pub async fn site_state(&self, bucket: &BucketName) -> Result<BucketSiteState, StorageError> {
-        let client = self.client();
         let public_access_block = self.public_access_block(bucket).await?;
         let acls = self.acl_mode(bucket).await?;
-        let policy = match client
-            .get_bucket_policy()
-            .bucket(bucket.as_str())
-            .send()
-            .await
-        {
-            Ok(out) => out.policy().map(str::to_owned),
-            Err(e) if e.code() == Some("NoSuchBucketPolicy") => None,
-            Err(e) => return Err(self.failed("read the bucket policy of", bucket, e)),
-        };
-        let website_index = match client
+        let policy = self.bucket_policy(bucket).await?;
+        let website_index = match self
+            .client()
             .get_bucket_website()
             .bucket(bucket.as_str())
             .send()
