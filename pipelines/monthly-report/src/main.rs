@@ -95,12 +95,6 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         confirm_in_doubt: cli.confirm_in_doubt,
     };
     let notifier = open_notifier(&config).await?;
-    let publishes = stages.contains(&Stage::Publish) && !cli.dry_run;
-    let site_url = if publishes {
-        Some(site_url(&config, store.as_ref()).await?)
-    } else {
-        None
-    };
     let run = MonthRun::new(config, Arc::clone(&store), notifier, options)?
         .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
@@ -137,7 +131,14 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
             .iter()
             .any(|s| matches!(s, StageOutcome::Published(_)))
     });
-    summary.site_url = site_url.filter(|_| published);
+    // Asked once the months are done, so a presigned index URL lives as long as the links
+    // the run just signed.
+    if published {
+        match site_url(&run.config, run.store.as_ref()).await {
+            Ok(url) => summary.site_url = Some(url),
+            Err(e) => tracing::warn!("the site's URL: {e}"),
+        }
+    }
     let exit = RunExit::settle(&mut summary);
 
     // Failed months go to stderr in either format: people read them there.
