@@ -194,11 +194,11 @@ fn merged_policy(
     layout: &Layout,
     partition: &str,
 ) -> Result<String, SiteError> {
-    let ours: serde_json::Value =
-        serde_json::from_str(&site_policy(bucket, layout, partition)).expect("our policy is JSON");
+    let ours_text = site_policy(bucket, layout, partition);
     let Some(current) = current else {
-        return Ok(site_policy(bucket, layout, partition));
+        return Ok(ours_text);
     };
+    let ours: serde_json::Value = serde_json::from_str(&ours_text).expect("our policy is JSON");
     let mut document: serde_json::Value =
         serde_json::from_str(current).map_err(|e| SiteError::ForeignPolicy {
             bucket: bucket.clone(),
