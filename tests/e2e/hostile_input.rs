@@ -11,7 +11,6 @@
 //! - a hostile contacts.csv: bad rows reported with their line, the rest subscribed, names
 //!   never reach the outbox.
 
-use gid_storage::BucketAdmin;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +21,7 @@ use gid_e2e::{
     assert_success, run_local, run_local_json, run_summary, run_with_env, stderr, stdout,
     summary_stage,
 };
-use gid_storage::{LocalStore, ObjectStore, PutOptions};
+use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
 
 fn bucket(name: &str) -> BucketName {
     BucketName::new(name).unwrap()

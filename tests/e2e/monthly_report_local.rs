@@ -1,8 +1,6 @@
 //! monthly-report end to end on the local backend, checked against the sample
 //! generator's own ground truth.
 
-use gid_storage::BucketAdmin;
-use gid_storage::ObjectAcls;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -13,7 +11,7 @@ use gid_e2e::{
     summary_stage,
 };
 use gid_sample::{generate_month, DirtyKind, SampleSpec};
-use gid_storage::{list_all, LocalStore, ObjectStore, PutOptions};
+use gid_storage::{list_all, BucketAdmin, LocalStore, ObjectAcls, ObjectStore, PutOptions};
 
 fn bucket(name: &str) -> BucketName {
     BucketName::new(name).unwrap()

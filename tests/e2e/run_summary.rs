@@ -2,7 +2,6 @@
 //! scheduler or a script reads instead of the human lines. Every document is checked
 //! against docs/run-summary.schema.json (`gid_e2e::run_summary`).
 
-use gid_storage::BucketAdmin;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -12,7 +11,7 @@ use gid_e2e::{
     assert_success, run_local, run_local_json, run_with_env, stderr, stdout, summary_month,
     summary_stage,
 };
-use gid_storage::{LocalStore, ObjectStore, PutOptions};
+use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
 use serde_json::Value;
 
 fn sample(root: &Path, from: &str, to: &str) {

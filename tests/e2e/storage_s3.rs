@@ -3,8 +3,6 @@
 //! (ACL-less buckets, throttling, presign signatures) against a stub endpoint that answers
 //! like S3.
 
-use gid_storage::BucketAdmin;
-use gid_storage::UrlSigner;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +10,8 @@ use gid_core::{Acl, BucketName, ObjectKey};
 use gid_e2e::fault_proxy::{Fault, FaultProxy, ProxyRequest, Rule};
 use gid_e2e::{moto_endpoint, unique, StubResponse, StubServer};
 use gid_storage::{
-    conformance, MultipartSettings, ObjectStore, PutOptions, S3Settings, S3Store, StorageError,
+    conformance, BucketAdmin, MultipartSettings, ObjectStore, PutOptions, S3Settings, S3Store,
+    StorageError, UrlSigner,
 };
 
 fn settings(endpoint: String, max_attempts: u32) -> S3Settings {

@@ -3,7 +3,6 @@
 //! run published.
 #![allow(dead_code)]
 
-use gid_storage::BucketAdmin;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use bytes::Bytes;
 use gid_core::{BucketName, Month, ObjectKey};
 use gid_e2e::{http_get, moto_endpoint, moto_sns_endpoint, run_with_env, unique};
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::{list_all, ObjectStore, PutOptions, S3Settings, S3Store};
+use gid_storage::{list_all, BucketAdmin, ObjectStore, PutOptions, S3Settings, S3Store};
 
 pub(crate) async fn s3() -> S3Store {
     S3Store::connect(&S3Settings {

@@ -21,8 +21,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use gid_core::{BucketName, Month, ObjectKey, OutOfMonth};
 use gid_ingest::{combine, parse_export, ExportRules, IngestSource, ParsedFile, SourcedExport};
 use gid_sample::{generate_month, SampleSpec};
-use gid_storage::BucketAdmin;
-use gid_storage::{LocalStore, ObjectStore, PutOptions};
+use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
 use polars_core::prelude::DataFrame;
 
 /// `cargo bench` passes `--bench`; `cargo test` runs benches without it.

@@ -7,7 +7,6 @@
 //!   (or, for dates, kept and counted under `out_of_month = "keep"`);
 //! - many small files give the same table as one file of the same rows.
 
-use gid_storage::BucketAdmin;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -17,7 +16,7 @@ use gid_ingest::{
     combine, ingest_month, list_inputs, parse_export, ExportRules, IngestError, IngestSource,
     ParsedExport, ParsedFile, SkipReason, SourcedExport,
 };
-use gid_storage::{LocalStore, ObjectStore, PutOptions};
+use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
 use polars_core::prelude::*;
 
 const KEY_COLUMNS: [&str; 3] = ["service_request_id", "date_requested", "service_name"];

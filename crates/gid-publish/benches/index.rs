@@ -19,8 +19,7 @@ use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gid_core::{BucketName, Layout, ObjectKey, SiteAccess};
 use gid_publish::{index_html, relative_href, IndexEntry, ReportSite, SiteSettings};
-use gid_storage::BucketAdmin;
-use gid_storage::{LocalStore, ObjectStore, PutOptions};
+use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
 
 /// `cargo bench` passes `--bench`; `cargo test` runs benches without it.
 fn benchmarking() -> bool {

@@ -1,13 +1,12 @@
 //! The local profile's checks: the data root, the bucket folders, the work bucket's
 //! probes, the outbox, threshold topics and the offline engines.
 
-use gid_storage::BucketAdmin;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gid_core::Config;
 use gid_notify::{LocalOutbox, Threshold};
-use gid_storage::{LocalStore, ObjectStore, StorageError, DATA_ROOT_MARKER};
+use gid_storage::{BucketAdmin, LocalStore, ObjectStore, StorageError, DATA_ROOT_MARKER};
 
 use super::{bucket_roles, storage_words, topic_checks, work_probes, BucketRole, Check};
 
