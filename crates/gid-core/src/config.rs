@@ -342,6 +342,10 @@ pub struct EnrichConfig {
     pub language_min_score: f32,
     pub image_concurrency: usize,
     pub cache_name: String,
+    /// Which engines answer, apart from where the data is stored: `None` (the default)
+    /// follows `profile`. `local` runs the offline engines over an S3 store (no per-call
+    /// cost); `aws` asks Translate, Comprehend and Rekognition about a local folder.
+    pub engines: Option<Profile>,
     pub prices: EnrichPrices,
     pub aws: EnrichAwsConfig,
 }
@@ -539,6 +543,12 @@ fn env_key(var: &str) -> Vec<String> {
 }
 
 impl Config {
+    /// The engine family that answers enrichment questions: `enrich.engines` when set,
+    /// else the storage `profile`.
+    pub fn engines(&self) -> Profile {
+        self.enrich.engines.unwrap_or(self.profile)
+    }
+
     /// Loads, lowest precedence first: the embedded defaults, `config/default.toml` and
     /// `config/<profile>.toml` under `config_dir`, `file`, then `GID__…` environment
     /// variables of this process. `profile` (from the command line) wins over all.
@@ -1367,6 +1377,18 @@ mod tests {
             c.enrich.aws.endpoint_url.as_deref(),
             Some("http://127.0.0.1:5002")
         );
+    }
+
+    #[test]
+    fn enrich_engines_follow_the_profile_unless_set_apart_from_storage() {
+        let dir = dir_with_local_toml("");
+        let follows = load_dir(dir.path(), &[]).unwrap();
+        assert_eq!(follows.engines(), follows.profile);
+        let apart = load_dir(dir.path(), &[("GID__ENRICH__ENGINES", "aws")]).unwrap();
+        assert_eq!(apart.profile, Profile::Local);
+        assert_eq!(apart.engines(), Profile::Aws);
+        let err = load_dir(dir.path(), &[("GID__ENRICH__ENGINES", "cloud")]).unwrap_err();
+        assert!(err.to_string().contains("enrich.engines"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Bulk operations for `gid-admin`: delete gid's topics but the kept ones, and remove a
-//! topic's subscriptions by protocol.
+//! Operations for `gid-admin`: delete gid's topics but the kept ones, remove a topic's
+//! subscriptions by protocol, and subscribe one endpoint to one topic.
 
 use crate::{
-    list_gid_topics, Notifier, NotifyError, Protocol, Subscription, TopicArn, TopicName,
-    TopicPrefix,
+    create_gid_topic, find_gid_topic, list_gid_topics, Endpoint, Notifier, NotifyError, Protocol,
+    Subscription, SubscriptionArn, SubscriptionStatus, TopicArn, TopicName, TopicPrefix,
 };
 
 /// The topics [`prune_topics`] keeps unless told otherwise.
@@ -108,6 +108,91 @@ pub async fn unsubscribe_all(
     Ok(report)
 }
 
+/// What [`subscribe_endpoint`] found, did or (in a dry run) would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointChange {
+    /// A new subscription was made.
+    Subscribed,
+    /// The topic already delivers to the endpoint (confirmed or pending): nothing changed.
+    AlreadySubscribed,
+    /// Dry run: a subscription would be made (and the topic created when
+    /// [`EndpointSubscription::topic_arn`] is `None`).
+    WouldSubscribe,
+}
+
+/// One endpoint's subscription to one of gid's topics, as [`subscribe_endpoint`] left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSubscription {
+    /// The SNS topic's name (with the prefix).
+    pub topic: TopicName,
+    /// `None` only in a dry run, for a topic that does not exist yet.
+    pub topic_arn: Option<TopicArn>,
+    /// Whether the topic did not exist (and was created, unless this was a dry run).
+    pub topic_created: bool,
+    pub endpoint: Endpoint,
+    pub change: EndpointChange,
+    /// `None` in a dry run, or for an existing subscription still pending confirmation
+    /// (SNS lists those without an ARN).
+    pub subscription: Option<SubscriptionArn>,
+    /// As the topic's listing shows it; `None` in a dry run for a new subscription.
+    pub status: Option<SubscriptionStatus>,
+}
+
+/// Subscribes one endpoint to gid's topic of that short name (created on demand, as
+/// `gid-admin subscribe` does for the contacts list). An endpoint the topic already
+/// delivers to (confirmed or pending) is left alone, so running it twice changes nothing.
+/// With `dry_run`, only reads: says what would be created and subscribed.
+pub async fn subscribe_endpoint(
+    notifier: &dyn Notifier,
+    prefix: &TopicPrefix,
+    short: &TopicName,
+    endpoint: &Endpoint,
+    dry_run: bool,
+) -> Result<EndpointSubscription, NotifyError> {
+    let mut result = EndpointSubscription {
+        topic: prefix.topic(short)?,
+        topic_arn: None,
+        topic_created: false,
+        endpoint: endpoint.clone(),
+        change: EndpointChange::WouldSubscribe,
+        subscription: None,
+        status: None,
+    };
+    let arn = match find_gid_topic(notifier, prefix, short).await? {
+        Some(arn) => arn,
+        None if dry_run => {
+            result.topic_created = true;
+            return Ok(result);
+        }
+        None => {
+            result.topic_created = true;
+            create_gid_topic(notifier, prefix, short).await?
+        }
+    };
+    result.topic_arn = Some(arn.clone());
+    let listed = notifier.list_subscriptions(Some(&arn)).await?;
+    if let Some(found) = listed.iter().find(|s| s.delivers_to(endpoint)) {
+        result.change = EndpointChange::AlreadySubscribed;
+        result.subscription = found.arn.clone();
+        result.status = Some(found.status);
+        return Ok(result);
+    }
+    if dry_run {
+        return Ok(result);
+    }
+    result.subscription = Some(notifier.subscribe(&arn, endpoint).await?);
+    result.change = EndpointChange::Subscribed;
+    // Whether a new email subscription waits for confirmation depends on the backend
+    // (AWS: yes; moto and the default local outbox: no), so ask rather than guess.
+    result.status = notifier
+        .list_subscriptions(Some(&arn))
+        .await?
+        .iter()
+        .find(|s| s.delivers_to(endpoint))
+        .map(|s| s.status);
+    Ok(result)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +280,60 @@ mod tests {
             1,
             "a pending email has no ARN to remove"
         );
+    }
+
+    #[tokio::test]
+    async fn subscribing_one_endpoint_twice_subscribes_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = LocalOutbox::new(dir.path());
+        let prefix = TopicPrefix::default();
+        let phone = Endpoint::Sms(PhoneNumber::new("+16195550100").unwrap());
+
+        let first = subscribe_endpoint(&outbox, &prefix, &name("trash"), &phone, false)
+            .await
+            .unwrap();
+        assert_eq!(first.change, EndpointChange::Subscribed);
+        assert!(first.topic_created);
+        assert_eq!(first.topic.as_str(), "gid-trash");
+        assert_eq!(first.status, Some(SubscriptionStatus::Confirmed));
+
+        let again = subscribe_endpoint(&outbox, &prefix, &name("trash"), &phone, false)
+            .await
+            .unwrap();
+        assert_eq!(again.change, EndpointChange::AlreadySubscribed);
+        assert!(!again.topic_created);
+        assert_eq!(again.subscription, first.subscription);
+        let trash = first.topic_arn.unwrap();
+        assert_eq!(
+            outbox.list_subscriptions(Some(&trash)).await.unwrap().len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_subscribes_nobody_and_creates_no_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = LocalOutbox::new(dir.path());
+        let prefix = TopicPrefix::default();
+        let email = Endpoint::Email(EmailAddress::new("pat@example.org").unwrap());
+
+        let planned = subscribe_endpoint(&outbox, &prefix, &name("streets"), &email, true)
+            .await
+            .unwrap();
+        assert_eq!(planned.change, EndpointChange::WouldSubscribe);
+        assert!(planned.topic_created && planned.topic_arn.is_none());
+        assert!(outbox.list_topics().await.unwrap().is_empty());
+
+        let streets = outbox.create_topic(&name("gid-streets")).await.unwrap();
+        let planned = subscribe_endpoint(&outbox, &prefix, &name("streets"), &email, true)
+            .await
+            .unwrap();
+        assert_eq!(planned.change, EndpointChange::WouldSubscribe);
+        assert_eq!(planned.topic_arn, Some(streets.clone()));
+        assert!(outbox
+            .list_subscriptions(Some(&streets))
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

@@ -65,8 +65,8 @@ pub mod conformance;
 mod test_support;
 
 pub use admin::{
-    default_keep, is_kept, prune_topics, unsubscribe_all, PruneReport, UnsubscribeReport,
-    DEFAULT_KEEP_TOPICS,
+    default_keep, is_kept, prune_topics, subscribe_endpoint, unsubscribe_all, EndpointChange,
+    EndpointSubscription, PruneReport, UnsubscribeReport, DEFAULT_KEEP_TOPICS,
 };
 pub use alerts::{
     closest_services, evaluate_and_send, AlertLedger, AlertOutcome, AlertPolicy, AlertReport,

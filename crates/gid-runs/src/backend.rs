@@ -92,18 +92,37 @@ pub fn departments(config: &Config) -> Result<DepartmentTable, BackendError> {
 }
 
 #[cfg(feature = "enrich")]
-/// Opens the enrichment engines the configuration names: the offline engines (Lingua,
-/// Apertium, VADER, EfficientNet-Lite0) or AWS Comprehend, Translate and Rekognition.
+/// Opens the enrichment engines `enrich.engines` names (by default the profile's): the
+/// offline engines (Lingua, Apertium, VADER, EfficientNet-Lite0) or AWS Comprehend,
+/// Translate and Rekognition, whichever backend `store` is.
 pub async fn open_engines(
     config: &Config,
     store: Arc<dyn gid_storage::ObjectStore>,
 ) -> Result<gid_enrich::pickups::Engines, gid_enrich::EnrichError> {
-    match config.profile {
+    match config.engines() {
         Profile::Local => crate::scooter::local_engines(store),
         Profile::Aws => Ok(crate::scooter::aws_engines(
             config,
             enrich_aws_context(config).await?,
+            store,
         )),
+    }
+}
+
+#[cfg(feature = "enrich")]
+/// Amazon Rekognition for photos in `store`: it fetches them from S3 itself on the aws
+/// profile; on the local one (`enrich.engines = "aws"` over folders) gid reads each photo
+/// and sends its bytes, since Rekognition cannot reach a folder.
+pub(crate) fn rekognition(
+    aws: &AwsContext,
+    settings: &gid_enrich::aws::AwsEnrichSettings,
+    config: &Config,
+    store: Arc<dyn gid_storage::ObjectStore>,
+) -> gid_enrich::aws::AwsRekognition {
+    let rekognition = gid_enrich::aws::AwsRekognition::new(aws, settings);
+    match config.profile {
+        Profile::Aws => rekognition,
+        Profile::Local => rekognition.sending_bytes_from(store),
     }
 }
 
@@ -121,7 +140,7 @@ async fn enrich_aws_context(
 }
 
 #[cfg(feature = "enrich")]
-/// One engine of the configured profile, opened alone: a command that asks one question
+/// One engine of the configured family (`enrich.engines`, by default the profile's), opened alone: a command that asks one question
 /// (gid-admin's `translate`, `labels`, ...) should neither load the image model nor
 /// need it installed to translate a sentence.
 pub mod engine {
@@ -137,7 +156,7 @@ pub mod engine {
 
     /// Apertium, or Amazon Translate.
     pub async fn translator(config: &Config) -> Result<Arc<dyn Translator>, EnrichError> {
-        Ok(match config.profile {
+        Ok(match config.engines() {
             Profile::Local => Arc::new(local::ApertiumTranslator::default()),
             Profile::Aws => Arc::new(aws::AwsTranslator::new(
                 super::enrich_aws_context(config).await?,
@@ -150,7 +169,7 @@ pub mod engine {
     pub async fn language_detector(
         config: &Config,
     ) -> Result<Arc<dyn LanguageDetector>, EnrichError> {
-        Ok(match config.profile {
+        Ok(match config.engines() {
             Profile::Local => Arc::new(local::LinguaDetector::default()),
             Profile::Aws => Arc::new(comprehend(config).await?),
         })
@@ -160,7 +179,7 @@ pub mod engine {
     pub async fn sentiment_analyzer(
         config: &Config,
     ) -> Result<Arc<dyn SentimentAnalyzer>, EnrichError> {
-        Ok(match config.profile {
+        Ok(match config.engines() {
             Profile::Local => Arc::new(local::VaderSentiment::default()),
             Profile::Aws => Arc::new(comprehend(config).await?),
         })
@@ -171,12 +190,12 @@ pub mod engine {
         config: &Config,
         store: Arc<dyn gid_storage::ObjectStore>,
     ) -> Result<Arc<dyn ImageLabeler>, EnrichError> {
-        Ok(match config.profile {
+        Ok(match config.engines() {
             Profile::Local => Arc::new(local::LocalImageLabeler::new(
                 store,
                 local::labels::ImageClassifier::load_default()?,
             )),
-            Profile::Aws => Arc::new(rekognition(config).await?),
+            Profile::Aws => Arc::new(rekognition(config, store).await?),
         })
     }
 
@@ -185,9 +204,9 @@ pub mod engine {
         config: &Config,
         store: Arc<dyn gid_storage::ObjectStore>,
     ) -> Result<Arc<dyn TextDetector>, EnrichError> {
-        Ok(match config.profile {
+        Ok(match config.engines() {
             Profile::Local => Arc::new(local::TesseractTextDetector::new(store)),
-            Profile::Aws => Arc::new(rekognition(config).await?),
+            Profile::Aws => Arc::new(rekognition(config, store).await?),
         })
     }
 
@@ -196,9 +215,17 @@ pub mod engine {
         Ok(aws::AwsComprehend::new(aws, &aws_enrich_settings(config)))
     }
 
-    async fn rekognition(config: &Config) -> Result<aws::AwsRekognition, EnrichError> {
+    async fn rekognition(
+        config: &Config,
+        store: Arc<dyn gid_storage::ObjectStore>,
+    ) -> Result<aws::AwsRekognition, EnrichError> {
         let aws = super::enrich_aws_context(config).await?;
-        Ok(aws::AwsRekognition::new(aws, &aws_enrich_settings(config)))
+        Ok(super::rekognition(
+            aws,
+            &aws_enrich_settings(config),
+            config,
+            store,
+        ))
     }
 }
 

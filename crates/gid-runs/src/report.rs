@@ -745,7 +745,8 @@ pub struct EnrichPlanCounts {
     pub sentiment_texts: usize,
     pub sentiment_characters: usize,
     pub photos: usize,
-    /// At `enrich.prices` on the aws profile; null on the local one.
+    /// At `enrich.prices` when the AWS engines answer (`enrich.engines`, by default the
+    /// profile's); null for the local engines, which have no per-call cost.
     pub estimated_cost_usd: Option<f64>,
 }
 

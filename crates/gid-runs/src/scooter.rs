@@ -91,7 +91,10 @@ impl ScooterOutcome {
                 plan.sentiment_texts,
                 plan.sentiment_characters,
                 plan.images,
-                cost.map(|c| format!(" · estimated AWS cost ${c:.4}")).unwrap_or_default()
+                cost.map_or_else(
+                    || " · local engines: no per-call cost".to_owned(),
+                    |c| format!(" · estimated AWS cost ${c:.4}")
+                )
             );
         }
         let calls: u64 = self.engine_calls.values().sum();
@@ -401,7 +404,7 @@ impl MonthRun {
             let planned = plan(engines, &rules, self.store.as_ref(), &cache, &requests)
                 .await
                 .map_err(enrich_error)?;
-            let cost = (self.config.profile == Profile::Aws)
+            let cost = (self.config.engines() == Profile::Aws)
                 .then(|| estimate_cost(&self.config, &planned));
             outcome.plan = Some((planned, cost));
             outcome.elapsed = started.elapsed();
@@ -513,14 +516,18 @@ pub fn aws_enrich_settings(config: &Config) -> gid_enrich::aws::AwsEnrichSetting
 }
 
 /// The AWS engines: Comprehend (language, sentiment), Translate, Rekognition (labels), on
-/// the process's shared AWS configuration.
-pub fn aws_engines(config: &Config, aws: &gid_aws::AwsContext) -> Engines {
+/// the process's shared AWS configuration; photos come from `store`.
+pub fn aws_engines(
+    config: &Config,
+    aws: &gid_aws::AwsContext,
+    store: Arc<dyn gid_storage::ObjectStore>,
+) -> Engines {
     let settings = aws_enrich_settings(config);
     let comprehend = Arc::new(gid_enrich::aws::AwsComprehend::new(aws, &settings));
     Engines {
         language: comprehend.clone(),
         translator: Arc::new(gid_enrich::aws::AwsTranslator::new(aws, &settings)),
         sentiment: comprehend,
-        labeler: Arc::new(gid_enrich::aws::AwsRekognition::new(aws, &settings)),
+        labeler: Arc::new(crate::backend::rekognition(aws, &settings, config, store)),
     }
 }

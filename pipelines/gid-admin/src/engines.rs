@@ -1,5 +1,5 @@
-//! The course's enrichment operations, one command each, on the configured profile's
-//! engines (local: Apertium, Lingua, VADER, EfficientNet-Lite0, Tesseract; aws: Translate,
+//! The course's enrichment operations, one command each, on the configured engines
+//! (`enrich.engines`, by default the profile's) (local: Apertium, Lingua, VADER, EfficientNet-Lite0, Tesseract; aws: Translate,
 //! Comprehend, Rekognition): `translate`, `detect-language`, `sentiment`, `labels`,
 //! `detect-text`. Each prints a line or two for people, or one JSON document with
 //! `--output json`.
@@ -156,17 +156,22 @@ fn confidence(value: &str) -> Result<f32, String> {
     }
 }
 
-fn print_json(document: &serde_json::Value) {
+/// Prints one command's JSON document, naming the storage `profile` and the `engines`
+/// that answered (`enrich.engines`, by default the profile's).
+fn print_json(config: &Config, mut document: serde_json::Value) {
+    if let Some(fields) = document.as_object_mut() {
+        fields.insert("profile".into(), config.profile.as_str().into());
+        fields.insert("engines".into(), config.engines().as_str().into());
+    }
     println!("{document:#}");
 }
 
-/// Runs one enrichment command on the configured profile's engine.
+/// Runs one enrichment command on the configured engine (`enrich.engines`).
 pub(crate) async fn run(
     config: &Config,
     store: Arc<dyn ObjectStore>,
     command: EngineCommand,
 ) -> anyhow::Result<()> {
-    let profile = config.profile.as_str();
     match command {
         EngineCommand::Translate {
             input,
@@ -188,8 +193,7 @@ pub(crate) async fn run(
                 .context("the translator returned no translation")?;
             match output {
                 Output::Text => println!("{}", answer.text),
-                Output::Json => print_json(&json!({
-                    "profile": profile,
+                Output::Json => print_json(config, json!({
                     "source_language": answer.source_language,
                     "target_language": to,
                     "translated_text": answer.text,
@@ -207,8 +211,7 @@ pub(crate) async fn run(
                 .context("the language detector returned no answer")?;
             match output {
                 Output::Text => println!("{} (score {:.2})", answer.code, answer.score),
-                Output::Json => print_json(&json!({
-                    "profile": profile,
+                Output::Json => print_json(config, json!({
                     "language_code": answer.code,
                     "score": answer.score,
                 })),
@@ -233,8 +236,7 @@ pub(crate) async fn run(
                     s.neutral,
                     s.mixed
                 ),
-                Output::Json => print_json(&json!({
-                    "profile": profile,
+                Output::Json => print_json(config, json!({
                     "sentiment": answer.sentiment,
                     "scores": answer.scores,
                 })),
@@ -267,8 +269,7 @@ pub(crate) async fn run(
                         println!("{:>6.2}  {}", label.confidence, label.name);
                     }
                 }
-                Output::Json => print_json(&json!({
-                    "profile": profile,
+                Output::Json => print_json(config, json!({
                     "bucket": bucket.as_str(),
                     "key": key.as_str(),
                     "max_labels": max_labels,
@@ -308,8 +309,7 @@ pub(crate) async fn run(
                     }
                     println!("{lines} lines, {words} words");
                 }
-                Output::Json => print_json(&json!({
-                    "profile": profile,
+                Output::Json => print_json(config, json!({
                     "bucket": bucket.as_str(),
                     "key": key.as_str(),
                     "lines": lines,

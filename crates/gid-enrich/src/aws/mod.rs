@@ -51,7 +51,7 @@ use aws_sdk_comprehend::error::{ProvideErrorMetadata, SdkError};
 use gid_aws::{AwsContext, AwsSettings, AwsSetupError, Service};
 
 pub use comprehend::AwsComprehend;
-pub use rekognition::AwsRekognition;
+pub use rekognition::{AwsRekognition, REKOGNITION_MAX_IMAGE_BYTES};
 pub use translate::AwsTranslator;
 
 use crate::EnrichError;

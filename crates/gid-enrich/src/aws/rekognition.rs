@@ -1,11 +1,14 @@
 //! Amazon Rekognition behind the [`ImageLabeler`] and [`TextDetector`] ports.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_rekognition::config::http::HttpResponse;
 use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rekognition::primitives::Blob;
 use aws_sdk_rekognition::types::{Image, S3Object, TextTypes};
 use aws_sdk_rekognition::Client;
-use gid_storage::StorageError;
+use gid_storage::{ObjectStore, StorageError};
 
 use super::gate::Gate;
 use super::{client_config, malformed, service_error, standalone_context, AwsEnrichSettings};
@@ -18,11 +21,15 @@ use crate::EnrichError;
 const ENGINE: &str = "aws-rekognition";
 const LABELS: &str = "DetectLabels";
 const TEXT: &str = "DetectText";
+/// Rekognition's limit on an image sent as bytes (an `S3Object` may be up to 15 MB).
+pub const REKOGNITION_MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 
 /// Amazon Rekognition behind the [`ImageLabeler`] (`DetectLabels`) and [`TextDetector`]
 /// (`DetectText`) ports. Rekognition reads the image from S3 itself (`Image.S3Object`), so
 /// the image must be in a bucket of the client's region that the caller's credentials can
-/// read; gid never downloads it.
+/// read; gid never downloads it. Images in a store Rekognition cannot reach (the local
+/// backend's folders) are read through that store and sent as bytes instead
+/// ([`AwsRekognition::sending_bytes_from`]), up to [`REKOGNITION_MAX_IMAGE_BYTES`].
 ///
 /// Errors: an object Rekognition cannot fetch (`InvalidS3ObjectException`: missing key,
 /// but also no read permission or another region — Rekognition does not tell them apart)
@@ -33,6 +40,8 @@ pub struct AwsRekognition {
     client: Client,
     gate: Gate,
     settings: AwsEnrichSettings,
+    /// Where images are read when Rekognition cannot fetch them itself.
+    images: Option<Arc<dyn ObjectStore>>,
 }
 
 impl AwsRekognition {
@@ -46,7 +55,37 @@ impl AwsRekognition {
             client: Client::from_conf(config),
             gate,
             settings,
+            images: None,
         }
+    }
+
+    /// Reads each image through `store` and sends its bytes, for images Rekognition
+    /// cannot fetch from S3 itself (the local backend's folders).
+    pub fn sending_bytes_from(mut self, store: Arc<dyn ObjectStore>) -> Self {
+        self.images = Some(store);
+        self
+    }
+
+    /// The image as Rekognition receives it: an `S3Object` it fetches, or the bytes read
+    /// here.
+    async fn image(&self, image: &ImageRef) -> Result<Image, EnrichError> {
+        let Some(store) = &self.images else {
+            return Ok(s3_image(image));
+        };
+        let object = store.get(&image.bucket, &image.key).await?;
+        if object.body.len() > REKOGNITION_MAX_IMAGE_BYTES {
+            return Err(EnrichError::Unsupported {
+                engine: ENGINE.to_owned(),
+                what: format!(
+                    "{}: {} bytes, over the 5 MB Rekognition accepts as bytes (store the photos in S3, where Rekognition reads up to 15 MB, or make them smaller)",
+                    s3_url(image),
+                    object.body.len()
+                ),
+            });
+        }
+        Ok(Image::builder()
+            .bytes(Blob::new(object.body.to_vec()))
+            .build())
     }
 
     /// An adapter of its own AWS configuration, loaded from `settings` and the standard
@@ -124,11 +163,12 @@ impl ImageLabeler for AwsRekognition {
         max_labels: usize,
         min_confidence: f32,
     ) -> Result<Vec<ImageLabel>, EnrichError> {
+        let sent = self.image(image).await?;
         let _permit = self.gate.enter().await;
         let answer = self
             .client
             .detect_labels()
-            .image(s3_image(image))
+            .image(sent)
             .max_labels(i32::try_from(max_labels).unwrap_or(i32::MAX))
             .min_confidence(min_confidence)
             .send()
@@ -159,11 +199,12 @@ impl TextDetector for AwsRekognition {
     }
 
     async fn detect_text(&self, image: &ImageRef) -> Result<Vec<TextDetection>, EnrichError> {
+        let sent = self.image(image).await?;
         let _permit = self.gate.enter().await;
         let answer = self
             .client
             .detect_text()
-            .image(s3_image(image))
+            .image(sent)
             .send()
             .await
             .map_err(|err| self.error(TEXT, image, err))?;
