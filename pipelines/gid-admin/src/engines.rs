@@ -193,11 +193,14 @@ pub(crate) async fn run(
                 .context("the translator returned no translation")?;
             match output {
                 Output::Text => println!("{}", answer.text),
-                Output::Json => print_json(config, json!({
-                    "source_language": answer.source_language,
-                    "target_language": to,
-                    "translated_text": answer.text,
-                })),
+                Output::Json => print_json(
+                    config,
+                    json!({
+                        "source_language": answer.source_language,
+                        "target_language": to,
+                        "translated_text": answer.text,
+                    }),
+                ),
             }
         }
         EngineCommand::DetectLanguage { input, output } => {
@@ -211,10 +214,13 @@ pub(crate) async fn run(
                 .context("the language detector returned no answer")?;
             match output {
                 Output::Text => println!("{} (score {:.2})", answer.code, answer.score),
-                Output::Json => print_json(config, json!({
-                    "language_code": answer.code,
-                    "score": answer.score,
-                })),
+                Output::Json => print_json(
+                    config,
+                    json!({
+                        "language_code": answer.code,
+                        "score": answer.score,
+                    }),
+                ),
             }
         }
         EngineCommand::Sentiment { input, output } => {
@@ -236,10 +242,13 @@ pub(crate) async fn run(
                     s.neutral,
                     s.mixed
                 ),
-                Output::Json => print_json(config, json!({
-                    "sentiment": answer.sentiment,
-                    "scores": answer.scores,
-                })),
+                Output::Json => print_json(
+                    config,
+                    json!({
+                        "sentiment": answer.sentiment,
+                        "scores": answer.scores,
+                    }),
+                ),
             }
         }
         EngineCommand::Labels {
@@ -269,13 +278,16 @@ pub(crate) async fn run(
                         println!("{:>6.2}  {}", label.confidence, label.name);
                     }
                 }
-                Output::Json => print_json(config, json!({
-                    "bucket": bucket.as_str(),
-                    "key": key.as_str(),
-                    "max_labels": max_labels,
-                    "min_confidence": min_confidence,
-                    "labels": labels,
-                })),
+                Output::Json => print_json(
+                    config,
+                    json!({
+                        "bucket": bucket.as_str(),
+                        "key": key.as_str(),
+                        "max_labels": max_labels,
+                        "min_confidence": min_confidence,
+                        "labels": labels,
+                    }),
+                ),
             }
         }
         EngineCommand::DetectText {
@@ -309,13 +321,16 @@ pub(crate) async fn run(
                     }
                     println!("{lines} lines, {words} words");
                 }
-                Output::Json => print_json(config, json!({
-                    "bucket": bucket.as_str(),
-                    "key": key.as_str(),
-                    "lines": lines,
-                    "words": words,
-                    "detections": detections,
-                })),
+                Output::Json => print_json(
+                    config,
+                    json!({
+                        "bucket": bucket.as_str(),
+                        "key": key.as_str(),
+                        "lines": lines,
+                        "words": words,
+                        "detections": detections,
+                    }),
+                ),
             }
         }
     }

@@ -15,6 +15,7 @@ use gid_runs::open_store;
 use gid_sample::SampleSpec;
 
 mod doctor;
+mod download;
 mod engines;
 mod notify;
 mod runs;
@@ -64,12 +65,9 @@ enum Command {
     #[command(subcommand)]
     Topic(TopicCommand),
     /// Subscribe every contact of contacts.csv to its department's topic (SMS + email), as
-    /// [notify.departments] maps it.
-    Subscribe {
-        /// A local contacts file instead of s3://<staging>/<notify.contacts_key>.
-        #[arg(long)]
-        file: Option<PathBuf>,
-    },
+    /// [notify.departments] maps it; or one endpoint to one topic (--topic with --sms or
+    /// --email). Endpoints already subscribed are left alone.
+    Subscribe(notify::SubscribeArgs),
     /// Subscriptions with protocol, endpoint and status.
     #[command(subcommand)]
     Subscriptions(SubscriptionsCommand),
@@ -178,7 +176,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
         Command::Site(command) => site::site(&config, store, command).await,
         Command::Engine(command) => engines::run(&config, store_handle.clone(), command).await,
         Command::Topic(command) => topic(&config, command).await,
-        Command::Subscribe { file } => subscribe(&config, store, file, &bars).await,
+        Command::Subscribe(args) => subscribe(&config, store, args, &bars).await,
         Command::Subscriptions(SubscriptionsCommand::List { topic }) => {
             notify::list_subscriptions(&config, topic).await
         }
@@ -266,6 +264,76 @@ mod tests {
         assert_eq!(Existing::from_flags(true, false), Existing::Overwrite);
         assert_eq!(Existing::from_flags(false, true), Existing::Keep);
         assert_eq!(Existing::from_flags(false, false), Existing::Refuse);
+    }
+
+    #[test]
+    fn subscribe_takes_one_endpoint_with_a_topic_or_a_contacts_file() {
+        assert!(parse(&["subscribe", "--topic", "trash", "--sms", "+16195550100"]).is_ok());
+        assert!(parse(&[
+            "subscribe",
+            "--topic",
+            "trash",
+            "--email",
+            "pat@example.org",
+            "--dry-run",
+            "--output",
+            "json"
+        ])
+        .is_ok());
+        // One endpoint at a time, and an endpoint needs its topic.
+        assert!(parse(&["subscribe", "--topic", "trash"]).is_err());
+        assert!(parse(&[
+            "subscribe",
+            "--topic",
+            "trash",
+            "--sms",
+            "+16195550100",
+            "--email",
+            "pat@example.org"
+        ])
+        .is_err());
+        assert!(parse(&["subscribe", "--sms", "+16195550100"]).is_err());
+        assert!(parse(&[
+            "subscribe",
+            "--file",
+            "c.csv",
+            "--topic",
+            "trash",
+            "--sms",
+            "+16195550100"
+        ])
+        .is_err());
+        assert!(parse(&["subscribe", "--dry-run"]).is_err());
+        assert!(parse(&[
+            "subscribe",
+            "--file",
+            "https://gid-staging.s3.amazonaws.com/contacts.csv?X-Amz-Signature=abc"
+        ])
+        .is_ok());
+        let err = parse(&[
+            "subscribe",
+            "--file",
+            "http://example.org/contacts.csv?X-Amz-Signature=abc",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("use the https:// URL") && !err.contains("abc"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn topic_delete_takes_a_name_or_an_arn_with_force_dry_run_and_json() {
+        assert!(parse(&["topic", "delete", "trash", "--dry-run", "--output", "json"]).is_ok());
+        assert!(parse(&[
+            "topic",
+            "delete",
+            "arn:aws:sns:us-east-1:123456789012:trash",
+            "--force"
+        ])
+        .is_ok());
+        assert!(parse(&["topic", "delete"]).is_err());
     }
 
     #[test]
