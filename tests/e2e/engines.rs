@@ -2,12 +2,20 @@
 //! `detect-text`) on the local profile's real engines (Apertium, Lingua, VADER,
 //! EfficientNet-Lite0, Tesseract), asserting what those engines answer stably; and
 //! `translate` on the aws profile against a stub Translate endpoint (moto has no
-//! Translate), asserting the languages the request carries.
+//! Translate), asserting the languages the request carries; and the engines chosen apart
+//! from storage (`enrich.engines`): scooter-pickups with the offline engines over S3
+//! (moto).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use gid_e2e::{assert_success, run_local, run_with_env, stderr, stdout, StubResponse, StubServer};
+use gid_core::{BucketName, ObjectKey};
+use gid_e2e::run_local;
+use gid_e2e::{
+    assert_success, moto_endpoint, run_summary, run_with_env, stderr, stdout, summary_stage,
+    unique, StubResponse, StubServer,
+};
+use gid_storage::ObjectStore;
 use serde_json::Value;
 
 use crate::enrich_aws::cbor_body;
@@ -43,14 +51,18 @@ fn cat_photo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/gid-enrich/tests/data/chelsea.jpg")
 }
 
-fn scanned_page() -> PathBuf {
+fn sample_images() -> PathBuf {
     let dir = std::env::var("GID_SAMPLE_IMAGES").unwrap_or_else(|_| {
         format!(
             "{}/.cache/gid-sample-images",
             std::env::var("HOME").unwrap()
         )
     });
-    let page = PathBuf::from(dir).join("ocr/page.png");
+    PathBuf::from(dir)
+}
+
+fn scanned_page() -> PathBuf {
+    let page = sample_images().join("ocr/page.png");
     assert!(
         page.exists(),
         "{} is missing: run `make sample-images`",
@@ -281,4 +293,93 @@ fn translate_on_aws_sends_the_target_language_and_auto_or_the_given_source() {
     assert_eq!(auto["SourceLanguageCode"], "auto");
     assert_eq!(given["TargetLanguageCode"], "es");
     assert_eq!(given["SourceLanguageCode"], "en");
+}
+
+#[tokio::test]
+async fn scooter_pickups_on_s3_with_local_engines_makes_no_aws_engine_call() {
+    let endpoint = moto_endpoint();
+    let buckets: Vec<(&str, String)> = ["requests", "reports", "images", "staging", "work"]
+        .into_iter()
+        .map(|b| (b, unique(&format!("gid-eng-{}", &b[..3]))))
+        .collect();
+    let vars: Vec<(String, String)> = buckets
+        .iter()
+        .map(|(key, name)| {
+            (
+                format!("GID__BUCKETS__{}", key.to_uppercase()),
+                name.clone(),
+            )
+        })
+        .chain([
+            ("AWS_ENDPOINT_URL".into(), endpoint.clone()),
+            ("GID__ENRICH__ENGINES".into(), "local".into()),
+            (
+                "GID_SAMPLE_IMAGES".into(),
+                sample_images().display().to_string(),
+            ),
+        ])
+        .collect();
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = |name: &str, args: &[&str]| run_with_env(name, args, &env, "aws");
+    for (_, bucket) in &buckets {
+        assert_success(&run("gid-admin", &["bucket", "create", bucket]));
+    }
+    let sample = ["sample", "--month", "2019-01", "--files", "2"];
+    assert_success(&run("gid-admin", &sample));
+    assert_success(&run(
+        "monthly-report",
+        &["--month", "2019-01", "--stage", "ingest"],
+    ));
+
+    let dry = run("scooter-pickups", &["--month", "2019-01", "--dry-run"]);
+    assert_success(&dry);
+    assert!(
+        stdout(&dry).contains("local engines: no per-call cost"),
+        "{}",
+        stdout(&dry)
+    );
+
+    let out = run(
+        "scooter-pickups",
+        &["--month", "2019-01", "--output", "json"],
+    );
+    assert_success(&out);
+    let doc = run_summary(&out);
+    let counts = &summary_stage(&doc, "2019-01", "enrich")["counts"];
+    let engines: Vec<&str> = counts["engine_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["engine"].as_str().unwrap())
+        .collect();
+    assert!(!engines.is_empty(), "{counts:#}");
+    assert!(
+        engines.iter().all(|e| !e.starts_with("aws-")),
+        "only the offline engines answer: {engines:?}"
+    );
+    let services: Vec<&String> = doc["requests"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        services,
+        ["s3"],
+        "S3 only: no Comprehend, Translate or Rekognition"
+    );
+    assert!(
+        counts["photos"].as_u64().unwrap() > 0,
+        "photos read from S3: {counts:#}"
+    );
+    assert!(counts["pickups"].as_u64().unwrap() > 0, "{counts:#}");
+
+    // The pickups are published to the S3 site, one row per pickup.
+    let store = crate::support_aws::s3().await;
+    let reports = BucketName::new(buckets[1].1.clone()).unwrap();
+    let csv = store
+        .get(
+            &reports,
+            &ObjectKey::new("2019/jan/scooter_pickups.csv").unwrap(),
+        )
+        .await
+        .unwrap()
+        .body;
+    let rows = csv::Reader::from_reader(csv.as_ref()).records().count() as u64;
+    assert_eq!(rows, counts["pickups"].as_u64().unwrap());
 }

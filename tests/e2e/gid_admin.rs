@@ -339,3 +339,57 @@ fn gid_admin_uploads_a_large_file_in_parts_and_downloads_it_whole() {
     );
     assert_success(&admin(&env, &["bucket", "delete", &bucket, "--force"]));
 }
+
+/// Runs gid-admin on the aws profile with `--output json`; returns its one document.
+fn admin_json(env: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
+    let args: Vec<&str> = args.iter().copied().chain(["--output", "json"]).collect();
+    let out = admin(env, &args);
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", stdout(&out)))
+}
+
+#[test]
+fn gid_admin_subscribes_one_endpoint_once_and_deletes_its_topic_on_sns() {
+    let endpoint = moto_endpoint();
+    // A prefix of this test's own, so the shared moto_server's other topics stay apart.
+    let prefix = format!("{}-", unique("t"));
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("GID__NOTIFY__TOPIC_PREFIX", prefix.as_str()),
+    ];
+    let email = [
+        "subscribe",
+        "--topic",
+        "trash",
+        "--email",
+        "crew@example.org",
+    ];
+
+    let planned = admin_json(&env, &[&email[..], &["--dry-run"]].concat());
+    assert_eq!(planned["result"], "would_subscribe");
+    assert_eq!(planned["topic_created"], true);
+    let done = admin_json(&env, &email);
+    assert_eq!(done["result"], "subscribed");
+    assert_eq!(done["sns_topic"], format!("{prefix}trash"));
+    let topic = done["topic_arn"].as_str().unwrap().to_owned();
+    let again = admin_json(&env, &email);
+    assert_eq!(again["result"], "already_subscribed");
+    assert_eq!(again["subscription_arn"], done["subscription_arn"]);
+
+    let planned = admin_json(&env, &["topic", "delete", "trash", "--dry-run"]);
+    assert_eq!(planned["subscriptions"], 1);
+    assert_eq!(planned["deleted"], false);
+    let deleted = admin_json(&env, &["topic", "delete", &topic]);
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(deleted["topic"], "trash");
+    let gone = admin(&env, &["topic", "delete", "trash"]);
+    assert!(!gone.status.success());
+    assert!(
+        stderr(&gone).contains(&format!(
+            "topic trash (SNS topic {prefix}trash) does not exist"
+        )),
+        "{}",
+        stderr(&gone)
+    );
+}

@@ -4,8 +4,13 @@
 use std::path::Path;
 
 use gid_core::Month;
-use gid_e2e::{assert_success, run_local, run_local_json, stderr, stdout, summary_stage};
+use gid_e2e::{
+    assert_success, run_local, run_local_json, stderr, stdout, summary_stage, StubResponse,
+    StubServer,
+};
+use gid_notify::{LocalOutbox, Notifier, TopicName};
 use gid_sample::{generate_month, SampleSpec};
+use serde_json::Value;
 
 fn messages(root: &Path) -> Vec<serde_json::Value> {
     let dir = root.join("outbox/messages");
@@ -243,5 +248,211 @@ fn gid_admin_manages_topics_subscriptions_and_direct_sms() {
     assert!(
         !topics.contains(":gid-trash") && topics.contains(":gid-critical"),
         "{topics}"
+    );
+}
+
+/// Runs gid-admin with `--output json`, checks it succeeded and returns its one document.
+fn admin_json(root: &Path, args: &[&str]) -> Value {
+    let args: Vec<&str> = args.iter().copied().chain(["--output", "json"]).collect();
+    let out = run_local("gid-admin", root, &args);
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", stdout(&out)))
+}
+
+fn subscription_count(root: &Path, topic: &str) -> usize {
+    let listed = stdout(&run_local(
+        "gid-admin",
+        root,
+        &["subscriptions", "list", "--topic", topic],
+    ));
+    listed.lines().skip(1).count()
+}
+
+#[test]
+fn one_endpoint_is_subscribed_once_and_a_dry_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let phone = [
+        "subscribe",
+        "--topic",
+        "trash",
+        "--sms",
+        "+1 (619) 555-0100",
+    ];
+
+    let planned = admin_json(root, &[&phone[..], &["--dry-run"]].concat());
+    assert_eq!(planned["result"], "would_subscribe");
+    assert_eq!(planned["topic_created"], true);
+    assert_eq!(planned["sns_topic"], "gid-trash");
+    assert!(
+        stdout(&run_local("gid-admin", root, &["topic", "list"]))
+            .trim()
+            .is_empty(),
+        "a dry run creates no topic"
+    );
+
+    let done = admin_json(root, &phone);
+    assert_eq!(done["result"], "subscribed");
+    assert_eq!(done["protocol"], "sms");
+    assert_eq!(
+        done["endpoint"], "+16195550100",
+        "written as contacts rows are"
+    );
+    assert_eq!(done["status"], "confirmed");
+    assert!(done["subscription_arn"]
+        .as_str()
+        .unwrap()
+        .contains(":gid-trash:"));
+
+    let again = run_local("gid-admin", root, &phone);
+    assert_success(&again);
+    assert!(
+        stdout(&again).contains("already subscribed to trash")
+            && stdout(&again).contains("nothing changed"),
+        "{}",
+        stdout(&again)
+    );
+    let email = [
+        "subscribe",
+        "--topic",
+        "trash",
+        "--email",
+        "Pat@Example.org",
+    ];
+    assert_eq!(admin_json(root, &email)["result"], "subscribed");
+    let email_again = [
+        "subscribe",
+        "--topic",
+        "trash",
+        "--email",
+        "pat@example.org",
+    ];
+    assert_eq!(
+        admin_json(root, &email_again)["result"],
+        "already_subscribed"
+    );
+    assert_eq!(subscription_count(root, "trash"), 2);
+
+    let bad = run_local(
+        "gid-admin",
+        root,
+        &["subscribe", "--topic", "streets", "--sms", "619-555"],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("--sms: phone number \"619-555\" is invalid")
+            && stderr(&bad).contains("nothing subscribed"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(!stdout(&run_local("gid-admin", root, &["topic", "list"])).contains("streets"));
+}
+
+#[tokio::test]
+async fn topic_delete_takes_a_name_or_an_arn_and_needs_force_for_a_topic_without_the_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let phone = ["subscribe", "--topic", "trash", "--sms", "+16195550100"];
+    let trash = admin_json(root, &phone)["topic_arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another team's topic in the same account: no gid prefix.
+    let outbox = LocalOutbox::new(root.join("outbox"));
+    let payroll = outbox
+        .create_topic(&TopicName::new("payroll-alerts").unwrap())
+        .await
+        .unwrap();
+
+    let planned = admin_json(root, &["topic", "delete", "trash", "--dry-run"]);
+    assert_eq!(planned["deleted"], false);
+    assert_eq!(planned["subscriptions"], 1);
+    assert_eq!(
+        subscription_count(root, "trash"),
+        1,
+        "a dry run deletes nothing"
+    );
+
+    let missing = run_local("gid-admin", root, &["topic", "delete", "graffiti"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("topic graffiti (SNS topic gid-graffiti) does not exist"),
+        "{}",
+        stderr(&missing)
+    );
+    let full_name = run_local("gid-admin", root, &["topic", "delete", "gid-trash"]);
+    assert!(!full_name.status.success());
+    assert!(
+        stderr(&full_name).contains("did you mean trash?"),
+        "{}",
+        stderr(&full_name)
+    );
+
+    let refused = run_local("gid-admin", root, &["topic", "delete", payroll.as_str()]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains("is not gid's") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        outbox.list_topics().await.unwrap().len(),
+        2,
+        "refused: nothing deleted"
+    );
+    let forced = admin_json(root, &["topic", "delete", payroll.as_str(), "--force"]);
+    assert_eq!(forced["deleted"], true);
+    assert_eq!(forced["topic"], Value::Null, "not one of gid's");
+
+    let deleted = admin_json(root, &["topic", "delete", &trash]);
+    assert_eq!(
+        (deleted["deleted"].clone(), deleted["topic"].clone()),
+        (Value::Bool(true), "trash".into())
+    );
+    assert!(outbox.list_topics().await.unwrap().is_empty());
+    let gone = run_local("gid-admin", root, &["topic", "delete", &trash]);
+    assert!(!gone.status.success());
+    assert!(
+        stderr(&gone).contains("does not exist"),
+        "{}",
+        stderr(&gone)
+    );
+}
+
+#[test]
+fn subscribe_reads_the_contacts_list_from_a_url_and_never_shows_its_signature() {
+    let csv = "Name,Department,Email,Phone\nAna,Trash,ana@example.org,+16195550100\nBo,Streets,,+16195550101\n";
+    let server = StubServer::start(vec![StubResponse::ok(&[("Content-Type", "text/csv")], csv)]);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let url = format!("{}/contacts.csv?X-Amz-Signature=s3cr3t", server.endpoint);
+    let doc = admin_json(root, &["subscribe", "--file", &url]);
+    assert_eq!(doc["subscribed"], 3);
+    assert_eq!(doc["source"], format!("{}/contacts.csv", server.endpoint));
+    assert_eq!(
+        server.requests()[0].path,
+        "/contacts.csv?X-Amz-Signature=s3cr3t"
+    );
+
+    let expired = StubServer::start(vec![StubResponse::s3_error(
+        403,
+        "AccessDenied",
+        "Request has expired",
+    )]);
+    let url = format!("{}/contacts.csv?X-Amz-Signature=s3cr3t", expired.endpoint);
+    let out = run_local("gid-admin", root, &["subscribe", "--file", &url]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "downloading {}/contacts.csv failed: the server answered HTTP 403",
+            expired.endpoint
+        )) && err.contains("ask for a new one"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("s3cr3t") && !stdout(&out).contains("s3cr3t"),
+        "{err}"
     );
 }
