@@ -324,7 +324,9 @@ async fn scooter_pickups_on_s3_with_local_engines_makes_no_aws_engine_call() {
     for (_, bucket) in &buckets {
         assert_success(&run("gid-admin", &["bucket", "create", bucket]));
     }
-    let sample = ["sample", "--month", "2019-01", "--files", "2"];
+    let sample = [
+        "sample", "--month", "2019-01", "--files", "3", "--rows", "150",
+    ];
     assert_success(&run("gid-admin", &sample));
     assert_success(&run(
         "monthly-report",
@@ -363,11 +365,11 @@ async fn scooter_pickups_on_s3_with_local_engines_makes_no_aws_engine_call() {
         ["s3"],
         "S3 only: no Comprehend, Translate or Rekognition"
     );
+    // The offline labeller read the photos from S3: the sample's motorcycle is a Scooter.
     assert!(
-        counts["photos"].as_u64().unwrap() > 0,
+        counts["scooter_photos"].as_u64().unwrap() > 0,
         "photos read from S3: {counts:#}"
     );
-    assert!(counts["pickups"].as_u64().unwrap() > 0, "{counts:#}");
 
     // The pickups are published to the S3 site, one row per pickup.
     let store = crate::support_aws::s3().await;
@@ -382,4 +384,63 @@ async fn scooter_pickups_on_s3_with_local_engines_makes_no_aws_engine_call() {
         .body;
     let rows = csv::Reader::from_reader(csv.as_ref()).records().count() as u64;
     assert_eq!(rows, counts["pickups"].as_u64().unwrap());
+}
+
+#[test]
+fn aws_engines_over_a_local_folder_send_photos_as_bytes_and_dry_runs_price_them() {
+    let stub = StubServer::start(vec![StubResponse::json(
+        r#"{"Labels":[{"Name":"Cat","Confidence":91.5}],"LabelModelVersion":"3.0"}"#,
+    )]);
+    let root = root_with_image(&cat_photo(), "requests/cat.jpg");
+    let data_root = root.path().to_str().unwrap().to_owned();
+    let env = [
+        ("GID__LOCAL__DATA_ROOT", data_root.as_str()),
+        ("GID__NOTIFY__OUTBOX_DIR", data_root.as_str()),
+        ("GID__ENRICH__ENGINES", "aws"),
+        ("GID__ENRICH__AWS__ENDPOINT_URL", stub.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let run = |name: &str, args: &[&str]| run_with_env(name, args, &env, "local");
+    let out = run(
+        "gid-admin",
+        &["labels", BUCKET, "requests/cat.jpg", "--output", "json"],
+    );
+    assert_success(&out);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["profile"].as_str(), doc["engines"].as_str()),
+        (Some("local"), Some("aws"))
+    );
+    assert_eq!(doc["labels"][0]["name"], "Cat");
+    // Rekognition cannot reach a folder: the photo's bytes go in the request.
+    let request: Value = serde_json::from_slice(&stub.requests()[0].body).unwrap();
+    let sent = std::fs::read(cat_photo()).unwrap();
+    let bytes = request["Image"]["Bytes"].as_str().expect("Image.Bytes");
+    assert_eq!(
+        bytes.len(),
+        sent.len().div_ceil(3) * 4,
+        "the whole photo, base64"
+    );
+    assert!(request["Image"].get("S3Object").is_none(), "{request}");
+
+    assert_success(&run(
+        "gid-admin",
+        &[
+            "sample", "--month", "2019-01", "--files", "3", "--rows", "150",
+        ],
+    ));
+    assert_success(&run(
+        "monthly-report",
+        &["--month", "2019-01", "--stage", "ingest"],
+    ));
+    let dry = run("scooter-pickups", &["--month", "2019-01", "--dry-run"]);
+    assert_success(&dry);
+    assert!(
+        stdout(&dry).contains("estimated AWS cost $"),
+        "{}",
+        stdout(&dry)
+    );
+    assert_eq!(stub.requests().len(), 1, "a dry run asks no engine");
 }
