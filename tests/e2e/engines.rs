@@ -424,6 +424,32 @@ fn aws_engines_over_a_local_folder_send_photos_as_bytes_and_dry_runs_price_them(
         "the whole photo, base64"
     );
     assert!(request["Image"].get("S3Object").is_none(), "{request}");
+    // Over Rekognition's 5 MB for bytes: refused here, naming the photo, nothing sent.
+    let huge = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(huge.path(), vec![0u8; 5 * 1024 * 1024 + 1]).unwrap();
+    let upload = [
+        "object",
+        "upload",
+        huge.path().to_str().unwrap(),
+        BUCKET,
+        "--key",
+        "requests/huge.jpg",
+    ];
+    assert_success(&run("gid-admin", &upload));
+    let refused = run("gid-admin", &["labels", BUCKET, "requests/huge.jpg"]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains(&format!(
+            "s3://{BUCKET}/requests/huge.jpg is 5242881 bytes, over the 5 MB"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        stub.requests().len(),
+        1,
+        "nothing sent for the refused photo"
+    );
 
     assert_success(&run(
         "gid-admin",

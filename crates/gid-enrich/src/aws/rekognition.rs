@@ -67,20 +67,25 @@ impl AwsRekognition {
     }
 
     /// The image as Rekognition receives it: an `S3Object` it fetches, or the bytes read
-    /// here.
-    async fn image(&self, image: &ImageRef) -> Result<Image, EnrichError> {
+    /// here. A photo over the bytes limit is refused as Rekognition would refuse it
+    /// (`ImageTooLargeException`: not transient), so a run records that photo as
+    /// unreadable and goes on with the others.
+    async fn image(&self, operation: &'static str, image: &ImageRef) -> Result<Image, EnrichError> {
         let Some(store) = &self.images else {
             return Ok(s3_image(image));
         };
         let object = store.get(&image.bucket, &image.key).await?;
         if object.body.len() > REKOGNITION_MAX_IMAGE_BYTES {
-            return Err(EnrichError::Unsupported {
+            return Err(EnrichError::Service {
                 engine: ENGINE.to_owned(),
-                what: format!(
-                    "{}: {} bytes, over the 5 MB Rekognition accepts as bytes (store the photos in S3, where Rekognition reads up to 15 MB, or make them smaller)",
+                operation,
+                message: format!(
+                    "{} is {} bytes, over the 5 MB Rekognition accepts as bytes: store the photos in S3 (Rekognition reads up to 15 MB there) or make this one smaller",
                     s3_url(image),
                     object.body.len()
                 ),
+                transient: false,
+                detail: None,
             });
         }
         Ok(Image::builder()
@@ -163,7 +168,7 @@ impl ImageLabeler for AwsRekognition {
         max_labels: usize,
         min_confidence: f32,
     ) -> Result<Vec<ImageLabel>, EnrichError> {
-        let sent = self.image(image).await?;
+        let sent = self.image(LABELS, image).await?;
         let _permit = self.gate.enter().await;
         let answer = self
             .client
@@ -199,7 +204,7 @@ impl TextDetector for AwsRekognition {
     }
 
     async fn detect_text(&self, image: &ImageRef) -> Result<Vec<TextDetection>, EnrichError> {
-        let sent = self.image(image).await?;
+        let sent = self.image(TEXT, image).await?;
         let _permit = self.gate.enter().await;
         let answer = self
             .client
