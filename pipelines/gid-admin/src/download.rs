@@ -69,10 +69,12 @@ impl SourceUrl {
             .build();
         let client = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(connector);
         let download = async {
-            let response = client
-                .get(self.0.clone())
-                .await
-                .map_err(|e| failed(connection_error(&e)))?;
+            let response = client.get(self.0.clone()).await.map_err(|e| {
+                failed(format!(
+                    "{}; check the URL and that this machine can reach its host",
+                    connection_error(&e)
+                ))
+            })?;
             let status = response.status();
             if !status.is_success() {
                 let hint = match status.as_u16() {
