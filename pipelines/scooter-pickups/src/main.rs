@@ -1,6 +1,6 @@
 //! `scooter-pickups`: for each month, the e-scooter requests whose photo shows a scooter
 //! and whose description is negative — translated, scored and labelled by the configured
-//! engines (offline on the local profile, AWS on the aws profile), published as
+//! engines (`enrich.engines`: offline or AWS, by default the profile's), published as
 //! `scooter_pickups.{csv,html}` on the report site. Wiring only: the transform lives in
 //! `gid-enrich`, the month sequencing in `gid-runs`.
 
@@ -32,8 +32,8 @@ struct Cli {
     months: MonthArgs,
     #[command(flatten)]
     output: OutputArgs,
-    /// Say how many engine calls (characters, photos) a run would make, and on the aws
-    /// profile what they would cost; call nothing, write nothing.
+    /// Say how many engine calls (characters, photos) a run would make, and for the AWS
+    /// engines what they would cost; call nothing, write nothing.
     #[arg(long)]
     dry_run: bool,
     /// Months processed at once.
