@@ -470,3 +470,89 @@ fn aws_engines_over_a_local_folder_send_photos_as_bytes_and_dry_runs_price_them(
     );
     assert_eq!(stub.requests().len(), 1, "a dry run asks no engine");
 }
+
+#[tokio::test]
+async fn scooter_pickups_on_the_aws_engines_reports_each_engine_services_requests() {
+    // One Spanish scooter request with a photo: one language batch and one sentiment batch
+    // (Comprehend), one translation, one photo (Rekognition).
+    let root = tempfile::tempdir().unwrap();
+    let store = gid_storage::LocalStore::new(root.path());
+    let put = |bucket: &'static str, key: &'static str, body: Vec<u8>| {
+        let store = &store;
+        async move {
+            let bucket = BucketName::new(bucket).unwrap();
+            gid_storage::BucketAdmin::create_bucket(store, &bucket)
+                .await
+                .unwrap();
+            let options = gid_storage::PutOptions::new("application/octet-stream");
+            let key = ObjectKey::new(key).unwrap();
+            store
+                .put(&bucket, &key, body.into(), &options)
+                .await
+                .unwrap();
+        }
+    };
+    let csv = "service_request_id,service_name,date_requested,status,public_description,image\n\
+               s1,Shared Mobility Device,2019-01-05T10:00:00,Open,El patinete bloquea la acera,cat.jpg\n";
+    put("gid-requests", "2019/jan/scooters.csv", csv.into()).await;
+    put("gid-images", "cat.jpg", std::fs::read(cat_photo()).unwrap()).await;
+    // Comprehend answers both batch operations with one shape: each SDK reads its fields.
+    let comprehend = StubServer::start(vec![StubResponse::json(
+        r#"{"ResultList":[{"Index":0,"Languages":[{"LanguageCode":"es","Score":0.99}],
+            "Sentiment":"NEGATIVE","SentimentScore":{"Positive":0.01,"Negative":0.97,
+            "Neutral":0.01,"Mixed":0.01}}],"ErrorList":[]}"#,
+    )]);
+    let translate = StubServer::start(vec![translated(
+        "The scooter blocks the sidewalk",
+        "es",
+        "en",
+    )]);
+    let rekognition = StubServer::start(vec![StubResponse::json(
+        r#"{"Labels":[{"Name":"Scooter","Confidence":95.0}],"LabelModelVersion":"3.0"}"#,
+    )]);
+    let data_root = root.path().to_str().unwrap();
+    let outbox = root.path().join("outbox");
+    let env = [
+        ("GID__LOCAL__DATA_ROOT", data_root),
+        ("GID__NOTIFY__OUTBOX_DIR", outbox.to_str().unwrap()),
+        ("GID__ENRICH__ENGINES", "aws"),
+        ("AWS_ENDPOINT_URL_COMPREHEND", comprehend.endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_TRANSLATE", translate.endpoint.as_str()),
+        (
+            "AWS_ENDPOINT_URL_REKOGNITION",
+            rekognition.endpoint.as_str(),
+        ),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+
+    let out = run_with_env(
+        "scooter-pickups",
+        &["--month", "2019-01", "--output", "json"],
+        &env,
+        "local",
+    );
+
+    assert_success(&out);
+    let doc = run_summary(&out);
+    assert_eq!(
+        summary_stage(&doc, "2019-01", "enrich")["counts"]["pickups"],
+        1,
+        "{doc:#}"
+    );
+    let requests = &doc["requests"];
+    let sent = |service: &str| {
+        (
+            requests[service]["operations"].as_u64(),
+            requests[service]["attempts"].as_u64(),
+        )
+    };
+    assert_eq!(sent("comprehend"), (Some(2), Some(2)), "{requests:#}");
+    assert_eq!(sent("translate"), (Some(1), Some(1)), "{requests:#}");
+    assert_eq!(sent("rekognition"), (Some(1), Some(1)), "{requests:#}");
+    assert!(requests.get("s3").is_none(), "folders count no requests");
+    let stubs = [&comprehend, &translate, &rekognition];
+    let received: Vec<usize> = stubs.iter().map(|s| s.requests().len()).collect();
+    assert_eq!(received, [2, 1, 1], "the counts are what the services got");
+}

@@ -1,12 +1,16 @@
 //! The SDK configuration every AWS client of a process is built from, loaded once.
 
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_types::service_config::ServiceConfigKey;
+use gid_core::RequestStats;
+
+use crate::RequestCounter;
 
 /// The region used with a custom endpoint when nothing names one: emulators and most
 /// S3-compatible stores accept it. Against AWS itself gid never guesses a region.
@@ -43,6 +47,18 @@ impl Service {
             Service::Comprehend => "Comprehend",
             Service::Rekognition => "Rekognition",
             Service::Sts => "STS",
+        }
+    }
+
+    /// Its name in the run summary's `requests` (`s3`, `translate`, …).
+    pub fn summary_name(self) -> &'static str {
+        match self {
+            Service::S3 => "s3",
+            Service::Sns => "sns",
+            Service::Translate => "translate",
+            Service::Comprehend => "comprehend",
+            Service::Rekognition => "rekognition",
+            Service::Sts => "sts",
         }
     }
 
@@ -123,10 +139,16 @@ impl fmt::Display for ProfileNote {
 /// single identity cache, the region, retries and timeouts. Every client (S3, SNS,
 /// Translate, Comprehend, Rekognition, STS) is built from it, so credentials are resolved
 /// (and refreshed) once for all of them.
+///
+/// It also owns the process's request counters, one per service ([`AwsContext::counter`]):
+/// every client of a service counts into the same one, so a run can report what it asked
+/// of each service however many adapters it built.
 #[derive(Debug, Clone)]
 pub struct AwsContext {
     sdk: SdkConfig,
     settings: AwsSettings,
+    /// Shared by every clone: a counter handed out once is the one read at the end.
+    counters: Arc<Mutex<Vec<(Service, RequestCounter)>>>,
 }
 
 impl AwsContext {
@@ -172,6 +194,7 @@ impl AwsContext {
         let mut context = Self {
             sdk,
             settings: settings.clone(),
+            counters: Arc::default(),
         };
         if context.sdk.region().is_none() {
             let custom = [Service::S3, Service::Sns, Service::Translate]
@@ -214,6 +237,25 @@ impl AwsContext {
             .unwrap_or(FALLBACK_REGION)
     }
 
+    /// The request counter of `service`, to install on its client as an interceptor: every
+    /// call for the same service returns (a clone of) the same counter.
+    pub fn counter(&self, service: Service) -> RequestCounter {
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, counter)) = counters.iter().find(|(s, _)| *s == service) {
+            return counter.clone();
+        }
+        let counter = RequestCounter::default();
+        counters.push((service, counter.clone()));
+        counter
+    }
+
+    /// What each service whose counter was handed out has been asked so far, in the order
+    /// the counters were first asked for.
+    pub fn request_stats(&self) -> Vec<(Service, RequestStats)> {
+        let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        counters.iter().map(|(s, c)| (*s, c.stats())).collect()
+    }
+
     /// The custom endpoint the SDK resolves for `service`, as its client builder does:
     /// gid's `aws.endpoint_url`, else `AWS_ENDPOINT_URL_<SERVICE>` or the profile's
     /// `services` section, else `AWS_ENDPOINT_URL` or the profile's `endpoint_url`. `None`:
@@ -247,5 +289,27 @@ mod tests {
             Service::Rekognition.endpoint_variable(),
             "AWS_ENDPOINT_URL_REKOGNITION"
         );
+    }
+
+    #[tokio::test]
+    async fn every_client_of_a_service_counts_into_the_one_counter_of_the_context() {
+        let aws = AwsContext::load(&AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some("http://127.0.0.1:1".into()),
+            ..AwsSettings::default()
+        })
+        .await
+        .unwrap();
+        let shared = aws.clone();
+        let first = aws.counter(Service::Translate);
+        let second = shared.counter(Service::Translate);
+        let other = aws.counter(Service::Comprehend);
+        assert!(
+            first.shares_counts_with(&second),
+            "two Translate clients of one process count apart"
+        );
+        assert!(!first.shares_counts_with(&other));
+        let services: Vec<_> = aws.request_stats().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(services, [Service::Translate, Service::Comprehend]);
     }
 }

@@ -39,6 +39,12 @@ impl RequestCounter {
             server_errors: c.server_errors.load(Ordering::Relaxed),
         }
     }
+
+    /// Whether both count into the same numbers (clones of one counter).
+    #[cfg(test)]
+    pub(crate) fn shares_counts_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Intercept for RequestCounter {

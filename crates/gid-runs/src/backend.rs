@@ -24,11 +24,26 @@ pub enum BackendError {
     },
 }
 
+/// The process's one AWS configuration, once something asked for it.
+static AWS: tokio::sync::OnceCell<AwsContext> = tokio::sync::OnceCell::const_new();
+
+/// Requests of the services whose clients count through the process's AWS configuration
+/// (the enrichment engines: `translate`, `comprehend`, `rekognition`), by their run-summary
+/// names; S3 and SNS are read from the store and the notifier. Empty when no such client
+/// was built, so a run on the offline engines lists none and loads no AWS configuration.
+pub fn counted_requests() -> Vec<(&'static str, gid_core::RequestStats)> {
+    AWS.get().map_or_else(Vec::new, |aws| {
+        aws.request_stats()
+            .into_iter()
+            .map(|(service, stats)| (service.summary_name(), stats))
+            .collect()
+    })
+}
+
 /// The process's AWS configuration: loaded once, on first use, and shared by every client
 /// (S3, SNS, Translate, Comprehend, Rekognition), so credentials are resolved and cached
 /// once. A process runs one configuration, so the first caller's is the one.
 pub async fn aws_context(config: &Config) -> Result<&'static AwsContext, BackendError> {
-    static AWS: tokio::sync::OnceCell<AwsContext> = tokio::sync::OnceCell::const_new();
     Ok(AWS
         .get_or_try_init(|| async {
             AwsContext::load(&AwsSettings::from_config(&config.aws)).await

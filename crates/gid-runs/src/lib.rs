@@ -25,8 +25,8 @@ mod shutdown;
 pub mod site;
 
 pub use backend::{
-    aws_context, departments, open_notifier, open_store, prepare_buckets, sms_attributes,
-    thresholds, topic_prefix, BackendError,
+    aws_context, counted_requests, departments, open_notifier, open_store, prepare_buckets,
+    sms_attributes, thresholds, topic_prefix, BackendError,
 };
 #[cfg(feature = "enrich")]
 pub use backend::{engine, open_engines};

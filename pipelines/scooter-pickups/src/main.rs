@@ -20,7 +20,10 @@ use gid_cli::{
 use gid_core::Profile;
 use gid_runs::report::{MonthReport, RunClock, Tool};
 use gid_runs::scooter::scooter_months;
-use gid_runs::{open_engines, open_notifier, open_store, prepare_buckets, MonthRun, RunOptions};
+use gid_runs::{
+    counted_requests, open_engines, open_notifier, open_store, prepare_buckets, MonthRun,
+    RunOptions,
+};
 
 /// Select e-scooter requests to pick up: a scooter in the photo and a negative description.
 #[derive(Debug, Parser)]
@@ -75,13 +78,17 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     let progress = ProgressBars::new(bars, months.len());
     let results = scooter_months(&run, &engines, &months, usize::from(cli.jobs), &progress).await;
     progress.finish();
-    // The local backend counts no requests. Comprehend, Translate and Rekognition are
-    // not listed: their adapters do not expose their counters (each month's enrich
-    // counts have the engine calls).
-    let requests: BTreeMap<String, _> = match profile {
-        Profile::Aws => BTreeMap::from([("s3".to_owned(), run.store.request_stats().into())]),
-        Profile::Local => BTreeMap::new(),
+    // The local backend counts no requests; the AWS engines count theirs on either
+    // profile (`enrich.engines = "aws"` over folders still calls AWS).
+    let store_requests = match profile {
+        Profile::Aws => vec![("s3", run.store.request_stats())],
+        Profile::Local => Vec::new(),
     };
+    let requests: BTreeMap<String, _> = store_requests
+        .into_iter()
+        .chain(counted_requests())
+        .map(|(service, stats)| (service.to_owned(), stats.into()))
+        .collect();
     let mut summary = clock.finish(
         profile,
         cli.dry_run,

@@ -15,17 +15,22 @@ pub(crate) struct Gate {
     permits: Semaphore,
     pace: Option<Pace>,
     operations: AtomicU64,
-    /// Attempts on the wire, counted by the interceptor every gid AWS client carries.
+    /// Attempts on the wire: the service's counter of the process's `AwsContext`, so the
+    /// run summary's per-service requests include the engines'.
     wire: gid_aws::RequestCounter,
 }
 
 impl Gate {
-    pub(crate) fn new(max_concurrency: NonZeroUsize, per_second: Option<NonZeroU32>) -> Self {
+    pub(crate) fn new(
+        max_concurrency: NonZeroUsize,
+        per_second: Option<NonZeroU32>,
+        wire: gid_aws::RequestCounter,
+    ) -> Self {
         Self {
             permits: Semaphore::new(max_concurrency.get()),
             pace: per_second.map(Pace::new),
             operations: AtomicU64::new(0),
-            wire: gid_aws::RequestCounter::default(),
+            wire,
         }
     }
 
@@ -49,7 +54,8 @@ impl Gate {
         self.operations.load(Ordering::Relaxed)
     }
 
-    /// HTTP attempts the SDK transmitted, retries included.
+    /// HTTP attempts the SDK transmitted for the service, retries included (every adapter
+    /// of the service built from the same `AwsContext` counts into the same number).
     pub(crate) fn attempts(&self) -> u64 {
         self.wire.stats().attempts
     }
@@ -98,6 +104,7 @@ mod tests {
         let gate = Gate::new(
             NonZeroUsize::new(8).unwrap(),
             Some(NonZeroU32::new(50).unwrap()),
+            gid_aws::RequestCounter::default(),
         );
         let start = std::time::Instant::now();
         for _ in 0..6 {
@@ -112,7 +119,11 @@ mod tests {
 
     #[tokio::test]
     async fn concurrency_bound_holds_back_the_next_operation() {
-        let gate = Gate::new(NonZeroUsize::new(1).unwrap(), None);
+        let gate = Gate::new(
+            NonZeroUsize::new(1).unwrap(),
+            None,
+            gid_aws::RequestCounter::default(),
+        );
         let first = gate.enter().await;
         let second = tokio::time::timeout(Duration::from_millis(30), gate.enter()).await;
         assert!(

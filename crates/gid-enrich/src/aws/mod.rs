@@ -55,6 +55,7 @@ pub use rekognition::{AwsRekognition, REKOGNITION_MAX_IMAGE_BYTES};
 pub use translate::AwsTranslator;
 
 use crate::EnrichError;
+use gate::Gate;
 
 /// Texts per Comprehend batch call (its limit for both batch operations): a run's
 /// Comprehend calls are `ceil(non-blank texts / 25)` per operation.
@@ -131,13 +132,21 @@ impl AwsEnrichSettings {
             .build()
     }
 
-    /// These settings with the endpoint the shared configuration resolves for `service`
-    /// filled in (for messages: "connection refused by …").
-    fn resolved(&self, aws: &AwsContext, service: Service) -> Self {
-        Self {
+    /// What an adapter of `service` holds besides its client: these settings with the
+    /// endpoint the shared configuration resolves filled in (for messages: "connection
+    /// refused by …"), and the gate that paces its operations and counts them into the
+    /// context's counter of `service` (what the run summary reports).
+    fn admission(&self, aws: &AwsContext, service: Service) -> (Self, Gate) {
+        let settings = Self {
             endpoint_url: self.endpoint_url.clone().or_else(|| aws.endpoint(service)),
             ..self.clone()
-        }
+        };
+        let gate = Gate::new(
+            settings.max_concurrency,
+            settings.requests_per_second,
+            aws.counter(service),
+        );
+        (settings, gate)
     }
 }
 

@@ -34,8 +34,7 @@ impl AwsTranslator {
     /// The client of the process's shared AWS configuration, with the adapter's own
     /// endpoint, retries, timeouts and pace.
     pub fn new(aws: &gid_aws::AwsContext, settings: &AwsEnrichSettings) -> Self {
-        let settings = settings.resolved(aws, gid_aws::Service::Translate);
-        let gate = Gate::new(settings.max_concurrency, settings.requests_per_second);
+        let (settings, gate) = settings.admission(aws, gid_aws::Service::Translate);
         let config = client_config!(aws_sdk_translate, aws, settings, gate);
         Self {
             client: Client::from_conf(config),
