@@ -6,8 +6,43 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use gid_e2e::{assert_success, moto_endpoint, run_with_env, stderr, stdout, unique};
+use gid_e2e::{
+    assert_success, moto_endpoint, run_with_env, stderr, stdout, unique, StubResponse, StubServer,
+};
 use serde_json::Value;
+
+use crate::enrich_aws::translate_error;
+
+/// Endpoints standing in for the AWS engine services (moto has no Translate), each
+/// answering every request with `answers` (Translate, Comprehend, Rekognition).
+struct EngineStubs([StubServer; 3]);
+
+impl EngineStubs {
+    fn answering(answers: [StubResponse; 3]) -> Self {
+        Self(answers.map(|answer| StubServer::start(vec![answer])))
+    }
+
+    /// What an authorised caller meets with the doctor's empty requests: refused as invalid.
+    fn authorised() -> Self {
+        Self::answering([
+            translate_error(400, "ValidationException", "Text must not be empty"),
+            StubResponse::json_error(400, "ValidationException", "TextList is empty"),
+            StubResponse::json_error(400, "InvalidImageFormatException", "not an image"),
+        ])
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        ["TRANSLATE", "COMPREHEND", "REKOGNITION"]
+            .iter()
+            .zip(&self.0)
+            .map(|(service, stub)| (format!("AWS_ENDPOINT_URL_{service}"), stub.endpoint.clone()))
+            .collect()
+    }
+
+    fn requests(&self) -> usize {
+        self.0.iter().map(|s| s.requests().len()).sum()
+    }
+}
 
 /// The document of `gid-admin doctor --output json`, after checking its shape: a version,
 /// the profile, the verdict, and checks each with an id, a name, a status, a one-line
@@ -85,6 +120,7 @@ struct Aws {
     buckets: Vec<(&'static str, String)>,
     trash: String,
     streets: String,
+    engines: EngineStubs,
 }
 
 impl Aws {
@@ -114,6 +150,7 @@ impl Aws {
             buckets,
             trash,
             streets,
+            engines: EngineStubs::authorised(),
         };
         for key in create {
             assert_success(&aws.admin(&["bucket", "create", aws.bucket(key)]));
@@ -127,6 +164,7 @@ impl Aws {
 
     fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![("AWS_ENDPOINT_URL".to_owned(), moto_endpoint())];
+        env.extend(self.engines.env());
         for (key, name) in &self.buckets {
             env.push((
                 format!("GID__BUCKETS__{}", key.to_uppercase()),
@@ -137,10 +175,17 @@ impl Aws {
     }
 
     fn admin(&self, args: &[&str]) -> Output {
+        self.admin_with(&[], args)
+    }
+
+    /// gid-admin with `extra` variables besides the setup's.
+    fn admin_with(&self, extra: &[(&str, &str)], args: &[&str]) -> Output {
         let mut all = vec!["--config", self.config.to_str().unwrap()];
         all.extend_from_slice(args);
         let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut env: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.extend_from_slice(extra);
         run_with_env("gid-admin", &all, &env, "aws")
     }
 
@@ -195,6 +240,10 @@ fn doctor_passes_a_healthy_aws_setup_and_leaves_no_probe_behind() {
         ("sns", "ok"),
         // moto lacks GetSMSSandboxAccountStatus.
         ("sns.sms-sandbox", "skipped"),
+        // The engines of the aws profile (enrich.engines defaults to it), at the stubs.
+        ("engine.translate", "ok"),
+        ("engine.comprehend", "ok"),
+        ("engine.rekognition", "ok"),
     ]
     .iter()
     .map(|(id, s)| (id.to_string(), s.to_string()))
@@ -240,6 +289,30 @@ fn doctor_passes_a_healthy_aws_setup_and_leaves_no_probe_behind() {
         "{}",
         stdout(&table)
     );
+}
+
+#[test]
+fn on_the_aws_profile_with_local_engines_the_doctor_checks_the_offline_engines_only() {
+    let aws = Aws::new(&ALL_BUCKETS);
+
+    let out = aws.admin_with(
+        &[("GID__ENRICH__ENGINES", "local")],
+        &["doctor", "--output", "json"],
+    );
+
+    let doc = document(&out, "aws");
+    let ids: Vec<String> = statuses(&doc).into_iter().map(|(id, _)| id).collect();
+    let engines: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| id.starts_with("engine."))
+        .collect();
+    assert_eq!(
+        engines,
+        ["engine.apertium", "engine.tesseract", "engine.image-model"],
+        "{doc:#}"
+    );
+    assert_eq!(aws.engines.requests(), 0, "no AWS engine was asked");
 }
 
 #[test]
@@ -394,6 +467,52 @@ fn a_missing_image_model_is_a_warning_that_names_the_pipeline_needing_it() {
     assert!(detail.contains(missing.to_str().unwrap()), "{detail}");
     assert!(detail.contains("scooter-pickups"), "{detail}");
     assert!(model["action"].as_str().unwrap().contains("make models"));
+}
+
+#[test]
+fn on_the_local_profile_with_aws_engines_the_doctor_names_the_permission_an_engine_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    healthy_local(dir.path());
+    let stubs = EngineStubs::answering([
+        translate_error(400, "ValidationException", "Text must not be empty"),
+        StubResponse::json_error(
+            400,
+            "AccessDeniedException",
+            "not authorized to perform: comprehend:BatchDetectDominantLanguage",
+        ),
+        StubResponse::json_error(400, "InvalidImageFormatException", "not an image"),
+    ]);
+    let env = stubs.env();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.extend([
+        ("GID__ENRICH__ENGINES", "aws"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ]);
+
+    let out = local(dir.path(), &env, &["doctor", "--output", "json"]);
+
+    let doc = document(&out, "local");
+    assert_eq!(out.status.code(), Some(0), "monthly-report needs no engine");
+    assert_eq!(check(&doc, "engine.translate")["status"], "ok");
+    assert_eq!(check(&doc, "engine.rekognition")["status"], "ok");
+    let comprehend = check(&doc, "engine.comprehend");
+    assert_eq!(comprehend["status"], "warn", "{comprehend:#}");
+    let detail = comprehend["detail"].as_str().unwrap();
+    assert!(detail.contains("access denied"), "{detail}");
+    assert!(detail.contains("scooter-pickups needs it"), "{detail}");
+    assert!(comprehend["action"]
+        .as_str()
+        .unwrap()
+        .contains("comprehend:BatchDetectDominantLanguage, comprehend:BatchDetectSentiment"));
+    assert!(
+        statuses(&doc).iter().all(|(id, _)| id != "engine.apertium"),
+        "the offline engines are not the configured ones: {doc:#}"
+    );
+    // One empty request each (Comprehend stops at the first refusal), nothing retried.
+    let sent: Vec<usize> = stubs.0.iter().map(|s| s.requests().len()).collect();
+    assert_eq!(sent, [1, 1, 1]);
 }
 
 #[test]

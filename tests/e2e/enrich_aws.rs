@@ -78,7 +78,7 @@ fn translated(text: &str, source: &str) -> StubResponse {
 }
 
 /// A Translate error as RPC v2 CBOR sends it (`__type` with the shape's namespace).
-fn translate_error(status: u16, error_type: &str, message: &str) -> StubResponse {
+pub(crate) fn translate_error(status: u16, error_type: &str, message: &str) -> StubResponse {
     let mut cbor = aws_smithy_cbor::Encoder::new(Vec::new());
     cbor.map(2)
         .str("__type")

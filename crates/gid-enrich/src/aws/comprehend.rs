@@ -8,7 +8,10 @@ use aws_sdk_comprehend::Client;
 use futures::{StreamExt, TryStreamExt};
 
 use super::gate::Gate;
-use super::{client_config, malformed, service_error, standalone_context, AwsEnrichSettings};
+use super::{
+    client_config, malformed, preflight_answer, service_error, standalone_context,
+    AwsEnrichSettings,
+};
 use crate::ports::{
     truncate_utf8, DetectedLanguage, EngineId, LanguageCode, LanguageDetector, Sentiment,
     SentimentAnalyzer, SentimentResult, SentimentScores, COMPREHEND_MAX_TEXT_BYTES,
@@ -75,6 +78,26 @@ impl AwsComprehend {
     /// HTTP requests transmitted so far, SDK retries included.
     pub fn api_attempts(&self) -> u64 {
         self.gate.attempts()
+    }
+
+    /// Whether both batch operations can be used (endpoint, credentials, permissions),
+    /// asked with empty batches Comprehend refuses as invalid, so nothing is billed.
+    pub async fn preflight(&self) -> Result<(), EnrichError> {
+        let language = self
+            .client
+            .batch_detect_dominant_language()
+            .set_text_list(Some(Vec::new()))
+            .send()
+            .await;
+        preflight_answer(ENGINE, LANGUAGE, &self.settings, language)?;
+        let sentiment = self
+            .client
+            .batch_detect_sentiment()
+            .language_code(ComprehendLanguage::En)
+            .set_text_list(Some(Vec::new()))
+            .send()
+            .await;
+        preflight_answer(ENGINE, SENTIMENT, &self.settings, sentiment)
     }
 
     /// The non-blank texts, cut to Comprehend's size limit, with their indexes.

@@ -14,8 +14,11 @@
 //! * every operation of an adapter waits for a slot of its concurrency bound
 //!   ([`AwsEnrichSettings::max_concurrency`]) and of its pace
 //!   ([`AwsEnrichSettings::requests_per_second`]) before it is sent;
-//! * each adapter counts the operations it issued ([`AwsTranslator::api_calls`], …) and the
-//!   HTTP attempts the SDK transmitted for them, retries included (`api_attempts`).
+//! * each adapter counts the operations it issued ([`AwsTranslator::api_calls`], …); the
+//!   HTTP attempts, retries included (`api_attempts`), are counted by the context's counter
+//!   of the service ([`gid_aws::AwsContext::counter`]), which the run summary reads;
+//! * SDK errors are read by gid-aws's one classifier ([`gid_aws::classify`]), the SDK's
+//!   error kept as the source.
 //!
 //! What the adapters do not do: cache answers (the caller keys its cache by
 //! [`EngineId`](crate::ports::EngineId)), fetch images (Rekognition reads them from S3
@@ -178,24 +181,39 @@ macro_rules! client_config {
 }
 pub(crate) use client_config;
 
-/// Error codes that mean "slow down": the SDK has already retried them with backoff.
-const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
+/// Error codes of a request refused for what it holds. AWS authenticates and authorises a
+/// request before it validates the input, so one of these answers to a deliberately empty
+/// request proves the endpoint, the credentials and the permission, at no charge.
+const REFUSED_AS_INVALID: &[&str] = &[
+    "ValidationException",
+    "InvalidRequestException",
+    "InvalidParameterException",
+    "InvalidImageFormatException",
 ];
 
-/// Error codes of a service-side failure that a later attempt may not meet.
-const SERVER_CODES: &[&str] = &[
-    "InternalServerException",
-    "InternalServerError",
-    "InternalFailure",
-    "ServiceUnavailableException",
-    "ServiceUnavailable",
-];
+/// What a preflight's deliberately empty request came back with: refused as invalid (or
+/// accepted) means the operation is usable; anything else is the error a run would meet.
+fn preflight_answer<T, E>(
+    engine: &str,
+    operation: &'static str,
+    settings: &AwsEnrichSettings,
+    answer: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<(), EnrichError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match answer {
+        Ok(_) => Ok(()),
+        Err(err) if err.code().is_some_and(|c| REFUSED_AS_INVALID.contains(&c)) => Ok(()),
+        Err(err) => Err(service_error(
+            engine,
+            operation,
+            "an empty preflight request",
+            settings,
+            err,
+        )),
+    }
+}
 
 /// Maps an SDK error the adapter has no specific meaning for onto
 /// [`EnrichError::Service`], saying whether a later run may succeed.
@@ -211,29 +229,24 @@ fn service_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let code = err.code().map(str::to_owned);
-    let throttled = code
-        .as_deref()
-        .is_some_and(|c| THROTTLING_CODES.contains(&c))
-        || status == Some(429);
-    let transient = throttled
-        || code.as_deref().is_some_and(|c| SERVER_CODES.contains(&c))
-        || status.is_some_and(|s| s >= 500)
+    // gid-aws's one reading of SDK errors decides; a connection that broke (not refused)
+    // or an answer that broke off is worth a later run too, though it names no kind.
+    let kind = gid_aws::describe(operation, subject, &err, settings.endpoint_url.as_deref());
+    let throttled = kind == gid_aws::FailureKind::Throttled;
+    let transient = kind.is_transient()
         || matches!(
             err,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+            SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
         );
     let message = if throttled {
         format!(
             "{subject}: still throttled after retrying (max_attempts = {}; {}: {}); lower \
              requests_per_second or max_concurrency, or ask AWS for a higher quota",
             settings.max_attempts.max(1),
-            code.as_deref().unwrap_or("HTTP 429"),
+            err.code().unwrap_or("HTTP 429"),
             err.message().unwrap_or("no message"),
         )
     } else {
-        let kind = gid_aws::describe(operation, subject, &err, settings.endpoint_url.as_deref());
         format!("{subject}: {kind}")
     };
     EnrichError::Service {

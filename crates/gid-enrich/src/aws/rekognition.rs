@@ -11,7 +11,10 @@ use aws_sdk_rekognition::Client;
 use gid_storage::{ObjectStore, StorageError};
 
 use super::gate::Gate;
-use super::{client_config, malformed, service_error, standalone_context, AwsEnrichSettings};
+use super::{
+    client_config, malformed, preflight_answer, service_error, standalone_context,
+    AwsEnrichSettings,
+};
 use crate::ports::{
     BoundingBox, EngineId, ImageLabel, ImageLabeler, ImageRef, TextDetection, TextDetector,
     TextKind,
@@ -108,6 +111,18 @@ impl AwsRekognition {
     /// HTTP requests transmitted so far, SDK retries included.
     pub fn api_attempts(&self) -> u64 {
         self.gate.attempts()
+    }
+
+    /// Whether `DetectLabels` can be used (endpoint, credentials, permission), asked with
+    /// one byte that is no image, which Rekognition refuses as invalid without billing.
+    pub async fn preflight(&self) -> Result<(), EnrichError> {
+        let answer = self
+            .client
+            .detect_labels()
+            .image(Image::builder().bytes(Blob::new(vec![0])).build())
+            .send()
+            .await;
+        preflight_answer(ENGINE, LABELS, &self.settings, answer)
     }
 
     fn error<E>(

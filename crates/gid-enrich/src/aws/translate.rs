@@ -6,7 +6,9 @@ use aws_sdk_translate::Client;
 use futures::{StreamExt, TryStreamExt};
 
 use super::gate::Gate;
-use super::{client_config, service_error, standalone_context, AwsEnrichSettings};
+use super::{
+    client_config, preflight_answer, service_error, standalone_context, AwsEnrichSettings,
+};
 use crate::ports::{
     truncate_utf8, EngineId, LanguageCode, Translation, Translator, TRANSLATE_MAX_TEXT_BYTES,
 };
@@ -58,6 +60,20 @@ impl AwsTranslator {
     /// HTTP requests transmitted so far, SDK retries included.
     pub fn api_attempts(&self) -> u64 {
         self.gate.attempts()
+    }
+
+    /// Whether `TranslateText` can be used (endpoint, credentials, permission), asked with
+    /// an empty text Translate refuses as invalid, so nothing is translated or billed.
+    pub async fn preflight(&self) -> Result<(), EnrichError> {
+        let answer = self
+            .client
+            .translate_text()
+            .text("")
+            .source_language_code("auto")
+            .target_language_code("en")
+            .send()
+            .await;
+        preflight_answer(ENGINE, OPERATION, &self.settings, answer)
     }
 
     async fn translate_one(

@@ -1,5 +1,6 @@
 //! The local profile's checks: the data root, the bucket folders, the work bucket's
-//! probes, the outbox, threshold topics and the offline engines.
+//! probes, the outbox and threshold topics; and the offline engines' checks, which
+//! `enrich.engines = "local"` asks for on either profile.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,10 +66,16 @@ pub(super) async fn examine(config: &Config, thresholds: &[Threshold]) -> Vec<Ch
     let prefix = crate::backend::topic_prefix(config).unwrap_or_default();
     let outbox = LocalOutbox::new(&config.notify.outbox_dir);
     checks.extend(topic_checks(&outbox, thresholds, &prefix).await);
-    checks.push(apertium_check().await);
-    checks.push(tesseract_check().await);
-    checks.push(image_model_check(&image_model_path()));
     checks
+}
+
+/// The offline engines (`enrich.engines = "local"`), whichever profile stores the data.
+pub(super) async fn engine_checks() -> Vec<Check> {
+    vec![
+        apertium_check().await,
+        tesseract_check().await,
+        image_model_check(&image_model_path()),
+    ]
 }
 
 /// Bucket folders, then the work bucket's probes.

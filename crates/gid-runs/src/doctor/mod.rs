@@ -7,8 +7,10 @@
 //! writes (the alert ledger and the site index rely on them), whether the reports bucket
 //! lets anyone read (by object ACL, by bucket policy, or not at all) as `publish.acl`
 //! expects, SNS, each threshold topic's confirmed subscriptions and the SMS sandbox. On
-//! the local profile: the data root, the bucket folders, the same probes, the outbox and
-//! the offline engines of scooter-pickups.
+//! the local profile: the data root, the bucket folders, the same probes and the outbox.
+//! Then the enrichment engines `enrich.engines` names (by default the profile's), on
+//! either profile: the offline engines of scooter-pickups are installed, or Amazon
+//! Translate, Comprehend and Rekognition answer and let the identity call them.
 //!
 //! A [`Check`] is `ok`, `warn` (a run works, but something is risky), `fail` (a scheduled
 //! run would fail) or `skipped` (it could not be told, and why). Nothing is changed but a
@@ -16,6 +18,7 @@
 //! run creates anyway (the data root, the work and reports folders, the outbox).
 
 mod aws;
+mod engines;
 mod local;
 
 use std::fmt::Write as _;
@@ -228,10 +231,15 @@ pub enum DoctorError {
 /// Runs every check of the configured profile.
 pub async fn examine(config: &Config) -> Result<DoctorReport, DoctorError> {
     let thresholds = crate::thresholds(config)?;
-    let checks = match config.profile {
+    let mut checks = match config.profile {
         Profile::Aws => aws::examine(config, &thresholds).await,
         Profile::Local => local::examine(config, &thresholds).await,
     };
+    // The engines are chosen apart from storage: check the ones a run would call.
+    checks.extend(match config.engines() {
+        Profile::Local => local::engine_checks().await,
+        Profile::Aws => engines::aws_engine_checks(config).await,
+    });
     Ok(DoctorReport::new(config.profile, checks))
 }
 
