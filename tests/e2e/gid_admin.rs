@@ -393,3 +393,60 @@ fn gid_admin_subscribes_one_endpoint_once_and_deletes_its_topic_on_sns() {
         stderr(&gone)
     );
 }
+
+/// Runs a gid binary on the local profile with a stdout nobody reads: the pipe's read end
+/// is closed before the process starts, so its first write to stdout fails with EPIPE, as
+/// behind `| head -1` once head has its line.
+fn run_with_closed_stdout(name: &str, data_root: &Path, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    gid_e2e::gid_command(name, "local")
+        .env("GID__LOCAL__DATA_ROOT", data_root)
+        .env("GID__NOTIFY__OUTBOX_DIR", data_root.join("outbox"))
+        .args(args)
+        .stdout(writer)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_reader_that_closes_stdout_early_ends_the_output_quietly_with_the_commands_exit_code() {
+    let root = tempfile::tempdir().unwrap();
+    let sample = [
+        "sample", "--month", "2019-01", "--files", "3", "--rows", "20",
+    ];
+    let runs: [(&str, &[&str]); 2] = [
+        ("gid-admin", &sample),
+        (
+            "monthly-report",
+            &["--month", "2019-01", "--output", "json"],
+        ),
+    ];
+    for (name, args) in runs {
+        let out = run_with_closed_stdout(name, root.path(), args);
+        let err = stderr(&out);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{name}: {err}"
+        );
+        assert_eq!(out.status.code(), Some(0), "{name}: {err}");
+    }
+    // A streamed download stops where the reader stopped, without an error.
+    let listing = stdout(&run_local(
+        "gid-admin",
+        root.path(),
+        &["object", "list", "gid-requests", "--prefix", "2019/jan/"],
+    ));
+    let key = listing
+        .lines()
+        .find_map(|line| line.split_whitespace().find(|w| w.ends_with(".csv")))
+        .unwrap_or_else(|| panic!("no export listed: {listing}"))
+        .to_owned();
+    let out = run_with_closed_stdout(
+        "gid-admin",
+        root.path(),
+        &["object", "download", "gid-requests", &key, "--output", "-"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}

@@ -6,6 +6,10 @@
 //! Binaries stay thin: parse flags with these, load the config, open the backend, call
 //! the stage crates, print the summary.
 
+mod stdout;
+
+pub use stdout::{is_closed_reader, write_stdout};
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -31,8 +31,8 @@ pub(crate) async fn doctor(common: &CommonArgs, output: DoctorOutput) -> anyhow:
         }
     };
     match output {
-        DoctorOutput::Text => print!("{}", report.table()),
-        DoctorOutput::Json => println!("{}", report.to_json()),
+        DoctorOutput::Text => gid_cli::out!("{}", report.table()),
+        DoctorOutput::Json => gid_cli::outln!("{}", report.to_json()),
     }
     Ok(ExitCode::from(report.exit_code()))
 }

@@ -163,7 +163,7 @@ fn print_json(config: &Config, mut document: serde_json::Value) {
         fields.insert("profile".into(), config.profile.as_str().into());
         fields.insert("engines".into(), config.engines().as_str().into());
     }
-    println!("{document:#}");
+    gid_cli::outln!("{document:#}");
 }
 
 /// Runs one enrichment command on the configured engine (`enrich.engines`).
@@ -192,7 +192,7 @@ pub(crate) async fn run(
                 .pop()
                 .context("the translator returned no translation")?;
             match output {
-                Output::Text => println!("{}", answer.text),
+                Output::Text => gid_cli::outln!("{}", answer.text),
                 Output::Json => print_json(
                     config,
                     json!({
@@ -213,7 +213,7 @@ pub(crate) async fn run(
                 .pop()
                 .context("the language detector returned no answer")?;
             match output {
-                Output::Text => println!("{} (score {:.2})", answer.code, answer.score),
+                Output::Text => gid_cli::outln!("{} (score {:.2})", answer.code, answer.score),
                 Output::Json => print_json(
                     config,
                     json!({
@@ -234,7 +234,7 @@ pub(crate) async fn run(
                 .context("the sentiment analyzer returned no answer")?;
             let s = answer.scores;
             match output {
-                Output::Text => println!(
+                Output::Text => gid_cli::outln!(
                     "{} (positive {:.2}, negative {:.2}, neutral {:.2}, mixed {:.2})",
                     answer.sentiment.as_str(),
                     s.positive,
@@ -272,10 +272,10 @@ pub(crate) async fn run(
             match output {
                 Output::Text => {
                     if labels.is_empty() {
-                        println!("no label reaches confidence {min_confidence}");
+                        gid_cli::outln!("no label reaches confidence {min_confidence}");
                     }
                     for label in &labels {
-                        println!("{:>6.2}  {}", label.confidence, label.name);
+                        gid_cli::outln!("{:>6.2}  {}", label.confidence, label.name);
                     }
                 }
                 Output::Json => print_json(
@@ -317,9 +317,9 @@ pub(crate) async fn run(
                             TextKind::Line => "LINE",
                             TextKind::Word => "WORD",
                         };
-                        println!("{kind:<4}  {:>6.2}  {}", d.confidence, d.text);
+                        gid_cli::outln!("{kind:<4}  {:>6.2}  {}", d.confidence, d.text);
                     }
-                    println!("{lines} lines, {words} words");
+                    gid_cli::outln!("{lines} lines, {words} words");
                 }
                 Output::Json => print_json(
                     config,

@@ -165,7 +165,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<()> {
         Command::Object(command) => object(store, command).await,
         Command::Acl(command) => storage::acl(store, command).await,
         Command::Url { bucket, key } => {
-            println!("{}", store.public_url(&bucket, &key));
+            gid_cli::outln!("{}", store.public_url(&bucket, &key));
             Ok(())
         }
         Command::Presign {

@@ -127,15 +127,15 @@ pub(crate) async fn topic(config: &Config, command: TopicCommand) -> anyhow::Res
     match command {
         TopicCommand::Create { name } => {
             let arn = create_gid_topic(notifier, &prefix, &TopicName::new(name)?).await?;
-            println!("{arn}");
+            gid_cli::outln!("{arn}");
         }
         TopicCommand::List => {
             let listing = list_gid_topics(notifier, &prefix).await?;
             for topic in &listing.gid {
-                println!("{:<20} {}", topic.name.as_str(), topic.arn);
+                gid_cli::outln!("{:<20} {}", topic.name.as_str(), topic.arn);
             }
             if listing.others > 0 {
-                println!(
+                gid_cli::outln!(
                     "({} other topics in the account without the prefix {prefix}: not gid's, not shown)",
                     listing.others
                 );
@@ -153,11 +153,11 @@ pub(crate) async fn topic(config: &Config, command: TopicCommand) -> anyhow::Res
                 notifier.delete_topic(&arn).await?;
             }
             match output {
-                Output::Text => println!(
+                Output::Text => gid_cli::outln!(
                     "{} {arn} with its {subscriptions} subscriptions",
                     if dry_run { "would delete" } else { "deleted" }
                 ),
-                Output::Json => println!(
+                Output::Json => gid_cli::outln!(
                     "{:#}",
                     json!({
                         "profile": config.profile.as_str(),
@@ -195,7 +195,7 @@ pub(crate) async fn topic(config: &Config, command: TopicCommand) -> anyhow::Res
                 );
             }
             let report = prune_topics(notifier, &prefix, &keep).await?;
-            println!(
+            gid_cli::outln!(
                 "deleted {}, kept {}, left alone {} topics without the prefix {prefix}",
                 report.deleted.len(),
                 report.kept.len(),
@@ -395,9 +395,9 @@ async fn subscribe_one(
                     format!("would subscribe {endpoint} to {short} (SNS topic {sns})")
                 }
             };
-            println!("{line}");
+            gid_cli::outln!("{line}");
         }
-        Output::Json => println!(
+        Output::Json => gid_cli::outln!(
             "{:#}",
             json!({
                 "profile": config.profile.as_str(),
@@ -499,7 +499,7 @@ async fn subscribe_list(
         );
     }
     match output {
-        Output::Text => println!(
+        Output::Text => gid_cli::outln!(
             "{} contacts → {} topics: {} subscribed, {} already subscribed, {} rejected rows, {} failed",
             contacts.contacts.len(),
             report.topics.len(),
@@ -508,7 +508,7 @@ async fn subscribe_list(
             contacts.rejected.len(),
             report.failed.len()
         ),
-        Output::Json => println!(
+        Output::Json => gid_cli::outln!(
             "{:#}",
             json!({
                 "profile": config.profile.as_str(),
@@ -543,9 +543,12 @@ pub(crate) async fn list_subscriptions(
         Some(name) => Some(existing_topic(notifier.as_ref(), &prefix, &name).await?),
         None => None,
     };
-    println!(
+    gid_cli::outln!(
         "{:<10} {:<6} {:<32} {:<22} subscription",
-        "topic", "proto", "endpoint", "status"
+        "topic",
+        "proto",
+        "endpoint",
+        "status"
     );
     for s in notifier.list_subscriptions(topic.as_ref()).await? {
         // Without --topic every subscription of the account is listed: gid's by short
@@ -553,7 +556,7 @@ pub(crate) async fn list_subscriptions(
         let topic = prefix
             .short_name(&s.topic)
             .map_or_else(|| s.topic.name().to_owned(), |n| n.to_string());
-        println!(
+        gid_cli::outln!(
             "{:<10} {:<6} {:<32} {:<22} {}",
             topic,
             s.protocol.as_str(),
@@ -577,7 +580,7 @@ pub(crate) async fn unsubscribe(
     let notifier = open_notifier(config).await?;
     if let Some(arn) = arn {
         notifier.unsubscribe(&SubscriptionArn::new(arn)?).await?;
-        println!("unsubscribed");
+        gid_cli::outln!("unsubscribed");
         return Ok(());
     }
     let topic = existing_topic(
@@ -588,7 +591,7 @@ pub(crate) async fn unsubscribe(
     .await?;
     let protocol = protocol.map(|p| Protocol::from(p.as_str()));
     let report = unsubscribe_all(notifier.as_ref(), &topic, protocol).await?;
-    println!(
+    gid_cli::outln!(
         "removed {}, pending confirmation (cannot be removed) {}, failed {}",
         report.removed.len(),
         report.pending.len(),
@@ -618,7 +621,7 @@ pub(crate) async fn publish(
     let notifier = open_notifier(config).await?;
     let arn = existing_topic(notifier.as_ref(), &topic_prefix(config)?, topic).await?;
     let id = notifier.publish(&arn, subject, message).await?;
-    println!("published to {arn} (message {id})");
+    gid_cli::outln!("published to {arn} (message {id})");
     Ok(())
 }
 
@@ -627,6 +630,6 @@ pub(crate) async fn send_sms(config: &Config, phone: &str, message: &str) -> any
     let notifier = open_notifier(config).await?;
     let phone = PhoneNumber::new(phone)?;
     let id = notifier.send_sms(&phone, message).await?;
-    println!("sent SMS to {phone} (message {id})");
+    gid_cli::outln!("sent SMS to {phone} (message {id})");
     Ok(())
 }

@@ -11,14 +11,19 @@ pub(crate) async fn runs(
 ) -> anyhow::Result<()> {
     let notifier = open_notifier(&config).await?;
     let run = MonthRun::new(config, store, notifier, RunOptions::default())?;
-    println!(
+    gid_cli::outln!(
         "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  inputs",
-        "month", "stage", "state", "finished (UTC)", "rows", "quarantined"
+        "month",
+        "stage",
+        "state",
+        "finished (UTC)",
+        "rows",
+        "quarantined"
     );
     for month in months {
         for status in run.status(*month).await? {
             let Some(last) = &status.last else {
-                println!(
+                gid_cli::outln!(
                     "{:<8} {:<9} {:<10}",
                     month.to_string(),
                     status.stage.as_str(),
@@ -36,7 +41,7 @@ pub(crate) async fn runs(
                 Some(false) => "unchanged",
                 None => "-",
             };
-            println!(
+            gid_cli::outln!(
                 "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  {inputs}",
                 month.to_string(),
                 status.stage.as_str(),

@@ -175,7 +175,7 @@ pub(crate) async fn sample(
     let csv = PutOptions::new("text/csv; charset=utf-8");
     store.create_bucket(staging).await?;
     if contacts_exist && existing == Existing::Keep {
-        println!("contacts: s3://{staging}/{contacts} already exists, left as it is");
+        gid_cli::outln!("contacts: s3://{staging}/{contacts} already exists, left as it is");
     } else {
         store
             .put(
@@ -186,7 +186,7 @@ pub(crate) async fn sample(
             )
             .await?;
         let verb = if contacts_exist { "overwrote" } else { "wrote" };
-        println!("contacts: {verb} s3://{staging}/{contacts}");
+        gid_cli::outln!("contacts: {verb} s3://{staging}/{contacts}");
     }
     store.create_bucket(bucket).await?;
     if !photos.is_empty() {
@@ -196,7 +196,7 @@ pub(crate) async fn sample(
         let month = plan.month;
         let prefix = &plan.prefix;
         if existing == Existing::Keep && !plan.exports.is_empty() {
-            println!(
+            gid_cli::outln!(
                 "{month}: {} exports already under s3://{bucket}/{prefix}, left as they are",
                 plan.exports.len()
             );
@@ -237,7 +237,7 @@ pub(crate) async fn sample(
             0 => String::new(),
             n => format!(", {n} already there left as they are"),
         };
-        println!(
+        gid_cli::outln!(
             "{month}: {} files{replaced}, {} good rows, {} dirty rows → s3://{bucket}/{prefix}; {stored} of {} request photos stored{kept}",
             sample.files.len(),
             sample.truth.total_rows,

@@ -38,7 +38,7 @@ pub(crate) async fn site(
 ) -> anyhow::Result<()> {
     match command {
         SiteCommand::Url => {
-            println!("{}", site_url(config, store).await?);
+            gid_cli::outln!("{}", site_url(config, store).await?);
             Ok(())
         }
         SiteCommand::Init {
@@ -62,21 +62,23 @@ async fn init(
 ) -> anyhow::Result<()> {
     let bucket = &config.buckets.reports;
     if config.profile == Profile::Local {
-        println!("the local backend's site is the folder of bucket {bucket}: nothing to configure");
-        println!("site: {}", site_url(config, store).await?);
+        gid_cli::outln!(
+            "the local backend's site is the folder of bucket {bucket}: nothing to configure"
+        );
+        gid_cli::outln!("site: {}", site_url(config, store).await?);
         return Ok(());
     }
     let (s3, changes) = plan_for(config, access, website).await?;
-    println!(
+    gid_cli::outln!(
         "site init s3://{bucket} (access {}{})",
         access.as_str(),
         if website { ", website" } else { "" }
     );
     if changes.is_empty() {
-        println!("  nothing to change: the bucket is set up");
+        gid_cli::outln!("  nothing to change: the bucket is set up");
     }
     for change in &changes {
-        println!(
+        gid_cli::outln!(
             "  {} {change}",
             if dry_run { "would change" } else { "change" }
         );
@@ -93,13 +95,13 @@ async fn init(
         tracing::warn!("set publish.website = true so runs print the website endpoint");
     }
     if dry_run {
-        println!("dry run: nothing changed");
+        gid_cli::outln!("dry run: nothing changed");
         return Ok(());
     }
     apply(&s3, bucket, &changes).await?;
     if !changes.is_empty() {
-        println!("applied {} change(s)", changes.len());
+        gid_cli::outln!("applied {} change(s)", changes.len());
     }
-    println!("site: {}", site_url(config, store).await?);
+    gid_cli::outln!("site: {}", site_url(config, store).await?);
     Ok(())
 }

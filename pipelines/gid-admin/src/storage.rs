@@ -90,12 +90,12 @@ pub(crate) async fn bucket(store: &dyn Backend, command: BucketCommand) -> anyho
     match command {
         BucketCommand::Create { bucket } => {
             store.create_bucket(&bucket).await?;
-            println!("bucket {bucket} ready");
+            gid_cli::outln!("bucket {bucket} ready");
         }
         BucketCommand::List => {
             for b in store.list_buckets().await? {
                 let created = b.created.map(|c| c.to_rfc3339()).unwrap_or_default();
-                println!("{}\t{created}", b.name);
+                gid_cli::outln!("{}\t{created}", b.name);
             }
         }
         BucketCommand::Delete { bucket, force } => {
@@ -106,10 +106,10 @@ pub(crate) async fn bucket(store: &dyn Backend, command: BucketCommand) -> anyho
                     .map(|o| o.key)
                     .collect();
                 store.delete_many(&bucket, &keys).await?;
-                println!("emptied {bucket}: {} objects deleted", keys.len());
+                gid_cli::outln!("emptied {bucket}: {} objects deleted", keys.len());
             }
             store.delete_bucket(&bucket).await?;
-            println!("bucket {bucket} deleted");
+            gid_cli::outln!("bucket {bucket} deleted");
         }
     }
     Ok(())
@@ -137,9 +137,10 @@ pub(crate) async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> a
             let content_type = content_type.unwrap_or_else(|| content_type_for(&key).to_owned());
             let options = PutOptions::new(content_type.clone()).with_acl(acl);
             let written = store.put_file(&bucket, &key, &file, &options).await?;
-            println!(
+            gid_cli::outln!(
                 "uploaded s3://{bucket}/{key} ({content_type}, {} bytes, etag {})",
-                written.size, written.etag
+                written.size,
+                written.etag
             );
         }
         ObjectCommand::Download {
@@ -154,16 +155,17 @@ pub(crate) async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> a
                     while let Some(chunk) = body.next().await {
                         // Locked per chunk: the lock is not held across the await.
                         let mut stdout = std::io::stdout().lock();
-                        stdout
-                            .write_all(&chunk?)
-                            .and_then(|()| stdout.flush())
-                            .context("writing to standard output")?;
+                        match stdout.write_all(&chunk?).and_then(|()| stdout.flush()) {
+                            // The reader has all it wanted (`| head -c 100`).
+                            Err(e) if gid_cli::is_closed_reader(&e) => break,
+                            written => written.context("writing to standard output")?,
+                        }
                     }
                 }
                 other => {
                     let path = other.unwrap_or_else(|| PathBuf::from(key.file_name()));
                     let meta = download_to_file(store, &bucket, &key, &path).await?;
-                    println!(
+                    gid_cli::outln!(
                         "downloaded s3://{bucket}/{key} → {} ({} bytes)",
                         path.display(),
                         meta.size
@@ -173,12 +175,12 @@ pub(crate) async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> a
         }
         ObjectCommand::Head { bucket, key } => {
             let meta = store.head(&bucket, &key).await?;
-            println!("key\t{}", meta.key);
-            println!("size\t{}", meta.size);
-            println!("last_modified\t{}", meta.last_modified.to_rfc3339());
-            println!("etag\t{}", meta.etag);
-            println!("content_type\t{}", meta.content_type.unwrap_or_default());
-            println!("cache_control\t{}", meta.cache_control.unwrap_or_default());
+            gid_cli::outln!("key\t{}", meta.key);
+            gid_cli::outln!("size\t{}", meta.size);
+            gid_cli::outln!("last_modified\t{}", meta.last_modified.to_rfc3339());
+            gid_cli::outln!("etag\t{}", meta.etag);
+            gid_cli::outln!("content_type\t{}", meta.content_type.unwrap_or_default());
+            gid_cli::outln!("cache_control\t{}", meta.cache_control.unwrap_or_default());
         }
         ObjectCommand::List {
             bucket,
@@ -195,7 +197,7 @@ pub(crate) async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> a
                     if max_keys.is_some_and(|max| shown >= max) {
                         break 'pages;
                     }
-                    println!("{}\t{}\t{}", o.last_modified.to_rfc3339(), o.size, o.key);
+                    gid_cli::outln!("{}\t{}\t{}", o.last_modified.to_rfc3339(), o.size, o.key);
                     shown += 1;
                 }
                 match page.next {
@@ -207,7 +209,7 @@ pub(crate) async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> a
         }
         ObjectCommand::Delete { bucket, keys } => {
             store.delete_many(&bucket, &keys).await?;
-            println!("deleted {} keys from {bucket}", keys.len());
+            gid_cli::outln!("deleted {} keys from {bucket}", keys.len());
         }
     }
     Ok(())
@@ -217,11 +219,11 @@ pub(crate) async fn object(store: &dyn ObjectStore, command: ObjectCommand) -> a
 pub(crate) async fn acl(store: &dyn ObjectAcls, command: AclCommand) -> anyhow::Result<()> {
     match command {
         AclCommand::Get { bucket, key } => {
-            println!("{}", store.get_acl(&bucket, &key).await?.as_str());
+            gid_cli::outln!("{}", store.get_acl(&bucket, &key).await?.as_str());
         }
         AclCommand::Set { bucket, key, acl } => {
             store.put_acl(&bucket, &key, acl).await?;
-            println!("s3://{bucket}/{key} is now {}", acl.as_str());
+            gid_cli::outln!("s3://{bucket}/{key} is now {}", acl.as_str());
         }
     }
     Ok(())
@@ -237,6 +239,6 @@ pub(crate) async fn presign(
     let url = store
         .presign_get(bucket, key, Duration::from_secs(expires_secs))
         .await?;
-    println!("{url}");
+    gid_cli::outln!("{url}");
     Ok(())
 }

@@ -147,11 +147,11 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         outcomes.len(),
     );
     if cli.output.output == OutputFormat::Json {
-        println!("{}", summary.to_json_line());
+        gid_cli::outln!("{}", summary.to_json_line());
         return Ok(exit);
     }
     for outcome in outcomes.iter().filter(|o| o.is_ok()) {
-        println!("{}", outcome.summary_line());
+        gid_cli::outln!("{}", outcome.summary_line());
         for stage in &outcome.stages {
             if let StageOutcome::Planned {
                 stage,
@@ -160,10 +160,10 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
             } = stage
             {
                 for r in reads {
-                    println!("  {stage}: would read  {r}");
+                    gid_cli::outln!("  {stage}: would read  {r}");
                 }
                 for w in writes {
-                    println!("  {stage}: would write {w}");
+                    gid_cli::outln!("  {stage}: would write {w}");
                 }
             }
         }
@@ -174,11 +174,11 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         ("sns", run.notifier.request_stats()),
     ] {
         if !stats.is_empty() {
-            println!("{service}: {stats}");
+            gid_cli::outln!("{service}: {stats}");
         }
     }
     if let Some(url) = &summary.site_url {
-        println!("site: {url}");
+        gid_cli::outln!("site: {url}");
     }
     Ok(exit)
 }

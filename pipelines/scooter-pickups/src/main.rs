@@ -104,10 +104,10 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         results.len(),
     );
     match cli.output.output {
-        OutputFormat::Json => println!("{}", summary.to_json_line()),
+        OutputFormat::Json => gid_cli::outln!("{}", summary.to_json_line()),
         OutputFormat::Text => {
             for outcome in results.iter().filter_map(|m| m.result.as_ref().ok()) {
-                println!("{}", outcome.summary_line());
+                gid_cli::outln!("{}", outcome.summary_line());
             }
         }
     }
