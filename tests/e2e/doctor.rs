@@ -390,13 +390,12 @@ fn local(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
 /// A local setup as the demo makes it: sample exports and contacts, the contacts
 /// subscribed, an images bucket.
 fn healthy_local(dir: &Path) {
-    assert_success(&local(
-        dir,
-        &[],
-        &[
-            "sample", "--month", "2019-01", "--files", "3", "--rows", "20",
-        ],
-    ));
+    let spec = gid_sample::SampleSpec {
+        files_per_month: 3,
+        rows_per_file: 20,
+        ..Default::default()
+    };
+    crate::fixtures::seed_blocking(&dir.join("data"), "2019-01", "2019-01", &spec);
     assert_success(&local(dir, &[], &["subscribe"]));
     assert_success(&local(dir, &[], &["bucket", "create", "gid-images"]));
 }

@@ -275,11 +275,7 @@ fn random_bytes(n: usize) -> Vec<u8> {
 async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert_success(&run_local(
-        "gid-admin",
-        root,
-        &["sample", "--from", "2019-01", "--to", "2019-01"],
-    ));
+    crate::fixtures::seed(root, "2019-01", "2019-01", &Default::default()).await;
     let (clean, clean_doc) = run_local_json("monthly-report", root, &["--month", "2019-01"]);
     assert_success(&clean);
     let report = "gid-reports/2019/jan/final_report.csv";
@@ -804,11 +800,7 @@ async fn scooter_image_keys_cannot_reach_outside_the_images_bucket() {
 fn hostile_contacts_are_reported_by_line_and_names_never_reach_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert_success(&run_local(
-        "gid-admin",
-        root,
-        &["sample", "--from", "2019-01", "--to", "2019-01"],
-    ));
+    crate::fixtures::seed_default(root, "2019-01", "2019-01");
     // Names that try to inject into a spreadsheet, a page, SQL, a terminal, a log, a shell,
     // a template: each row is otherwise valid and must be subscribed.
     let names = [

@@ -64,11 +64,7 @@ fn concurrent_notify_runs_send_each_alert_once_on_the_local_backend() {
     const PROCESSES: usize = 3;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert_success(&run_local(
-        "gid-admin",
-        root,
-        &["sample", "--month", "2019-01"],
-    ));
+    crate::fixtures::seed_default(root, "2019-01", "2019-01");
     assert_success(&run_local("gid-admin", root, &["subscribe"]));
     assert_success(&run_local(
         "monthly-report",
@@ -207,13 +203,12 @@ fn four_publishers_per_round(
 async fn concurrent_publishers_never_lose_a_report_from_the_local_index() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert_success(&run_local(
-        "gid-admin",
-        root,
-        &[
-            "sample", "--from", "2019-01", "--to", "2019-12", "--files", "3", "--rows", "30",
-        ],
-    ));
+    let spec = gid_sample::SampleSpec {
+        files_per_month: 3,
+        rows_per_file: 30,
+        ..Default::default()
+    };
+    crate::fixtures::seed_blocking(root, "2019-01", "2019-12", &spec);
     assert_success(&run_local(
         "monthly-report",
         root,

@@ -10,6 +10,7 @@ mod doctor;
 mod engines;
 mod enrich_aws;
 mod faults;
+mod fixtures;
 mod gid_admin;
 mod hostile_input;
 mod integrity;

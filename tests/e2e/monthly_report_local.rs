@@ -39,12 +39,7 @@ fn parse_report(csv: &str) -> BTreeMap<String, u64> {
 }
 
 async fn seed(root: &Path) -> LocalStore {
-    let out = run_local(
-        "gid-admin",
-        root,
-        &["sample", "--from", "2019-01", "--to", "2019-01"],
-    );
-    assert_success(&out);
+    crate::fixtures::seed(root, "2019-01", "2019-01", &Default::default()).await;
     LocalStore::new(root)
 }
 

@@ -29,11 +29,7 @@ fn messages(root: &Path) -> Vec<serde_json::Value> {
 fn threshold_alerts_reach_subscribed_contacts_once_per_month() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert_success(&run_local(
-        "gid-admin",
-        root,
-        &["sample", "--from", "2019-01", "--to", "2019-01"],
-    ));
+    crate::fixtures::seed_default(root, "2019-01", "2019-01");
 
     let out = run_local("gid-admin", root, &["subscribe"]);
     assert_success(&out);

@@ -11,12 +11,12 @@ use gid_e2e::{
 };
 use serde_json::Value;
 
-fn sample(root: &Path, from: &str, to: &str, rows: &str) {
-    assert_success(&run_local(
-        "gid-admin",
-        root,
-        &["sample", "--from", from, "--to", to, "--rows", rows],
-    ));
+fn sample(root: &Path, from: &str, to: &str, rows: usize) {
+    let spec = gid_sample::SampleSpec {
+        rows_per_file: rows,
+        ..Default::default()
+    };
+    crate::fixtures::seed_blocking(root, from, to, &spec);
 }
 
 /// Each stage of a month in a run summary, with its status.
@@ -48,7 +48,7 @@ fn read(root: &Path, path: &str) -> Vec<u8> {
 fn an_unchanged_rerun_skips_every_stage_and_force_reruns_them() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    sample(root, "2019-01", "2019-01", "100");
+    sample(root, "2019-01", "2019-01", 100);
     assert_success(&run_local("monthly-report", root, &["--month", "2019-01"]));
     let report = "gid-reports/2019/jan/final_report.csv";
     let modified = std::fs::metadata(root.join(report))
@@ -87,7 +87,7 @@ fn an_unchanged_rerun_skips_every_stage_and_force_reruns_them() {
 fn changing_one_input_reruns_exactly_that_months_downstream_stages() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    sample(root, "2019-01", "2019-02", "100");
+    sample(root, "2019-01", "2019-02", 100);
     assert_success(&run_local(
         "monthly-report",
         root,
@@ -150,7 +150,7 @@ fn changing_one_input_reruns_exactly_that_months_downstream_stages() {
 fn a_backfill_with_a_corrupt_month_finishes_the_others_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    sample(root, "2019-01", "2019-03", "50");
+    sample(root, "2019-01", "2019-03", 50);
     // February's exports lost their service_name column: that month cannot be reported.
     for entry in std::fs::read_dir(root.join("gid-requests/2019/feb")).unwrap() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
@@ -193,7 +193,7 @@ fn a_backfill_with_a_corrupt_month_finishes_the_others_and_fails() {
 fn month_index_picks_one_month_of_the_range_for_array_workers() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    sample(root, "2019-01", "2019-03", "20");
+    sample(root, "2019-01", "2019-03", 20);
     let (out, doc) = run_local_json(
         "monthly-report",
         root,
@@ -230,7 +230,7 @@ fn site_snapshot(root: &Path, months: &[&str]) -> Vec<(String, Vec<u8>)> {
 fn a_killed_backfill_resumes_to_the_same_site_as_an_uninterrupted_run() {
     const MONTHS: [&str; 8] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug"];
     let reference = tempfile::tempdir().unwrap();
-    sample(reference.path(), "2019-01", "2019-08", "2000");
+    sample(reference.path(), "2019-01", "2019-08", 2000);
     assert_success(&run_local(
         "monthly-report",
         reference.path(),
@@ -239,7 +239,7 @@ fn a_killed_backfill_resumes_to_the_same_site_as_an_uninterrupted_run() {
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    sample(root, "2019-01", "2019-08", "2000");
+    sample(root, "2019-01", "2019-08", 2000);
     let mut child = gid_command("monthly-report", "local")
         .args(["--from", "2019-01", "--to", "2019-08"])
         .env("GID__LOCAL__DATA_ROOT", root)

@@ -15,11 +15,7 @@ use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
 use serde_json::Value;
 
 fn sample(root: &Path, from: &str, to: &str) {
-    assert_success(&run_local(
-        "gid-admin",
-        root,
-        &["sample", "--from", from, "--to", to],
-    ));
+    crate::fixtures::seed_default(root, from, to);
 }
 
 fn truth() -> gid_sample::GroundTruth {

@@ -52,11 +52,7 @@ fn run(name: &str, root: &Path, args: &[&str]) -> std::process::Output {
 fn pickups_are_scooter_photos_with_negative_descriptions_and_reruns_call_no_engine() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert_success(&run(
-        "gid-admin",
-        root,
-        &["sample", "--from", "2019-01", "--to", "2019-01"],
-    ));
+    crate::fixtures::seed_default(root, "2019-01", "2019-01");
 
     // A dry run before anything was ingested says what a real run would do first.
     let dry = pickups(root, &["--month", "2019-01", "--dry-run"]);
