@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::gate::Gate;
 use super::{
-    client_config, malformed, preflight_answer, service_error, standalone_context,
+    client_config, connect_and_counters, malformed, preflight_answer, service_error,
     AwsEnrichSettings,
 };
 use crate::ports::{
@@ -62,23 +62,7 @@ impl AwsComprehend {
         }
     }
 
-    /// An adapter of its own AWS configuration, loaded from `settings` and the standard
-    /// chain.
-    pub async fn connect(settings: &AwsEnrichSettings) -> Result<Self, gid_aws::AwsSetupError> {
-        Ok(Self::new(&standalone_context(settings).await?, settings))
-    }
-
-    /// Batch operations issued so far, language and sentiment together (at most one per 25
-    /// non-blank texts); SDK retries of an operation are not counted here (see
-    /// [`Self::api_attempts`]).
-    pub fn api_calls(&self) -> u64 {
-        self.gate.operations()
-    }
-
-    /// HTTP requests transmitted so far, SDK retries included.
-    pub fn api_attempts(&self) -> u64 {
-        self.gate.attempts()
-    }
+    connect_and_counters!("Batch operations issued so far, language and sentiment together (at most one per 25 non-blank texts).");
 
     /// Whether both batch operations can be used (endpoint, credentials, permissions),
     /// asked with empty batches Comprehend refuses as invalid, so nothing is billed.

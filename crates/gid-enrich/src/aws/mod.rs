@@ -181,6 +181,34 @@ macro_rules! client_config {
 }
 pub(crate) use client_config;
 
+/// The methods every adapter has alike: `connect` (a configuration of its own) and its
+/// counters. `$calls` says what one operation of the adapter is.
+macro_rules! connect_and_counters {
+    ($calls:literal) => {
+        /// An adapter of its own AWS configuration, loaded from `settings` and the standard
+        /// chain.
+        pub async fn connect(settings: &AwsEnrichSettings) -> Result<Self, gid_aws::AwsSetupError> {
+            Ok(Self::new(
+                &super::standalone_context(settings).await?,
+                settings,
+            ))
+        }
+
+        #[doc = $calls]
+        /// SDK retries of an operation are not counted here (see `api_attempts`).
+        pub fn api_calls(&self) -> u64 {
+            self.gate.operations()
+        }
+
+        /// HTTP requests transmitted so far, SDK retries included, by every adapter of
+        /// the service built from the same `AwsContext` (the run summary's count).
+        pub fn api_attempts(&self) -> u64 {
+            self.gate.attempts()
+        }
+    };
+}
+pub(crate) use connect_and_counters;
+
 /// Error codes of a request refused for what it holds. AWS authenticates and authorises a
 /// request before it validates the input, so one of these answers to a deliberately empty
 /// request proves the endpoint, the credentials and the permission, at no charge.

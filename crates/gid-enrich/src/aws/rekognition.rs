@@ -12,7 +12,7 @@ use gid_storage::{ObjectStore, StorageError};
 
 use super::gate::Gate;
 use super::{
-    client_config, malformed, preflight_answer, service_error, standalone_context,
+    client_config, connect_and_counters, malformed, preflight_answer, service_error,
     AwsEnrichSettings,
 };
 use crate::ports::{
@@ -95,23 +95,9 @@ impl AwsRekognition {
             .build())
     }
 
-    /// An adapter of its own AWS configuration, loaded from `settings` and the standard
-    /// chain.
-    pub async fn connect(settings: &AwsEnrichSettings) -> Result<Self, gid_aws::AwsSetupError> {
-        Ok(Self::new(&standalone_context(settings).await?, settings))
-    }
-
-    /// `DetectLabels` and `DetectText` operations issued so far (one per image and
-    /// operation); SDK retries of an operation are not counted here (see
-    /// [`Self::api_attempts`]).
-    pub fn api_calls(&self) -> u64 {
-        self.gate.operations()
-    }
-
-    /// HTTP requests transmitted so far, SDK retries included.
-    pub fn api_attempts(&self) -> u64 {
-        self.gate.attempts()
-    }
+    connect_and_counters!(
+        "`DetectLabels` and `DetectText` operations issued so far (one per image and operation)."
+    );
 
     /// Whether `DetectLabels` can be used (endpoint, credentials, permission), asked with
     /// one byte that is no image, which Rekognition refuses as invalid without billing.

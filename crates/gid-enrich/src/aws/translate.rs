@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::gate::Gate;
 use super::{
-    client_config, preflight_answer, service_error, standalone_context, AwsEnrichSettings,
+    client_config, connect_and_counters, preflight_answer, service_error, AwsEnrichSettings,
 };
 use crate::ports::{
     truncate_utf8, EngineId, LanguageCode, Translation, Translator, TRANSLATE_MAX_TEXT_BYTES,
@@ -45,22 +45,7 @@ impl AwsTranslator {
         }
     }
 
-    /// An adapter of its own AWS configuration, loaded from `settings` and the standard
-    /// chain.
-    pub async fn connect(settings: &AwsEnrichSettings) -> Result<Self, gid_aws::AwsSetupError> {
-        Ok(Self::new(&standalone_context(settings).await?, settings))
-    }
-
-    /// `TranslateText` operations issued so far (one per non-blank text); SDK retries of
-    /// an operation are not counted here (see [`Self::api_attempts`]).
-    pub fn api_calls(&self) -> u64 {
-        self.gate.operations()
-    }
-
-    /// HTTP requests transmitted so far, SDK retries included.
-    pub fn api_attempts(&self) -> u64 {
-        self.gate.attempts()
-    }
+    connect_and_counters!("`TranslateText` operations issued so far (one per non-blank text).");
 
     /// Whether `TranslateText` can be used (endpoint, credentials, permission), asked with
     /// an empty text Translate refuses as invalid, so nothing is translated or billed.
