@@ -36,4 +36,6 @@ pub use month::{
     MonthRun, Notified, Progress, Published, RunError, RunOptions, SkipKind, Stage, StageError,
     StageOutcome, StageStatus,
 };
+#[cfg(feature = "enrich")]
+pub use month::{EnrichPlanned, Enriched};
 pub use shutdown::{Shutdown, StopReason};

@@ -19,6 +19,10 @@ use crate::manifest::{Manifest, ObjectRef};
 use crate::shutdown::{Shutdown, StopReason};
 
 mod aggregate;
+#[cfg(feature = "enrich")]
+mod enrich;
+#[cfg(feature = "enrich")]
+pub use enrich::{EnrichPlanned, Enriched};
 mod ingest;
 mod notify;
 mod publish;
@@ -34,9 +38,18 @@ pub enum Stage {
     Publish,
     /// Threshold alerts, after the site is up so the alert can point people at it.
     Notify,
+    /// scooter-pickups: the month's e-scooter requests through the enrichment engines →
+    /// `enriched.parquet` (the engines' answers cached beside it).
+    #[cfg(feature = "enrich")]
+    Enrich,
+    /// scooter-pickups: `enriched.parquet` → `scooter_pickups.{csv,html}` on the site,
+    /// then the site's index.
+    #[cfg(feature = "enrich")]
+    PickupsPublish,
 }
 
 impl Stage {
+    /// The monthly report's stages (the ones `--stage` names).
     pub const ALL: [Stage; 4] = [
         Stage::Ingest,
         Stage::Aggregate,
@@ -50,6 +63,10 @@ impl Stage {
             Stage::Aggregate => "aggregate",
             Stage::Publish => "publish",
             Stage::Notify => "notify",
+            #[cfg(feature = "enrich")]
+            Stage::Enrich => "enrich",
+            #[cfg(feature = "enrich")]
+            Stage::PickupsPublish => "publish-pickups",
         }
     }
 }
@@ -85,6 +102,23 @@ pub enum StageError {
     Notify(#[from] gid_notify::NotifyError),
     #[error(transparent)]
     Backend(#[from] crate::BackendError),
+    /// An engine, the answer cache or a photo read failed.
+    #[cfg(feature = "enrich")]
+    #[error(transparent)]
+    Enrich(#[from] gid_enrich::EnrichError),
+    /// polars refused the enriched table (building, serialising or reading it).
+    #[cfg(feature = "enrich")]
+    #[error("could not {doing} the enriched table s3://{bucket}/{key}: {source}")]
+    EnrichedTable {
+        doing: &'static str,
+        bucket: String,
+        key: String,
+        #[source]
+        source: polars_core::error::PolarsError,
+    },
+    /// The command set the run up without what the stage needs (a wiring fault).
+    #[error("the {stage} stage needs {what}, which this command did not open")]
+    NotWired { stage: Stage, what: &'static str },
     #[error("{count} alert(s) not sent: {details}; rerun to retry (sent alerts are not repeated)")]
     AlertsNotSent {
         count: usize,
@@ -202,6 +236,15 @@ pub enum StageOutcome {
     Aggregated(Aggregated),
     Published(Published),
     Notified(Notified),
+    /// scooter-pickups' enrichment ran.
+    #[cfg(feature = "enrich")]
+    Enriched(Box<Enriched>),
+    /// scooter-pickups `--dry-run`: what enrichment would ask of the engines.
+    #[cfg(feature = "enrich")]
+    EnrichPlanned(Box<EnrichPlanned>),
+    /// scooter-pickups' page and table were published.
+    #[cfg(feature = "enrich")]
+    PickupsPublished(Published),
     /// It did not run: see [`SkipKind`]; `reason` says it in words.
     Skipped {
         stage: Stage,
@@ -224,6 +267,10 @@ impl StageOutcome {
             StageOutcome::Aggregated(_) => Stage::Aggregate,
             StageOutcome::Published(_) => Stage::Publish,
             StageOutcome::Notified(_) => Stage::Notify,
+            #[cfg(feature = "enrich")]
+            StageOutcome::Enriched(_) | StageOutcome::EnrichPlanned(_) => Stage::Enrich,
+            #[cfg(feature = "enrich")]
+            StageOutcome::PickupsPublished(_) => Stage::PickupsPublish,
             StageOutcome::Skipped { stage, .. } | StageOutcome::Planned { stage, .. } => *stage,
         }
     }
@@ -289,6 +336,16 @@ impl MonthOutcome {
                         notified.outcomes.len()
                     )
                 }
+                #[cfg(feature = "enrich")]
+                StageOutcome::Enriched(enriched) => enriched.to_string(),
+                #[cfg(feature = "enrich")]
+                StageOutcome::EnrichPlanned(planned) => planned.to_string(),
+                #[cfg(feature = "enrich")]
+                StageOutcome::PickupsPublished(published) => format!(
+                    "published {} objects, index lists {}",
+                    published.objects.len(),
+                    published.index_entries
+                ),
                 StageOutcome::Skipped { stage, reason, .. } => {
                     format!("{stage} skipped ({reason})")
                 }
@@ -352,7 +409,11 @@ pub struct MonthRun {
     pub config: Config,
     pub layout: Layout,
     pub store: Arc<dyn Backend>,
-    pub notifier: Arc<dyn gid_notify::Notifier>,
+    /// Only the notify stage sends: a command that runs no notify stage opens none.
+    notifier: Option<Arc<dyn gid_notify::Notifier>>,
+    /// Only the enrich stage asks engines (and only scooter-pickups opens them).
+    #[cfg(feature = "enrich")]
+    engines: Option<gid_enrich::pickups::Engines>,
     pub options: RunOptions,
     /// Set when the process is asked to stop (SIGTERM, SIGINT).
     pub shutdown: Shutdown,
@@ -371,7 +432,6 @@ impl MonthRun {
     pub fn new(
         config: Config,
         store: Arc<dyn Backend>,
-        notifier: Arc<dyn gid_notify::Notifier>,
         options: RunOptions,
     ) -> Result<Self, crate::BackendError> {
         let layout = config
@@ -383,13 +443,39 @@ impl MonthRun {
             config,
             layout,
             store,
-            notifier,
+            notifier: None,
+            #[cfg(feature = "enrich")]
+            engines: None,
             options,
             shutdown: Shutdown::new(),
             thresholds,
             topic_prefix,
             site_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The notifier the notify stage sends alerts through.
+    pub fn with_notifier(mut self, notifier: Arc<dyn gid_notify::Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// The engines the enrich stage asks.
+    #[cfg(feature = "enrich")]
+    pub fn with_engines(mut self, engines: gid_enrich::pickups::Engines) -> Self {
+        self.engines = Some(engines);
+        self
+    }
+
+    /// The notifier, for the notify stage.
+    pub(crate) fn notifier(&self) -> Option<&dyn gid_notify::Notifier> {
+        self.notifier.as_deref()
+    }
+
+    /// The engines, for the enrich stage.
+    #[cfg(feature = "enrich")]
+    pub(crate) fn engines(&self) -> Option<&gid_enrich::pickups::Engines> {
+        self.engines.as_ref()
     }
 
     /// Stops at the next safe point once `shutdown` is requested.
@@ -466,11 +552,23 @@ impl MonthRun {
         stages: &[Stage],
         progress: &dyn Progress,
     ) -> MonthOutcome {
+        self.run_chain(MonthContext::new(self, month, progress), stages)
+            .await
+    }
+
+    /// Runs `stages` (in pipeline order) for the month of `ctx`, handing each stage what
+    /// the earlier ones left in it.
+    pub(crate) async fn run_chain(
+        &self,
+        mut ctx: MonthContext<'_>,
+        stages: &[Stage],
+    ) -> MonthOutcome {
         let started = Instant::now();
+        let month = ctx.month;
+        let progress = ctx.progress;
         let mut stages = stages.to_vec();
         stages.sort();
         stages.dedup();
-        let mut ctx = MonthContext::new(self, month, progress);
         let mut outcomes = Vec::new();
         let mut failure = None;
         for name in stages {

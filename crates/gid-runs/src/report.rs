@@ -264,8 +264,8 @@ pub enum StageName {
     Aggregate,
     Publish,
     Notify,
-    /// scooter-pickups: language, translation, sentiment and photo labels, then the
-    /// pickups table and page.
+    /// scooter-pickups: language, translation, sentiment and photo labels →
+    /// `enriched.parquet` (its page and table are its `publish`).
     Enrich,
 }
 
@@ -276,6 +276,12 @@ impl From<Stage> for StageName {
             Stage::Aggregate => StageName::Aggregate,
             Stage::Publish => StageName::Publish,
             Stage::Notify => StageName::Notify,
+            #[cfg(feature = "enrich")]
+            Stage::Enrich => StageName::Enrich,
+            // The run summary's publish: the site files a stage wrote, whichever they are
+            // (scooter-pickups has no other publish).
+            #[cfg(feature = "enrich")]
+            Stage::PickupsPublish => StageName::Publish,
         }
     }
 }
@@ -351,6 +357,12 @@ impl From<&StageOutcome> for StageReport {
             StageOutcome::Aggregated(a) => ran(StageCounts::Aggregate(AggregateCounts::from(a))),
             StageOutcome::Published(p) => ran(StageCounts::Publish(PublishCounts::from(p))),
             StageOutcome::Notified(n) => ran(StageCounts::Notify(NotifyCounts::from(n))),
+            #[cfg(feature = "enrich")]
+            StageOutcome::Enriched(e) => ran(StageCounts::Enrich(EnrichCounts::from(&**e))),
+            #[cfg(feature = "enrich")]
+            StageOutcome::EnrichPlanned(p) => StageReport::from(&**p),
+            #[cfg(feature = "enrich")]
+            StageOutcome::PickupsPublished(p) => ran(StageCounts::Publish(PublishCounts::from(p))),
             StageOutcome::Skipped {
                 stage,
                 kind,
@@ -750,12 +762,12 @@ pub struct EnrichPlanCounts {
 }
 
 #[cfg(feature = "enrich")]
-mod scooter {
+mod enrich {
     use super::*;
-    use crate::scooter::{ScooterError, ScooterMonth, ScooterOutcome};
+    use crate::{EnrichPlanned, Enriched};
 
-    impl From<&ScooterOutcome> for EnrichCounts {
-        fn from(o: &ScooterOutcome) -> Self {
+    impl From<&Enriched> for EnrichCounts {
+        fn from(o: &Enriched) -> Self {
             Self {
                 requests: o.requests,
                 translated: o.translated,
@@ -779,56 +791,22 @@ mod scooter {
         }
     }
 
-    fn enrich_stage(month: gid_core::Month, outcome: &ScooterOutcome) -> StageReport {
-        if outcome.dry_run_needs_ingest {
+    impl From<&EnrichPlanned> for StageReport {
+        fn from(planned: &EnrichPlanned) -> Self {
             let mut report = StageReport::new(StageName::Enrich, StageState::Planned);
-            report.reason = Some(format!(
-                "not ingested yet: a run would ingest the month first; run `monthly-report \
-                 --month {month} --stage ingest` to count the engine calls"
-            ));
-            return report;
-        }
-        if let Some((plan, cost)) = &outcome.plan {
-            let mut report = StageReport::new(StageName::Enrich, StageState::Planned);
-            report.counts = Some(StageCounts::EnrichPlan(EnrichPlanCounts {
-                requests: plan.requests,
-                language_texts: plan.language_texts,
-                language_characters: plan.language_characters,
-                translate_texts: plan.translate_texts,
-                translate_characters: plan.translate_characters,
-                sentiment_texts: plan.sentiment_texts,
-                sentiment_characters: plan.sentiment_characters,
-                photos: plan.images,
-                estimated_cost_usd: *cost,
-            }));
-            return report;
-        }
-        let mut report = StageReport::new(StageName::Enrich, StageState::Ran);
-        report.counts = Some(StageCounts::Enrich(outcome.into()));
-        report
-    }
-
-    impl From<&ScooterMonth> for MonthReport {
-        fn from(m: &ScooterMonth) -> Self {
-            let mut stages: Vec<StageReport> = m.ingested.iter().map(StageReport::from).collect();
-            match &m.result {
-                Ok(outcome) => stages.push(enrich_stage(m.month, outcome)),
-                // Ingest ran first and failed: `ingested` is empty then.
-                Err(ScooterError::Run { source, .. }) => stages.push(StageReport::failed(source)),
-                Err(ScooterError::Stage { source, .. }) => {
-                    stages.push(StageReport::of_error(StageName::Enrich, source))
-                }
-                Err(ScooterError::Enrich { source, .. }) => {
-                    let mut report = StageReport::new(StageName::Enrich, StageState::Failed);
-                    report.reason = Some(source.to_string());
-                    stages.push(report);
-                }
-            }
-            let mut report = MonthReport::ended(m.month.to_string(), m.elapsed, stages);
-            report.error = m.result.as_ref().err().map(|e| match e {
-                // Its own message already names the month and the stage.
-                ScooterError::Run { source, .. } => source.to_string(),
-                e => e.to_string(),
+            report.reason = planned.not_ingested_reason();
+            report.counts = planned.plan.as_ref().map(|plan| {
+                StageCounts::EnrichPlan(EnrichPlanCounts {
+                    requests: plan.requests,
+                    language_texts: plan.language_texts,
+                    language_characters: plan.language_characters,
+                    translate_texts: plan.translate_texts,
+                    translate_characters: plan.translate_characters,
+                    sentiment_texts: plan.sentiment_texts,
+                    sentiment_characters: plan.sentiment_characters,
+                    photos: plan.images,
+                    estimated_cost_usd: planned.estimated_cost_usd,
+                })
             });
             report
         }

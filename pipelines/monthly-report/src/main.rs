@@ -95,7 +95,8 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         confirm_in_doubt: cli.confirm_in_doubt,
     };
     let notifier = open_notifier(&config).await?;
-    let run = MonthRun::new(config, Arc::clone(&store), notifier, options)?
+    let run = MonthRun::new(config, Arc::clone(&store), options)?
+        .with_notifier(Arc::clone(&notifier))
         .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
     tracing::info!(
@@ -112,7 +113,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     let requests: BTreeMap<String, _> = match profile {
         Profile::Aws => [
             ("s3", run.store.request_stats()),
-            ("sns", run.notifier.request_stats()),
+            ("sns", notifier.request_stats()),
         ]
         .into_iter()
         .map(|(service, stats)| (service.to_owned(), stats.into()))
@@ -171,7 +172,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     // Retries and throttling are what an operator needs to see before they become failures.
     for (service, stats) in [
         ("s3", run.store.request_stats()),
-        ("sns", run.notifier.request_stats()),
+        ("sns", notifier.request_stats()),
     ] {
         if !stats.is_empty() {
             println!("{service}: {stats}");

@@ -20,7 +20,7 @@ use gid_cli::{
 use gid_core::Profile;
 use gid_runs::report::{MonthReport, RunClock, Tool};
 use gid_runs::scooter::scooter_months;
-use gid_runs::{open_engines, open_notifier, open_store, prepare_buckets, MonthRun, RunOptions};
+use gid_runs::{open_engines, open_store, prepare_buckets, MonthRun, RunOptions};
 
 /// Select e-scooter requests to pick up: a scooter in the photo and a negative description.
 #[derive(Debug, Parser)]
@@ -36,6 +36,14 @@ struct Cli {
     /// profile what they would cost; call nothing, write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Rerun enrich and its publish even when their inputs and configuration are
+    /// unchanged (the engines' cached answers are still used).
+    #[arg(long)]
+    force: bool,
+    /// Continue an interrupted backfill: skip stages whose last run succeeded, without
+    /// checking their inputs again.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
     /// Months processed at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
@@ -64,16 +72,18 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     let engines = open_engines(&config, photos)
         .await
         .context("opening the enrichment engines")?;
-    let notifier = open_notifier(&config).await?;
     let profile = config.profile;
     let options = RunOptions {
         dry_run: cli.dry_run,
+        force: cli.force,
+        resume: cli.resume,
         ..RunOptions::default()
     };
-    let run = MonthRun::new(config, Arc::clone(&store), notifier, options)?
+    let run = MonthRun::new(config, Arc::clone(&store), options)?
+        .with_engines(engines)
         .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
-    let results = scooter_months(&run, &engines, &months, usize::from(cli.jobs), &progress).await;
+    let results = scooter_months(&run, &months, usize::from(cli.jobs), &progress).await;
     progress.finish();
     // The local backend counts no requests. Comprehend, Translate and Rekognition are
     // not listed: their adapters do not expose their counters (each month's enrich
@@ -93,13 +103,13 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
 
     // Failed months go to stderr in either format: people read them there.
     gid_cli::report_failed_months(
-        results.iter().filter_map(|m| m.result.as_ref().err()),
+        results.iter().filter_map(|m| m.failure.as_ref()),
         results.len(),
     );
     match cli.output.output {
         OutputFormat::Json => println!("{}", summary.to_json_line()),
         OutputFormat::Text => {
-            for outcome in results.iter().filter_map(|m| m.result.as_ref().ok()) {
+            for outcome in results.iter().filter(|m| m.is_ok()) {
                 println!("{}", outcome.summary_line());
             }
         }

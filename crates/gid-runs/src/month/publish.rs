@@ -95,7 +95,7 @@ impl MonthRun {
     /// The month's site files are unchanged, but another publisher's index may have lost
     /// them (a gid version without the index protocol, a crash between a file and the
     /// index): rebuild the index when it misses any of them.
-    async fn repair_index(
+    pub(super) async fn repair_index(
         &self,
         month: gid_core::Month,
         last: &Manifest,
