@@ -21,6 +21,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::fmt::MakeWriter;
 
 pub use indicatif::MultiProgress;
+
+pub mod advice;
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -383,7 +385,8 @@ static REPORTING: OnceLock<Reporting> = OnceLock::new();
 
 /// An error as one readable line: each layer's message, without the repeats of wrapped
 /// errors whose text a layer already includes, and — unless `-v` — without the client
-/// libraries' internal detail (the SDK's error chain), which `-v` adds.
+/// libraries' internal detail (the SDK's error chain), which `-v` adds; then what to do
+/// about it ([`advice`]).
 pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
     let verbose = REPORTING.get().is_some_and(|r| r.verbose > 0);
     let mut line = error.to_string();
@@ -399,7 +402,7 @@ pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
         }
         cause = e.source();
     }
-    line
+    advice::with_advice(line, error)
 }
 
 /// Prints an error for the operator: `gid: <line>` on stderr, or one JSON log record with

@@ -119,7 +119,7 @@ pub enum StageError {
     /// The command set the run up without what the stage needs (a wiring fault).
     #[error("the {stage} stage needs {what}, which this command did not open")]
     NotWired { stage: Stage, what: &'static str },
-    #[error("{count} alert(s) not sent: {details}; rerun to retry (sent alerts are not repeated)")]
+    #[error("{count} alert(s) not sent: {details}")]
     AlertsNotSent {
         count: usize,
         details: String,
@@ -127,9 +127,9 @@ pub enum StageError {
         /// reports a failed notify stage with what it did send.
         outcomes: Vec<gid_notify::AlertOutcome>,
     },
-    #[error("stopped by {reason} before it finished; rerun the same command to resume")]
+    #[error("stopped by {reason} before it finished")]
     Interrupted { reason: StopReason },
-    #[error("no {what} for {month} at s3://{bucket}/{key}: run --stage {needs} first (or run without --stage)")]
+    #[error("no {what} for {month} at s3://{bucket}/{key}")]
     MissingInput {
         what: &'static str,
         month: Month,

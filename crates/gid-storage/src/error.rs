@@ -5,15 +5,15 @@ use crate::local::DataRootRefusal;
 /// What went wrong with a storage operation; every variant names the bucket (and key).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("bucket {bucket} does not exist (create it with `gid-admin bucket create {bucket}`)")]
+    #[error("bucket {bucket} does not exist")]
     NoSuchBucket { bucket: BucketName },
     #[error("s3://{bucket}/{key} does not exist")]
     NoSuchKey { bucket: BucketName, key: String },
-    #[error("bucket {bucket} is not empty (use --force to empty it first)")]
+    #[error("bucket {bucket} is not empty")]
     BucketNotEmpty { bucket: BucketName },
     #[error("bucket {bucket} has ACLs disabled (Object Ownership = BucketOwnerEnforced)")]
     AclNotSupported { bucket: BucketName },
-    #[error("s3://{bucket}/{key} changed since it was read (precondition failed); rerun to retry")]
+    #[error("s3://{bucket}/{key} changed since it was read (precondition failed)")]
     PreconditionFailed { bucket: BucketName, key: String },
     #[error(transparent)]
     InvalidName(#[from] NameError),

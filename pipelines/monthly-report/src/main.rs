@@ -140,6 +140,8 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
             Err(e) => tracing::warn!("the site's URL: {e}"),
         }
     }
+    // The library's errors say what failed; what to do about it is the command's to say.
+    gid_cli::advice::advise_summary(&mut summary, &outcomes);
     let exit = RunExit::settle(&mut summary);
 
     // Failed months go to stderr in either format: people read them there.

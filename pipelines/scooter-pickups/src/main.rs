@@ -99,6 +99,8 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         requests,
         gid_cli::shutdown().reason(),
     );
+    // The library's errors say what failed; what to do about it is the command's to say.
+    gid_cli::advice::advise_summary(&mut summary, &results);
     let exit = RunExit::settle(&mut summary);
 
     // Failed months go to stderr in either format: people read them there.
