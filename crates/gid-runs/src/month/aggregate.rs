@@ -22,10 +22,8 @@ impl StageRun for AggregateStage {
 
     /// The ingested table.
     async fn inputs(&self, ctx: &MonthContext<'_>) -> Result<(Vec<ObjectRef>, ()), StageError> {
-        let table = ctx
-            .work_input(ctx.keys.requests(), "ingested table", Stage::Ingest)
-            .await?;
-        Ok((vec![table], ()))
+        ctx.only_input(ctx.keys.requests(), "ingested table", Stage::Ingest)
+            .await
     }
 
     async fn plan(&self, ctx: &MonthContext<'_>) -> Result<StageOutcome, StageError> {

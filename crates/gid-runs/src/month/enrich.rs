@@ -14,17 +14,18 @@ use gid_enrich::cache::AnswerCache;
 use gid_enrich::pickups::{
     enrich_requests, plan, EnrichPlan, EnrichedRequest, ImageStatus, PickupRules, ScooterRequest,
 };
-use gid_enrich::ports::Sentiment;
+use gid_enrich::ports::{Sentiment, SentimentScores};
 use gid_ingest::IngestError;
-use gid_publish::{table_csv, table_page, PublishError, RenderedFile, TextTable, INDEX_KEY};
+use gid_publish::{table_csv, table_page, RenderedFile, TextTable};
 use gid_storage::PutOptions;
 use polars_core::prelude::*;
 use polars_io::prelude::ParquetReader;
 use polars_io::SerReader;
 
+use super::publish::{site_config_hash, site_plan};
 use super::runner::{MonthContext, OnStop, Ran, StageRun};
 use super::StageOutcome;
-use super::{MonthOutcome, MonthRun, Progress, Published, RunError, Stage, StageError};
+use super::{MonthOutcome, MonthRun, Progress, RunError, Stage, StageError};
 use crate::manifest::{self, Manifest, ObjectRef};
 
 /// What the enrich stage of a month found and asked.
@@ -182,10 +183,8 @@ impl StageRun for EnrichStage {
 
     /// The ingested table.
     async fn inputs(&self, ctx: &MonthContext<'_>) -> Result<(Vec<ObjectRef>, ()), StageError> {
-        let table = ctx
-            .work_input(ctx.keys.requests(), "ingested table", Stage::Ingest)
-            .await?;
-        Ok((vec![table], ()))
+        ctx.only_input(ctx.keys.requests(), "ingested table", Stage::Ingest)
+            .await
     }
 
     async fn plan(&self, ctx: &MonthContext<'_>) -> Result<StageOutcome, StageError> {
@@ -362,6 +361,9 @@ fn labels_text(r: &EnrichedRequest) -> String {
         .join("; ")
 }
 
+/// One of the four sentiment probabilities.
+type ScoreOf = fn(&SentimentScores) -> f32;
+
 /// The enriched table: every e-scooter request with every new column.
 fn enriched_frame(rows: &[EnrichedRequest]) -> PolarsResult<DataFrame> {
     let text = |f: &dyn Fn(&EnrichedRequest) -> Option<String>| -> Vec<Option<String>> {
@@ -371,7 +373,7 @@ fn enriched_frame(rows: &[EnrichedRequest]) -> PolarsResult<DataFrame> {
         rows.iter().map(f).collect()
     };
     let flag = |f: fn(&EnrichedRequest) -> bool| -> Vec<bool> { rows.iter().map(f).collect() };
-    let columns = vec![
+    let mut columns = vec![
         Column::new("service_request_id".into(), text(&|r| Some(r.id.clone()))),
         Column::new(
             "public_description".into(),
@@ -391,22 +393,17 @@ fn enriched_frame(rows: &[EnrichedRequest]) -> PolarsResult<DataFrame> {
             "sentiment".into(),
             text(&|r| r.sentiment.map(|s| s.sentiment.as_str().to_owned())),
         ),
-        Column::new(
-            "sentiment_positive".into(),
-            score(&|r| r.sentiment.map(|s| s.scores.positive)),
-        ),
-        Column::new(
-            "sentiment_negative".into(),
-            score(&|r| r.sentiment.map(|s| s.scores.negative)),
-        ),
-        Column::new(
-            "sentiment_neutral".into(),
-            score(&|r| r.sentiment.map(|s| s.scores.neutral)),
-        ),
-        Column::new(
-            "sentiment_mixed".into(),
-            score(&|r| r.sentiment.map(|s| s.scores.mixed)),
-        ),
+    ];
+    let scores: [(&str, ScoreOf); 4] = [
+        ("sentiment_positive", |s| s.positive),
+        ("sentiment_negative", |s| s.negative),
+        ("sentiment_neutral", |s| s.neutral),
+        ("sentiment_mixed", |s| s.mixed),
+    ];
+    columns.extend(scores.map(|(name, of)| {
+        Column::new(name.into(), score(&|r| r.sentiment.map(|s| of(&s.scores))))
+    }));
+    columns.extend([
         Column::new("image".into(), text(&|r| r.image.clone())),
         Column::new(
             "image_status".into(),
@@ -415,7 +412,7 @@ fn enriched_frame(rows: &[EnrichedRequest]) -> PolarsResult<DataFrame> {
         Column::new("image_labels".into(), text(&|r| Some(labels_text(r)))),
         Column::new("img_scooter".into(), flag(|r| r.img_scooter)),
         Column::new("pickup".into(), flag(|r| r.pickup)),
-    ];
+    ]);
     DataFrame::new(rows.len(), columns)
 }
 
@@ -431,34 +428,22 @@ impl StageRun for PickupsPublishStage {
     type Found = ();
 
     fn config_hash(&self, c: &Config) -> String {
-        manifest::config_hash(&[
-            c.buckets.reports.as_str(),
-            &c.layout.month_prefix,
-            // Not user-facing: every publish setting, in a stable form, as publish does.
-            &format!("{:?}", c.publish),
-        ])
+        site_config_hash(c)
     }
 
     /// The enriched table.
     async fn inputs(&self, ctx: &MonthContext<'_>) -> Result<(Vec<ObjectRef>, ()), StageError> {
-        let table = ctx
-            .work_input(ctx.keys.enriched(), "enriched table", Stage::Enrich)
-            .await?;
-        Ok((vec![table], ()))
+        ctx.only_input(ctx.keys.enriched(), "enriched table", Stage::Enrich)
+            .await
     }
 
     async fn plan(&self, ctx: &MonthContext<'_>) -> Result<StageOutcome, StageError> {
-        let run = ctx.run;
-        let reports = &run.config.buckets.reports;
-        Ok(StageOutcome::Planned {
-            stage: Stage::PickupsPublish,
-            reads: vec![ctx.work_url(&ctx.keys.enriched())],
-            writes: PICKUPS_FILES
-                .iter()
-                .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
-                .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
-                .collect(),
-        })
+        Ok(site_plan(
+            ctx,
+            Self::STAGE,
+            ctx.keys.enriched(),
+            &PICKUPS_FILES,
+        ))
     }
 
     async fn run(&self, ctx: &mut MonthContext<'_>, (): ()) -> Result<Ran, StageError> {
@@ -468,29 +453,8 @@ impl StageRun for PickupsPublishStage {
             None => load_enriched(ctx).await?,
         };
         let files = render(&run.layout, ctx.month, &PickupRows::of(&frame));
-        let published = match run.publish_files(&files).await {
-            Err(PublishError::Stopped) => {
-                return Err(run
-                    .interrupted()
-                    .unwrap_or(StageError::Publish(PublishError::Stopped)))
-            }
-            other => other?,
-        };
-        let reports = run.config.buckets.reports.clone();
-        let outcome = StageOutcome::PickupsPublished(Published {
-            objects: published
-                .objects
-                .iter()
-                .map(|w| ObjectRef::written(&reports, w))
-                .collect(),
-            index_entries: published.index_entries,
-            links_expire_at: published.links_expire_at,
-        });
-        Ok(Ran {
-            outcome,
-            bucket: reports,
-            written: published.objects,
-        })
+        let (published, ran) = run.publish_stage(&files).await?;
+        Ok(ran(StageOutcome::PickupsPublished(published)))
     }
 
     async fn unchanged(&self, ctx: &MonthContext<'_>, last: &Manifest) -> Result<(), StageError> {

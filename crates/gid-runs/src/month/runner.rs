@@ -89,6 +89,16 @@ impl<'a> MonthContext<'a> {
         }
     }
 
+    /// [`StageRun::inputs`] of a stage that reads one work object, written by `needs`.
+    pub(crate) async fn only_input(
+        &self,
+        key: ObjectKey,
+        what: &'static str,
+        needs: Stage,
+    ) -> Result<(Vec<ObjectRef>, ()), StageError> {
+        Ok((vec![self.work_input(key, what, needs).await?], ()))
+    }
+
     /// The error for a work object `key` that an earlier stage (`needs`) writes and
     /// that is not there.
     pub(crate) fn missing_input(
