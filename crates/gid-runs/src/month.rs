@@ -33,8 +33,11 @@ use runner::{with_stage, MonthContext};
 /// A stage of the monthly report, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
+    /// The month's exports → the request table.
     Ingest,
+    /// The request table → the month's summary.
     Aggregate,
+    /// The summary → the report files on the site, then the index.
     Publish,
     /// Threshold alerts, after the site is up so the alert can point people at it.
     Notify,
@@ -57,6 +60,7 @@ impl Stage {
         Stage::Notify,
     ];
 
+    /// Its name in manifests, `--stage` and the run summary.
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Ingest => "ingest",
@@ -91,16 +95,22 @@ impl FromStr for Stage {
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     #[error(transparent)]
+    /// Ingest failed.
     Ingest(#[from] IngestError),
     #[error(transparent)]
+    /// Aggregation failed.
     Aggregate(#[from] AggregateError),
     #[error(transparent)]
+    /// Publishing failed.
     Publish(#[from] PublishError),
     #[error(transparent)]
+    /// A read or write of the object store failed.
     Storage(#[from] StorageError),
     #[error(transparent)]
+    /// Notification failed (the ledger, a topic).
     Notify(#[from] gid_notify::NotifyError),
     #[error(transparent)]
+    /// The run's backends could not be set up.
     Backend(#[from] crate::BackendError),
     /// An engine, the answer cache or a photo read failed.
     #[cfg(feature = "enrich")]
@@ -110,31 +120,53 @@ pub enum StageError {
     #[cfg(feature = "enrich")]
     #[error("could not {doing} the enriched table s3://{bucket}/{key}: {source}")]
     EnrichedTable {
+        /// What was being done: `build`, `serialise` or `read`.
         doing: &'static str,
+        /// The work bucket.
         bucket: String,
+        /// `enriched.parquet`'s key.
         key: String,
         #[source]
+        /// polars' complaint.
         source: polars_core::error::PolarsError,
     },
     /// The command set the run up without what the stage needs (a wiring fault).
     #[error("the {stage} stage needs {what}, which this command did not open")]
-    NotWired { stage: Stage, what: &'static str },
+    NotWired {
+        /// The stage.
+        stage: Stage,
+        /// What it needs, in words.
+        what: &'static str,
+    },
     #[error("{count} alert(s) not sent: {details}")]
+    /// Some alerts were not sent.
     AlertsNotSent {
+        /// How many.
         count: usize,
+        /// Each one's topic and reason.
         details: String,
         /// Every threshold's outcome, the ones that did go out included: the run summary
         /// reports a failed notify stage with what it did send.
         outcomes: Vec<gid_notify::AlertOutcome>,
     },
+    /// A stop signal ended the stage at a safe point.
     #[error("stopped by {reason} before it finished")]
-    Interrupted { reason: StopReason },
+    Interrupted {
+        /// The signal.
+        reason: StopReason,
+    },
     #[error("no {what} for {month} at s3://{bucket}/{key}")]
+    /// A stage's input, written by an earlier stage, is not there.
     MissingInput {
+        /// The input in words (`summary`, `ingested table`).
         what: &'static str,
+        /// Its month.
         month: Month,
+        /// The work bucket.
         bucket: String,
+        /// The input's key.
         key: String,
+        /// The stage that writes it.
         needs: Stage,
     },
 }
@@ -150,9 +182,12 @@ impl StageError {
 #[derive(Debug, thiserror::Error)]
 #[error("{month} {stage}: {source}")]
 pub struct RunError {
+    /// The month.
     pub month: Month,
+    /// The stage that failed.
     pub stage: Stage,
     #[source]
+    /// Why.
     pub source: StageError,
 }
 
@@ -179,6 +214,7 @@ pub struct Ingested {
 /// What the aggregate stage of a month did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aggregated {
+    /// Requests in the month.
     pub total_requests: u64,
     /// Requests per service, most first.
     pub per_service: Vec<gid_aggregate::GroupCount>,
@@ -191,6 +227,7 @@ pub struct Aggregated {
 pub struct Published {
     /// The month's site files (the index, rewritten by every publish, is not among them).
     pub objects: Vec<ObjectRef>,
+    /// Entries the regenerated index lists.
     pub index_entries: usize,
     /// With a presigned site: when the index's links stop working.
     pub links_expire_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -199,6 +236,7 @@ pub struct Published {
 /// What the notify stage of a month did: one outcome per threshold checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notified {
+    /// Per threshold: sent, already sent, below, in doubt, ...
     pub outcomes: Vec<gid_notify::AlertOutcome>,
 }
 
@@ -232,9 +270,13 @@ impl Notified {
 /// What one stage did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StageOutcome {
+    /// Ingest ran.
     Ingested(Box<Ingested>),
+    /// Aggregate ran.
     Aggregated(Aggregated),
+    /// Publish ran.
     Published(Published),
+    /// Notify ran.
     Notified(Notified),
     /// scooter-pickups' enrichment ran.
     #[cfg(feature = "enrich")]
@@ -247,14 +289,20 @@ pub enum StageOutcome {
     PickupsPublished(Published),
     /// It did not run: see [`SkipKind`]; `reason` says it in words.
     Skipped {
+        /// The stage.
         stage: Stage,
+        /// Why.
         kind: SkipKind,
+        /// Why, in words.
         reason: String,
     },
     /// Dry run: what the stage would read and write.
     Planned {
+        /// The stage.
         stage: Stage,
+        /// `s3://bucket/key` of each input, with notes.
         reads: Vec<String>,
+        /// `s3://bucket/key` of each output, with notes.
         writes: Vec<String>,
     },
 }
@@ -279,15 +327,18 @@ impl StageOutcome {
 /// The result of a month's stages: those that ended, in order, and the one that failed.
 #[derive(Debug)]
 pub struct MonthOutcome {
+    /// The month.
     pub month: Month,
     /// The stages that ran, were skipped or were planned, in pipeline order.
     pub stages: Vec<StageOutcome>,
     /// The stage that failed or was interrupted; the stages after it did not start.
     pub failure: Option<RunError>,
+    /// How long the month took.
     pub elapsed: Duration,
 }
 
 impl MonthOutcome {
+    /// Whether every stage asked for ended without failure.
     pub fn is_ok(&self) -> bool {
         self.failure.is_none()
     }
@@ -385,7 +436,9 @@ pub struct RunOptions {
 /// The last recorded run of one stage of a month.
 #[derive(Debug, Clone)]
 pub struct StageStatus {
+    /// The stage.
     pub stage: Stage,
+    /// Its last manifest; `None` when it never ran.
     pub last: Option<Manifest>,
     /// `Some(true)` when the inputs or configuration differ from the last successful
     /// run (the stage would run again); `None` when it never ran.
@@ -394,9 +447,13 @@ pub struct StageStatus {
 
 /// Observes a run, for progress bars. Every method has a no-op default.
 pub trait Progress: Send + Sync {
+    /// A stage of `month` starts.
     fn stage_started(&self, _month: Month, _stage: Stage) {}
+    /// Ingest found `files` exports in `month`.
     fn files_found(&self, _month: Month, _files: usize) {}
+    /// Ingest read one export of `month`.
     fn file_done(&self, _month: Month, _meta: &ObjectMeta) {}
+    /// Every stage of `month` ended; `ok` is false when one failed.
     fn month_finished(&self, _month: Month, _ok: bool) {}
 }
 
@@ -406,14 +463,18 @@ impl Progress for () {}
 /// What a run of months shares: configuration, layout and the store.
 #[derive(Debug)]
 pub struct MonthRun {
+    /// The configuration, validated at load.
     pub config: Config,
+    /// Where a month's objects are (`layout`).
     pub layout: Layout,
+    /// The object store every stage reads and writes.
     pub store: Arc<dyn Backend>,
     /// Only the notify stage sends: a command that runs no notify stage opens none.
     notifier: Option<Arc<dyn gid_notify::Notifier>>,
     /// Only the enrich stage asks engines (and only scooter-pickups opens them).
     #[cfg(feature = "enrich")]
     engines: Option<gid_enrich::pickups::Engines>,
+    /// Dry run, force, resume, alerts in doubt.
     pub options: RunOptions,
     /// Set when the process is asked to stop (SIGTERM, SIGINT).
     pub shutdown: Shutdown,
@@ -659,6 +720,7 @@ pub async fn run_months(
 
 /// How a month's run ended, as [`for_each_month`] orders results and tells [`Progress`].
 pub trait MonthEnd {
+    /// The month this result is of.
     fn month(&self) -> Month;
     /// False when the month failed or was interrupted.
     fn is_ok(&self) -> bool;

@@ -37,6 +37,7 @@ pub struct Enriched {
     pub translated: usize,
     /// Requests naming a photo, and of those the ones whose photo is not in the bucket.
     pub with_photo: usize,
+    /// Of those, the photos not in the images bucket.
     pub missing_photos: usize,
     /// Photos labelled as showing a scooter.
     pub scooter_photos: usize,
@@ -76,6 +77,7 @@ impl fmt::Display for Enriched {
 /// What a dry run of the enrich stage found: what it would ask of the engines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnrichPlanned {
+    /// The month planned.
     pub month: Month,
     /// `None` when the month has no ingested table yet: a run ingests it first, and only
     /// then is there anything to count.
