@@ -59,6 +59,42 @@ fn parse_profile(s: &str) -> Result<Profile, String> {
     s.parse().map_err(|e: gid_core::ConfigError| e.to_string())
 }
 
+/// What a month-running binary sets up before its first month: the configuration, the
+/// object store, the months asked for and, unless it is a dry run, the buckets runs write
+/// to. An error here is a setup error (exit 2, see [`RunExit::before_months`]).
+pub struct RunSetup {
+    /// The configuration `--config-dir`, `--config` and `--profile` point at.
+    pub config: Config,
+    /// The configured backend.
+    pub store: std::sync::Arc<dyn gid_storage::Backend>,
+    /// The months to run, in calendar order.
+    pub months: Vec<Month>,
+}
+
+impl RunSetup {
+    /// Loads the configuration, opens the store, resolves the months and prepares the
+    /// buckets (not in a dry run, which writes nothing).
+    pub async fn open(
+        common: &CommonArgs,
+        months: &MonthArgs,
+        dry_run: bool,
+    ) -> anyhow::Result<Self> {
+        let config = common.load_config()?;
+        let store = gid_runs::open_store(&config)
+            .await
+            .context("opening the object store")?;
+        let months = months.resolve(&config, store.as_ref()).await?;
+        if !dry_run {
+            gid_runs::prepare_buckets(&config, store.as_ref()).await?;
+        }
+        Ok(Self {
+            config,
+            store,
+            months,
+        })
+    }
+}
+
 /// The config directory used when neither `--config-dir` nor `GID_CONFIG_DIR` names one.
 const DEFAULT_CONFIG_DIR: &str = "config";
 

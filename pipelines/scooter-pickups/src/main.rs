@@ -15,12 +15,12 @@ use anyhow::Context;
 use clap::Parser;
 use gid_cli::{
     init_logging, CommonArgs, MonthArgs, MultiProgress, OutputArgs, OutputFormat, ProgressBars,
-    RunExit,
+    RunExit, RunSetup,
 };
 use gid_core::Profile;
 use gid_runs::report::{MonthReport, RunClock, Tool};
 use gid_runs::scooter::scooter_months;
-use gid_runs::{open_engines, open_store, prepare_buckets, MonthRun, RunOptions};
+use gid_runs::{open_engines, MonthRun, RunOptions};
 
 /// Select e-scooter requests to pick up: a scooter in the photo and a negative description.
 #[derive(Debug, Parser)]
@@ -59,14 +59,11 @@ fn main() -> ExitCode {
 /// [`RunExit::before_months`]); from the first month on, every failure is a month's.
 async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     let clock = RunClock::start(Tool::ScooterPickups);
-    let config = cli.common.load_config()?;
-    let store = open_store(&config)
-        .await
-        .context("opening the object store")?;
-    let months = cli.months.resolve(&config, store.as_ref()).await?;
-    if !cli.dry_run {
-        prepare_buckets(&config, store.as_ref()).await?;
-    }
+    let RunSetup {
+        config,
+        store,
+        months,
+    } = RunSetup::open(&cli.common, &cli.months, cli.dry_run).await?;
     // The local engines read photos through the object port only.
     let photos: Arc<dyn gid_storage::ObjectStore> = store.clone();
     let engines = open_engines(&config, photos)
