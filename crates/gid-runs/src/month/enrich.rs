@@ -497,23 +497,15 @@ struct PickupRows {
 }
 
 impl PickupRows {
-    const TEXT: [&'static str; 7] = [
-        "service_request_id",
-        "public_description",
-        "language",
-        "description_en",
-        "sentiment",
-        "image",
-        "image_status",
-    ];
-
     fn of(frame: &DataFrame) -> Self {
         let flag = |name: &str| frame.column(name).ok().and_then(|c| c.bool().ok().cloned());
-        let mut text: BTreeMap<_, _> = Self::TEXT
-            .iter()
-            .map(|&name| (name, text_column(frame, name)))
+        // What the files show as text, and the photo's status; `pickup` is a flag.
+        let text = CSV_HEADERS
+            .into_iter()
+            .filter(|&name| name != "pickup")
+            .chain(["image_status"])
+            .map(|name| (name, text_column(frame, name)))
             .collect();
-        text.insert("image_labels", text_column(frame, "image_labels"));
         Self {
             height: frame.height(),
             text,
