@@ -253,51 +253,24 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A minimal HTTP/1.1 GET (no TLS) for checking what anonymous readers see.
-/// Returns the status code and body.
+/// An anonymous HTTP GET (what a reader of the public site sees): the status code and
+/// the body, whatever the status.
 pub fn http_get(url: &str) -> (u16, Vec<u8>) {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("plain http URL");
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("HTTP response has headers");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let mut body = response[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, body)
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size_field = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_field, 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
-        data = &data[eol + 2 + size + 2..];
-    }
-    out
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("GET {url}: reading the body: {e}"));
+    (response.status().as_u16(), body)
 }
 
 /// One canned HTTP response of a [`StubServer`].
@@ -378,59 +351,40 @@ pub type StubRequest = fault_proxy::ProxyRequest;
 pub struct StubServer {
     pub endpoint: String,
     requests: std::sync::Arc<std::sync::Mutex<Vec<StubRequest>>>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    server: std::sync::Arc<tiny_http::Server>,
 }
 
 impl StubServer {
     pub fn start(responses: Vec<StubResponse>) -> Self {
-        use std::io::{BufReader, Write};
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server =
+            std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("a free port"));
+        let address = server.server_addr().to_ip().expect("a TCP address");
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (seen, stopping) = (requests.clone(), stop.clone());
+        let (seen, serving) = (requests.clone(), server.clone());
         std::thread::spawn(move || {
-            let mut served = 0usize;
-            while !stopping.load(Ordering::Relaxed) {
-                let (stream, _) = match listener.accept() {
-                    Ok(conn) => conn,
-                    Err(_) => {
-                        std::thread::sleep(std::time::Duration::from_millis(5));
-                        continue;
-                    }
-                };
-                stream.set_nonblocking(false).unwrap();
-                let Some(request) = fault_proxy::read_request(&mut BufReader::new(&stream)) else {
+            // Ends when `Drop` unblocks the server.
+            for (served, mut request) in serving.incoming_requests().enumerate() {
+                let mut body = Vec::new();
+                if std::io::Read::read_to_end(request.as_reader(), &mut body).is_err() {
                     continue;
-                };
-                seen.lock().unwrap().push(request);
-                let response = &responses[served.min(responses.len() - 1)];
-                served += 1;
-                let body = response
-                    .body_bytes
-                    .as_deref()
-                    .unwrap_or(response.body.as_bytes());
-                // One request per connection keeps this server single-threaded and simple.
-                let mut out = format!(
-                    "HTTP/1.1 {} Stub\r\nContent-Length: {}\r\nConnection: close\r\n",
-                    response.status,
-                    body.len()
-                )
-                .into_bytes();
-                for (k, v) in &response.headers {
-                    out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
                 }
-                out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(body);
-                let _ = (&stream).write_all(&out);
+                seen.lock().unwrap().push(StubRequest {
+                    method: request.method().to_string(),
+                    path: request.url().to_owned(),
+                    headers: request
+                        .headers()
+                        .iter()
+                        .map(|h| (h.field.to_string(), h.value.to_string()))
+                        .collect(),
+                    body,
+                });
+                let _ = request.respond(responses[served.min(responses.len() - 1)].to_tiny());
             }
         });
         Self {
-            endpoint,
+            endpoint: format!("http://{address}"),
             requests,
-            stop,
+            server,
         }
     }
 
@@ -439,10 +393,27 @@ impl StubServer {
     }
 }
 
-/// Reads one HTTP/1.1 request (line, headers, Content-Length body).
+impl StubResponse {
+    fn to_tiny(&self) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+        let body = self
+            .body_bytes
+            .clone()
+            .unwrap_or_else(|| self.body.as_bytes().to_vec());
+        self.headers.iter().fold(
+            tiny_http::Response::from_data(body).with_status_code(self.status),
+            |response, (name, value)| {
+                response.with_header(
+                    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+                        .expect("a valid header"),
+                )
+            },
+        )
+    }
+}
+
 impl Drop for StubServer {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.server.unblock();
     }
 }
 

@@ -35,6 +35,38 @@ fn settings(endpoint: &str) -> AwsEnrichSettings {
     }
 }
 
+/// An awsJson1_1 answer (Comprehend, Rekognition).
+fn answer(body: Value) -> StubResponse {
+    StubResponse::json(&body.to_string())
+}
+
+/// A stub answering `responses` in turn, and Translate pointed at it.
+async fn translator_at(responses: Vec<StubResponse>) -> (StubServer, AwsTranslator) {
+    let stub = StubServer::start(responses);
+    let adapter = AwsTranslator::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
+    (stub, adapter)
+}
+
+/// A stub answering `responses` in turn, and Comprehend pointed at it.
+async fn comprehend_at(responses: Vec<StubResponse>) -> (StubServer, AwsComprehend) {
+    let stub = StubServer::start(responses);
+    let adapter = AwsComprehend::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
+    (stub, adapter)
+}
+
+/// A stub answering `responses` in turn, and Rekognition pointed at it.
+async fn rekognition_at(responses: Vec<StubResponse>) -> (StubServer, AwsRekognition) {
+    let stub = StubServer::start(responses);
+    let adapter = AwsRekognition::connect(&settings(&stub.endpoint))
+        .await
+        .expect("AWS configuration");
+    (stub, adapter)
+}
+
 fn concurrent(endpoint: &str, n: usize) -> AwsEnrichSettings {
     AwsEnrichSettings {
         max_concurrency: NonZeroUsize::new(n).unwrap(),
@@ -163,13 +195,11 @@ fn throttled() -> StubResponse {
 
 #[tokio::test]
 async fn translate_sends_one_auto_to_english_request_per_text() {
-    let stub = StubServer::start(vec![
+    let (stub, translator) = translator_at(vec![
         translated("The scooter blocks the sidewalk", "es"),
         translated("Scooter on the ramp", "en"),
-    ]);
-    let translator = AwsTranslator::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    ])
+    .await;
     let got = translator
         .to_english(&texts(&[
             "El patinete bloquea la acera",
@@ -210,10 +240,7 @@ async fn translate_sends_one_auto_to_english_request_per_text() {
 
 #[tokio::test]
 async fn translate_cuts_texts_over_10000_bytes_at_a_char_boundary() {
-    let stub = StubServer::start(vec![translated("long", "es")]);
-    let translator = AwsTranslator::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (stub, translator) = translator_at(vec![translated("long", "es")]).await;
     // 2 + 3 × 3333 = 10,001 bytes: byte 10,000 falls inside the last euro sign.
     let long = format!("ab{}", "€".repeat(3333));
     translator
@@ -231,13 +258,11 @@ async fn translate_cuts_texts_over_10000_bytes_at_a_char_boundary() {
 
 #[tokio::test]
 async fn translate_retries_too_many_requests_then_succeeds() {
-    let stub = StubServer::start(vec![
+    let (stub, translator) = translator_at(vec![
         translate_error(400, "TooManyRequestsException", "Slow down"),
         translated("Broken scooter", "es"),
-    ]);
-    let translator = AwsTranslator::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    ])
+    .await;
     let got = translator
         .to_english(&texts(&["Patinete roto"]))
         .await
@@ -250,14 +275,12 @@ async fn translate_retries_too_many_requests_then_succeeds() {
 
 #[tokio::test]
 async fn translate_low_confidence_detection_is_unsupported_not_retried() {
-    let stub = StubServer::start(vec![translate_error(
+    let (stub, translator) = translator_at(vec![translate_error(
         400,
         "DetectedLanguageLowConfidenceException",
         "Could not detect the language",
-    )]);
-    let translator = AwsTranslator::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    )])
+    .await;
     let err = translator
         .to_english(&texts(&["zzz qqq"]))
         .await
@@ -294,14 +317,12 @@ async fn translate_requests_are_paced_by_requests_per_second() {
 
 #[tokio::test]
 async fn sentiment_sends_60_texts_as_three_batches_of_at_most_25() {
-    let stub = StubServer::start(vec![
+    let (stub, comprehend) = comprehend_at(vec![
         sentiments(25, "NEGATIVE"),
         sentiments(25, "POSITIVE"),
         sentiments(10, "MIXED"),
-    ]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    ])
+    .await;
     let input: Vec<String> = (0..60)
         .map(|i| format!("request text number {i}"))
         .collect();
@@ -331,20 +352,15 @@ async fn sentiment_sends_60_texts_as_three_batches_of_at_most_25() {
 #[tokio::test]
 async fn sentiment_maps_results_by_index_with_their_scores() {
     // Comprehend lists results in any order; Index says which text each is for.
-    let stub = StubServer::start(vec![StubResponse::json(
-        &json!({
-            "ResultList": [
-                sentiment_item(2, "MIXED", [0.4, 0.4, 0.1, 0.1]),
-                sentiment_item(0, "NEGATIVE", [0.01, 0.95, 0.03, 0.01]),
-                sentiment_item(1, "POSITIVE", [0.9, 0.02, 0.07, 0.01]),
-            ],
-            "ErrorList": []
-        })
-        .to_string(),
-    )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (_stub, comprehend) = comprehend_at(vec![answer(json!({
+        "ResultList": [
+            sentiment_item(2, "MIXED", [0.4, 0.4, 0.1, 0.1]),
+            sentiment_item(0, "NEGATIVE", [0.01, 0.95, 0.03, 0.01]),
+            sentiment_item(1, "POSITIVE", [0.9, 0.02, 0.07, 0.01]),
+        ],
+        "ErrorList": []
+    }))])
+    .await;
     let got = comprehend
         .sentiment(&texts(&[
             "Scooter dumped in my yard again, terrible",
@@ -370,16 +386,11 @@ async fn sentiment_maps_results_by_index_with_their_scores() {
 
 #[tokio::test]
 async fn sentiment_answers_blank_texts_locally_without_sending_them() {
-    let stub = StubServer::start(vec![StubResponse::json(
-        &json!({
-            "ResultList": [sentiment_item(0, "NEGATIVE", [0.0, 0.9, 0.1, 0.0])],
-            "ErrorList": []
-        })
-        .to_string(),
-    )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (stub, comprehend) = comprehend_at(vec![answer(json!({
+        "ResultList": [sentiment_item(0, "NEGATIVE", [0.0, 0.9, 0.1, 0.0])],
+        "ErrorList": []
+    }))])
+    .await;
     let got = comprehend
         .sentiment(&texts(&["", "Scooter blocking the door", "   "]))
         .await
@@ -406,20 +417,15 @@ async fn sentiment_answers_blank_texts_locally_without_sending_them() {
 
 #[tokio::test]
 async fn sentiment_item_error_names_the_callers_index_and_code() {
-    let stub = StubServer::start(vec![StubResponse::json(
-        &json!({
-            "ResultList": [sentiment_item(0, "NEUTRAL", [0.1, 0.1, 0.7, 0.1])],
-            "ErrorList": [{
-                "Index": 1,
-                "ErrorCode": "INVALID_REQUEST",
-                "ErrorMessage": "Document is not valid"
-            }]
-        })
-        .to_string(),
-    )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (_stub, comprehend) = comprehend_at(vec![answer(json!({
+        "ResultList": [sentiment_item(0, "NEUTRAL", [0.1, 0.1, 0.7, 0.1])],
+        "ErrorList": [{
+            "Index": 1,
+            "ErrorCode": "INVALID_REQUEST",
+            "ErrorMessage": "Document is not valid"
+        }]
+    }))])
+    .await;
     // The blank first text is not sent, so batch Index 1 is the caller's text #2.
     let err = comprehend
         .sentiment(&texts(&["", "fine text", "refused text"]))
@@ -443,16 +449,11 @@ async fn sentiment_item_error_names_the_callers_index_and_code() {
 
 #[tokio::test]
 async fn sentiment_answer_missing_a_text_is_an_error_not_a_gap() {
-    let stub = StubServer::start(vec![StubResponse::json(
-        &json!({
-            "ResultList": [sentiment_item(0, "POSITIVE", [0.9, 0.0, 0.1, 0.0])],
-            "ErrorList": []
-        })
-        .to_string(),
-    )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (_stub, comprehend) = comprehend_at(vec![answer(json!({
+        "ResultList": [sentiment_item(0, "POSITIVE", [0.9, 0.0, 0.1, 0.0])],
+        "ErrorList": []
+    }))])
+    .await;
     let err = comprehend
         .sentiment(&texts(&["great", "no answer for this one"]))
         .await
@@ -466,10 +467,7 @@ async fn sentiment_answer_missing_a_text_is_an_error_not_a_gap() {
 
 #[tokio::test]
 async fn comprehend_cuts_texts_over_5000_bytes_at_a_char_boundary() {
-    let stub = StubServer::start(vec![sentiments(2, "NEUTRAL")]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (stub, comprehend) = comprehend_at(vec![sentiments(2, "NEUTRAL")]).await;
     // 1 + 2 × 2500 = 5,001 bytes: byte 5,000 falls inside the last "é".
     let long = format!("a{}", "é".repeat(2500));
     comprehend
@@ -486,22 +484,17 @@ async fn comprehend_cuts_texts_over_5000_bytes_at_a_char_boundary() {
 
 #[tokio::test]
 async fn language_detection_batches_and_takes_the_top_scoring_language() {
-    let stub = StubServer::start(vec![StubResponse::json(
-        &json!({
-            "ResultList": [
-                {"Index": 1, "Languages": [{"LanguageCode": "en", "Score": 0.97}]},
-                {"Index": 0, "Languages": [
-                    {"LanguageCode": "pt", "Score": 0.08},
-                    {"LanguageCode": "es", "Score": 0.91}
-                ]}
-            ],
-            "ErrorList": []
-        })
-        .to_string(),
-    )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (stub, comprehend) = comprehend_at(vec![answer(json!({
+        "ResultList": [
+            {"Index": 1, "Languages": [{"LanguageCode": "en", "Score": 0.97}]},
+            {"Index": 0, "Languages": [
+                {"LanguageCode": "pt", "Score": 0.08},
+                {"LanguageCode": "es", "Score": 0.91}
+            ]}
+        ],
+        "ErrorList": []
+    }))])
+    .await;
     let got = comprehend
         .detect(&texts(&[
             "El patinete está en la banqueta",
@@ -529,10 +522,7 @@ async fn language_detection_batches_and_takes_the_top_scoring_language() {
 
 #[tokio::test]
 async fn comprehend_throttling_is_retried_then_succeeds() {
-    let stub = StubServer::start(vec![throttled(), sentiments(1, "NEGATIVE")]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (stub, comprehend) = comprehend_at(vec![throttled(), sentiments(1, "NEGATIVE")]).await;
     let got = comprehend
         .sentiment(&texts(&["Scooter left in the street"]))
         .await
@@ -545,10 +535,7 @@ async fn comprehend_throttling_is_retried_then_succeeds() {
 
 #[tokio::test]
 async fn comprehend_throttling_past_the_retry_budget_is_a_transient_service_error() {
-    let stub = StubServer::start(vec![throttled()]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (stub, comprehend) = comprehend_at(vec![throttled()]).await;
     let err = comprehend.sentiment(&texts(&["a", "b"])).await.unwrap_err();
     assert_eq!(stub.requests().len(), 3, "max_attempts = 3");
     assert_eq!(comprehend.api_calls(), 1);
@@ -576,14 +563,12 @@ async fn comprehend_throttling_past_the_retry_budget_is_a_transient_service_erro
 
 #[tokio::test]
 async fn comprehend_invalid_request_is_not_retried_and_not_transient() {
-    let stub = StubServer::start(vec![StubResponse::json_error(
+    let (stub, comprehend) = comprehend_at(vec![StubResponse::json_error(
         400,
         "InvalidRequestException",
         "The request is not valid",
-    )]);
-    let comprehend = AwsComprehend::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    )])
+    .await;
     let err = comprehend.detect(&texts(&["hola"])).await.unwrap_err();
     assert_eq!(stub.requests().len(), 1);
     assert!(
@@ -597,19 +582,13 @@ async fn comprehend_invalid_request_is_not_retried_and_not_transient() {
 
 #[tokio::test]
 async fn detect_labels_sends_the_s3_object_and_limits_and_maps_labels() {
-    let stub = StubServer::start(vec![StubResponse::json(
-        &json!({
+    let (stub, rekognition) = rekognition_at(vec![answer(json!({
             "Labels": [
                 {"Name": "Scooter", "Confidence": 97.25, "Instances": [], "Parents": [{"Name": "Vehicle"}]},
                 {"Name": "Sidewalk", "Confidence": 81.5, "Instances": [], "Parents": []}
             ],
             "LabelModelVersion": "3.0"
-        })
-        .to_string(),
-    )]);
-    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+        }))]).await;
     let labels = rekognition
         .labels(&image("2019/jan/12345.jpg"), 10, 55.0)
         .await
@@ -645,20 +624,15 @@ async fn detect_text_maps_lines_words_confidence_and_boxes() {
             }
         })
     };
-    let stub = StubServer::start(vec![StubResponse::json(
-        &json!({
-            "TextDetections": [
-                detection("NO PARKING", "LINE", 0, 98.5, 0.1),
-                detection("NO", "WORD", 1, 99.0, 0.1),
-                detection("PARKING", "WORD", 2, 97.0, 0.2)
-            ],
-            "TextModelVersion": "3.0"
-        })
-        .to_string(),
-    )]);
-    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    let (stub, rekognition) = rekognition_at(vec![answer(json!({
+        "TextDetections": [
+            detection("NO PARKING", "LINE", 0, 98.5, 0.1),
+            detection("NO", "WORD", 1, 99.0, 0.1),
+            detection("PARKING", "WORD", 2, 97.0, 0.2)
+        ],
+        "TextModelVersion": "3.0"
+    }))])
+    .await;
     let found = rekognition
         .detect_text(&image("2019/jan/sign.png"))
         .await
@@ -683,7 +657,7 @@ async fn detect_text_maps_lines_words_confidence_and_boxes() {
 
 #[tokio::test]
 async fn rekognition_retries_throughput_and_server_errors_then_succeeds() {
-    let stub = StubServer::start(vec![
+    let (stub, rekognition) = rekognition_at(vec![
         StubResponse::json_error(
             400,
             "ProvisionedThroughputExceededException",
@@ -693,10 +667,8 @@ async fn rekognition_retries_throughput_and_server_errors_then_succeeds() {
         StubResponse::json(
             &json!({"Labels": [{"Name": "Scooter", "Confidence": 90.0}]}).to_string(),
         ),
-    ]);
-    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    ])
+    .await;
     let labels = rekognition
         .labels(&image("retry.jpg"), 5, 50.0)
         .await
@@ -711,14 +683,11 @@ async fn rekognition_retries_throughput_and_server_errors_then_succeeds() {
 
 #[tokio::test]
 async fn rekognition_missing_object_is_no_such_key_like_the_local_labeller() {
-    let stub = StubServer::start(vec![StubResponse::json_error(
+    let (stub, rekognition) = rekognition_at(vec![StubResponse::json_error(
         400,
         "InvalidS3ObjectException",
         "Unable to get object metadata from S3. Check object key, region and/or access permissions.",
-    )]);
-    let rekognition = AwsRekognition::connect(&settings(&stub.endpoint))
-        .await
-        .expect("AWS configuration");
+    )]).await;
     let err = rekognition
         .labels(&image("2019/jan/missing.jpg"), 10, 50.0)
         .await

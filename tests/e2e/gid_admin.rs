@@ -122,7 +122,7 @@ fn gid_admin_covers_the_s3_operations() {
     let refused = admin(&env, &["bucket", "delete", &bucket]);
     assert!(!refused.status.success());
     assert!(
-        stderr(&refused).contains("not empty (use --force"),
+        stderr(&refused).contains("is not empty; use --force"),
         "{}",
         stderr(&refused)
     );

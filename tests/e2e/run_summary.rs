@@ -441,10 +441,9 @@ mod every_shape {
     use gid_notify::{AlertOutcome, AlertResult, MessageId, Threshold, TopicArn, TopicName};
     use gid_runs::manifest::ObjectRef;
     use gid_runs::report::{MonthReport, RunClock, Tool};
-    use gid_runs::scooter::{ScooterError, ScooterMonth, ScooterOutcome};
     use gid_runs::{
-        Aggregated, Ingested, MonthOutcome, Notified, Published, RunError, SkipKind, Stage,
-        StageError, StageOutcome, StopReason,
+        Aggregated, EnrichPlanned, Enriched, Ingested, MonthOutcome, Notified, Published, RunError,
+        SkipKind, Stage, StageError, StageOutcome, StopReason,
     };
 
     fn jan() -> Month {
@@ -677,69 +676,64 @@ mod every_shape {
 
     #[test]
     fn every_shape_of_a_scooter_pickups_document_matches_the_schema() {
-        let done = ScooterOutcome {
-            month: Some(jan()),
+        let done = StageOutcome::Enriched(Box::new(Enriched {
             requests: 9,
             pickups: 2,
             engine_calls: BTreeMap::from([("lingua-1.8".to_owned(), 1)]),
             engine_inputs: BTreeMap::from([("lingua-1.8".to_owned(), 9)]),
             written: vec![object("gid-work", "2019/jan/enriched.parquet")],
-            ..ScooterOutcome::default()
+            ..Enriched::default()
+        }));
+        let published = StageOutcome::PickupsPublished(Published {
+            objects: vec![object("gid-reports", "2019/jan/scooter_pickups.html")],
+            index_entries: 2,
+            links_expire_at: None,
+        });
+        let planned = |plan, estimated_cost_usd| {
+            StageOutcome::EnrichPlanned(Box::new(EnrichPlanned {
+                month: jan(),
+                plan,
+                estimated_cost_usd,
+            }))
         };
-        let planned = |cost| ScooterOutcome {
-            plan: Some((EnrichPlan::default(), cost)),
-            ..ScooterOutcome::default()
+        let failed = |stage, source| {
+            Some(RunError {
+                month: jan(),
+                stage,
+                source,
+            })
         };
-        let scooter = |ingested, result| ScooterMonth {
+        let scooter = |stages, failure| MonthOutcome {
             month: jan(),
-            ingested,
-            result,
+            stages,
+            failure,
             elapsed: Duration::from_millis(250),
         };
         let ingest = every_stage_outcome().swap_remove(0);
+        let interrupted = || StageError::Interrupted {
+            reason: StopReason::Interrupt,
+        };
         let months = [
-            scooter(Some(ingest), Ok(done)),
-            scooter(None, Ok(planned(Some(0.0123)))),
-            scooter(None, Ok(planned(None))),
+            scooter(vec![ingest, done.clone(), published], None),
             scooter(
+                vec![planned(Some(EnrichPlan::default()), Some(0.0123))],
                 None,
-                Ok(ScooterOutcome {
-                    dry_run_needs_ingest: true,
-                    ..ScooterOutcome::default()
-                }),
             ),
+            scooter(vec![planned(Some(EnrichPlan::default()), None)], None),
+            scooter(vec![planned(None, None)], None),
             scooter(
-                None,
-                Err(ScooterError::Enrich {
-                    month: jan(),
-                    source: EnrichError::Engine {
+                vec![],
+                failed(
+                    Stage::Enrich,
+                    StageError::Enrich(EnrichError::Engine {
                         engine: "apertium".into(),
                         message: "not installed".into(),
-                    },
-                }),
-            ),
-            scooter(
-                None,
-                Err(ScooterError::Stage {
-                    month: jan(),
-                    source: StageError::Interrupted {
-                        reason: StopReason::Interrupt,
-                    },
-                }),
-            ),
-            scooter(
-                None,
-                Err(ScooterError::Run {
-                    month: jan(),
-                    source: Box::new(RunError {
-                        month: jan(),
-                        stage: Stage::Ingest,
-                        source: StageError::Interrupted {
-                            reason: StopReason::Interrupt,
-                        },
                     }),
-                }),
+                ),
             ),
+            scooter(vec![], failed(Stage::Enrich, interrupted())),
+            scooter(vec![done], failed(Stage::PickupsPublish, interrupted())),
+            scooter(vec![], failed(Stage::Ingest, interrupted())),
         ];
         let mut summary = RunClock::start(Tool::ScooterPickups).finish(
             Profile::Local,

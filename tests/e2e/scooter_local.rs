@@ -77,7 +77,8 @@ fn pickups_are_scooter_photos_with_negative_descriptions_and_reruns_call_no_engi
         stages,
         [
             (&"ingest".into(), &"ran".into()),
-            (&"enrich".into(), &"ran".into())
+            (&"enrich".into(), &"ran".into()),
+            (&"publish".into(), &"ran".into())
         ],
         "ingested first"
     );
@@ -141,9 +142,15 @@ fn pickups_are_scooter_photos_with_negative_descriptions_and_reruns_call_no_engi
     assert!(index.contains("href=\"./2019/jan/scooter_pickups.html\""));
     assert!(root.join("gid-work/2019/jan/enriched.parquet").exists());
 
-    // Unchanged rerun: every answer comes from the cache.
+    // Unchanged rerun: the manifests say there is nothing to do.
     let again = pickups(root, &["--month", "2019-01"]);
-    let counts = &summary_stage(&again, "2019-01", "enrich")["counts"];
+    for stage in ["enrich", "publish"] {
+        let skipped = summary_stage(&again, "2019-01", stage);
+        assert_eq!(skipped["status"], "skipped_unchanged", "{skipped:#}");
+    }
+    // Forced: enrich runs again, and every answer comes from the cache.
+    let forced = pickups(root, &["--month", "2019-01", "--force"]);
+    let counts = &summary_stage(&forced, "2019-01", "enrich")["counts"];
     assert_eq!(counts["engine_calls"], serde_json::json!([]), "{counts:#}");
     assert!(counts["cache_hits"].as_u64().unwrap() > 0, "{counts:#}");
     let dry = pickups(root, &["--month", "2019-01", "--dry-run"]);

@@ -37,8 +37,9 @@ pub enum AggregateError {
     /// polars refused the table (a column of another type than text).
     #[error("aggregating: {0}")]
     Polars(#[from] PolarsError),
-    /// A persisted `summary.json` does not parse: rerunning the stage rewrites it.
-    #[error("the summary in {key} is unreadable ({source}); rerun --stage aggregate")]
+    /// A persisted `summary.json` does not parse: rerunning the stage rewrites it (the
+    /// binaries say how).
+    #[error("the summary in {key} is unreadable ({source})")]
     Corrupt {
         /// The summary's key in the work bucket.
         key: String,

@@ -25,6 +25,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::fmt::MakeWriter;
 
 pub use indicatif::MultiProgress;
+
+pub mod advice;
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -59,6 +61,42 @@ pub struct CommonArgs {
 
 fn parse_profile(s: &str) -> Result<Profile, String> {
     s.parse().map_err(|e: gid_core::ConfigError| e.to_string())
+}
+
+/// What a month-running binary sets up before its first month: the configuration, the
+/// object store, the months asked for and, unless it is a dry run, the buckets runs write
+/// to. An error here is a setup error (exit 2, see [`RunExit::before_months`]).
+pub struct RunSetup {
+    /// The configuration `--config-dir`, `--config` and `--profile` point at.
+    pub config: Config,
+    /// The configured backend.
+    pub store: std::sync::Arc<dyn gid_storage::Backend>,
+    /// The months to run, in calendar order.
+    pub months: Vec<Month>,
+}
+
+impl RunSetup {
+    /// Loads the configuration, opens the store, resolves the months and prepares the
+    /// buckets (not in a dry run, which writes nothing).
+    pub async fn open(
+        common: &CommonArgs,
+        months: &MonthArgs,
+        dry_run: bool,
+    ) -> anyhow::Result<Self> {
+        let config = common.load_config()?;
+        let store = gid_runs::open_store(&config)
+            .await
+            .context("opening the object store")?;
+        let months = months.resolve(&config, store.as_ref()).await?;
+        if !dry_run {
+            gid_runs::prepare_buckets(&config, store.as_ref()).await?;
+        }
+        Ok(Self {
+            config,
+            store,
+            months,
+        })
+    }
 }
 
 /// The config directory used when neither `--config-dir` nor `GID_CONFIG_DIR` names one.
@@ -387,7 +425,8 @@ static REPORTING: OnceLock<Reporting> = OnceLock::new();
 
 /// An error as one readable line: each layer's message, without the repeats of wrapped
 /// errors whose text a layer already includes, and — unless `-v` — without the client
-/// libraries' internal detail (the SDK's error chain), which `-v` adds.
+/// libraries' internal detail (the SDK's error chain), which `-v` adds; then what to do
+/// about it ([`advice`]).
 pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
     let verbose = REPORTING.get().is_some_and(|r| r.verbose > 0);
     let mut line = error.to_string();
@@ -403,7 +442,7 @@ pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
         }
         cause = e.source();
     }
-    line
+    advice::with_advice(line, error)
 }
 
 /// Prints an error for the operator: `gid: <line>` on stderr, or one JSON log record with

@@ -12,14 +12,20 @@ use gid_storage::{Backend, LocalStore, S3Options, S3Store, StorageError};
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error(transparent)]
+    /// The object store could not be opened.
     Storage(#[from] StorageError),
     #[error(transparent)]
+    /// The AWS configuration could not be loaded.
     Aws(#[from] AwsSetupError),
     #[error("configuration notify.thresholds: {0}")]
+    /// A `notify.thresholds` entry cannot work (its topic name).
     Threshold(#[from] InvalidInput),
     #[error("configuration {key}: {source}")]
+    /// A `[notify]` setting cannot work.
     Notify {
+        /// The setting's key, e.g. `notify.topic_prefix`.
         key: &'static str,
+        /// Why it cannot work.
         source: InvalidInput,
     },
 }

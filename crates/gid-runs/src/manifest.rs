@@ -19,13 +19,18 @@ pub const GID_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// One object a stage read or wrote, as it was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRef {
+    /// The bucket it is in.
     pub bucket: String,
+    /// Its key.
     pub key: String,
+    /// Its ETag when the stage read or wrote it.
     pub etag: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
 impl ObjectRef {
+    /// The object `meta` describes, in `bucket`.
     pub fn new(bucket: &BucketName, meta: &ObjectMeta) -> Self {
         Self {
             bucket: bucket.to_string(),
@@ -52,7 +57,9 @@ impl ObjectRef {
 pub enum RunState {
     /// Started and not finished: still running, or killed (see [`Manifest::owner`]).
     Running,
+    /// Finished; its outputs are recorded.
     Succeeded,
+    /// Ended with an error (recorded in `error`).
     Failed,
     /// Stopped by a signal (SIGTERM, SIGINT) before it finished; a rerun resumes.
     Interrupted,
@@ -62,6 +69,7 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// The state as manifests and `gid-admin runs` spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             RunState::Running => "running",
@@ -76,18 +84,29 @@ impl RunState {
 /// The record of one stage run of one month.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The stage's name (`ingest`, `enrich`, ...).
     pub stage: String,
+    /// The month, as `2019-01`.
     pub month: String,
+    /// How the run stands.
     pub state: RunState,
+    /// The gid version that ran it: another version reruns the stage.
     pub gid_version: String,
     /// Hash of the configuration that shapes this stage's outputs.
     pub config_hash: String,
+    /// When the stage started.
     pub started_at: DateTime<Utc>,
+    /// When it ended; `None` while it runs.
     pub finished_at: Option<DateTime<Utc>>,
+    /// What it read, with the ETags it saw.
     pub inputs: Vec<ObjectRef>,
+    /// What it wrote, as its puts returned them.
     pub outputs: Vec<ObjectRef>,
+    /// Rows in its output table, where it has one.
     pub rows: Option<u64>,
+    /// Rows ingest quarantined.
     pub quarantined: Option<u64>,
+    /// The error that ended it, in words.
     pub error: Option<String>,
     /// The process that wrote it (absent in manifests of older gid versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +130,7 @@ impl Manifest {
 /// A manifest's state as `gid-admin runs` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObservedState {
+    /// What the manifest says, believed: its process is alive or it ended.
     Recorded(RunState),
     /// Recorded `running`, but its process ended without recording how the stage ended.
     Abandoned,

@@ -19,6 +19,10 @@ use crate::manifest::{Manifest, ObjectRef};
 use crate::shutdown::{Shutdown, StopReason};
 
 mod aggregate;
+#[cfg(feature = "enrich")]
+mod enrich;
+#[cfg(feature = "enrich")]
+pub use enrich::{EnrichPlanned, Enriched};
 mod ingest;
 mod notify;
 mod publish;
@@ -29,14 +33,26 @@ use runner::{with_stage, MonthContext};
 /// A stage of the monthly report, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
+    /// The month's exports → the request table.
     Ingest,
+    /// The request table → the month's summary.
     Aggregate,
+    /// The summary → the report files on the site, then the index.
     Publish,
     /// Threshold alerts, after the site is up so the alert can point people at it.
     Notify,
+    /// scooter-pickups: the month's e-scooter requests through the enrichment engines →
+    /// `enriched.parquet` (the engines' answers cached beside it).
+    #[cfg(feature = "enrich")]
+    Enrich,
+    /// scooter-pickups: `enriched.parquet` → `scooter_pickups.{csv,html}` on the site,
+    /// then the site's index.
+    #[cfg(feature = "enrich")]
+    PickupsPublish,
 }
 
 impl Stage {
+    /// The monthly report's stages (the ones `--stage` names).
     pub const ALL: [Stage; 4] = [
         Stage::Ingest,
         Stage::Aggregate,
@@ -44,12 +60,17 @@ impl Stage {
         Stage::Notify,
     ];
 
+    /// Its name in manifests, `--stage` and the run summary.
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Ingest => "ingest",
             Stage::Aggregate => "aggregate",
             Stage::Publish => "publish",
             Stage::Notify => "notify",
+            #[cfg(feature = "enrich")]
+            Stage::Enrich => "enrich",
+            #[cfg(feature = "enrich")]
+            Stage::PickupsPublish => "publish-pickups",
         }
     }
 }
@@ -74,33 +95,78 @@ impl FromStr for Stage {
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     #[error(transparent)]
+    /// Ingest failed.
     Ingest(#[from] IngestError),
     #[error(transparent)]
+    /// Aggregation failed.
     Aggregate(#[from] AggregateError),
     #[error(transparent)]
+    /// Publishing failed.
     Publish(#[from] PublishError),
     #[error(transparent)]
+    /// A read or write of the object store failed.
     Storage(#[from] StorageError),
     #[error(transparent)]
+    /// Notification failed (the ledger, a topic).
     Notify(#[from] gid_notify::NotifyError),
     #[error(transparent)]
+    /// The run's backends could not be set up.
     Backend(#[from] crate::BackendError),
-    #[error("{count} alert(s) not sent: {details}; rerun to retry (sent alerts are not repeated)")]
+    /// An engine, the answer cache or a photo read failed.
+    #[cfg(feature = "enrich")]
+    #[error(transparent)]
+    Enrich(#[from] gid_enrich::EnrichError),
+    /// polars refused the enriched table (building, serialising or reading it).
+    #[cfg(feature = "enrich")]
+    #[error("could not {doing} the enriched table s3://{bucket}/{key}: {source}")]
+    EnrichedTable {
+        /// What was being done: `build`, `serialise` or `read`.
+        doing: &'static str,
+        /// The work bucket.
+        bucket: String,
+        /// `enriched.parquet`'s key.
+        key: String,
+        #[source]
+        /// polars' complaint.
+        source: polars_core::error::PolarsError,
+    },
+    /// The command set the run up without what the stage needs (a wiring fault).
+    #[error("the {stage} stage needs {what}, which this command did not open")]
+    NotWired {
+        /// The stage.
+        stage: Stage,
+        /// What it needs, in words.
+        what: &'static str,
+    },
+    #[error("{count} alert(s) not sent: {details}")]
+    /// Some alerts were not sent.
     AlertsNotSent {
+        /// How many.
         count: usize,
+        /// Each one's topic and reason.
         details: String,
         /// Every threshold's outcome, the ones that did go out included: the run summary
         /// reports a failed notify stage with what it did send.
         outcomes: Vec<gid_notify::AlertOutcome>,
     },
-    #[error("stopped by {reason} before it finished; rerun the same command to resume")]
-    Interrupted { reason: StopReason },
-    #[error("no {what} for {month} at s3://{bucket}/{key}: run --stage {needs} first (or run without --stage)")]
+    /// A stop signal ended the stage at a safe point.
+    #[error("stopped by {reason} before it finished")]
+    Interrupted {
+        /// The signal.
+        reason: StopReason,
+    },
+    #[error("no {what} for {month} at s3://{bucket}/{key}")]
+    /// A stage's input, written by an earlier stage, is not there.
     MissingInput {
+        /// The input in words (`summary`, `ingested table`).
         what: &'static str,
+        /// Its month.
         month: Month,
+        /// The work bucket.
         bucket: String,
+        /// The input's key.
         key: String,
+        /// The stage that writes it.
         needs: Stage,
     },
 }
@@ -116,9 +182,12 @@ impl StageError {
 #[derive(Debug, thiserror::Error)]
 #[error("{month} {stage}: {source}")]
 pub struct RunError {
+    /// The month.
     pub month: Month,
+    /// The stage that failed.
     pub stage: Stage,
     #[source]
+    /// Why.
     pub source: StageError,
 }
 
@@ -145,6 +214,7 @@ pub struct Ingested {
 /// What the aggregate stage of a month did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aggregated {
+    /// Requests in the month.
     pub total_requests: u64,
     /// Requests per service, most first.
     pub per_service: Vec<gid_aggregate::GroupCount>,
@@ -157,6 +227,7 @@ pub struct Aggregated {
 pub struct Published {
     /// The month's site files (the index, rewritten by every publish, is not among them).
     pub objects: Vec<ObjectRef>,
+    /// Entries the regenerated index lists.
     pub index_entries: usize,
     /// With a presigned site: when the index's links stop working.
     pub links_expire_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -165,6 +236,7 @@ pub struct Published {
 /// What the notify stage of a month did: one outcome per threshold checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notified {
+    /// Per threshold: sent, already sent, below, in doubt, ...
     pub outcomes: Vec<gid_notify::AlertOutcome>,
 }
 
@@ -198,20 +270,39 @@ impl Notified {
 /// What one stage did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StageOutcome {
+    /// Ingest ran.
     Ingested(Box<Ingested>),
+    /// Aggregate ran.
     Aggregated(Aggregated),
+    /// Publish ran.
     Published(Published),
+    /// Notify ran.
     Notified(Notified),
+    /// scooter-pickups' enrichment ran.
+    #[cfg(feature = "enrich")]
+    Enriched(Box<Enriched>),
+    /// scooter-pickups `--dry-run`: what enrichment would ask of the engines.
+    #[cfg(feature = "enrich")]
+    EnrichPlanned(Box<EnrichPlanned>),
+    /// scooter-pickups' page and table were published.
+    #[cfg(feature = "enrich")]
+    PickupsPublished(Published),
     /// It did not run: see [`SkipKind`]; `reason` says it in words.
     Skipped {
+        /// The stage.
         stage: Stage,
+        /// Why.
         kind: SkipKind,
+        /// Why, in words.
         reason: String,
     },
     /// Dry run: what the stage would read and write.
     Planned {
+        /// The stage.
         stage: Stage,
+        /// `s3://bucket/key` of each input, with notes.
         reads: Vec<String>,
+        /// `s3://bucket/key` of each output, with notes.
         writes: Vec<String>,
     },
 }
@@ -224,6 +315,10 @@ impl StageOutcome {
             StageOutcome::Aggregated(_) => Stage::Aggregate,
             StageOutcome::Published(_) => Stage::Publish,
             StageOutcome::Notified(_) => Stage::Notify,
+            #[cfg(feature = "enrich")]
+            StageOutcome::Enriched(_) | StageOutcome::EnrichPlanned(_) => Stage::Enrich,
+            #[cfg(feature = "enrich")]
+            StageOutcome::PickupsPublished(_) => Stage::PickupsPublish,
             StageOutcome::Skipped { stage, .. } | StageOutcome::Planned { stage, .. } => *stage,
         }
     }
@@ -232,15 +327,18 @@ impl StageOutcome {
 /// The result of a month's stages: those that ended, in order, and the one that failed.
 #[derive(Debug)]
 pub struct MonthOutcome {
+    /// The month.
     pub month: Month,
     /// The stages that ran, were skipped or were planned, in pipeline order.
     pub stages: Vec<StageOutcome>,
     /// The stage that failed or was interrupted; the stages after it did not start.
     pub failure: Option<RunError>,
+    /// How long the month took.
     pub elapsed: Duration,
 }
 
 impl MonthOutcome {
+    /// Whether every stage asked for ended without failure.
     pub fn is_ok(&self) -> bool {
         self.failure.is_none()
     }
@@ -289,6 +387,16 @@ impl MonthOutcome {
                         notified.outcomes.len()
                     )
                 }
+                #[cfg(feature = "enrich")]
+                StageOutcome::Enriched(enriched) => enriched.to_string(),
+                #[cfg(feature = "enrich")]
+                StageOutcome::EnrichPlanned(planned) => planned.to_string(),
+                #[cfg(feature = "enrich")]
+                StageOutcome::PickupsPublished(published) => format!(
+                    "published {} objects, index lists {}",
+                    published.objects.len(),
+                    published.index_entries
+                ),
                 StageOutcome::Skipped { stage, reason, .. } => {
                     format!("{stage} skipped ({reason})")
                 }
@@ -328,7 +436,9 @@ pub struct RunOptions {
 /// The last recorded run of one stage of a month.
 #[derive(Debug, Clone)]
 pub struct StageStatus {
+    /// The stage.
     pub stage: Stage,
+    /// Its last manifest; `None` when it never ran.
     pub last: Option<Manifest>,
     /// `Some(true)` when the inputs or configuration differ from the last successful
     /// run (the stage would run again); `None` when it never ran.
@@ -337,9 +447,13 @@ pub struct StageStatus {
 
 /// Observes a run, for progress bars. Every method has a no-op default.
 pub trait Progress: Send + Sync {
+    /// A stage of `month` starts.
     fn stage_started(&self, _month: Month, _stage: Stage) {}
+    /// Ingest found `files` exports in `month`.
     fn files_found(&self, _month: Month, _files: usize) {}
+    /// Ingest read one export of `month`.
     fn file_done(&self, _month: Month, _meta: &ObjectMeta) {}
+    /// Every stage of `month` ended; `ok` is false when one failed.
     fn month_finished(&self, _month: Month, _ok: bool) {}
 }
 
@@ -349,10 +463,18 @@ impl Progress for () {}
 /// What a run of months shares: configuration, layout and the store.
 #[derive(Debug)]
 pub struct MonthRun {
+    /// The configuration, validated at load.
     pub config: Config,
+    /// Where a month's objects are (`layout`).
     pub layout: Layout,
+    /// The object store every stage reads and writes.
     pub store: Arc<dyn Backend>,
-    pub notifier: Arc<dyn gid_notify::Notifier>,
+    /// Only the notify stage sends: a command that runs no notify stage opens none.
+    notifier: Option<Arc<dyn gid_notify::Notifier>>,
+    /// Only the enrich stage asks engines (and only scooter-pickups opens them).
+    #[cfg(feature = "enrich")]
+    engines: Option<gid_enrich::pickups::Engines>,
+    /// Dry run, force, resume, alerts in doubt.
     pub options: RunOptions,
     /// Set when the process is asked to stop (SIGTERM, SIGINT).
     pub shutdown: Shutdown,
@@ -371,7 +493,6 @@ impl MonthRun {
     pub fn new(
         config: Config,
         store: Arc<dyn Backend>,
-        notifier: Arc<dyn gid_notify::Notifier>,
         options: RunOptions,
     ) -> Result<Self, crate::BackendError> {
         let layout = config
@@ -383,13 +504,39 @@ impl MonthRun {
             config,
             layout,
             store,
-            notifier,
+            notifier: None,
+            #[cfg(feature = "enrich")]
+            engines: None,
             options,
             shutdown: Shutdown::new(),
             thresholds,
             topic_prefix,
             site_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The notifier the notify stage sends alerts through.
+    pub fn with_notifier(mut self, notifier: Arc<dyn gid_notify::Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// The engines the enrich stage asks.
+    #[cfg(feature = "enrich")]
+    pub fn with_engines(mut self, engines: gid_enrich::pickups::Engines) -> Self {
+        self.engines = Some(engines);
+        self
+    }
+
+    /// The notifier, for the notify stage.
+    pub(crate) fn notifier(&self) -> Option<&dyn gid_notify::Notifier> {
+        self.notifier.as_deref()
+    }
+
+    /// The engines, for the enrich stage.
+    #[cfg(feature = "enrich")]
+    pub(crate) fn engines(&self) -> Option<&gid_enrich::pickups::Engines> {
+        self.engines.as_ref()
     }
 
     /// Stops at the next safe point once `shutdown` is requested.
@@ -466,11 +613,23 @@ impl MonthRun {
         stages: &[Stage],
         progress: &dyn Progress,
     ) -> MonthOutcome {
+        self.run_chain(MonthContext::new(self, month, progress), stages)
+            .await
+    }
+
+    /// Runs `stages` (in pipeline order) for the month of `ctx`, handing each stage what
+    /// the earlier ones left in it.
+    pub(crate) async fn run_chain(
+        &self,
+        mut ctx: MonthContext<'_>,
+        stages: &[Stage],
+    ) -> MonthOutcome {
         let started = Instant::now();
+        let month = ctx.month;
+        let progress = ctx.progress;
         let mut stages = stages.to_vec();
         stages.sort();
         stages.dedup();
-        let mut ctx = MonthContext::new(self, month, progress);
         let mut outcomes = Vec::new();
         let mut failure = None;
         for name in stages {
@@ -561,6 +720,7 @@ pub async fn run_months(
 
 /// How a month's run ended, as [`for_each_month`] orders results and tells [`Progress`].
 pub trait MonthEnd {
+    /// The month this result is of.
     fn month(&self) -> Month;
     /// False when the month failed or was interrupted.
     fn is_ok(&self) -> bool;

@@ -41,15 +41,20 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tool {
+    /// `monthly-report`.
     MonthlyReport,
+    /// `scooter-pickups`.
     ScooterPickups,
 }
 
 /// One run of a binary: what it was asked, each month, the requests it made and how it ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
+    /// The version of this document's shape (`docs/run-summary.schema.json`).
     pub schema_version: u32,
+    /// The binary that ran.
     pub tool: Tool,
+    /// The gid version that ran.
     pub gid_version: &'static str,
     /// The run id that claims, manifests and logs of this process carry.
     pub run_id: String,
@@ -57,8 +62,11 @@ pub struct RunSummary {
     pub profile: &'static str,
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// When the run ended (RFC 3339, UTC).
     pub finished_at: String,
+    /// How long the run took.
     pub duration_secs: f64,
+    /// `--dry-run`: nothing was written.
     pub dry_run: bool,
     /// The process's exit code (README, "Exit codes").
     pub exit_code: u8,
@@ -94,6 +102,7 @@ pub struct RunClock {
 }
 
 impl RunClock {
+    /// Starts the clock of a run of `tool`.
     pub fn start(tool: Tool) -> Self {
         Self {
             tool,
@@ -144,8 +153,10 @@ fn seconds(d: Duration) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SignalName {
     #[serde(rename = "SIGTERM")]
+    /// SIGTERM (a scheduler's stop).
     Sigterm,
     #[serde(rename = "SIGINT")]
+    /// SIGINT (Ctrl-C).
     Sigint,
 }
 
@@ -174,6 +185,7 @@ pub struct RequestCounts {
     pub operations: u64,
     /// HTTP requests sent, retries included.
     pub attempts: u64,
+    /// Attempts after the first, over all operations.
     pub retries: u64,
     /// Answers asking to slow down (503 SlowDown, 429, Throttling).
     pub throttled: u64,
@@ -199,6 +211,7 @@ impl From<RequestStats> for RequestCounts {
 pub enum MonthStatus {
     /// Every stage asked for ran, was skipped as unchanged or was planned (dry run).
     Ok,
+    /// A stage failed or was stopped; the later stages did not start.
     Failed,
     /// Stopped by SIGTERM or SIGINT; rerunning the same command resumes it.
     Interrupted,
@@ -209,9 +222,11 @@ pub enum MonthStatus {
 pub struct MonthReport {
     /// `YYYY-MM`.
     pub month: String,
+    /// How the month ended.
     pub status: MonthStatus,
     /// Why the month failed or stopped, in one sentence (as printed on stderr).
     pub error: Option<String>,
+    /// How long the month took.
     pub duration_secs: f64,
     /// The stages that ended, in order, then the one that failed; stages after a failure
     /// are absent (they did not start).
@@ -260,12 +275,16 @@ impl From<&MonthOutcome> for MonthReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageName {
+    /// `ingest`.
     Ingest,
+    /// `aggregate`.
     Aggregate,
+    /// `publish` (scooter-pickups' too).
     Publish,
+    /// `notify`.
     Notify,
-    /// scooter-pickups: language, translation, sentiment and photo labels, then the
-    /// pickups table and page.
+    /// scooter-pickups: language, translation, sentiment and photo labels →
+    /// `enriched.parquet` (its page and table are its `publish`).
     Enrich,
 }
 
@@ -276,6 +295,12 @@ impl From<Stage> for StageName {
             Stage::Aggregate => StageName::Aggregate,
             Stage::Publish => StageName::Publish,
             Stage::Notify => StageName::Notify,
+            #[cfg(feature = "enrich")]
+            Stage::Enrich => StageName::Enrich,
+            // The run summary's publish: the site files a stage wrote, whichever they are
+            // (scooter-pickups has no other publish).
+            #[cfg(feature = "enrich")]
+            Stage::PickupsPublish => StageName::Publish,
         }
     }
 }
@@ -284,6 +309,7 @@ impl From<Stage> for StageName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageState {
+    /// It ran to its end.
     Ran,
     /// Inputs, configuration and outputs unchanged since its last successful run.
     SkippedUnchanged,
@@ -291,14 +317,18 @@ pub enum StageState {
     SkippedResume,
     /// `--dry-run`: what it would read and write.
     Planned,
+    /// It ended with an error (`reason`).
     Failed,
+    /// A stop signal ended it (`reason`).
     Interrupted,
 }
 
 /// One stage of a month.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageReport {
+    /// Which stage.
     pub stage: StageName,
+    /// How it ended.
     pub status: StageState,
     /// Why it was skipped, failed or stopped, in words; null when it ran.
     pub reason: Option<String>,
@@ -351,6 +381,12 @@ impl From<&StageOutcome> for StageReport {
             StageOutcome::Aggregated(a) => ran(StageCounts::Aggregate(AggregateCounts::from(a))),
             StageOutcome::Published(p) => ran(StageCounts::Publish(PublishCounts::from(p))),
             StageOutcome::Notified(n) => ran(StageCounts::Notify(NotifyCounts::from(n))),
+            #[cfg(feature = "enrich")]
+            StageOutcome::Enriched(e) => ran(StageCounts::Enrich(EnrichCounts::from(&**e))),
+            #[cfg(feature = "enrich")]
+            StageOutcome::EnrichPlanned(p) => StageReport::from(&**p),
+            #[cfg(feature = "enrich")]
+            StageOutcome::PickupsPublished(p) => ran(StageCounts::Publish(PublishCounts::from(p))),
             StageOutcome::Skipped {
                 stage,
                 kind,
@@ -383,7 +419,9 @@ impl From<&StageOutcome> for StageReport {
 /// What a dry run would read and write, as `s3://bucket/key` with notes.
 #[derive(Debug, Clone, Serialize)]
 pub struct Planned {
+    /// What it would read.
     pub reads: Vec<String>,
+    /// What it would write.
     pub writes: Vec<String>,
 }
 
@@ -391,10 +429,15 @@ pub struct Planned {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum StageCounts {
+    /// ingest's counts.
     Ingest(IngestCounts),
+    /// aggregate's counts.
     Aggregate(AggregateCounts),
+    /// publish's counts.
     Publish(PublishCounts),
+    /// notify's counts.
     Notify(NotifyCounts),
+    /// enrich's counts.
     Enrich(EnrichCounts),
     /// scooter-pickups `--dry-run`: what enrichment would ask of the engines.
     EnrichPlan(EnrichPlanCounts),
@@ -403,9 +446,13 @@ pub enum StageCounts {
 /// An object as its put returned it.
 #[derive(Debug, Clone, Serialize)]
 pub struct WrittenObject {
+    /// Its bucket.
     pub bucket: String,
+    /// Its key.
     pub key: String,
+    /// The ETag its put returned.
     pub etag: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
@@ -427,10 +474,12 @@ fn written(objects: &[ObjectRef]) -> Vec<WrittenObject> {
 /// A file under the month's prefix that contributed nothing.
 #[derive(Debug, Clone, Serialize)]
 pub struct SkippedFile {
+    /// The file's key.
     pub key: String,
     /// `empty`, `not_an_export`, `not_text`, `too_many_columns`, `missing_columns` or
     /// `unreadable_header` (as in `ingest.json`).
     pub kind: &'static str,
+    /// Why it was skipped, in words.
     pub reason: String,
 }
 
@@ -441,6 +490,7 @@ pub struct DroppedCopies {
     pub file: String,
     /// The file whose copies were kept (the same file for repeats within one export).
     pub kept_from: String,
+    /// Rows in the month's table.
     pub rows: u64,
 }
 
@@ -449,16 +499,22 @@ pub struct DroppedCopies {
 pub struct IngestCounts {
     /// Objects under the month's prefix, the skipped ones included.
     pub files: usize,
+    /// Files that contributed nothing, and why.
     pub files_skipped: Vec<SkippedFile>,
+    /// Bytes read.
     pub bytes: u64,
     /// Rows in the month's table.
     pub rows: u64,
+    /// Rows quarantined (file:line:reason in the quarantine objects).
     pub quarantined: u64,
     /// Rows undated or dated outside the month (quarantined, or kept under
     /// `ingest.out_of_month = "keep"`).
     pub out_of_month: u64,
+    /// Rows dropped because a later copy of their id was kept.
     pub duplicates_dropped: u64,
+    /// Where the dropped copies came from.
     pub duplicates: Vec<DroppedCopies>,
+    /// The table, the report and the quarantine objects.
     pub objects_written: Vec<WrittenObject>,
 }
 
@@ -511,17 +567,22 @@ fn skip_kind(reason: &gid_ingest::SkipReason) -> &'static str {
 /// Requests of one service in the month.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceCount {
+    /// The service's name.
     pub service: String,
+    /// Its requests.
     pub count: u64,
 }
 
 /// What aggregate counted.
 #[derive(Debug, Clone, Serialize)]
 pub struct AggregateCounts {
+    /// Services with requests.
     pub services: usize,
+    /// Requests in the month.
     pub total_requests: u64,
     /// Most requests first.
     pub requests_per_service: Vec<ServiceCount>,
+    /// `summary.json`.
     pub objects_written: Vec<WrittenObject>,
 }
 
@@ -568,8 +629,11 @@ impl From<&Published> for PublishCounts {
 /// The run that holds or held an alert's claim.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClaimOwner {
+    /// The run that claimed it.
     pub run_id: String,
+    /// Its host.
     pub host: String,
+    /// Its process id.
     pub pid: u32,
 }
 
@@ -586,28 +650,39 @@ impl From<&RunOwner> for ClaimOwner {
 /// An alert this run published.
 #[derive(Debug, Clone, Serialize)]
 pub struct SentAlert {
+    /// The topic alerted.
     pub topic: String,
+    /// The service whose count crossed the threshold.
     pub service: String,
     /// The month's count that crossed the threshold.
     pub count: u64,
+    /// The message id the notifier returned.
     pub message_id: String,
 }
 
 /// An alert an earlier run sent for this month.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlreadySentAlert {
+    /// The topic.
     pub topic: String,
+    /// The service.
     pub service: String,
+    /// The message id of the earlier send, when recorded.
     pub message_id: Option<String>,
+    /// When it was sent (RFC 3339).
     pub sent_at: Option<String>,
 }
 
 /// An alert another run, still running, was sending.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertClaimedElsewhere {
+    /// The topic.
     pub topic: String,
+    /// The service.
     pub service: String,
+    /// Which run is sending it.
     pub claimed_by: ClaimOwner,
+    /// When that run claimed it (RFC 3339).
     pub claimed_at: String,
 }
 
@@ -615,8 +690,11 @@ pub struct AlertClaimedElsewhere {
 /// operator checks the topic, then reruns with `--resend-in-doubt` or `--confirm-in-doubt`.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertInDoubt {
+    /// The topic.
     pub topic: String,
+    /// The service.
     pub service: String,
+    /// When the dead run claimed it (RFC 3339).
     pub claimed_at: String,
     /// Absent in ledgers written before claims had owners.
     pub claimed_by: Option<ClaimOwner>,
@@ -625,8 +703,11 @@ pub struct AlertInDoubt {
 /// An alert that should have gone out and did not; a rerun tries again.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertNotSent {
+    /// The topic.
     pub topic: String,
+    /// The service.
     pub service: String,
+    /// Why, in words.
     pub reason: String,
 }
 
@@ -635,10 +716,15 @@ pub struct AlertNotSent {
 pub struct NotifyCounts {
     /// Thresholds checked.
     pub thresholds: usize,
+    /// Alerts sent by this run.
     pub sent: Vec<SentAlert>,
+    /// Alerts an earlier run sent.
     pub already_sent: Vec<AlreadySentAlert>,
+    /// Alerts another live run is sending.
     pub being_sent_by_another_run: Vec<AlertClaimedElsewhere>,
+    /// Alerts a dead run claimed: nobody knows whether they went out.
     pub in_doubt: Vec<AlertInDoubt>,
+    /// Alerts that could not be sent.
     pub not_sent: Vec<AlertNotSent>,
 }
 
@@ -710,6 +796,7 @@ impl NotifyCounts {
 pub struct EngineCalls {
     /// The engine (and model version) as the answer cache names it.
     pub engine: String,
+    /// Calls made.
     pub calls: u64,
     /// Texts or photos sent in those calls.
     pub inputs: u64,
@@ -720,30 +807,44 @@ pub struct EngineCalls {
 pub struct EnrichCounts {
     /// The month's e-scooter requests (`enrich.service_name`).
     pub requests: usize,
+    /// Descriptions translated before sentiment.
     pub translated: usize,
     /// Requests with a photo key, and of those the ones whose photo is missing.
     pub photos: usize,
+    /// Photos named but not in the images bucket.
     pub missing_photos: usize,
+    /// Photos labelled as a scooter.
     pub scooter_photos: usize,
+    /// Descriptions judged negative.
     pub negative: usize,
+    /// Scooter photo and negative description.
     pub pickups: usize,
+    /// Per engine: calls and inputs sent.
     pub engine_calls: Vec<EngineCalls>,
     /// Answers taken from the month's cache instead of an engine.
     pub cache_hits: u64,
+    /// `enriched.parquet`.
     pub objects_written: Vec<WrittenObject>,
 }
 
 /// What scooter-pickups `--dry-run` would ask of the engines.
 #[derive(Debug, Clone, Serialize)]
 pub struct EnrichPlanCounts {
+    /// The month's e-scooter requests.
     pub requests: usize,
+    /// Texts language detection would get.
     pub language_texts: usize,
+    /// Their characters.
     pub language_characters: usize,
     /// Upper bounds: which texts are English is known only after detection.
     pub translate_texts: usize,
+    /// Their characters.
     pub translate_characters: usize,
+    /// Texts sentiment would get (an upper bound).
     pub sentiment_texts: usize,
+    /// Their characters.
     pub sentiment_characters: usize,
+    /// Photos the labeller would get.
     pub photos: usize,
     /// At `enrich.prices` when the AWS engines answer (`enrich.engines`, by default the
     /// profile's); null for the local engines, which have no per-call cost.
@@ -751,12 +852,12 @@ pub struct EnrichPlanCounts {
 }
 
 #[cfg(feature = "enrich")]
-mod scooter {
+mod enrich {
     use super::*;
-    use crate::scooter::{ScooterError, ScooterMonth, ScooterOutcome};
+    use crate::{EnrichPlanned, Enriched};
 
-    impl From<&ScooterOutcome> for EnrichCounts {
-        fn from(o: &ScooterOutcome) -> Self {
+    impl From<&Enriched> for EnrichCounts {
+        fn from(o: &Enriched) -> Self {
             Self {
                 requests: o.requests,
                 translated: o.translated,
@@ -780,56 +881,22 @@ mod scooter {
         }
     }
 
-    fn enrich_stage(month: gid_core::Month, outcome: &ScooterOutcome) -> StageReport {
-        if outcome.dry_run_needs_ingest {
+    impl From<&EnrichPlanned> for StageReport {
+        fn from(planned: &EnrichPlanned) -> Self {
             let mut report = StageReport::new(StageName::Enrich, StageState::Planned);
-            report.reason = Some(format!(
-                "not ingested yet: a run would ingest the month first; run `monthly-report \
-                 --month {month} --stage ingest` to count the engine calls"
-            ));
-            return report;
-        }
-        if let Some((plan, cost)) = &outcome.plan {
-            let mut report = StageReport::new(StageName::Enrich, StageState::Planned);
-            report.counts = Some(StageCounts::EnrichPlan(EnrichPlanCounts {
-                requests: plan.requests,
-                language_texts: plan.language_texts,
-                language_characters: plan.language_characters,
-                translate_texts: plan.translate_texts,
-                translate_characters: plan.translate_characters,
-                sentiment_texts: plan.sentiment_texts,
-                sentiment_characters: plan.sentiment_characters,
-                photos: plan.images,
-                estimated_cost_usd: *cost,
-            }));
-            return report;
-        }
-        let mut report = StageReport::new(StageName::Enrich, StageState::Ran);
-        report.counts = Some(StageCounts::Enrich(outcome.into()));
-        report
-    }
-
-    impl From<&ScooterMonth> for MonthReport {
-        fn from(m: &ScooterMonth) -> Self {
-            let mut stages: Vec<StageReport> = m.ingested.iter().map(StageReport::from).collect();
-            match &m.result {
-                Ok(outcome) => stages.push(enrich_stage(m.month, outcome)),
-                // Ingest ran first and failed: `ingested` is empty then.
-                Err(ScooterError::Run { source, .. }) => stages.push(StageReport::failed(source)),
-                Err(ScooterError::Stage { source, .. }) => {
-                    stages.push(StageReport::of_error(StageName::Enrich, source))
-                }
-                Err(ScooterError::Enrich { source, .. }) => {
-                    let mut report = StageReport::new(StageName::Enrich, StageState::Failed);
-                    report.reason = Some(source.to_string());
-                    stages.push(report);
-                }
-            }
-            let mut report = MonthReport::ended(m.month.to_string(), m.elapsed, stages);
-            report.error = m.result.as_ref().err().map(|e| match e {
-                // Its own message already names the month and the stage.
-                ScooterError::Run { source, .. } => source.to_string(),
-                e => e.to_string(),
+            report.reason = planned.not_ingested_reason();
+            report.counts = planned.plan.as_ref().map(|plan| {
+                StageCounts::EnrichPlan(EnrichPlanCounts {
+                    requests: plan.requests,
+                    language_texts: plan.language_texts,
+                    language_characters: plan.language_characters,
+                    translate_texts: plan.translate_texts,
+                    translate_characters: plan.translate_characters,
+                    sentiment_texts: plan.sentiment_texts,
+                    sentiment_characters: plan.sentiment_characters,
+                    photos: plan.images,
+                    estimated_cost_usd: planned.estimated_cost_usd,
+                })
             });
             report
         }

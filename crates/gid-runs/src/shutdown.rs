@@ -69,6 +69,7 @@ impl Shutdown {
         self.token.cancel();
     }
 
+    /// Whether a stop was asked for.
     pub fn is_requested(&self) -> bool {
         self.token.is_cancelled()
     }

@@ -24,16 +24,23 @@ const SITE_STATEMENT_ID: &str = "GidPublicSiteRead";
 /// One change to the reports bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SiteChange {
+    /// Change the bucket's public access block.
     PublicAccessBlock {
+        /// The block now (`None`: none set).
         from: Option<PublicAccessBlock>,
+        /// The block the site needs.
         to: PublicAccessBlock,
     },
+    /// Turn on object ACLs (Object Ownership → BucketOwnerPreferred).
     EnableAcls,
     /// The whole new policy document (gid's statement merged into the bucket's others).
     Policy {
+        /// The policy as JSON.
         document: String,
     },
+    /// Serve the bucket as a static website.
     Website {
+        /// The index document (`index.html`).
         index: String,
     },
 }
@@ -67,23 +74,34 @@ impl fmt::Display for SiteChange {
 }
 
 /// Why the site cannot be set up as asked.
+/// Why the site's settings could not be planned or applied.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
     #[error(transparent)]
+    /// The backend could not be opened.
     Backend(#[from] BackendError),
     #[error(transparent)]
+    /// A read or write of the bucket failed.
     Storage(#[from] StorageError),
     #[error(
         "the bucket policy of {bucket} is not valid JSON ({reason}): fix or delete it \
          (`aws s3api delete-bucket-policy --bucket {bucket}`) and run site init again"
     )]
-    ForeignPolicy { bucket: BucketName, reason: String },
+    /// The bucket's policy is not JSON gid can merge its statement into.
+    ForeignPolicy {
+        /// The reports bucket.
+        bucket: BucketName,
+        /// The JSON parser's complaint.
+        reason: String,
+    },
     #[error("configuration layout: {0}")]
+    /// `layout` in the configuration is not usable.
     Layout(String),
     #[error(
         "a private site (publish.access = \"presign\") cannot be a static website: website \
          endpoints serve public objects only; drop --website or choose --access bucket-policy"
     )]
+    /// `--website` was asked for a site only presigned links can read.
     PrivateWebsite,
 }
 

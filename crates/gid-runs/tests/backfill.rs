@@ -63,7 +63,9 @@ async fn backfill_with(jobs: usize) -> usize {
         Arc::new(InstrumentedStore::new(local).with_latency(Duration::from_millis(20)));
     prepare_buckets(&config, store.as_ref()).await.unwrap();
     let outbox = Arc::new(gid_notify::LocalOutbox::new(dir.path().join("outbox")));
-    let run = MonthRun::new(config, store, outbox, RunOptions::default()).unwrap();
+    let run = MonthRun::new(config, store, RunOptions::default())
+        .unwrap()
+        .with_notifier(outbox);
     let progress = InFlight::default();
     let results = run_months(&run, &months, &Stage::ALL, jobs, &progress).await;
     assert!(results.iter().all(|r| r.is_ok()));

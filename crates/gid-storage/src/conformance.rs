@@ -30,6 +30,7 @@ pub async fn run_all(store: &dyn Backend, bucket: &BucketName) {
     only_empty_buckets_can_be_deleted(store, bucket).await;
 }
 
+/// Creating a bucket twice is fine, and the listing shows it.
 pub async fn buckets_are_created_idempotently_and_listed(store: &dyn Backend, bucket: &BucketName) {
     store.create_bucket(bucket).await.expect("create bucket");
     store
@@ -43,6 +44,7 @@ pub async fn buckets_are_created_idempotently_and_listed(store: &dyn Backend, bu
     );
 }
 
+/// Bytes, content type and cache control come back as they were put.
 pub async fn put_then_get_round_trips_bytes_and_headers(store: &dyn Backend, bucket: &BucketName) {
     let k = key("rt/report.csv");
     let body = Bytes::from_static(b"service_name,request_count\nPothole,3\n");
@@ -135,6 +137,7 @@ pub async fn files_stream_up_and_down_unchanged(store: &dyn Backend, bucket: &Bu
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+/// A get or head of a key that is not there is `NoSuchKey`, in any bucket.
 pub async fn missing_objects_are_not_found(store: &dyn Backend, bucket: &BucketName) {
     let k = key("nope/missing.csv");
     let err = store
@@ -152,6 +155,7 @@ pub async fn missing_objects_are_not_found(store: &dyn Backend, bucket: &BucketN
     assert!(err.is_not_found(), "{err:?}");
 }
 
+/// Listings come in key order, filtered by prefix, page by page.
 pub async fn listing_is_ordered_prefixed_and_paginated(store: &dyn Backend, bucket: &BucketName) {
     let mut expected = Vec::new();
     for i in (0..25).rev() {
@@ -220,6 +224,7 @@ pub async fn listing_is_ordered_prefixed_and_paginated(store: &dyn Backend, buck
     store.delete_many(bucket, &keys).await.expect("cleanup");
 }
 
+/// A canned ACL given on put is what the object's ACL reads back.
 pub async fn acls_are_stored_and_returned(store: &dyn Backend, bucket: &BucketName) {
     let k = key("acl/public.html");
     let options = PutOptions::new("text/html").with_acl(Some(Acl::PublicRead));
@@ -256,6 +261,7 @@ pub async fn acls_are_stored_and_returned(store: &dyn Backend, bucket: &BucketNa
         .expect("cleanup");
 }
 
+/// `If-None-Match` and `If-Match` puts refuse a writer whose view is stale.
 pub async fn conditional_puts_refuse_stale_writers(store: &dyn Backend, bucket: &BucketName) {
     let k = key("cond/ledger.json");
     let create = PutOptions::new("application/json").with_condition(PutCondition::IfNoneMatch);
@@ -296,6 +302,7 @@ pub async fn conditional_puts_refuse_stale_writers(store: &dyn Backend, bucket: 
     store.delete(bucket, &k).await.expect("cleanup");
 }
 
+/// Public and presigned URLs name the bucket and key.
 pub async fn presigned_urls_name_the_object(store: &dyn Backend, bucket: &BucketName) {
     let k = key("presign/final report.csv");
     store
@@ -315,6 +322,7 @@ pub async fn presigned_urls_name_the_object(store: &dyn Backend, bucket: &Bucket
     store.delete(bucket, &k).await.expect("cleanup");
 }
 
+/// Deleting a missing key succeeds; `delete_many` deletes each key given.
 pub async fn deletes_are_idempotent_and_batchable(store: &dyn Backend, bucket: &BucketName) {
     let keys: Vec<ObjectKey> = (0..5).map(|i| key(&format!("del/{i}.txt"))).collect();
     for k in &keys {
@@ -340,6 +348,7 @@ pub async fn deletes_are_idempotent_and_batchable(store: &dyn Backend, bucket: &
     assert!(list_all(store, bucket, "del/").await.unwrap().is_empty());
 }
 
+/// Deleting a bucket that holds objects is `BucketNotEmpty`.
 pub async fn only_empty_buckets_can_be_deleted(store: &dyn Backend, bucket: &BucketName) {
     let k = key("last.txt");
     store

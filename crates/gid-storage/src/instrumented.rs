@@ -20,16 +20,24 @@ use crate::{
 /// Request counts of an [`InstrumentedStore`].
 #[derive(Debug, Default)]
 pub struct RequestCounts {
+    /// List requests.
     pub lists: AtomicU64,
+    /// Get requests.
     pub gets: AtomicU64,
+    /// Head requests.
     pub heads: AtomicU64,
+    /// Put requests.
     pub puts: AtomicU64,
+    /// Delete requests (one per key).
     pub deletes: AtomicU64,
+    /// Every other request.
     pub other: AtomicU64,
+    /// Bytes returned by gets.
     pub bytes_read: AtomicU64,
 }
 
 impl RequestCounts {
+    /// Every request counted.
     pub fn total(&self) -> u64 {
         [
             &self.lists,
@@ -54,6 +62,7 @@ pub struct InstrumentedStore {
 }
 
 impl InstrumentedStore {
+    /// Counts every request `inner` gets.
     pub fn new(inner: Arc<dyn Backend>) -> Self {
         Self {
             inner,
@@ -68,6 +77,7 @@ impl InstrumentedStore {
         self
     }
 
+    /// The counts, shared with the store.
     pub fn counts(&self) -> Arc<RequestCounts> {
         Arc::clone(&self.counts)
     }

@@ -29,11 +29,6 @@
 //! # Ok(()) }
 //! ```
 
-// Not yet documented item by item: missing_docs found 83 public items without docs
-// (fields, variants and methods mostly) when it was turned on workspace-wide; remove
-// this once they are.
-#![allow(missing_docs)]
-
 mod error;
 mod instrumented;
 mod local;

@@ -166,6 +166,7 @@ impl LocalStore {
         Ok(store)
     }
 
+    /// The data root: one folder per bucket.
     pub fn root(&self) -> &Path {
         &self.inner.root
     }

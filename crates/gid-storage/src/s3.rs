@@ -97,13 +97,19 @@ impl MultipartSettings {
 /// Connection settings for [`S3Store`] (never credentials).
 #[derive(Debug, Clone, Default)]
 pub struct S3Settings {
+    /// The region (`None`: the standard chain's).
     pub region: Option<String>,
+    /// A custom endpoint (moto, MinIO).
     pub endpoint_url: Option<String>,
     /// `None`: path style exactly when a custom endpoint is set.
     pub force_path_style: Option<bool>,
+    /// Send and check checksums only when S3 requires them (for stores without CRC32 support).
     pub checksums_when_required: bool,
+    /// Attempts per operation, the first included.
     pub max_attempts: u32,
+    /// The time one operation may take, retries included.
     pub operation_timeout: Duration,
+    /// When and how uploads go in parts.
     pub multipart: MultipartSettings,
 }
 
@@ -113,11 +119,14 @@ pub struct S3Options {
     /// `None`: path style exactly when S3 has a custom endpoint (`aws.endpoint_url`,
     /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's).
     pub force_path_style: Option<bool>,
+    /// Send and check checksums only when S3 requires them.
     pub checksums_when_required: bool,
+    /// When and how uploads go in parts.
     pub multipart: MultipartSettings,
 }
 
 impl S3Options {
+    /// The options `[aws]` sets.
     pub fn from_config(aws: &AwsConfig) -> Self {
         Self {
             force_path_style: aws.force_path_style,

@@ -16,13 +16,17 @@ use crate::StorageError;
 /// What a listing or a head returns about one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
+    /// Its key.
     pub key: ObjectKey,
+    /// Its size in bytes.
     pub size: u64,
+    /// When it was last written.
     pub last_modified: DateTime<Utc>,
     /// The entity tag, without quotes. Changes whenever the content changes.
     pub etag: String,
     /// Known from head/get; listings do not carry it.
     pub content_type: Option<String>,
+    /// Its `Cache-Control`, when stored.
     pub cache_control: Option<String>,
 }
 
@@ -30,9 +34,11 @@ pub struct ObjectMeta {
 /// changed, without asking the store again (a HEAD per output is a request per output).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenObject {
+    /// Its key.
     pub key: ObjectKey,
     /// The ETag the put returned, without quotes.
     pub etag: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
@@ -49,13 +55,16 @@ impl From<ObjectMeta> for WrittenObject {
 /// An object's bytes with its metadata.
 #[derive(Debug, Clone)]
 pub struct StoredObject {
+    /// What is stored about it.
     pub meta: ObjectMeta,
+    /// Its bytes.
     pub body: Bytes,
 }
 
 /// An object's bytes as they arrive, with its metadata: what a download of an object of
 /// any size reads, a chunk at a time.
 pub struct ObjectStream {
+    /// What the put stored.
     pub meta: ObjectMeta,
     /// The chunks in order; an error ends the stream.
     pub body: BoxStream<'static, Result<Bytes, StorageError>>,
@@ -72,6 +81,7 @@ impl fmt::Debug for ObjectStream {
 /// One page of a listing, in key order.
 #[derive(Debug, Clone, Default)]
 pub struct ListPage {
+    /// The objects of this page, in key order.
     pub objects: Vec<ObjectMeta>,
     /// Pass back to get the next page; `None` on the last page.
     pub next: Option<String>,
@@ -80,7 +90,9 @@ pub struct ListPage {
 /// A bucket as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketInfo {
+    /// Its name.
     pub name: BucketName,
+    /// When it was created, when the backend knows.
     pub created: Option<DateTime<Utc>>,
 }
 
@@ -88,6 +100,7 @@ pub struct BucketInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum PutCondition {
     #[default]
+    /// No condition.
     None,
     /// Only create: fail if the key exists.
     IfNoneMatch,
@@ -98,14 +111,18 @@ pub enum PutCondition {
 /// Headers and access for a put.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutOptions {
+    /// The `Content-Type` stored with the object.
     pub content_type: String,
+    /// The `Cache-Control` stored with it.
     pub cache_control: Option<String>,
     /// `None` leaves the bucket's default (and is what buckets without ACLs require).
     pub acl: Option<Acl>,
+    /// When the put may happen.
     pub condition: PutCondition,
 }
 
 impl PutOptions {
+    /// A put of `content_type`, with no ACL, cache control or condition.
     pub fn new(content_type: impl Into<String>) -> Self {
         Self {
             content_type: content_type.into(),
@@ -115,16 +132,19 @@ impl PutOptions {
         }
     }
 
+    /// With a canned ACL (or none).
     pub fn with_acl(mut self, acl: Option<Acl>) -> Self {
         self.acl = acl;
         self
     }
 
+    /// With a `Cache-Control` header.
     pub fn with_cache_control(mut self, value: impl Into<String>) -> Self {
         self.cache_control = Some(value.into());
         self
     }
 
+    /// With a precondition.
     pub fn with_condition(mut self, condition: PutCondition) -> Self {
         self.condition = condition;
         self
@@ -157,6 +177,7 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         max_keys: u32,
     ) -> Result<ListPage, StorageError>;
 
+    /// The object's bytes and metadata (whole: for month-sized objects).
     async fn get(&self, bucket: &BucketName, key: &ObjectKey)
         -> Result<StoredObject, StorageError>;
     /// The object's bytes chunk by chunk as they arrive, so that reading it takes memory
@@ -173,6 +194,7 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
             body: futures::stream::once(async move { Ok(object.body) }).boxed(),
         })
     }
+    /// The object's metadata, without its bytes.
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta, StorageError>;
     /// Writes the whole object atomically: readers see the old or the new bytes, never a mix.
     /// Returns the new ETag.

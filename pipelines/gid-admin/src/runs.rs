@@ -1,7 +1,7 @@
 //! `gid-admin runs`: per month and stage, the last run and whether inputs changed since.
 
 use gid_core::Config;
-use gid_runs::{open_notifier, MonthRun, RunOptions};
+use gid_runs::{MonthRun, RunOptions};
 use gid_storage::Backend;
 
 pub(crate) async fn runs(
@@ -9,8 +9,7 @@ pub(crate) async fn runs(
     store: std::sync::Arc<dyn Backend>,
     months: &[gid_core::Month],
 ) -> anyhow::Result<()> {
-    let notifier = open_notifier(&config).await?;
-    let run = MonthRun::new(config, store, notifier, RunOptions::default())?;
+    let run = MonthRun::new(config, store, RunOptions::default())?;
     gid_cli::outln!(
         "{:<8} {:<9} {:<10} {:<20} {:>9} {:>11}  inputs",
         "month",

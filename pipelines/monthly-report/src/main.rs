@@ -8,19 +8,15 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Parser;
 use gid_cli::{
     init_logging, CommonArgs, MonthArgs, MultiProgress, OutputArgs, OutputFormat, ProgressBars,
-    RunExit,
+    RunExit, RunSetup,
 };
 use gid_core::Profile;
 use gid_runs::report::{MonthReport, RunClock, Tool};
 use gid_runs::site::site_url;
-use gid_runs::{
-    open_notifier, open_store, prepare_buckets, run_months, MonthRun, RunOptions, Stage,
-    StageOutcome,
-};
+use gid_runs::{open_notifier, run_months, MonthRun, RunOptions, Stage, StageOutcome};
 
 /// Build the monthly "Get It Done" report site from the month's CSV exports.
 #[derive(Debug, Parser)]
@@ -73,19 +69,16 @@ fn main() -> ExitCode {
 /// [`RunExit::before_months`]); from the first month on, every failure is a month's.
 async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     let clock = RunClock::start(Tool::MonthlyReport);
-    let config = cli.common.load_config()?;
+    let RunSetup {
+        config,
+        store,
+        months,
+    } = RunSetup::open(&cli.common, &cli.months, cli.dry_run).await?;
     let stages = if cli.stages.is_empty() {
         Stage::ALL.to_vec()
     } else {
         cli.stages.clone()
     };
-    let store = open_store(&config)
-        .await
-        .context("opening the object store")?;
-    let months = cli.months.resolve(&config, store.as_ref()).await?;
-    if !cli.dry_run {
-        prepare_buckets(&config, store.as_ref()).await?;
-    }
     let profile = config.profile;
     let options = RunOptions {
         dry_run: cli.dry_run,
@@ -95,7 +88,8 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         confirm_in_doubt: cli.confirm_in_doubt,
     };
     let notifier = open_notifier(&config).await?;
-    let run = MonthRun::new(config, Arc::clone(&store), notifier, options)?
+    let run = MonthRun::new(config, Arc::clone(&store), options)?
+        .with_notifier(Arc::clone(&notifier))
         .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
     tracing::info!(
@@ -112,7 +106,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     let requests: BTreeMap<String, _> = match profile {
         Profile::Aws => [
             ("s3", run.store.request_stats()),
-            ("sns", run.notifier.request_stats()),
+            ("sns", notifier.request_stats()),
         ]
         .into_iter()
         .map(|(service, stats)| (service.to_owned(), stats.into()))
@@ -139,6 +133,8 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
             Err(e) => tracing::warn!("the site's URL: {e}"),
         }
     }
+    // The library's errors say what failed; what to do about it is the command's to say.
+    gid_cli::advice::advise_summary(&mut summary, &outcomes);
     let exit = RunExit::settle(&mut summary);
 
     // Failed months go to stderr in either format: people read them there.
@@ -171,7 +167,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     // Retries and throttling are what an operator needs to see before they become failures.
     for (service, stats) in [
         ("s3", run.store.request_stats()),
-        ("sns", run.notifier.request_stats()),
+        ("sns", notifier.request_stats()),
     ] {
         if !stats.is_empty() {
             gid_cli::outln!("{service}: {stats}");

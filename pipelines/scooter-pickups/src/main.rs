@@ -15,15 +15,12 @@ use anyhow::Context;
 use clap::Parser;
 use gid_cli::{
     init_logging, CommonArgs, MonthArgs, MultiProgress, OutputArgs, OutputFormat, ProgressBars,
-    RunExit,
+    RunExit, RunSetup,
 };
 use gid_core::Profile;
 use gid_runs::report::{MonthReport, RunClock, Tool};
 use gid_runs::scooter::scooter_months;
-use gid_runs::{
-    counted_requests, open_engines, open_notifier, open_store, prepare_buckets, MonthRun,
-    RunOptions,
-};
+use gid_runs::{counted_requests, open_engines, MonthRun, RunOptions};
 
 /// Select e-scooter requests to pick up: a scooter in the photo and a negative description.
 #[derive(Debug, Parser)]
@@ -39,6 +36,14 @@ struct Cli {
     /// engines what they would cost; call nothing, write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Rerun enrich and its publish even when their inputs and configuration are
+    /// unchanged (the engines' cached answers are still used).
+    #[arg(long)]
+    force: bool,
+    /// Continue an interrupted backfill: skip stages whose last run succeeded, without
+    /// checking their inputs again.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
     /// Months processed at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
@@ -54,29 +59,28 @@ fn main() -> ExitCode {
 /// [`RunExit::before_months`]); from the first month on, every failure is a month's.
 async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     let clock = RunClock::start(Tool::ScooterPickups);
-    let config = cli.common.load_config()?;
-    let store = open_store(&config)
-        .await
-        .context("opening the object store")?;
-    let months = cli.months.resolve(&config, store.as_ref()).await?;
-    if !cli.dry_run {
-        prepare_buckets(&config, store.as_ref()).await?;
-    }
+    let RunSetup {
+        config,
+        store,
+        months,
+    } = RunSetup::open(&cli.common, &cli.months, cli.dry_run).await?;
     // The local engines read photos through the object port only.
     let photos: Arc<dyn gid_storage::ObjectStore> = store.clone();
     let engines = open_engines(&config, photos)
         .await
         .context("opening the enrichment engines")?;
-    let notifier = open_notifier(&config).await?;
     let profile = config.profile;
     let options = RunOptions {
         dry_run: cli.dry_run,
+        force: cli.force,
+        resume: cli.resume,
         ..RunOptions::default()
     };
-    let run = MonthRun::new(config, Arc::clone(&store), notifier, options)?
+    let run = MonthRun::new(config, Arc::clone(&store), options)?
+        .with_engines(engines)
         .with_shutdown(gid_cli::shutdown().clone());
     let progress = ProgressBars::new(bars, months.len());
-    let results = scooter_months(&run, &engines, &months, usize::from(cli.jobs), &progress).await;
+    let results = scooter_months(&run, &months, usize::from(cli.jobs), &progress).await;
     progress.finish();
     // The local backend counts no requests; the AWS engines count theirs on either
     // profile (`enrich.engines = "aws"` over folders still calls AWS).
@@ -96,17 +100,19 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         requests,
         gid_cli::shutdown().reason(),
     );
+    // The library's errors say what failed; what to do about it is the command's to say.
+    gid_cli::advice::advise_summary(&mut summary, &results);
     let exit = RunExit::settle(&mut summary);
 
     // Failed months go to stderr in either format: people read them there.
     gid_cli::report_failed_months(
-        results.iter().filter_map(|m| m.result.as_ref().err()),
+        results.iter().filter_map(|m| m.failure.as_ref()),
         results.len(),
     );
     match cli.output.output {
         OutputFormat::Json => gid_cli::outln!("{}", summary.to_json_line()),
         OutputFormat::Text => {
-            for outcome in results.iter().filter_map(|m| m.result.as_ref().ok()) {
+            for outcome in results.iter().filter(|m| m.is_ok()) {
                 gid_cli::outln!("{}", outcome.summary_line());
             }
         }

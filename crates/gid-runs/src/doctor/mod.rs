@@ -40,6 +40,7 @@ pub const PROBE_PREFIX: &str = ".gid-doctor/";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Nothing to do.
     Ok,
     /// A run works, but something is risky (alerts nobody receives, a site nobody can read).
     Warn,
@@ -50,6 +51,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status as the report prints it (`ok`, `warn`, `fail`, `skipped`).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
@@ -67,6 +69,7 @@ pub struct Check {
     pub id: String,
     /// What the table shows: `bucket gid-work`, `topic trash`.
     pub name: String,
+    /// How it came out.
     pub status: Status,
     /// What was found, in one line.
     pub detail: String,
@@ -132,15 +135,18 @@ impl Check {
 /// Every check of one preflight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DoctorReport {
+    /// The version of this document's shape.
     pub schema_version: u32,
     /// `local` or `aws`.
     pub profile: &'static str,
     /// No check failed: a scheduled run can start (warnings allowed).
     pub ok: bool,
+    /// Every check, in the order they ran.
     pub checks: Vec<Check>,
 }
 
 impl DoctorReport {
+    /// The report of `checks` run on `profile`.
     pub fn new(profile: Profile, checks: Vec<Check>) -> Self {
         Self {
             schema_version: SCHEMA_VERSION,
@@ -225,6 +231,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum DoctorError {
     #[error(transparent)]
+    /// The configuration cannot be used to open the backends.
     Config(#[from] BackendError),
 }
 

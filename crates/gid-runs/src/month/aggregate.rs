@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 use gid_core::Config;
-use gid_ingest::IngestError;
 use gid_storage::PutOptions;
 
 use super::runner::{MonthContext, OnStop, Ran, StageRun};
@@ -23,10 +22,8 @@ impl StageRun for AggregateStage {
 
     /// The ingested table.
     async fn inputs(&self, ctx: &MonthContext<'_>) -> Result<(Vec<ObjectRef>, ()), StageError> {
-        let table = ctx
-            .work_input(ctx.keys.requests(), "ingested table", Stage::Ingest)
-            .await?;
-        Ok((vec![table], ()))
+        ctx.only_input(ctx.keys.requests(), "ingested table", Stage::Ingest)
+            .await
     }
 
     async fn plan(&self, ctx: &MonthContext<'_>) -> Result<StageOutcome, StageError> {
@@ -40,22 +37,11 @@ impl StageRun for AggregateStage {
     async fn run(&self, ctx: &mut MonthContext<'_>, (): ()) -> Result<Ran, StageError> {
         let run = ctx.run;
         let month = ctx.month;
-        let keys = &ctx.keys;
         let frame = match ctx.table.take() {
             Some(frame) => frame,
-            None => gid_ingest::load_table(run.store.as_ref(), run.work(), keys)
-                .await
-                .map_err(|e| match e {
-                    IngestError::Storage(s) if s.is_not_found() => StageError::MissingInput {
-                        what: "ingested table",
-                        month,
-                        bucket: run.work().to_string(),
-                        key: keys.requests().to_string(),
-                        needs: Stage::Ingest,
-                    },
-                    other => other.into(),
-                })?,
+            None => ctx.load_table().await?,
         };
+        let keys = &ctx.keys;
         let summary = tokio::task::spawn_blocking(move || gid_aggregate::summarise(month, &frame))
             .await
             .expect("aggregation panicked")?;

@@ -80,7 +80,10 @@ impl StageRun for NotifyStage {
             topic_prefix: run.topic_prefix.clone(),
         };
         let report = gid_notify::evaluate_and_send(
-            run.notifier.as_ref(),
+            run.notifier().ok_or(StageError::NotWired {
+                stage: Stage::Notify,
+                what: "a notifier",
+            })?,
             run.store.as_ref(),
             &ledger,
             month,

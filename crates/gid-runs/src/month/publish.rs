@@ -20,68 +20,29 @@ impl StageRun for PublishStage {
     type Found = ();
 
     fn config_hash(&self, c: &Config) -> String {
-        manifest::config_hash(&[
-            c.buckets.reports.as_str(),
-            &c.layout.month_prefix,
-            // Not user-facing: every publish setting, in a stable form, so any change
-            // republishes (existing manifests hold this exact form).
-            &format!("{:?}", c.publish),
-        ])
+        site_config_hash(c)
     }
 
     /// The month's summary.
     async fn inputs(&self, ctx: &MonthContext<'_>) -> Result<(Vec<ObjectRef>, ()), StageError> {
-        let summary = ctx
-            .work_input(ctx.keys.summary(), "summary", Stage::Aggregate)
-            .await?;
-        Ok((vec![summary], ()))
+        ctx.only_input(ctx.keys.summary(), "summary", Stage::Aggregate)
+            .await
     }
 
     async fn plan(&self, ctx: &MonthContext<'_>) -> Result<StageOutcome, StageError> {
-        let run = ctx.run;
-        let reports = &run.config.buckets.reports;
-        Ok(StageOutcome::Planned {
-            stage: Stage::Publish,
-            reads: vec![ctx.work_url(&ctx.keys.summary())],
-            writes: SITE_FILES
-                .iter()
-                .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
-                .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
-                .collect(),
-        })
+        Ok(site_plan(ctx, Self::STAGE, ctx.keys.summary(), &SITE_FILES))
     }
 
     async fn run(&self, ctx: &mut MonthContext<'_>, (): ()) -> Result<Ran, StageError> {
         let run = ctx.run;
-        let reports_bucket = run.config.buckets.reports.clone();
         // Cloned, not taken: notify, after publish, uses the summary too.
         let summary = match ctx.summary.clone() {
             Some(summary) => summary,
             None => run.load_summary(ctx.month).await?,
         };
         let files = render_month(&run.layout, &summary);
-        let published = match run.publish_files(&files).await {
-            Err(PublishError::Stopped) => {
-                return Err(run
-                    .interrupted()
-                    .unwrap_or(StageError::Publish(PublishError::Stopped)))
-            }
-            other => other?,
-        };
-        let outcome = StageOutcome::Published(Published {
-            objects: published
-                .objects
-                .iter()
-                .map(|w| ObjectRef::written(&reports_bucket, w))
-                .collect(),
-            index_entries: published.index_entries,
-            links_expire_at: published.links_expire_at,
-        });
-        Ok(Ran {
-            outcome,
-            bucket: reports_bucket,
-            written: published.objects,
-        })
+        let (published, ran) = run.publish_stage(&files).await?;
+        Ok(ran(StageOutcome::Published(published)))
     }
 
     /// The month's files are as the last publish left them, but the index may not list
@@ -91,11 +52,77 @@ impl StageRun for PublishStage {
     }
 }
 
+/// The configuration a site publish hashes: the site's bucket and layout and every
+/// publish setting.
+pub(super) fn site_config_hash(c: &Config) -> String {
+    manifest::config_hash(&[
+        c.buckets.reports.as_str(),
+        &c.layout.month_prefix,
+        // Not user-facing: every publish setting, in a stable form, so any change
+        // republishes (existing manifests hold this exact form).
+        &format!("{:?}", c.publish),
+    ])
+}
+
+/// A dry run of a site publish: it reads the work object `reads`, writes the month's
+/// `files`, then the index.
+pub(super) fn site_plan(
+    ctx: &MonthContext<'_>,
+    stage: Stage,
+    reads: gid_core::ObjectKey,
+    files: &[&str],
+) -> StageOutcome {
+    let run = ctx.run;
+    let reports = &run.config.buckets.reports;
+    StageOutcome::Planned {
+        stage,
+        reads: vec![ctx.work_url(&reads)],
+        writes: files
+            .iter()
+            .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
+            .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
+            .collect(),
+    }
+}
+
 impl MonthRun {
+    /// Publishes a stage's `files` and the index: what was published, and how to turn
+    /// the stage's outcome into what the runner records. A stop at the site's safe point
+    /// is the stage's interruption.
+    pub(super) async fn publish_stage(
+        &self,
+        files: &[gid_publish::RenderedFile],
+    ) -> Result<(Published, impl FnOnce(StageOutcome) -> Ran), StageError> {
+        let published = match self.publish_files(files).await {
+            Err(PublishError::Stopped) => {
+                return Err(self
+                    .interrupted()
+                    .unwrap_or(StageError::Publish(PublishError::Stopped)))
+            }
+            other => other?,
+        };
+        let reports = self.config.buckets.reports.clone();
+        let outcome = Published {
+            objects: published
+                .objects
+                .iter()
+                .map(|w| ObjectRef::written(&reports, w))
+                .collect(),
+            index_entries: published.index_entries,
+            links_expire_at: published.links_expire_at,
+        };
+        let ran = move |outcome| Ran {
+            outcome,
+            bucket: reports,
+            written: published.objects,
+        };
+        Ok((outcome, ran))
+    }
+
     /// The month's site files are unchanged, but another publisher's index may have lost
     /// them (a gid version without the index protocol, a crash between a file and the
     /// index): rebuild the index when it misses any of them.
-    async fn repair_index(
+    pub(super) async fn repair_index(
         &self,
         month: gid_core::Month,
         last: &Manifest,

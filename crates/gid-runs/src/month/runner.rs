@@ -38,6 +38,9 @@ pub(crate) struct MonthContext<'a> {
     pub(crate) table: Option<DataFrame>,
     /// The month's summary, when aggregate ran in this invocation.
     pub(crate) summary: Option<MonthSummary>,
+    /// The enriched table, when enrich ran in this invocation (the pickups publish takes it).
+    #[cfg(feature = "enrich")]
+    pub(crate) enriched: Option<DataFrame>,
     /// What earlier stages of this invocation wrote or found intact: an input among them
     /// needs no request.
     pub(crate) known: Vec<ObjectRef>,
@@ -52,6 +55,8 @@ impl<'a> MonthContext<'a> {
             progress,
             table: None,
             summary: None,
+            #[cfg(feature = "enrich")]
+            enriched: None,
             known: Vec::new(),
         }
     }
@@ -79,15 +84,49 @@ impl<'a> MonthContext<'a> {
         }
         match self.run.store.head(work, &key).await {
             Ok(meta) => Ok(ObjectRef::new(work, &meta)),
-            Err(e) if e.is_not_found() => Err(StageError::MissingInput {
-                what,
-                month: self.month,
-                bucket: work.to_string(),
-                key: key.to_string(),
-                needs,
-            }),
+            Err(e) if e.is_not_found() => Err(self.missing_input(&key, what, needs)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// [`StageRun::inputs`] of a stage that reads one work object, written by `needs`.
+    pub(crate) async fn only_input(
+        &self,
+        key: ObjectKey,
+        what: &'static str,
+        needs: Stage,
+    ) -> Result<(Vec<ObjectRef>, ()), StageError> {
+        Ok((vec![self.work_input(key, what, needs).await?], ()))
+    }
+
+    /// The error for a work object `key` that an earlier stage (`needs`) writes and
+    /// that is not there.
+    pub(crate) fn missing_input(
+        &self,
+        key: &ObjectKey,
+        what: &'static str,
+        needs: Stage,
+    ) -> StageError {
+        StageError::MissingInput {
+            what,
+            month: self.month,
+            bucket: self.run.work().to_string(),
+            key: key.to_string(),
+            needs,
+        }
+    }
+
+    /// Reads the month's persisted ingested table (when ingest did not hand it on).
+    pub(crate) async fn load_table(&self) -> Result<DataFrame, StageError> {
+        let run = self.run;
+        gid_ingest::load_table(run.store.as_ref(), run.work(), &self.keys)
+            .await
+            .map_err(|e| match e {
+                gid_ingest::IngestError::Storage(s) if s.is_not_found() => {
+                    self.missing_input(&self.keys.requests(), "ingested table", Stage::Ingest)
+                }
+                other => other.into(),
+            })
     }
 }
 
@@ -152,6 +191,16 @@ macro_rules! with_stage {
             }
             Stage::Notify => {
                 let $stage = &$crate::month::notify::NotifyStage;
+                $body
+            }
+            #[cfg(feature = "enrich")]
+            Stage::Enrich => {
+                let $stage = &$crate::month::enrich::EnrichStage;
+                $body
+            }
+            #[cfg(feature = "enrich")]
+            Stage::PickupsPublish => {
+                let $stage = &$crate::month::enrich::PickupsPublishStage;
                 $body
             }
         }
@@ -254,6 +303,10 @@ impl MonthRun {
                     }
                     StageOutcome::Aggregated(aggregated) => {
                         record.rows = Some(aggregated.total_requests);
+                    }
+                    #[cfg(feature = "enrich")]
+                    StageOutcome::Enriched(enriched) => {
+                        record.rows = Some(enriched.requests as u64);
                     }
                     _ => {}
                 }

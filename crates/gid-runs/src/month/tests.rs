@@ -74,7 +74,9 @@ async fn put(store: &dyn ObjectStore, bucket: &BucketName, key: &str, body: Vec<
 
 pub(super) fn runner(config: &Config, store: &Arc<dyn Backend>, options: RunOptions) -> MonthRun {
     let outbox = Arc::new(LocalOutbox::new(&config.notify.outbox_dir));
-    MonthRun::new(config.clone(), Arc::clone(store), outbox, options).unwrap()
+    MonthRun::new(config.clone(), Arc::clone(store), options)
+        .unwrap()
+        .with_notifier(outbox)
 }
 
 async fn run(config: &Config, store: &Arc<dyn Backend>, options: RunOptions) -> MonthOutcome {
@@ -84,7 +86,7 @@ async fn run(config: &Config, store: &Arc<dyn Backend>, options: RunOptions) -> 
 }
 
 /// Each stage's outcome in a word: ran, unchanged, resume or planned.
-fn kinds(outcome: &MonthOutcome) -> Vec<(Stage, &'static str)> {
+pub(super) fn kinds(outcome: &MonthOutcome) -> Vec<(Stage, &'static str)> {
     outcome
         .stages
         .iter()
@@ -284,8 +286,7 @@ async fn a_threshold_that_cannot_work_stops_the_run_before_any_month() {
     let dir = tempfile::tempdir().unwrap();
     let (mut config, store) = world(dir.path()).await;
     config.notify.thresholds[0].topic = "trash alerts!".into();
-    let outbox = Arc::new(LocalOutbox::new(&config.notify.outbox_dir));
-    let err = MonthRun::new(config, store, outbox, RunOptions::default()).unwrap_err();
+    let err = MonthRun::new(config, store, RunOptions::default()).unwrap_err();
     let said = err.to_string();
     assert!(
         said.contains("notify.thresholds") && said.contains("trash alerts!"),

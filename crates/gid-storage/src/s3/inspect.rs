@@ -16,9 +16,15 @@ use crate::StorageError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BucketReach {
     /// It exists and these credentials may use it; `region` as S3 reports it.
-    Reachable { region: Option<String> },
+    Reachable {
+        /// The bucket's region.
+        region: Option<String>,
+    },
     /// It exists in another region than the client's: S3 redirects (301) every request.
-    OtherRegion { region: Option<String> },
+    OtherRegion {
+        /// The bucket's region.
+        region: Option<String>,
+    },
     /// No such bucket (404).
     Missing,
     /// S3 refused (403): the bucket exists but these credentials may not use it (or, without
@@ -78,7 +84,9 @@ pub enum PolicyVerdict {
 pub struct BucketExposure {
     /// `None`: no public access block configured on the bucket.
     pub public_access_block: Result<Option<PublicAccessBlock>, StorageError>,
+    /// Whether the bucket takes object ACLs.
     pub acls: Result<AclMode, StorageError>,
+    /// What its policy grants anonymous readers.
     pub policy: Result<PolicyVerdict, StorageError>,
     /// The permissions the bucket ACL grants to everyone (`READ` lets anyone list it).
     pub acl_grants_to_everyone: Result<Vec<String>, StorageError>,

@@ -1,0 +1,178 @@
+//! What the operator can do about a failure, in the words of gid's commands.
+//!
+//! The library crates' errors say what failed and why; which command or flag helps is
+//! the binaries' business (a library does not know whether it runs under
+//! `monthly-report`, `scooter-pickups` or `gid-admin`), so the advice is added here,
+//! where errors are reported: to the one stderr line ([`crate::error_line`]) and to the
+//! run summary's failed months ([`advise_summary`]).
+
+use std::error::Error;
+
+use gid_aggregate::AggregateError;
+use gid_ingest::IngestError;
+use gid_runs::report::RunSummary;
+use gid_runs::{MonthOutcome, Stage, StageError};
+use gid_storage::StorageError;
+
+/// What to do about `error`: the advice of the first error in its chain that has one.
+pub fn advice(error: &(dyn Error + 'static)) -> Option<String> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(advice) = own_advice(error) {
+            return Some(advice);
+        }
+        next = error.source();
+    }
+    None
+}
+
+/// `line`, then `; ` and the advice for `error` unless the line already says it.
+pub fn with_advice(mut line: String, error: &(dyn Error + 'static)) -> String {
+    if let Some(advice) = advice(error) {
+        if !line.contains(&advice) {
+            line.push_str("; ");
+            line.push_str(&advice);
+        }
+    }
+    line
+}
+
+/// Adds the advice to each failed month of `summary` (its `error` and its failed stage's
+/// `reason`); `outcomes` are the months the summary was built from, in the same order.
+pub fn advise_summary(summary: &mut RunSummary, outcomes: &[MonthOutcome]) {
+    for (report, outcome) in summary.months.iter_mut().zip(outcomes) {
+        let Some(failure) = &outcome.failure else {
+            continue;
+        };
+        if let Some(error) = report.error.take() {
+            report.error = Some(with_advice(error, failure));
+        }
+        if let Some(reason) = report.stages.last_mut().and_then(|s| s.reason.take()) {
+            report.stages.last_mut().expect("just read").reason =
+                Some(with_advice(reason, &failure.source));
+        }
+    }
+}
+
+/// The advice for this error itself (not its causes), looking through the wrappers
+/// whose message is their inner error's (`#[error(transparent)]`), which a `source()`
+/// chain skips.
+fn own_advice(error: &(dyn Error + 'static)) -> Option<String> {
+    if let Some(error) = error.downcast_ref::<StageError>() {
+        return stage_advice(error);
+    }
+    if let Some(error) = error.downcast_ref::<StorageError>() {
+        return storage_advice(error);
+    }
+    if let Some(error) = error.downcast_ref::<AggregateError>() {
+        return aggregate_advice(error);
+    }
+    None
+}
+
+fn stage_advice(error: &StageError) -> Option<String> {
+    match error {
+        StageError::MissingInput { needs, .. } => Some(missing_input(*needs)),
+        StageError::Interrupted { .. } => Some("rerun the same command to resume".into()),
+        StageError::AlertsNotSent { .. } => {
+            Some("rerun to retry (sent alerts are not repeated)".into())
+        }
+        StageError::Storage(e) | StageError::Ingest(IngestError::Storage(e)) => storage_advice(e),
+        StageError::Aggregate(e) => aggregate_advice(e),
+        _ => None,
+    }
+}
+
+/// The stage that writes a missing input, as the command that runs it says it.
+fn missing_input(needs: Stage) -> String {
+    if Stage::ALL.contains(&needs) {
+        format!("run --stage {needs} first (or run without --stage)")
+    } else {
+        // scooter-pickups' own stages run in one chain: a missing output of an earlier
+        // one was removed while the run went on.
+        format!("rerun the month with --force so that {needs} runs again")
+    }
+}
+
+fn storage_advice(error: &StorageError) -> Option<String> {
+    match error {
+        StorageError::NoSuchBucket { bucket } => {
+            Some(format!("create it with `gid-admin bucket create {bucket}`"))
+        }
+        StorageError::BucketNotEmpty { .. } => Some("use --force to empty it first".into()),
+        StorageError::PreconditionFailed { .. } => Some("rerun to retry".into()),
+        _ => None,
+    }
+}
+
+fn aggregate_advice(error: &AggregateError) -> Option<String> {
+    match error {
+        AggregateError::Corrupt { .. } => Some("rerun --stage aggregate".into()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gid_core::{BucketName, Month};
+    use gid_runs::RunError;
+
+    use super::*;
+
+    fn bucket() -> BucketName {
+        BucketName::new("gid-work").unwrap()
+    }
+
+    fn missing(needs: Stage) -> RunError {
+        RunError {
+            month: Month::new(2019, 1).unwrap(),
+            stage: Stage::Publish,
+            source: StageError::MissingInput {
+                what: "summary",
+                month: Month::new(2019, 1).unwrap(),
+                bucket: "gid-work".into(),
+                key: "2019/jan/summary.json".into(),
+                needs,
+            },
+        }
+    }
+
+    #[test]
+    fn a_missing_input_names_the_stage_to_run_first_after_what_is_missing() {
+        let error = missing(Stage::Aggregate);
+        assert_eq!(
+            with_advice(error.to_string(), &error),
+            "2019-01 publish: no summary for 2019-01 at s3://gid-work/2019/jan/summary.json; \
+             run --stage aggregate first (or run without --stage)"
+        );
+    }
+
+    #[test]
+    fn a_missing_bucket_inside_a_stage_error_names_the_command_that_creates_it() {
+        let error = StageError::Storage(StorageError::NoSuchBucket { bucket: bucket() });
+        assert_eq!(
+            advice(&error).as_deref(),
+            Some("create it with `gid-admin bucket create gid-work`")
+        );
+    }
+
+    #[test]
+    fn a_wrapped_error_keeps_the_advice_of_its_cause() {
+        let error = anyhow::Error::new(StorageError::BucketNotEmpty { bucket: bucket() })
+            .context("deleting bucket gid-work");
+        assert_eq!(
+            advice(error.as_ref()).as_deref(),
+            Some("use --force to empty it first")
+        );
+    }
+
+    #[test]
+    fn advice_already_in_the_line_is_not_repeated() {
+        let error = StorageError::PreconditionFailed {
+            bucket: bucket(),
+            key: "index.html".into(),
+        };
+        let line = "s3://gid-work/index.html changed; rerun to retry".to_owned();
+        assert_eq!(with_advice(line.clone(), &error), line);
+    }
+}
