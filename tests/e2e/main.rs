@@ -12,6 +12,7 @@ mod enrich_aws;
 mod faults;
 mod gid_admin;
 mod hostile_input;
+mod incremental_months;
 mod integrity;
 mod monthly_report_aws;
 mod monthly_report_local;
