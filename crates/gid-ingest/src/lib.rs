@@ -259,8 +259,10 @@ pub struct MonthTable {
     pub report: IngestReport,
     /// Quarantine objects of files taken from their parts: kept as the last run wrote them.
     pub kept_quarantine: Vec<ObjectMeta>,
-    /// Parts of files that changed or went away: deleted once the new report is written.
-    pub stale_parts: Vec<ObjectKey>,
+    /// The month's parts folder when it may hold parts no file needs any more (of files
+    /// that changed or went away, or of a run that failed): [`persist`] lists it once the
+    /// new report is written and deletes every part the report does not name.
+    pub parts_folder: Option<String>,
     /// Files taken from their parts or their last skip reason instead of being fetched.
     pub reused_files: usize,
 }
@@ -516,7 +518,7 @@ async fn read_month(
     let mut exports = Vec::new();
     let mut quarantined = Vec::new();
     let mut kept_quarantine = Vec::new();
-    let mut kept_parts = std::collections::HashSet::new();
+    let mut parts_kept = 0;
     let mut reused_files = 0;
     let mut out_of_month = 0;
     for ParsedObject {
@@ -537,7 +539,7 @@ async fn read_month(
             skipped: None,
             part: part.as_ref().map(ToString::to_string),
         };
-        kept_parts.extend(part);
+        parts_kept += usize::from(part.is_some());
         if let Some(last) = &reused {
             reused_files += 1;
             report.quarantined = last.quarantined;
@@ -675,7 +677,9 @@ async fn read_month(
         quarantined,
         report,
         kept_quarantine,
-        stale_parts: reuse.map_or_else(Vec::new, |r| r.previous.parts_not_in(&kept_parts)),
+        parts_folder: reuse
+            .filter(|r| parts_kept > 0 || r.previous.named_parts())
+            .map(|r| r.parts.folder()),
         reused_files,
     })
 }
@@ -834,8 +838,22 @@ pub async fn persist(
             .write(work, &keys.ingest_report(), report, &options)
             .await?,
     );
-    // Only now that no report names them.
-    store.delete_many(work, &table.stale_parts).await?;
+    if let Some(folder) = &table.parts_folder {
+        // Only now that no report names them.
+        let named: std::collections::HashSet<&str> = table
+            .report
+            .files
+            .iter()
+            .filter_map(|f| f.part.as_deref())
+            .collect();
+        let stale: Vec<ObjectKey> = list_all(store, work, folder)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|k| !named.contains(k.as_str()))
+            .collect();
+        store.delete_many(work, &stale).await?;
+    }
     Ok(written)
 }
 

@@ -15,7 +15,7 @@
 //! Small files get no part: below the threshold a file's GET costs less than its part's
 //! PUT and GET, and a month of thousands of one-row files would write thousands of parts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Cursor;
 
 use bytes::Bytes;
@@ -51,11 +51,13 @@ impl FileParts {
             .as_str()
             .strip_prefix(&self.month_prefix)
             .unwrap_or(source.as_str());
-        ObjectKey::new(format!(
-            "{}parts/{relative}@{etag}.parquet",
-            self.month_prefix
-        ))
-        .expect("a valid key under a valid prefix is a valid key")
+        ObjectKey::new(format!("{}{relative}@{etag}.parquet", self.folder()))
+            .expect("a valid key under a valid prefix is a valid key")
+    }
+
+    /// The folder of the month's parts.
+    pub fn folder(&self) -> String {
+        format!("{}parts/", self.month_prefix)
     }
 
     /// Whether a file of this size gets a part.
@@ -79,13 +81,13 @@ impl FileParts {
         };
         if report.fingerprint != self.fingerprint {
             return Ok(PreviousIngest {
-                stale_parts: report.files.iter().filter_map(part_key).collect(),
+                named_parts: report.files.iter().any(|f| f.part.is_some()),
                 ..PreviousIngest::none()
             });
         }
         let quarantine = list_all(store, &self.bucket, &keys.quarantine_prefix()).await?;
         Ok(PreviousIngest {
-            stale_parts: report.files.iter().filter_map(part_key).collect(),
+            named_parts: report.files.iter().any(|f| f.part.is_some()),
             files: report
                 .files
                 .into_iter()
@@ -96,10 +98,6 @@ impl FileParts {
     }
 }
 
-fn part_key(file: &FileReport) -> Option<ObjectKey> {
-    ObjectKey::new(file.part.clone()?).ok()
-}
-
 /// What the month's last ingest left (see [`FileParts::previous`]).
 #[derive(Debug, Default)]
 pub struct PreviousIngest {
@@ -107,8 +105,8 @@ pub struct PreviousIngest {
     files: HashMap<(String, String), FileReport>,
     /// The quarantine objects in place, by key.
     quarantine: HashMap<ObjectKey, ObjectMeta>,
-    /// Every part the last report names (those not named again are deleted).
-    stale_parts: Vec<ObjectKey>,
+    /// Whether the last report named any part (the parts folder is then swept).
+    named_parts: bool,
 }
 
 impl PreviousIngest {
@@ -127,14 +125,9 @@ impl PreviousIngest {
         self.quarantine.get(key)
     }
 
-    /// The parts the last report named that `kept` does not: to delete once the new
-    /// report is written.
-    pub(crate) fn parts_not_in(&self, kept: &HashSet<ObjectKey>) -> Vec<ObjectKey> {
-        self.stale_parts
-            .iter()
-            .filter(|k| !kept.contains(*k))
-            .cloned()
-            .collect()
+    /// Whether the last report named any part.
+    pub(crate) fn named_parts(&self) -> bool {
+        self.named_parts
     }
 }
 
