@@ -11,7 +11,8 @@ Run through bench/run.sh (it builds the release binaries and the venv first). St
      of them; medians are reported;
   4. print the table and the ratios, and write bench/results/latest.md.
 
-Environment: BENCH_SCALE (1 = 12 months x 8 files x 25k rows), BENCH_REPEAT (3),
+Environment: BENCH_SCALE (1 = 12 months x 8 files x 25k rows; 4 ≈ 1.6 GB, which also adds
+the single 1 GB month), BENCH_BIG_MONTH (1: add the 1 GB month at any scale), BENCH_REPEAT (3),
 BENCH_JOBS (gid --jobs, 2), BENCH_DIR (bench/data), CARGO_TARGET_DIR, BENCH_OUT
 (bench/results/latest.md), BENCH_BUILD_SECONDS (set by run.sh), BENCH_BASELINE (another
 monthly-report binary, e.g. a build of an older commit: run in the same rounds, and the
@@ -42,6 +43,8 @@ MONTHS = "2019-01..2019-12"
 FROM, TO = "2019-01", "2019-12"
 FILES_PER_MONTH = 8
 BASE_ROWS = 25_000
+# 8 files x 750k rows: one month of ~1 GB of CSV (33.1 MB per 8 x 25k rows).
+BIG_MONTH_ROWS = 750_000
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 REPEAT = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
@@ -51,8 +54,11 @@ BASELINE = os.environ.get("BENCH_BASELINE")
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "gid-target"))
 DATA = Path(os.environ.get("BENCH_DIR", BENCH / "data"))
 OUT = Path(os.environ.get("BENCH_OUT", BENCH / "results" / "latest.md"))
+BIG_MONTH = SCALE >= 4 or os.environ.get("BENCH_BIG_MONTH") == "1"
 TIMEOUT = 900
 GNU_TIME = "/usr/bin/time"
+# The export re-delivered between the incremental runs (one of the month's eight).
+CHANGED_EXPORT = "part-004.csv"
 
 
 def log(msg):
@@ -186,7 +192,9 @@ def dataset(bin_dir, rows=None, to=TO):
         Run(
             [bin_dir / "gid-admin", "--profile", "local", "sample", "--from", FROM, "--to", to,
              "--files", FILES_PER_MONTH, "--rows", rows, "--seed", 2019],
-            env=gid_env(root), cwd=root, stderr_path=root / "generate.log",
+            # The log goes beside the root: a file inside it before gid marks it would make
+            # gid refuse the folder as a data root.
+            env=gid_env(root), cwd=root, stderr_path=root.parent / f"{root.name}.generate.log",
         )
         generated_s = time.perf_counter() - started
         stamp.write_text(json.dumps({"spec": spec}))
@@ -245,6 +253,46 @@ def curl_config(moto, path):
             f.write(f'url = "{url}"\noutput = "/dev/null"\n')
 
 
+class Redelivery:
+    """One export of the first month in two versions that differ in one request's
+    service_name, uploaded alternately through gid-admin before each incremental run, so
+    every such run sees one changed file (a new ETag) and seven unchanged ones."""
+
+    def __init__(self, bin_dir, root):
+        import csv
+        import io
+
+        self.bin_dir, self.root = bin_dir, root
+        self.path = root / "gid-requests" / "2019" / "jan" / CHANGED_EXPORT
+        original = self.path.read_bytes()
+        rows = list(csv.reader(io.StringIO(original.decode("utf-8-sig"), newline="")))
+        service = [c.strip().lower() for c in rows[0]].index("service_name")
+        rows[1][service] = "Graffiti - Public" if rows[1][service] != "Graffiti - Public" else "Pothole"
+        out = io.StringIO(newline="")
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        self.versions = [original, out.getvalue().encode("utf-8")]
+        self.turn = 0
+        self.staged = root.parent / f"{root.name}.redelivered.csv"
+
+    def next(self):
+        self.turn += 1
+        self.staged.write_bytes(self.versions[self.turn % 2])
+        Run([self.bin_dir / "gid-admin", "--profile", "local", "object", "upload", self.staged, "gid-requests",
+             "--key", f"2019/jan/{CHANGED_EXPORT}"], env=gid_env(self.root), cwd=self.root)
+
+    def restore(self):
+        if self.turn % 2:
+            self.next()
+        self.staged.unlink(missing_ok=True)
+
+    def bytes_read(self):
+        """What an incremental run reads: the changed export, the other files' parts."""
+        parts = self.root / "gid-work" / "2019" / "jan" / "parts"
+        changed = self.path.stat().st_size
+        kept = sum(p.stat().st_size for p in parts.glob("*.parquet") if not p.name.startswith(CHANGED_EXPORT))
+        return changed, kept
+
+
 def gid_rows(stdout):
     """Sums `rows N` over the per-month summary lines."""
     total = 0
@@ -275,6 +323,9 @@ def main():
     # A month of 8 x 100 rows (~130 KB): its peak RSS is gid's fixed overhead (binary, thread
     # pools, SDK), which the RSS target allows on top of 2x the month's CSV bytes.
     tiny = dataset(bin_dir, rows=100, to=FROM)["root"]
+    big = dataset(bin_dir, rows=BIG_MONTH_ROWS, to=FROM) if BIG_MONTH else None
+    redelivery = Redelivery(bin_dir, root)
+    inc_reads = []
     work = Path(tempfile.mkdtemp(prefix="gid-bench-"))
     moto = Moto(work / "moto.log")
     results = {}
@@ -317,7 +368,22 @@ def main():
                                         env=gid_env(root), cwd=root, stderr_path=work / "gid_local_1m.err"),
             "gid_tiny": lambda: Run([mr, "--profile", "local", "--month", FROM, *stages, "--force"],
                                     env=gid_env(tiny), cwd=tiny, stderr_path=work / "gid_tiny.err"),
+            # Right after gid_local_1m (a full run that keeps every file's part): the month
+            # again with one of its eight exports re-delivered changed.
+            "gid_inc_1m": lambda: incremental(),
         }
+
+        def incremental():
+            redelivery.next()
+            res = Run([mr, "--profile", "local", "--month", FROM, *stages], env=gid_env(root), cwd=root,
+                      stderr_path=work / "gid_inc_1m.err")
+            inc_reads.append(redelivery.bytes_read())
+            return res
+
+        if big:
+            contenders["gid_big"] = lambda: Run([mr, "--profile", "local", "--month", FROM, *stages, "--force"],
+                                                env=gid_env(big["root"]), cwd=big["root"],
+                                                stderr_path=work / "gid_big.err")
         if not curl:
             del contenders["floor_curl"]
         if BASELINE:
@@ -350,9 +416,10 @@ def main():
                 log(f"round {r + 1}/{REPEAT} {name:13s} {entry['work']:7.2f} s  {entry['rss_mb']:7.0f} MB")
     finally:
         moto.stop()
+        redelivery.restore()
     load_after = load()
     total_s = time.perf_counter() - t0
-    report = render(data, results, upload_s, load_before, load_after, total_s)
+    report = render(data, results, upload_s, load_before, load_after, total_s, inc_reads, big)
     print(report)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(report)
@@ -383,7 +450,7 @@ def cpu_model():
     return platform.processor() or "?"
 
 
-def render(data, results, upload_s, load_before, load_after, total_s):
+def render(data, results, upload_s, load_before, load_after, total_s, inc_reads, big):
     mb = data["bytes"] / 1e6
     rows = med(results, "gid_local", "rows")
     v = versions()
@@ -399,6 +466,10 @@ def render(data, results, upload_s, load_before, load_after, total_s):
         ("duckdb", f"DuckDB {v['duckdb']} (Python), same aggregation", "disk"),
         ("gid_local_seq", "gid monthly-report, local profile, --jobs 1 (RSS check)", "disk"),
         ("gid_local_1m", "gid monthly-report, local, one month (RSS check)", "disk"),
+        ("gid_inc_1m", f"gid monthly-report, local, the same month after 1 of {FILES_PER_MONTH} files changed "
+                       "(incremental, no --force)", "disk"),
+        *([("gid_big", f"gid monthly-report, local, one month of {big['bytes'] / 1e9:.2f} GB "
+                       f"({FILES_PER_MONTH} x {BIG_MONTH_ROWS} rows)", "disk")] if big else []),
     ]
     if BASELINE:
         labels += [
@@ -418,6 +489,9 @@ def render(data, results, upload_s, load_before, load_after, total_s):
         one_month = name.endswith("_1m")
         size = data["first_month_bytes"] / 1e6 if one_month else mb
         n = rows * size / mb if one_month else rows  # rows in proportion to bytes
+        if name == "gid_big":
+            size = big["bytes"] / 1e6
+            n = med(results, name, "rows")
         lines.append(f"| {label} | {src} | {t:.2f} | {size / t:.0f} | {n / t / 1e6:.2f} M | {rss:.0f} | {cpu:.1f} "
                      f"| {server} |")
     g_aws, g_local = med(results, "gid_aws", "work"), med(results, "gid_local", "work")
@@ -437,6 +511,17 @@ def render(data, results, upload_s, load_before, load_after, total_s):
     rss_seq = max(e["rss_mb"] for e in results["gid_local_seq"])
     fixed = max(e["rss_mb"] for e in results["gid_tiny"])
     first = data["first_month_bytes"] / 1e6
+    full_1m, inc_1m = med(results, "gid_local_1m", "work"), med(results, "gid_inc_1m", "work")
+    changed, kept = inc_reads[-1]
+    inc_bytes = (changed + kept) / 1e6
+    big_rows = []
+    if big:
+        rss_big = max(e["rss_mb"] for e in results["gid_big"])
+        big_mb = big["bytes"] / 1e6
+        big_rows = [
+            f"| gid peak RSS, one month of {big_mb / 1e3:.2f} GB (local) | {rss_big:.0f} MB = {fixed:.0f} fixed + "
+            f"{(rss_big - fixed) / big_mb:.2f}x the month | ≤ 1.5 GB |",
+        ]
     per_month = lambda rss: (rss - fixed) / JOBS / largest  # noqa: E731 (per month in flight)
     spec = data["spec"]
     out = [
@@ -472,6 +557,11 @@ def render(data, results, upload_s, load_before, load_after, total_s):
         "| ≤ 2x + fixed, independent of months |",
         f"| gid peak RSS, 12 months --jobs 1 / one month (local) | {rss_seq:.0f} / {rss_1m:.0f} MB = "
         f"{rss_seq / rss_1m:.2f} | 1 (independent of months) |",
+        f"| gid incremental / full rerun of one month, wall (1 of {FILES_PER_MONTH} files changed) "
+        f"| {inc_1m / full_1m:.2f} ({inc_1m:.2f} / {full_1m:.2f} s) | ≤ 0.25 |",
+        f"| gid incremental / full rerun of one month, bytes read | {inc_bytes / first:.2f} ({changed / 1e6:.1f} MB "
+        f"changed CSV + {kept / 1e6:.1f} MB parts of the 7 others / {first:.1f} MB of CSV) | ≤ 0.25 |",
+        *big_rows,
         *([
             f"| after/before wall, aws | {g_aws / med(results, 'base_aws', 'work'):.2f} | — |",
             f"| after/before wall, local | {g_local / med(results, 'base_local', 'work'):.2f} | — |",

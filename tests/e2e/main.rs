@@ -13,6 +13,7 @@ mod faults;
 mod fixtures;
 mod gid_admin;
 mod hostile_input;
+mod incremental_months;
 mod integrity;
 mod monthly_report_aws;
 mod monthly_report_local;

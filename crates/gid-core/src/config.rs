@@ -188,6 +188,9 @@ pub struct IngestConfig {
     /// A file whose header has more columns than this is skipped whole.
     pub max_columns: usize,
     pub out_of_month: OutOfMonth,
+    /// Exports of at least this many bytes keep their parsed rows in the work bucket,
+    /// keyed by their ETag, so a rerun reads only the files that changed.
+    pub part_min_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,6 +7,11 @@
 //! - `parse_month/ingest_month_local`: the whole source stage on the local backend (list,
 //!   concurrent reads, parses on the blocking pool, concat), as monthly-report runs it.
 //! - `parse_month/to_parquet`: serialising the month's table.
+//! - `parse_month/ingest_month_keeping_parts`: `ingest_month_local` that also keeps each
+//!   file's part (a full run with `ingest.part_min_bytes` below the files' size).
+//! - `parse_month/ingest_month_from_parts`: the rerun of an unchanged month's ingest, every
+//!   file taken from its part instead of parsed (what an incremental rerun does for the
+//!   files that did not change).
 //!
 //! `cargo bench -p gid-ingest` measures; under `cargo test --all-targets` criterion runs
 //! each routine once, and the month shrinks to 8 x 500 rows so tests stay quick.
@@ -18,8 +23,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use gid_core::{BucketName, Month, ObjectKey, OutOfMonth};
-use gid_ingest::{combine, parse_export, ExportRules, IngestSource, ParsedFile, SourcedExport};
+use gid_core::{BucketName, Layout, Month, ObjectKey, OutOfMonth, WorkKeys};
+use gid_ingest::{
+    combine, parse_export, ExportRules, FileParts, IngestSource, ParsedFile, PreviousIngest,
+    SourcedExport,
+};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
 use polars_core::prelude::DataFrame;
@@ -125,6 +133,59 @@ fn bench_month(c: &mut Criterion) {
                     .frame
                     .height()
             })
+        })
+    });
+
+    let work = BucketName::new("gid-work").expect("valid bucket");
+    runtime
+        .block_on(store.create_bucket(&work))
+        .expect("bucket");
+    let layout = Layout::new("{year}/{mon}/").expect("valid layout");
+    let parts = FileParts {
+        bucket: work.clone(),
+        keys: WorkKeys::new(&layout, month),
+        month_prefix: layout.month_prefix(month),
+        min_bytes: 0,
+        fingerprint: "bench".into(),
+    };
+    let with_parts = |previous: &PreviousIngest| {
+        runtime.block_on(async {
+            let listing = gid_ingest::list_inputs(&store, &source)
+                .await
+                .expect("listing");
+            gid_ingest::ingest_month_with_parts(
+                &store,
+                &source,
+                month,
+                listing,
+                &parts,
+                previous,
+                &|_| {},
+            )
+            .await
+            .expect("ingest")
+        })
+    };
+    let none = PreviousIngest::none();
+    group.bench_function("ingest_month_keeping_parts", |b| {
+        b.iter(|| with_parts(&none).frame.height())
+    });
+    let mut first = with_parts(&none);
+    runtime
+        .block_on(gid_ingest::persist(&store, &work, &parts.keys, &mut first))
+        .expect("persist");
+    let previous = runtime
+        .block_on(parts.previous(&store))
+        .expect("previous ingest");
+    group.bench_function("ingest_month_from_parts", |b| {
+        b.iter(|| {
+            let table = with_parts(&previous);
+            assert_eq!(
+                table.reused_files,
+                files.len(),
+                "every file, the empty one by its reason"
+            );
+            table.frame.height()
         })
     });
 

@@ -25,6 +25,7 @@ pub mod columns;
 mod combine;
 mod dates;
 mod parse;
+mod parts;
 mod rows;
 mod rules;
 
@@ -43,6 +44,7 @@ use serde::{Deserialize, Serialize};
 pub use combine::{combine, Combined, DuplicateCopies, SourcedExport};
 pub use dates::normalise_timestamp;
 pub use parse::{parse_export, ParsedExport, ParsedFile, QuarantineReason, QuarantinedRow};
+pub use parts::{FileParts, PreviousIngest};
 pub use rows::ExportRows;
 pub use rules::{ExportRules, SkipReason};
 
@@ -106,6 +108,10 @@ pub struct FileReport {
     pub out_of_month: u64,
     /// Why the file contributed nothing.
     pub skipped: Option<SkipReason>,
+    /// The file's parsed rows kept in the work bucket for the next run
+    /// ([`FileParts`]), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
 }
 
 /// The ingest stage's account of a month.
@@ -130,6 +136,9 @@ pub struct IngestReport {
     /// What was done with them (`ingest.out_of_month`).
     #[serde(default)]
     pub out_of_month_policy: OutOfMonth,
+    /// What the files' parts depend on besides the files ([`FileParts::fingerprint`]).
+    #[serde(default)]
+    pub fingerprint: String,
 }
 
 impl IngestReport {
@@ -248,6 +257,14 @@ pub struct MonthTable {
     pub frame: DataFrame,
     pub quarantined: Vec<QuarantinedRow>,
     pub report: IngestReport,
+    /// Quarantine objects of files taken from their parts: kept as the last run wrote them.
+    pub kept_quarantine: Vec<ObjectMeta>,
+    /// The month's parts folder when it may hold parts no file needs any more (of files
+    /// that changed or went away, or of a run that failed): [`persist`] lists it once the
+    /// new report is written and deletes every part the report does not name.
+    pub parts_folder: Option<String>,
+    /// Files taken from their parts or their last skip reason instead of being fetched.
+    pub reused_files: usize,
 }
 
 /// The objects under a month's prefix: the exports to read, and the rest (reported and
@@ -288,6 +305,17 @@ pub async fn list_inputs(
 struct ParsedObject {
     meta: ObjectMeta,
     parsed: ParsedFile,
+    /// The part this run wrote or reused.
+    part: Option<ObjectKey>,
+    /// The last run's report of the file, when it was taken from there.
+    reused: Option<FileReport>,
+}
+
+/// Per-file parts for one run: where they go, and what the last run left.
+#[derive(Clone, Copy)]
+struct Reuse<'a> {
+    parts: &'a FileParts,
+    previous: &'a PreviousIngest,
 }
 
 /// Reads, parses and combines one month's listed exports. `on_file` is called after
@@ -299,6 +327,169 @@ pub async fn ingest_month(
     listing: MonthListing,
     on_file: &(dyn Fn(&ObjectMeta) + Sync),
 ) -> Result<MonthTable, IngestError> {
+    read_month(store, source, month, listing, None, on_file).await
+}
+
+/// [`ingest_month`] keeping a [part](FileParts) of each large export: a file whose key
+/// and ETag the last run (`previous`) recorded is taken from its part (or its skip
+/// reason) instead of being downloaded and parsed; the others are read and get a part.
+pub async fn ingest_month_with_parts(
+    store: &dyn ObjectStore,
+    source: &IngestSource,
+    month: Month,
+    listing: MonthListing,
+    parts: &FileParts,
+    previous: &PreviousIngest,
+    on_file: &(dyn Fn(&ObjectMeta) + Sync),
+) -> Result<MonthTable, IngestError> {
+    let reuse = Reuse { parts, previous };
+    read_month(store, source, month, listing, Some(reuse), on_file).await
+}
+
+/// A listed file taken from what the last run left, when it can be: its skip reason, or
+/// its part (and quarantine object, when it had refused rows). `None`: read the file.
+async fn reuse_file(
+    store: &dyn ObjectStore,
+    source: &IngestSource,
+    reuse: Reuse<'_>,
+    meta: &ObjectMeta,
+) -> Option<ParsedObject> {
+    let last = reuse.previous.file(&meta.key, &meta.etag)?;
+    if let Some(reason) = &last.skipped {
+        return Some(ParsedObject {
+            meta: meta.clone(),
+            parsed: ParsedFile::Skipped(reason.clone()),
+            part: None,
+            reused: Some(last.clone()),
+        });
+    }
+    let part = ObjectKey::new(last.part.clone()?).ok()?;
+    if last.quarantined > 0
+        && reuse
+            .previous
+            .quarantine(&reuse.parts.keys.quarantine_for(&meta.key))
+            .is_none()
+    {
+        // Its refused rows are only in the file now.
+        return None;
+    }
+    let bucket = &reuse.parts.bucket;
+    let body = match store.get(bucket, &part).await {
+        Ok(object) => object.body,
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the part s3://{bucket}/{part} of s3://{}/{} ({e}); reading the file again",
+                source.bucket,
+                meta.key
+            );
+            return None;
+        }
+    };
+    let _core = parser_slots().acquire().await.expect("never closed");
+    let (b, k) = (bucket.clone(), part.clone());
+    let rows = tokio::task::spawn_blocking(move || parts::decode(&b, &k, body))
+        .await
+        .expect("part reader panicked");
+    match rows {
+        Ok(rows) => Some(ParsedObject {
+            meta: meta.clone(),
+            parsed: ParsedFile::Export(ParsedExport {
+                rows,
+                quarantined: Vec::new(),
+                out_of_month: last.out_of_month,
+            }),
+            part: Some(part),
+            reused: Some(last.clone()),
+        }),
+        Err(e) => {
+            tracing::warn!(
+                "{e}; reading s3://{}/{} again instead",
+                source.bucket,
+                meta.key
+            );
+            None
+        }
+    }
+}
+
+/// Downloads and parses one file (and keeps its part, when it gets one).
+async fn fetch_file(
+    store: &dyn ObjectStore,
+    source: &IngestSource,
+    rules: &ExportRules,
+    reuse: Option<Reuse<'_>>,
+    meta: ObjectMeta,
+) -> Result<ParsedObject, IngestError> {
+    let object = store.get(&source.bucket, &meta.key).await?;
+    let key = meta.key.clone();
+    let rules = rules.clone();
+    let wanted = reuse.filter(|r| r.parts.wanted(meta.size));
+    // Downloads overlap freely; parsing is CPU work, one file per core at a time
+    // across every month in flight. More parsers than cores only interleave, and
+    // each extra thread that allocates keeps its own malloc arena (measured: peak
+    // RSS grew with the number of months run, not with the months in flight).
+    let core = parser_slots().acquire().await.expect("never closed");
+    let (parsed, encoded) = if object.body.len() <= PARSE_INLINE_BYTES {
+        // A handoff to the blocking pool costs more than parsing a small file
+        // (20,000 one-row files: half of the run was thread wake-ups).
+        let parsed = parse_export(&key, object.body, &rules);
+        let encoded = wanted.is_some().then(|| encode_part(&parsed));
+        (parsed, encoded.flatten())
+    } else {
+        let want = wanted.is_some();
+        tokio::task::spawn_blocking(move || {
+            let parsed = parse_export(&key, object.body, &rules);
+            // Encoded on the parser thread while other files download.
+            let encoded = want.then(|| encode_part(&parsed)).flatten();
+            (parsed, encoded)
+        })
+        .await
+        .expect("parser task panicked")
+    };
+    drop(core);
+    let mut part = None;
+    if let (Some(reuse), Some(encoded)) = (wanted, encoded) {
+        let key = reuse.parts.key_for(&meta.key, &meta.etag);
+        match encoded {
+            Ok(body) => match parts::put(store, &reuse.parts.bucket, &key, body).await {
+                Ok(()) => part = Some(key),
+                Err(e) => tracing::warn!(
+                    "cannot keep the part of s3://{}/{} ({e}); the next run reads the file again",
+                    source.bucket,
+                    meta.key
+                ),
+            },
+            Err(e) => tracing::warn!(
+                "cannot encode the part of s3://{}/{} ({e}); the next run reads the file again",
+                source.bucket,
+                meta.key
+            ),
+        }
+    }
+    Ok(ParsedObject {
+        meta,
+        parsed,
+        part,
+        reused: None,
+    })
+}
+
+/// An export's part, or `None` for a skipped file.
+fn encode_part(parsed: &ParsedFile) -> Option<Result<Vec<u8>, IngestError>> {
+    match parsed {
+        ParsedFile::Export(export) => Some(parts::encode(&export.rows)),
+        ParsedFile::Skipped(_) => None,
+    }
+}
+
+async fn read_month(
+    store: &dyn ObjectStore,
+    source: &IngestSource,
+    month: Month,
+    listing: MonthListing,
+    reuse: Option<Reuse<'_>>,
+    on_file: &(dyn Fn(&ObjectMeta) + Sync),
+) -> Result<MonthTable, IngestError> {
     let MonthListing {
         exports: inputs,
         others,
@@ -306,25 +497,16 @@ pub async fn ingest_month(
     let rules = &source.rules.clone().in_month(month);
     let mut parsed: Vec<ParsedObject> = futures::stream::iter(inputs)
         .map(|meta| async move {
-            let object = store.get(&source.bucket, &meta.key).await?;
-            let key = meta.key.clone();
-            let rules = rules.clone();
-            // Downloads overlap freely; parsing is CPU work, one file per core at a time
-            // across every month in flight. More parsers than cores only interleave, and
-            // each extra thread that allocates keeps its own malloc arena (measured: peak
-            // RSS grew with the number of months run, not with the months in flight).
-            let _core = parser_slots().acquire().await.expect("never closed");
-            let parsed = if object.body.len() <= PARSE_INLINE_BYTES {
-                // A handoff to the blocking pool costs more than parsing a small file
-                // (20,000 one-row files: half of the run was thread wake-ups).
-                parse_export(&key, object.body, &rules)
-            } else {
-                tokio::task::spawn_blocking(move || parse_export(&key, object.body, &rules))
-                    .await
-                    .expect("parser task panicked")
+            let reused = match reuse {
+                Some(reuse) => reuse_file(store, source, reuse, &meta).await,
+                None => None,
             };
-            on_file(&meta);
-            Ok::<_, IngestError>(ParsedObject { meta, parsed })
+            let parsed = match reused {
+                Some(parsed) => parsed,
+                None => fetch_file(store, source, rules, reuse, meta).await?,
+            };
+            on_file(&parsed.meta);
+            Ok::<_, IngestError>(parsed)
         })
         .buffer_unordered(source.concurrency.max(1))
         .try_collect()
@@ -335,8 +517,17 @@ pub async fn ingest_month(
     let mut files = Vec::with_capacity(parsed.len() + others.len());
     let mut exports = Vec::new();
     let mut quarantined = Vec::new();
+    let mut kept_quarantine = Vec::new();
+    let mut parts_kept = 0;
+    let mut reused_files = 0;
     let mut out_of_month = 0;
-    for ParsedObject { meta, parsed } in parsed {
+    for ParsedObject {
+        meta,
+        parsed,
+        part,
+        reused,
+    } in parsed
+    {
         let mut report = FileReport {
             key: meta.key.to_string(),
             etag: meta.etag.clone(),
@@ -346,7 +537,21 @@ pub async fn ingest_month(
             duplicates_dropped: 0,
             out_of_month: 0,
             skipped: None,
+            part: part.as_ref().map(ToString::to_string),
         };
+        parts_kept += usize::from(part.is_some());
+        if let Some(last) = &reused {
+            reused_files += 1;
+            report.quarantined = last.quarantined;
+            if last.quarantined > 0 {
+                let key = reuse
+                    .expect("reused only with parts")
+                    .parts
+                    .keys
+                    .quarantine_for(&meta.key);
+                kept_quarantine.extend(reuse.and_then(|r| r.previous.quarantine(&key)).cloned());
+            }
+        }
         match parsed {
             ParsedFile::Skipped(reason) => {
                 tracing::warn!(
@@ -358,7 +563,9 @@ pub async fn ingest_month(
             }
             ParsedFile::Export(export) => {
                 report.rows = export.rows.len() as u64;
-                report.quarantined = export.quarantined.len() as u64;
+                if reused.is_none() {
+                    report.quarantined = export.quarantined.len() as u64;
+                }
                 report.out_of_month = export.out_of_month;
                 out_of_month += export.out_of_month;
                 warn_quarantined(&source.bucket, &meta.key, &export.quarantined);
@@ -386,13 +593,20 @@ pub async fn ingest_month(
             duplicates_dropped: 0,
             out_of_month: 0,
             skipped: Some(reason),
+            part: None,
         });
+    }
+    if reused_files > 0 {
+        tracing::info!(
+            "{month}: {reused_files} of {} files unchanged since the last run, taken from what it kept (--force reads them again)",
+            files.len()
+        );
     }
 
     let mut report = IngestReport {
         month: month.to_string(),
         rows: 0,
-        quarantined: quarantined.len() as u64,
+        quarantined: files.iter().map(|f| f.quarantined).sum(),
         bytes: files.iter().map(|f| f.bytes).sum(),
         columns: Vec::new(),
         files,
@@ -400,6 +614,9 @@ pub async fn ingest_month(
         duplicates: Vec::new(),
         out_of_month,
         out_of_month_policy: rules.out_of_month(),
+        fingerprint: reuse
+            .map(|r| r.parts.fingerprint.clone())
+            .unwrap_or_default(),
     };
     if exports.is_empty() {
         // Nothing to count: an empty table would publish a month of zero requests.
@@ -459,6 +676,11 @@ pub async fn ingest_month(
         frame: combined.frame,
         quarantined,
         report,
+        kept_quarantine,
+        parts_folder: reuse
+            .filter(|r| parts_kept > 0 || r.previous.named_parts())
+            .map(|r| r.parts.folder()),
+        reused_files,
     })
 }
 
@@ -580,13 +802,22 @@ pub async fn persist(
     for row in &table.quarantined {
         by_source.entry(&row.source).or_default().push(row.clone());
     }
+    let kept: std::collections::HashSet<&ObjectKey> =
+        table.kept_quarantine.iter().map(|o| &o.key).collect();
     let stale: Vec<ObjectKey> = list_all(store, work, &keys.quarantine_prefix())
         .await?
         .into_iter()
         .map(|o| o.key)
-        .filter(|k| !by_source.keys().any(|s| keys.quarantine_for(s) == *k))
+        .filter(|k| !kept.contains(k) && !by_source.keys().any(|s| keys.quarantine_for(s) == *k))
         .collect();
     store.delete_many(work, &stale).await?;
+    written.extend(
+        table
+            .kept_quarantine
+            .iter()
+            .cloned()
+            .map(WrittenObject::from),
+    );
     for (source, rows) in by_source {
         let key = keys.quarantine_for(source);
         let body = Bytes::from(quarantine_csv(&rows));
@@ -607,6 +838,22 @@ pub async fn persist(
             .write(work, &keys.ingest_report(), report, &options)
             .await?,
     );
+    if let Some(folder) = &table.parts_folder {
+        // Only now that no report names them.
+        let named: std::collections::HashSet<&str> = table
+            .report
+            .files
+            .iter()
+            .filter_map(|f| f.part.as_deref())
+            .collect();
+        let stale: Vec<ObjectKey> = list_all(store, work, folder)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|k| !named.contains(k.as_str()))
+            .collect();
+        store.delete_many(work, &stale).await?;
+    }
     Ok(written)
 }
 

@@ -118,6 +118,16 @@ impl ExportRows {
         }
     }
 
+    /// How the rows are held.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Rows read back from elsewhere (a per-file part).
+    pub(crate) fn from_parts(columns: Vec<String>, store: Store) -> Self {
+        Self { columns, store }
+    }
+
     /// The header and the rows, for the month's table.
     pub(crate) fn into_parts(self) -> (Vec<String>, Store) {
         (self.columns, self.store)

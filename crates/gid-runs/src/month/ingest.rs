@@ -2,12 +2,12 @@
 //! quarantined rows.
 
 use gid_core::Config;
-use gid_ingest::MonthListing;
+use gid_ingest::{FileParts, MonthListing, PreviousIngest};
 use gid_storage::ObjectMeta;
 
 use super::runner::{MonthContext, OnStop, Ran, StageRun};
 use super::{Ingested, Stage, StageError, StageOutcome};
-use crate::manifest::{self, ObjectRef};
+use crate::manifest::{self, ObjectRef, GID_VERSION};
 
 /// The ingest stage.
 pub(crate) struct IngestStage;
@@ -75,8 +75,32 @@ impl StageRun for IngestStage {
         let source = run.source(month);
         progress.files_found(month, listing.exports.len());
         let on_file = |meta: &ObjectMeta| progress.file_done(month, meta);
-        let mut month_table =
-            gid_ingest::ingest_month(run.store.as_ref(), &source, month, listing, &on_file).await?;
+        let parts = FileParts {
+            bucket: run.work().clone(),
+            keys: ctx.keys.clone(),
+            month_prefix: run.layout.month_prefix(month),
+            min_bytes: run.config.ingest.part_min_bytes,
+            fingerprint: format!("{GID_VERSION} {}", self.config_hash(&run.config)),
+        };
+        // What the last run kept is looked up only when it can have kept something (a file
+        // large enough for a part), so months of small files cost no extra request; --force
+        // reads every file again.
+        let previous = if !run.options.force && listing.exports.iter().any(|m| parts.wanted(m.size))
+        {
+            parts.previous(run.store.as_ref()).await?
+        } else {
+            PreviousIngest::none()
+        };
+        let mut month_table = gid_ingest::ingest_month_with_parts(
+            run.store.as_ref(),
+            &source,
+            month,
+            listing,
+            &parts,
+            &previous,
+            &on_file,
+        )
+        .await?;
         let written =
             gid_ingest::persist(run.store.as_ref(), run.work(), &ctx.keys, &mut month_table)
                 .await?;
