@@ -479,6 +479,7 @@ mod tests {
             }],
             by_status: vec![],
             by_council_district: vec![],
+            ..Default::default()
         }
     }
 

@@ -281,6 +281,7 @@ mod tests {
             ],
             by_status: vec![],
             by_council_district: vec![],
+            ..Default::default()
         }
     }
 

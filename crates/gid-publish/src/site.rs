@@ -85,6 +85,7 @@ mod tests {
             services: vec![],
             by_status: vec![],
             by_council_district: vec![],
+            ..Default::default()
         };
         for file in crate::render_month(&layout, &summary) {
             let name = file.key.as_str().rsplit('/').next().unwrap();
