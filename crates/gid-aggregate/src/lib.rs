@@ -393,7 +393,9 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
             }
         }
         if district.is_some() {
-            *by_district.entry((district_name, service_name)).or_default() += 1;
+            *by_district
+                .entry((district_name, service_name))
+                .or_default() += 1;
         }
         if let Some(days) = parse_age(age_value) {
             ages.push(days);
@@ -415,13 +417,15 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
 
     let mut cells: Vec<MapCell> = cells
         .into_iter()
-        .map(|((lat_cell, long_cell, service, district), request_count)| MapCell {
-            lat_cell,
-            long_cell,
-            service: service.to_owned(),
-            council_district: district.to_owned(),
-            request_count,
-        })
+        .map(
+            |((lat_cell, long_cell, service, district), request_count)| MapCell {
+                lat_cell,
+                long_cell,
+                service: service.to_owned(),
+                council_district: district.to_owned(),
+                request_count,
+            },
+        )
         .collect();
     cells.sort_by(|a, b| {
         b.request_count
@@ -697,7 +701,9 @@ mod tests {
     #[test]
     fn map_cells_beyond_the_cap_are_counted_so_summaries_stay_small() {
         let n = MAP_CELL_CAP + 20;
-        let lats: Vec<String> = (0..n).map(|i| format!("{}", 10.0 + i as f64 * 0.01 + 0.005)).collect();
+        let lats: Vec<String> = (0..n)
+            .map(|i| format!("{}", 10.0 + i as f64 * 0.01 + 0.005))
+            .collect();
         let frame = df!(
             "service_name" => vec!["Pothole"; n],
             "lat" => lats,
