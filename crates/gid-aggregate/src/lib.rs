@@ -53,6 +53,11 @@ pub const MAP_CELL_DEGREES: f64 = 0.01;
 /// (each cell is ~130 bytes of JSON) whatever the month's size.
 pub const MAP_CELL_CAP: usize = 1500;
 
+/// The shape of [`MonthSummary`]: raised when a field is added, so that summaries of
+/// an older shape are rebuilt (the aggregate stage hashes it into its configuration).
+/// 2: the breakdowns for trends and the map.
+pub const SUMMARY_VERSION: u32 = 2;
+
 /// The label for rows whose grouping value is empty or missing.
 pub const NOT_SPECIFIED: &str = "(not specified)";
 

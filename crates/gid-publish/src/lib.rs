@@ -103,6 +103,9 @@ pub enum PublishError {
         /// Rebuilds tried before giving up.
         attempts: u32,
     },
+    /// The trends state in the work bucket does not parse.
+    #[error(transparent)]
+    Trends(#[from] TrendsError),
     /// Asked to stop before every file was put; the files this call created were removed.
     #[error(
         "stopped before the month's files were all published; nothing of it was left on the site"
