@@ -260,7 +260,7 @@ fn the_site_on_disk_renders_offline_with_working_links_and_visible_charts() {
     }
     let mut pages = 1;
     for month in ["2019/jan", "2019/feb"] {
-        for page in ["final_report.html", "chart.html"] {
+        for page in ["final_report.html", "chart.html", "map.html"] {
             let key = format!("{month}/{page}");
             assert!(links.contains(&format!("./{key}")), "the index links {key}");
             let visit = open(&format!("{origin}/{key}"), None);
@@ -281,6 +281,17 @@ fn the_site_on_disk_renders_offline_with_working_links_and_visible_charts() {
         );
         assert!(ink > bars, "{month} chart has labels besides its bars");
     }
+    let trends = open(&format!("{origin}/trends.html"), None);
+    assert_page("trends.html", &trends, &origin);
+    assert!(
+        links.contains(&"./trends.html".to_owned()),
+        "the index links the trends"
+    );
+    for href in hrefs(&trends.dom) {
+        let target = site.join(href.strip_prefix("./").expect("relative links"));
+        assert!(target.is_file(), "trends.html: link {href} is broken");
+    }
+    pages += 1;
     let scooter = open(&format!("{origin}/2019/jan/scooter_pickups.html"), None);
     assert_page("scooter_pickups.html", &scooter, &origin);
     assert!(scooter.dom.contains("Pickups"), "{}", scooter.dom);
@@ -350,10 +361,12 @@ fn the_site_over_http_from_moto_renders_with_working_links() {
         let (status, _) = http_get(&url);
         assert_eq!(status, 200, "index link {url} (anonymous GET)");
     }
-    for page in ["final_report.html", "chart.html"] {
+    for page in ["final_report.html", "chart.html", "map.html"] {
         let visit = open(&format!("{origin}/2019/jan/{page}"), None);
         assert_page(page, &visit, &endpoint);
     }
+    let trends = open(&format!("{origin}/trends.html"), None);
+    assert_page("trends.html", &trends, &endpoint);
     let png = tempfile::NamedTempFile::with_suffix(".png").unwrap();
     open(&format!("{origin}/2019/jan/chart.html"), Some(png.path()));
     let (bars, _) = chart_pixels(png.path());
@@ -362,7 +375,7 @@ fn the_site_over_http_from_moto_renders_with_working_links() {
         "the chart served over HTTP shows no bars ({bars})"
     );
     eprintln!(
-        "browser (http): 3 pages + 1 screenshot in {:?}",
+        "browser (http): 5 pages + 1 screenshot in {:?}",
         started.elapsed()
     );
 }

@@ -29,6 +29,13 @@ fn colour(i: usize) -> &'static str {
     PALETTE[i.min(PALETTE.len() - 1)]
 }
 
+/// A legend's colour dot (an SVG circle: pages carry no `style` attributes).
+fn swatch(fill: &str) -> maud::Markup {
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" { circle cx="5" cy="5" r="5" fill=(fill) {} }
+    }
+}
+
 /// Degrees → SVG pixels: equirectangular, longitude scaled by cos(latitude) so a city
 /// keeps its shape.
 struct Projection {
@@ -135,12 +142,12 @@ pub fn map_html(summary: &MonthSummary) -> String {
                         }
                     }
                 }
-                ul.legend {
+                p {
                     @for (i, g) in summary.services.iter().enumerate().take(PALETTE.len() - 1) {
-                        li { span style=(format!("color:{}", colour(i))) { "●" } " " (g.name) }
+                        (swatch(colour(i))) " " (g.name) " "
                     }
                     @if summary.services.len() >= PALETTE.len() {
-                        li { span style=(format!("color:{}", colour(usize::MAX))) { "●" } " other services" }
+                        (swatch(colour(usize::MAX))) " other services"
                     }
                 }
             } @else {

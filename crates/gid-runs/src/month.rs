@@ -404,6 +404,20 @@ impl MonthRun {
             .map(|reason| StageError::Interrupted { reason })
     }
 
+    /// Puts files on the report site and regenerates its index, one month at a time
+    /// (the scooter pickups; a month's publish also records it in the trends).
+    #[cfg(feature = "enrich")]
+    pub(crate) async fn publish_files(
+        &self,
+        files: &[gid_publish::RenderedFile],
+    ) -> Result<gid_publish::PublishedReport, PublishError> {
+        let _turn = self.site_lock.lock().await;
+        let shutdown = self.shutdown.clone();
+        self.site()
+            .publish_unless(files, &move || shutdown.is_requested())
+            .await
+    }
+
     pub(crate) fn work(&self) -> &BucketName {
         &self.config.buckets.work
     }
