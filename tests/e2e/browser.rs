@@ -69,19 +69,33 @@ fn open(url: &str, screenshot: Option<&Path>) -> Visit {
         .stderr(Stdio::piped())
         .spawn()
         .expect("chromium starts");
+    // Drained while it runs: a DOM larger than the pipe's buffer (64 KiB, a map page)
+    // would otherwise block Chromium's write, and it would never exit.
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).map(|_| bytes)
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     // Bounded: a hung browser fails the test instead of hanging it.
     let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if started.elapsed() > Duration::from_secs(90) {
             child.kill().unwrap();
             panic!("chromium did not finish {url} within 90 s");
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
+    };
+    let output = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap().unwrap(),
+        stderr: stderr.join().unwrap().unwrap(),
+    };
     assert!(
         output.status.success(),
         "chromium failed on {url}: {}",
