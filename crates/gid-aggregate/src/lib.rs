@@ -43,15 +43,19 @@ pub const LONG: &str = "long";
 /// to another agency and leaves the city's queue, so it is not backlog.
 pub const CLOSED_STATUSES: [&str; 2] = ["closed", "referred"];
 
-/// The side of a map cell in degrees: 0.01° is about 1.1 km north–south (0.9 km east–west
-/// at San Diego's latitude), fine enough to see streets of complaints, coarse enough that a
-/// month of 200k requests fits in a few hundred cells.
+/// The side of the finest map cell in degrees: 0.01° is about 1.1 km north–south (0.9 km
+/// east–west at San Diego's latitude), fine enough to see streets of complaints.
 pub const MAP_CELL_DEGREES: f64 = 0.01;
 
-/// At most this many map cells (cell × service × district) are kept, the busiest first;
-/// the requests of the rest are counted in [`MapPoints::beyond_cap`]. Bounds summary.json
-/// (each cell is ~130 bytes of JSON) whatever the month's size.
+/// At most this many map cells (cell × service × district) are kept, which bounds
+/// summary.json (each cell is ~190 bytes of JSON) whatever the month's size. A month with
+/// more at the finest grid gets a coarser one (the side doubled until it fits, see
+/// [`MapPoints::coarsening`]), so every request with coordinates is still placed; only
+/// when even a coarse grid cannot fit (more service × district pairs than the cap) are the
+/// least busy cells dropped and their requests counted in [`MapPoints::beyond_cap`].
 pub const MAP_CELL_CAP: usize = 1500;
+/// How often the grid may double (0.01° → 10.24°) before cells are dropped instead.
+const MAX_COARSENING: u32 = 10;
 
 /// The shape of [`MonthSummary`]: raised when a field is added, so that summaries of
 /// an older shape are rebuilt (the aggregate stage hashes it into its configuration).
@@ -134,9 +138,9 @@ pub struct ServiceCaseAge {
 /// Requests of one service and district in one map cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapCell {
-    /// ⌊lat / [`MAP_CELL_DEGREES`]⌋: the cell's south edge in cell units.
+    /// ⌊lat / side⌋ ([`MapPoints::cell_degrees`]): the cell's south edge in cell units.
     pub lat_cell: i32,
-    /// ⌊long / [`MAP_CELL_DEGREES`]⌋: the cell's west edge in cell units.
+    /// ⌊long / side⌋: the cell's west edge in cell units.
     pub long_cell: i32,
     /// The requests' service.
     pub service: String,
@@ -146,26 +150,35 @@ pub struct MapCell {
     pub request_count: u64,
 }
 
-impl MapCell {
-    /// The cell's centre, (lat, long) in degrees.
-    pub fn centre(&self) -> (f64, f64) {
-        (
-            (f64::from(self.lat_cell) + 0.5) * MAP_CELL_DEGREES,
-            (f64::from(self.long_cell) + 0.5) * MAP_CELL_DEGREES,
-        )
-    }
-}
-
-/// Where the month's requests were, on a grid of [`MAP_CELL_DEGREES`] cells.
+/// Where the month's requests were, on a grid of [`MapPoints::cell_degrees`] cells.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapPoints {
-    /// The busiest cells (at most [`MAP_CELL_CAP`]), most requests first.
+    /// How often the finest grid ([`MAP_CELL_DEGREES`]) was doubled to fit the cap.
+    #[serde(default)]
+    pub coarsening: u32,
+    /// The cells (at most [`MAP_CELL_CAP`]), most requests first.
     pub cells: Vec<MapCell>,
     /// Requests without usable coordinates (missing, not numbers, out of range, or 0,0):
     /// counted, not placed.
     pub without_coordinates: u64,
     /// Requests with coordinates in cells beyond the cap: counted, not placed.
     pub beyond_cap: u64,
+}
+
+impl MapPoints {
+    /// The side of this month's cells in degrees.
+    pub fn cell_degrees(&self) -> f64 {
+        MAP_CELL_DEGREES * f64::from(1u32 << self.coarsening.min(MAX_COARSENING))
+    }
+
+    /// A cell's centre, (lat, long) in degrees.
+    pub fn centre(&self, cell: &MapCell) -> (f64, f64) {
+        let side = self.cell_degrees();
+        (
+            (f64::from(cell.lat_cell) + 0.5) * side,
+            (f64::from(cell.long_cell) + 0.5) * side,
+        )
+    }
 }
 
 /// The aggregates of one month.
@@ -420,6 +433,19 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
         }
     }
 
+    // Too many cells at the finest grid: double the side (a cell index halves, rounding
+    // towards −∞, which is the index on the coarser grid) until they fit.
+    let mut coarsening = 0;
+    while cells.len() > MAP_CELL_CAP && coarsening < MAX_COARSENING {
+        let mut coarser: PlHashMap<(i32, i32, &str, &str), u64> = PlHashMap::default();
+        for ((lat, long, service, district), n) in cells {
+            *coarser
+                .entry((lat.div_euclid(2), long.div_euclid(2), service, district))
+                .or_default() += n;
+        }
+        cells = coarser;
+        coarsening += 1;
+    }
     let mut cells: Vec<MapCell> = cells
         .into_iter()
         .map(
@@ -463,6 +489,7 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
         case_age: case_age(&mut ages),
         case_age_by_service,
         map: MapPoints {
+            coarsening,
             cells,
             without_coordinates,
             beyond_cap,
@@ -699,12 +726,13 @@ mod tests {
                 request_count: 2,
             }]
         );
-        let (lat, long) = s.map.cells[0].centre();
+        assert_eq!(s.map.coarsening, 0);
+        let (lat, long) = s.map.centre(&s.map.cells[0]);
         assert!((lat - 32.715).abs() < 1e-9 && (long + 117.165).abs() < 1e-9);
     }
 
     #[test]
-    fn map_cells_beyond_the_cap_are_counted_so_summaries_stay_small() {
+    fn a_month_with_more_cells_than_the_cap_gets_a_coarser_grid_and_places_every_request() {
         let n = MAP_CELL_CAP + 20;
         let lats: Vec<String> = (0..n)
             .map(|i| format!("{}", 10.0 + i as f64 * 0.01 + 0.005))
@@ -712,6 +740,28 @@ mod tests {
         let frame = df!(
             "service_name" => vec!["Pothole"; n],
             "lat" => lats,
+            "long" => vec!["-117.1"; n]
+        )
+        .unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        assert_eq!(s.map.coarsening, 1);
+        assert!((s.map.cell_degrees() - 0.02).abs() < 1e-12);
+        assert_eq!(s.map.cells.len(), n.div_ceil(2));
+        assert_eq!(s.map.beyond_cap, 0);
+        let placed: u64 = s.map.cells.iter().map(|c| c.request_count).sum();
+        assert_eq!(placed, n as u64);
+        let (lat, _) = s.map.centre(&s.map.cells[0]);
+        assert!((10.0..10.0 + n as f64 * 0.01).contains(&lat), "{lat}");
+    }
+
+    #[test]
+    fn cells_that_no_grid_can_fit_are_counted_so_summaries_stay_small() {
+        // More distinct services than the cap, all at one spot: coarsening cannot help.
+        let n = MAP_CELL_CAP + 20;
+        let services: Vec<String> = (0..n).map(|i| format!("service {i:05}")).collect();
+        let frame = df!(
+            "service_name" => services,
+            "lat" => vec!["32.7"; n],
             "long" => vec!["-117.1"; n]
         )
         .unwrap();

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use gid_aggregate::{MapCell, MonthSummary};
+use gid_aggregate::{MapPoints, MonthSummary};
 use maud::html;
 
 use crate::render::page;
@@ -47,8 +47,8 @@ struct Projection {
 }
 
 impl Projection {
-    fn fit(cells: &[MapCell]) -> Self {
-        let centres = cells.iter().map(MapCell::centre);
+    fn fit(map: &MapPoints) -> Self {
+        let centres = map.cells.iter().map(|c| map.centre(c));
         let (mut south, mut north, mut west, mut east) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for (lat, long) in centres {
             south = south.min(lat);
@@ -56,7 +56,7 @@ impl Projection {
             west = west.min(long);
             east = east.max(long);
         }
-        let pad = gid_aggregate::MAP_CELL_DEGREES;
+        let pad = map.cell_degrees();
         let (south, north, west, east) = (south - pad, north + pad, west - pad, east + pad);
         let shrink = ((south + north) / 2.0).to_radians().cos().max(0.05);
         let (span_x, span_y) = ((east - west) * shrink, north - south);
@@ -98,7 +98,7 @@ pub fn map_html(summary: &MonthSummary) -> String {
         .collect();
     let mut districts: BTreeMap<&str, DistrictPlace> = BTreeMap::new();
     for cell in &map.cells {
-        let (lat, long) = cell.centre();
+        let (lat, long) = map.centre(cell);
         let place = districts.entry(cell.council_district.as_str()).or_default();
         let n = cell.request_count as f64;
         place.placed += cell.request_count;
@@ -106,7 +106,7 @@ pub fn map_html(summary: &MonthSummary) -> String {
         place.long_sum += long * n;
     }
     let placed: u64 = districts.values().map(|d| d.placed).sum();
-    let projection = (!map.cells.is_empty()).then(|| Projection::fit(&map.cells));
+    let projection = (!map.cells.is_empty()).then(|| Projection::fit(map));
     let max_count = map.cells.iter().map(|c| c.request_count).max().unwrap_or(1);
     page(
         &title,
@@ -125,7 +125,7 @@ pub fn map_html(summary: &MonthSummary) -> String {
                     rect width="100%" height="100%" fill="#f7f7f4" {}
                     // Largest first, so small circles stay visible on top.
                     @for cell in map.cells.iter().rev() {
-                        @let (lat, long) = cell.centre();
+                        @let (lat, long) = map.centre(cell);
                         @let (x, y) = projection.point(lat, long);
                         @let r = 2.0 + 8.0 * (cell.request_count as f64 / max_count as f64).sqrt();
                         @let i = service_index.get(cell.service.as_str()).copied().unwrap_or(usize::MAX);
@@ -173,6 +173,8 @@ pub fn map_html(summary: &MonthSummary) -> String {
                     " " (map.beyond_cap) " requests in the month's least busy cells are counted, not placed (the map keeps the busiest "
                     (gid_aggregate::MAP_CELL_CAP) " cells)."
                 }
+                " Each circle is a cell of " (format!("{:.2}", map.cell_degrees())) "° × " (format!("{:.2}", map.cell_degrees())) "°."
+
             }
         },
     )
@@ -181,7 +183,7 @@ pub fn map_html(summary: &MonthSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gid_aggregate::{GroupCount, MapPoints};
+    use gid_aggregate::{GroupCount, MapCell};
 
     fn cell(lat_cell: i32, service: &str, district: &str, request_count: u64) -> MapCell {
         MapCell {
@@ -218,6 +220,7 @@ mod tests {
                 },
             ],
             map: MapPoints {
+                coarsening: 0,
                 cells: vec![cell(3271, evil, "3", 3), cell(3275, "Pothole", evil, 1)],
                 without_coordinates: 2,
                 beyond_cap: 0,
