@@ -71,6 +71,11 @@ impl Projection {
         }
     }
 
+    /// A cell's side in pixels (north–south).
+    fn cell_pixels(&self, degrees: f64) -> f64 {
+        degrees * self.y_scale
+    }
+
     fn point(&self, lat: f64, long: f64) -> (f64, f64) {
         let x = MARGIN + (long - self.west) * self.x_scale;
         let y = MARGIN + (self.north - lat) * self.y_scale;
@@ -123,12 +128,18 @@ pub fn map_html(summary: &MonthSummary) -> String {
                     viewBox=(format!("0 0 {WIDTH} {}", projection.height.round())) {
                     title { (title) }
                     rect width="100%" height="100%" fill="#f7f7f4" {}
-                    // Largest first, so small circles stay visible on top.
-                    @for cell in map.cells.iter().rev() {
+                    // Busiest first (the cells come most first), so small circles stay
+                    // visible on top.
+                    @for cell in &map.cells {
                         @let (lat, long) = map.centre(cell);
                         @let (x, y) = projection.point(lat, long);
                         @let r = 2.0 + 8.0 * (cell.request_count as f64 / max_count as f64).sqrt();
                         @let i = service_index.get(cell.service.as_str()).copied().unwrap_or(usize::MAX);
+                        // Each service sits at its own angle around the cell's centre, so
+                        // the services of one cell do not hide each other.
+                        @let angle = (i.min(PALETTE.len()) as f64) * std::f64::consts::TAU / PALETTE.len() as f64;
+                        @let spread = projection.cell_pixels(map.cell_degrees()) * 0.3;
+                        @let (x, y) = ((x + spread * angle.cos()).round(), (y + spread * angle.sin()).round());
                         circle cx=(x) cy=(y) r=(format!("{r:.1}")) fill=(colour(i)) fill-opacity="0.7" {
                             title { (cell.service) ", district " (cell.council_district) ": " (cell.request_count) }
                         }

@@ -337,7 +337,11 @@ pub fn trends_html(layout: &Layout, state: &TrendsState) -> String {
             h1 { (title) }
             @match (trends.months.first(), trends.months.last()) {
                 (Some(first), Some(latest)) => {
-                    p { (trends.months.len()) " published months, " (first) " to " (latest) "." }
+                    p {
+                        (trends.months.len())
+                        @if trends.months.len() == 1 { " published month, " } @else { " published months, " }
+                        (first) " to " (latest) "."
+                    }
                     h2 { "Requests per month" }
                     (line_chart(&trends.months, &totals.counts, &totals.key, 640.0, 160.0))
                     (series_table(&trends, "All requests", "requests", std::slice::from_ref(&totals)))
