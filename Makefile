@@ -43,6 +43,8 @@ demo: build models engines sample-images
 	  $(PYTHON) -c 'import json,sys; m=json.load(open(sys.argv[1])); print("  %s → %s (%d recipients)" % (m["topic"].rsplit(":",1)[1], m["message"], len(m["delivered_to"])))' "$$f"; done
 	@echo
 	@echo "Open the report site: file://$(CURDIR)/gid-data/gid-reports/index.html"
+	@echo "Trends across months: file://$(CURDIR)/gid-data/gid-reports/trends.html (numbers: trends.csv)"
+	@echo "A month's map:        file://$(CURDIR)/gid-data/gid-reports/2019/jan/map.html"
 	@echo "E-scooter pickups:    file://$(CURDIR)/gid-data/gid-reports/2019/jan/scooter_pickups.html"
 
 # Installs a pinned PyPI package unless that exact version is already there.

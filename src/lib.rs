@@ -474,10 +474,10 @@ pub mod html {
     }
 
     /// The tags gid's pages are made of; anything else on a page was injected.
-    pub const ALLOWED_TAGS: [&str; 23] = [
-        "!doctype", "html", "head", "meta", "title", "style", "body", "p", "a", "h1", "h2",
-        "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "svg", "rect", "time",
-        "text",
+    pub const ALLOWED_TAGS: [&str; 28] = [
+        "!doctype", "html", "head", "meta", "title", "style", "body", "p", "a", "h1", "h2", "h3",
+        "ol", "li", "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "svg", "rect",
+        "circle", "polyline", "time", "text",
     ];
 
     /// Everything on a page that could run script or leave the site: returns one line per

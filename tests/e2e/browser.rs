@@ -69,19 +69,33 @@ fn open(url: &str, screenshot: Option<&Path>) -> Visit {
         .stderr(Stdio::piped())
         .spawn()
         .expect("chromium starts");
+    // Drained while it runs: a DOM larger than the pipe's buffer (64 KiB, a map page)
+    // would otherwise block Chromium's write, and it would never exit.
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).map(|_| bytes)
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     // Bounded: a hung browser fails the test instead of hanging it.
     let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if started.elapsed() > Duration::from_secs(90) {
             child.kill().unwrap();
             panic!("chromium did not finish {url} within 90 s");
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
+    };
+    let output = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap().unwrap(),
+        stderr: stderr.join().unwrap().unwrap(),
+    };
     assert!(
         output.status.success(),
         "chromium failed on {url}: {}",
@@ -260,7 +274,7 @@ fn the_site_on_disk_renders_offline_with_working_links_and_visible_charts() {
     }
     let mut pages = 1;
     for month in ["2019/jan", "2019/feb"] {
-        for page in ["final_report.html", "chart.html"] {
+        for page in ["final_report.html", "chart.html", "map.html"] {
             let key = format!("{month}/{page}");
             assert!(links.contains(&format!("./{key}")), "the index links {key}");
             let visit = open(&format!("{origin}/{key}"), None);
@@ -281,6 +295,17 @@ fn the_site_on_disk_renders_offline_with_working_links_and_visible_charts() {
         );
         assert!(ink > bars, "{month} chart has labels besides its bars");
     }
+    let trends = open(&format!("{origin}/trends.html"), None);
+    assert_page("trends.html", &trends, &origin);
+    assert!(
+        links.contains(&"./trends.html".to_owned()),
+        "the index links the trends"
+    );
+    for href in hrefs(&trends.dom) {
+        let target = site.join(href.strip_prefix("./").expect("relative links"));
+        assert!(target.is_file(), "trends.html: link {href} is broken");
+    }
+    pages += 1;
     let scooter = open(&format!("{origin}/2019/jan/scooter_pickups.html"), None);
     assert_page("scooter_pickups.html", &scooter, &origin);
     assert!(scooter.dom.contains("Pickups"), "{}", scooter.dom);
@@ -350,10 +375,12 @@ fn the_site_over_http_from_moto_renders_with_working_links() {
         let (status, _) = http_get(&url);
         assert_eq!(status, 200, "index link {url} (anonymous GET)");
     }
-    for page in ["final_report.html", "chart.html"] {
+    for page in ["final_report.html", "chart.html", "map.html"] {
         let visit = open(&format!("{origin}/2019/jan/{page}"), None);
         assert_page(page, &visit, &endpoint);
     }
+    let trends = open(&format!("{origin}/trends.html"), None);
+    assert_page("trends.html", &trends, &endpoint);
     let png = tempfile::NamedTempFile::with_suffix(".png").unwrap();
     open(&format!("{origin}/2019/jan/chart.html"), Some(png.path()));
     let (bars, _) = chart_pixels(png.path());
@@ -362,7 +389,7 @@ fn the_site_over_http_from_moto_renders_with_working_links() {
         "the chart served over HTTP shows no bars ({bars})"
     );
     eprintln!(
-        "browser (http): 3 pages + 1 screenshot in {:?}",
+        "browser (http): 5 pages + 1 screenshot in {:?}",
         started.elapsed()
     );
 }

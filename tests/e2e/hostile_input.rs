@@ -477,7 +477,9 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let store = LocalStore::new(root);
-    let mut csv = format!("{HEADER},council_district\n");
+    // With coordinates, so the map draws (and titles) every service and district.
+    let mut csv = format!("{HEADER},council_district,lat,long\n");
+    let (lat, long) = ("32.7157", "-117.1611");
     for (i, payload) in XSS.iter().enumerate() {
         // The payload as a service name, as a status, as a council district, and as the
         // description of an e-scooter request.
@@ -488,6 +490,8 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
             "Open",
             "x",
             "1",
+            lat,
+            long,
         ]));
         csv.push_str(&csv_line(&[
             &format!("t{i}"),
@@ -496,6 +500,8 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
             payload,
             "x",
             "2",
+            lat,
+            long,
         ]));
         csv.push_str(&csv_line(&[
             &format!("d{i}"),
@@ -504,6 +510,8 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
             "Open",
             "x",
             payload,
+            lat,
+            long,
         ]));
         csv.push_str(&csv_line(&[
             &format!("e{i}"),
@@ -512,6 +520,8 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
             "Open",
             payload,
             "3",
+            lat,
+            long,
         ]));
     }
     put(&store, "gid-requests", "2019/jan/hostile.csv", csv).await;
@@ -544,6 +554,8 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
             "services, statuses, districts",
         ),
         ("2019/jan/chart.html", "services"),
+        ("2019/jan/map.html", "services, districts"),
+        ("trends.html", "services, districts"),
         ("2019/jan/scooter_pickups.html", "descriptions"),
     ];
     let mut checks = 0;
@@ -554,6 +566,7 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
         // Each payload arrived and shows as text (fields × payloads on this page).
         let expected_fields = match page_name {
             "2019/jan/final_report.html" => 3,
+            "2019/jan/map.html" | "trends.html" => 2,
             "index.html" => 0,
             _ => 1,
         };
@@ -579,17 +592,22 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
         assert!(index_text.contains(key.as_str()), "index lacks {key:?}");
         checks += 1;
     }
-    // Every link of the index resolves to a file of the site (on disk, as a browser would).
-    for href in gid_e2e::html::hrefs(&index) {
-        let path = percent_decode(href.strip_prefix("./").expect("relative links"));
-        assert!(
-            root.join("gid-reports").join(&path).is_file(),
-            "index link {href} → {path} is missing"
-        );
+    // Every link of the index and of the trends resolves to a file of the site (on disk,
+    // as a browser would).
+    for page_name in ["index.html", "trends.html"] {
+        let page = read(root, &format!("gid-reports/{page_name}"));
+        for href in gid_e2e::html::hrefs(&page) {
+            let path = percent_decode(href.strip_prefix("./").expect("relative links"));
+            assert!(
+                root.join("gid-reports").join(&path).is_file(),
+                "{page_name} link {href} → {path} is missing"
+            );
+        }
     }
     eprintln!(
-        "XSS: {} payloads, {checks} field×page checks, 4 pages",
-        XSS.len()
+        "XSS: {} payloads, {checks} field×page checks, {} pages",
+        XSS.len(),
+        pages.len()
     );
 }
 

@@ -24,3 +24,4 @@ mod scooter_local;
 mod secrets;
 mod storage_s3;
 mod support_aws;
+mod trends_local;

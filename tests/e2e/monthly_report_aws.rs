@@ -16,8 +16,11 @@ use serde_json::Value;
 
 const EXTRA_FILES: usize = 1000;
 /// S3 requests of a month's four stages besides reading its inputs: manifests, outputs,
-/// the site listing and index, the alert ledger (ARCHITECTURE.md, "Runs, manifests").
-const MONTH_OVERHEAD_REQUESTS: usize = 30;
+/// the site listing and index, the alert ledger (ARCHITECTURE.md, "Runs, manifests"), and
+/// the trends: two more month files, the two trends files, the trends state's GET and PUT,
+/// a listing of the site root (files a failed publish must not remove) and, on a site's
+/// first publish, one listing to seed the state.
+const MONTH_OVERHEAD_REQUESTS: usize = 38;
 /// S3 requests of an unchanged rerun besides listing the inputs: each stage's manifest
 /// and a HEAD per recorded output.
 const RERUN_OVERHEAD_REQUESTS: usize = 16;
@@ -159,7 +162,7 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         .as_array()
         .unwrap()
         .clone();
-    assert_eq!(written.len(), 3);
+    assert_eq!(written.len(), 7);
     for object in &written {
         assert_eq!(object["bucket"], reports.as_str());
         let key = ObjectKey::new(object["key"].as_str().unwrap()).unwrap();
@@ -171,6 +174,10 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         ("2019/jan/final_report.csv", "text/csv"),
         ("2019/jan/final_report.html", "text/html"),
         ("2019/jan/chart.html", "text/html"),
+        ("2019/jan/map.html", "text/html"),
+        ("2019/jan/summary.json", "application/json"),
+        ("trends.html", "text/html"),
+        ("trends.csv", "text/csv"),
         ("index.html", "text/html"),
     ] {
         let key = ObjectKey::new(k).unwrap();

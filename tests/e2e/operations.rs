@@ -80,7 +80,8 @@ fn an_unchanged_rerun_skips_every_stage_and_force_reruns_them() {
         399
     );
     let published = &summary_stage(&doc, "2019-01", "publish")["counts"]["objects_written"];
-    assert_eq!(published.as_array().unwrap().len(), 3, "{published}");
+    // The month's five files and the trends' two.
+    assert_eq!(published.as_array().unwrap().len(), 7, "{published}");
 }
 
 #[test]
@@ -115,7 +116,7 @@ fn changing_one_input_reruns_exactly_that_months_downstream_stages() {
             .as_array()
             .unwrap()
             .len(),
-        3
+        7
     );
     assert_eq!(statuses(&doc, "2019-02"), all_stages("skipped_unchanged"));
     assert_eq!(
@@ -215,13 +216,26 @@ fn month_index_picks_one_month_of_the_range_for_array_workers() {
 }
 
 /// Every published month's outputs, for comparing runs.
+const MONTH_FILES: [&str; 5] = [
+    "final_report.csv",
+    "final_report.html",
+    "chart.html",
+    "map.html",
+    "summary.json",
+];
+
 fn site_snapshot(root: &Path, months: &[&str]) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     for m in months {
-        for f in ["final_report.csv", "final_report.html", "chart.html"] {
+        for f in MONTH_FILES {
             let path = format!("gid-reports/2019/{m}/{f}");
             files.push((path.clone(), read(root, &path)));
         }
+    }
+    // The trends too: a resumed backfill must not lose a month from them.
+    for f in ["trends.csv", "trends.html"] {
+        let path = format!("gid-reports/{f}");
+        files.push((path.clone(), read(root, &path)));
     }
     files
 }
@@ -295,7 +309,7 @@ fn a_killed_backfill_resumes_to_the_same_site_as_an_uninterrupted_run() {
         site_snapshot(reference.path(), &MONTHS)
     );
     let index = std::fs::read_to_string(root.join("gid-reports/index.html")).unwrap();
-    assert_eq!(index.matches("href=\"./2019/").count(), MONTHS.len() * 3);
+    assert_eq!(index.matches("href=\"./2019/").count(), MONTHS.len() * 5);
 }
 
 /// Runs `name` on the local backend of `root` with `env` added.

@@ -98,7 +98,7 @@ async fn a_local_run_prints_one_document_with_the_months_true_counts() {
     let store = LocalStore::new(root);
     let publish = &summary_stage(&doc, "2019-01", "publish")["counts"];
     let written = list(&publish["objects_written"]);
-    assert_eq!(written.len(), 3, "{publish:#}");
+    assert_eq!(written.len(), 7, "{publish:#}");
     for object in written {
         let bucket = BucketName::new(object["bucket"].as_str().unwrap()).unwrap();
         let key = ObjectKey::new(object["key"].as_str().unwrap()).unwrap();

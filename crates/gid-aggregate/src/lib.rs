@@ -5,6 +5,12 @@
 //! The summary is small and is persisted as JSON, which the publish and notify stages
 //! read without polars. Ties are ordered by name so reruns are byte-identical.
 //!
+//! It also holds what the site's trends page and the month's map need, so neither ever
+//! reads raw rows: requests per status × service and council district × service, open
+//! versus closed requests, case-age quantiles (overall and per service) and the requests
+//! placed on a bounded grid of map cells ([`MapPoints`]). Those fields are
+//! `#[serde(default)]`: a `summary.json` written before them still reads (as empty).
+//!
 //! ```
 //! use polars_core::prelude::*;
 //! let frame = df!("service_name" => ["Pothole", "Graffiti", "Pothole"]).unwrap();
@@ -24,6 +30,37 @@ pub const SERVICE_NAME: &str = "service_name";
 pub const STATUS: &str = "status";
 /// The column of the per-district table.
 pub const COUNCIL_DISTRICT: &str = "council_district";
+/// Days a request has been (or was) open: the backlog's case-age quantiles.
+pub const CASE_AGE_DAYS: &str = "case_age_days";
+/// Latitude in degrees (WGS 84), for the map.
+pub const LAT: &str = "lat";
+/// Longitude in degrees (WGS 84), for the map.
+pub const LONG: &str = "long";
+
+/// Statuses that mean the city is done with a request (compared ignoring case and
+/// surrounding spaces); every other status, an empty one included, counts as open. The
+/// exports use `Closed`, `In Process`, `New` and `Referred`: a referred request was handed
+/// to another agency and leaves the city's queue, so it is not backlog.
+pub const CLOSED_STATUSES: [&str; 2] = ["closed", "referred"];
+
+/// The side of the finest map cell in degrees: 0.01° is about 1.1 km north–south (0.9 km
+/// east–west at San Diego's latitude), fine enough to see streets of complaints.
+pub const MAP_CELL_DEGREES: f64 = 0.01;
+
+/// At most this many map cells (cell × service × district) are kept, which bounds
+/// summary.json (each cell is ~190 bytes of JSON) whatever the month's size. A month with
+/// more at the finest grid gets a coarser one (the side doubled until it fits, see
+/// [`MapPoints::coarsening`]), so every request with coordinates is still placed; only
+/// when even a coarse grid cannot fit (more service × district pairs than the cap) are the
+/// least busy cells dropped and their requests counted in [`MapPoints::beyond_cap`].
+pub const MAP_CELL_CAP: usize = 1500;
+/// How often the grid may double (0.01° → 10.24°) before cells are dropped instead.
+const MAX_COARSENING: u32 = 10;
+
+/// The shape of [`MonthSummary`]: raised when a field is added, so that summaries of
+/// an older shape are rebuilt (the aggregate stage hashes it into its configuration).
+/// 2: the breakdowns for trends and the map.
+pub const SUMMARY_VERSION: u32 = 2;
 
 /// The label for rows whose grouping value is empty or missing.
 pub const NOT_SPECIFIED: &str = "(not specified)";
@@ -58,8 +95,95 @@ pub struct GroupCount {
     pub request_count: u64,
 }
 
-/// The aggregates of one month.
+/// Requests of one service with one value of another column (a status or a district).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossCount {
+    /// The other column's value, trimmed; [`NOT_SPECIFIED`] for empty values.
+    pub group: String,
+    /// The service, trimmed; [`NOT_SPECIFIED`] for empty values.
+    pub service: String,
+    /// Requests with both values.
+    pub request_count: u64,
+}
+
+/// Requests whose status is closed (see [`CLOSED_STATUSES`]) and the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenClosed {
+    /// Requests the city still works on (any status not in [`CLOSED_STATUSES`]).
+    pub open: u64,
+    /// Requests closed or referred elsewhere.
+    pub closed: u64,
+}
+
+/// Nearest-rank quantiles of `case_age_days` over the requests that have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseAge {
+    /// Requests with a usable age (a number of days ≥ 0); the others are left out.
+    pub requests: u64,
+    /// The median age in days (the ⌈n/2⌉-th smallest).
+    pub median_days: u32,
+    /// The 90th percentile in days (the ⌈0.9·n⌉-th smallest).
+    pub p90_days: u32,
+}
+
+/// [`CaseAge`] of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceCaseAge {
+    /// The service, as in [`MonthSummary::services`].
+    pub service: String,
+    /// Its requests' case-age quantiles.
+    #[serde(flatten)]
+    pub age: CaseAge,
+}
+
+/// Requests of one service and district in one map cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapCell {
+    /// ⌊lat / side⌋ ([`MapPoints::cell_degrees`]): the cell's south edge in cell units.
+    pub lat_cell: i32,
+    /// ⌊long / side⌋: the cell's west edge in cell units.
+    pub long_cell: i32,
+    /// The requests' service.
+    pub service: String,
+    /// The requests' council district ([`NOT_SPECIFIED`] when empty).
+    pub council_district: String,
+    /// Requests in the cell with that service and district.
+    pub request_count: u64,
+}
+
+/// Where the month's requests were, on a grid of [`MapPoints::cell_degrees`] cells.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapPoints {
+    /// How often the finest grid ([`MAP_CELL_DEGREES`]) was doubled to fit the cap.
+    #[serde(default)]
+    pub coarsening: u32,
+    /// The cells (at most [`MAP_CELL_CAP`]), most requests first.
+    pub cells: Vec<MapCell>,
+    /// Requests without usable coordinates (missing, not numbers, out of range, or 0,0):
+    /// counted, not placed.
+    pub without_coordinates: u64,
+    /// Requests with coordinates in cells beyond the cap: counted, not placed.
+    pub beyond_cap: u64,
+}
+
+impl MapPoints {
+    /// The side of this month's cells in degrees.
+    pub fn cell_degrees(&self) -> f64 {
+        MAP_CELL_DEGREES * f64::from(1u32 << self.coarsening.min(MAX_COARSENING))
+    }
+
+    /// A cell's centre, (lat, long) in degrees.
+    pub fn centre(&self, cell: &MapCell) -> (f64, f64) {
+        let side = self.cell_degrees();
+        (
+            (f64::from(cell.lat_cell) + 0.5) * side,
+            (f64::from(cell.long_cell) + 0.5) * side,
+        )
+    }
+}
+
+/// The aggregates of one month.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonthSummary {
     /// `YYYY-MM`: text, so `summary.json` reads as people write months.
     pub month: String,
@@ -71,6 +195,24 @@ pub struct MonthSummary {
     pub by_status: Vec<GroupCount>,
     /// Requests per council district, most first.
     pub by_council_district: Vec<GroupCount>,
+    /// Requests per status × service, most first (empty without a `status` column).
+    #[serde(default)]
+    pub status_by_service: Vec<CrossCount>,
+    /// Requests per council district × service, most first (empty without the column).
+    #[serde(default)]
+    pub district_by_service: Vec<CrossCount>,
+    /// Open versus closed requests (`None` without a `status` column).
+    #[serde(default)]
+    pub open_closed: Option<OpenClosed>,
+    /// Case-age quantiles of all requests with an age (`None` without any).
+    #[serde(default)]
+    pub case_age: Option<CaseAge>,
+    /// Case-age quantiles per service, in the order of [`Self::services`].
+    #[serde(default)]
+    pub case_age_by_service: Vec<ServiceCaseAge>,
+    /// The requests placed on the map.
+    #[serde(default)]
+    pub map: MapPoints,
 }
 
 impl MonthSummary {
@@ -139,10 +281,229 @@ fn count_by(frame: &DataFrame, column: &'static str) -> Result<Vec<GroupCount>, 
     Ok(groups)
 }
 
-/// Summarises one month. A table without `status` or `council_district` (older exports)
-/// gets empty breakdowns; `service_name` is required.
+/// A column's values as text, or `None` when the table has no such column.
+fn text_column(frame: &DataFrame, column: &str) -> Result<Option<StringChunked>, AggregateError> {
+    match frame.column(column) {
+        Ok(values) => Ok(Some(values.cast(&DataType::String)?.str()?.clone())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The values of an optional column, row by row (all `None` when it is absent).
+fn values<'a>(
+    column: &'a Option<StringChunked>,
+    height: usize,
+) -> Box<dyn Iterator<Item = Option<&'a str>> + 'a> {
+    match column {
+        Some(values) => Box::new(values.iter()),
+        None => Box::new(std::iter::repeat_n(None, height)),
+    }
+}
+
+/// The name a value is grouped under: trimmed, [`NOT_SPECIFIED`] when empty.
+fn label(value: Option<&str>) -> &str {
+    match value.map(str::trim) {
+        Some(v) if !v.is_empty() => v,
+        _ => NOT_SPECIFIED,
+    }
+}
+
+/// Whether a status means the request is closed ([`CLOSED_STATUSES`]).
+pub fn is_closed(status: &str) -> bool {
+    let status = status.trim();
+    CLOSED_STATUSES
+        .iter()
+        .any(|closed| status.eq_ignore_ascii_case(closed))
+}
+
+/// A case age in whole days, when the text is one (`12`, `12.0`); negative or non-numeric
+/// ages are left out of the quantiles.
+fn parse_age(value: Option<&str>) -> Option<u32> {
+    let days: f64 = value?.trim().parse().ok()?;
+    (days.is_finite() && days >= 0.0 && days <= f64::from(u32::MAX)).then(|| days.round() as u32)
+}
+
+/// Usable coordinates: numbers, within range, and not the 0,0 that exports write for "none".
+fn parse_position(lat: Option<&str>, long: Option<&str>) -> Option<(f64, f64)> {
+    let lat: f64 = lat?.trim().parse().ok()?;
+    let long: f64 = long?.trim().parse().ok()?;
+    let usable = (-90.0..=90.0).contains(&lat)
+        && (-180.0..=180.0).contains(&long)
+        && !(lat == 0.0 && long == 0.0);
+    usable.then_some((lat, long))
+}
+
+/// Nearest-rank quantiles of `ages` (sorted here); `None` when empty.
+fn case_age(ages: &mut [u32]) -> Option<CaseAge> {
+    if ages.is_empty() {
+        return None;
+    }
+    ages.sort_unstable();
+    let n = ages.len();
+    let rank = |q: f64| ages[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+    Some(CaseAge {
+        requests: n as u64,
+        median_days: rank(0.5),
+        p90_days: rank(0.9),
+    })
+}
+
+fn cross_counts(counts: PlHashMap<(&str, &str), u64>) -> Vec<CrossCount> {
+    let mut cross: Vec<CrossCount> = counts
+        .into_iter()
+        .map(|((group, service), request_count)| CrossCount {
+            group: group.to_owned(),
+            service: service.to_owned(),
+            request_count,
+        })
+        .collect();
+    cross.sort_by(|a, b| {
+        b.request_count
+            .cmp(&a.request_count)
+            .then_with(|| a.group.cmp(&b.group))
+            .then_with(|| a.service.cmp(&b.service))
+    });
+    cross
+}
+
+/// The breakdowns trends and the map need, from one pass over the rows.
+struct Breakdowns {
+    status_by_service: Vec<CrossCount>,
+    district_by_service: Vec<CrossCount>,
+    open_closed: Option<OpenClosed>,
+    case_age: Option<CaseAge>,
+    case_age_by_service: Vec<ServiceCaseAge>,
+    map: MapPoints,
+}
+
+fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, AggregateError> {
+    let height = frame.height();
+    let service = text_column(frame, SERVICE_NAME)?;
+    let status = text_column(frame, STATUS)?;
+    let district = text_column(frame, COUNCIL_DISTRICT)?;
+    let age = text_column(frame, CASE_AGE_DAYS)?;
+    let lat = text_column(frame, LAT)?;
+    let long = text_column(frame, LONG)?;
+
+    let mut by_status: PlHashMap<(&str, &str), u64> = PlHashMap::default();
+    let mut by_district: PlHashMap<(&str, &str), u64> = PlHashMap::default();
+    let mut open_closed = OpenClosed::default();
+    let mut ages: Vec<u32> = Vec::new();
+    let mut ages_by_service: PlHashMap<&str, Vec<u32>> = PlHashMap::default();
+    let mut cells: PlHashMap<(i32, i32, &str, &str), u64> = PlHashMap::default();
+    let mut without_coordinates = 0u64;
+    let rows = values(&service, height)
+        .zip(values(&status, height))
+        .zip(values(&district, height))
+        .zip(values(&age, height))
+        .zip(values(&lat, height).zip(values(&long, height)));
+    for ((((service_value, status_value), district_value), age_value), (lat_value, long_value)) in
+        rows
+    {
+        let service_name = label(service_value);
+        let district_name = label(district_value);
+        if status.is_some() {
+            let status_name = label(status_value);
+            *by_status.entry((status_name, service_name)).or_default() += 1;
+            if is_closed(status_name) {
+                open_closed.closed += 1;
+            } else {
+                open_closed.open += 1;
+            }
+        }
+        if district.is_some() {
+            *by_district
+                .entry((district_name, service_name))
+                .or_default() += 1;
+        }
+        if let Some(days) = parse_age(age_value) {
+            ages.push(days);
+            ages_by_service.entry(service_name).or_default().push(days);
+        }
+        match parse_position(lat_value, long_value) {
+            Some((lat, long)) => {
+                let cell = (
+                    (lat / MAP_CELL_DEGREES).floor() as i32,
+                    (long / MAP_CELL_DEGREES).floor() as i32,
+                    service_name,
+                    district_name,
+                );
+                *cells.entry(cell).or_default() += 1;
+            }
+            None => without_coordinates += 1,
+        }
+    }
+
+    // Too many cells at the finest grid: double the side (a cell index halves, rounding
+    // towards −∞, which is the index on the coarser grid) until they fit.
+    let mut coarsening = 0;
+    while cells.len() > MAP_CELL_CAP && coarsening < MAX_COARSENING {
+        let mut coarser: PlHashMap<(i32, i32, &str, &str), u64> = PlHashMap::default();
+        for ((lat, long, service, district), n) in cells {
+            *coarser
+                .entry((lat.div_euclid(2), long.div_euclid(2), service, district))
+                .or_default() += n;
+        }
+        cells = coarser;
+        coarsening += 1;
+    }
+    let mut cells: Vec<MapCell> = cells
+        .into_iter()
+        .map(
+            |((lat_cell, long_cell, service, district), request_count)| MapCell {
+                lat_cell,
+                long_cell,
+                service: service.to_owned(),
+                council_district: district.to_owned(),
+                request_count,
+            },
+        )
+        .collect();
+    cells.sort_by(|a, b| {
+        b.request_count
+            .cmp(&a.request_count)
+            .then_with(|| (a.lat_cell, a.long_cell).cmp(&(b.lat_cell, b.long_cell)))
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.council_district.cmp(&b.council_district))
+    });
+    let beyond_cap = cells
+        .iter()
+        .skip(MAP_CELL_CAP)
+        .map(|c| c.request_count)
+        .sum();
+    cells.truncate(MAP_CELL_CAP);
+
+    let case_age_by_service = services
+        .iter()
+        .filter_map(|g| {
+            let ages = ages_by_service.get_mut(g.name.as_str())?;
+            Some(ServiceCaseAge {
+                service: g.name.clone(),
+                age: case_age(ages)?,
+            })
+        })
+        .collect();
+    Ok(Breakdowns {
+        status_by_service: cross_counts(by_status),
+        district_by_service: cross_counts(by_district),
+        open_closed: status.is_some().then_some(open_closed),
+        case_age: case_age(&mut ages),
+        case_age_by_service,
+        map: MapPoints {
+            coarsening,
+            cells,
+            without_coordinates,
+            beyond_cap,
+        },
+    })
+}
+
+/// Summarises one month. A table without `status`, `council_district`, `case_age_days`
+/// or coordinates (older or drifted exports) gets empty breakdowns for them;
+/// `service_name` is required.
 pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, AggregateError> {
-    let services = if frame.height() == 0 && frame.width() == 0 {
+    let empty = frame.height() == 0 && frame.width() == 0;
+    let services = if empty {
         Vec::new()
     } else {
         count_by(frame, SERVICE_NAME)?
@@ -151,12 +512,30 @@ pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, Aggreg
         Err(AggregateError::MissingColumn(_)) => Ok(Vec::new()),
         other => other,
     };
+    let more = if empty {
+        Breakdowns {
+            status_by_service: Vec::new(),
+            district_by_service: Vec::new(),
+            open_closed: None,
+            case_age: None,
+            case_age_by_service: Vec::new(),
+            map: MapPoints::default(),
+        }
+    } else {
+        breakdowns(frame, &services)?
+    };
     Ok(MonthSummary {
         month: month.to_string(),
         total_requests: frame.height() as u64,
         services,
         by_status: optional(STATUS)?,
         by_council_district: optional(COUNCIL_DISTRICT)?,
+        status_by_service: more.status_by_service,
+        district_by_service: more.district_by_service,
+        open_closed: more.open_closed,
+        case_age: more.case_age,
+        case_age_by_service: more.case_age_by_service,
+        map: more.map,
     })
 }
 
@@ -229,5 +608,178 @@ mod tests {
         let frame = df!("service_name" => ["Pothole"]).unwrap();
         let s = summarise(month(), &frame).unwrap();
         assert_eq!(MonthSummary::from_json("k", &s.to_json()).unwrap(), s);
+    }
+
+    fn cross(group: &str, service: &str, request_count: u64) -> CrossCount {
+        CrossCount {
+            group: group.into(),
+            service: service.into(),
+            request_count,
+        }
+    }
+
+    #[test]
+    fn statuses_and_districts_are_counted_per_service_and_referred_counts_as_closed() {
+        let frame = df!(
+            "service_name" => ["Pothole", "Pothole", "Graffiti", "Pothole"],
+            "status" => ["Closed", " closed ", "Referred", "In Process"],
+            "council_district" => [Some("3"), Some("3"), None, Some("1")]
+        )
+        .unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        assert_eq!(
+            s.status_by_service,
+            [
+                cross("Closed", "Pothole", 1),
+                cross("In Process", "Pothole", 1),
+                cross("Referred", "Graffiti", 1),
+                cross("closed", "Pothole", 1),
+            ]
+        );
+        assert_eq!(
+            s.district_by_service,
+            [
+                cross("3", "Pothole", 2),
+                cross(NOT_SPECIFIED, "Graffiti", 1),
+                cross("1", "Pothole", 1),
+            ]
+        );
+        assert_eq!(s.open_closed, Some(OpenClosed { open: 1, closed: 3 }));
+    }
+
+    #[test]
+    fn case_age_quantiles_are_nearest_rank_over_the_rows_that_have_an_age() {
+        // Ten ages 1..=10 for Pothole, and a drifted part without ages (nulls), a text
+        // and a negative age, none of which count.
+        let mut services = vec!["Pothole"; 10];
+        let mut ages: Vec<Option<String>> = (1..=10).map(|d| Some(d.to_string())).collect();
+        for age in [None, Some("soon".to_owned()), Some("-3".to_owned())] {
+            services.push("Graffiti");
+            ages.push(age);
+        }
+        services.push("Graffiti");
+        ages.push(Some("40.0".into()));
+        let frame = df!("service_name" => services, "case_age_days" => ages).unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        assert_eq!(
+            s.case_age,
+            Some(CaseAge {
+                requests: 11,
+                median_days: 6,
+                p90_days: 10
+            })
+        );
+        let pothole = CaseAge {
+            requests: 10,
+            median_days: 5,
+            p90_days: 9,
+        };
+        let graffiti = CaseAge {
+            requests: 1,
+            median_days: 40,
+            p90_days: 40,
+        };
+        assert_eq!(
+            s.case_age_by_service,
+            [
+                ServiceCaseAge {
+                    service: "Pothole".into(),
+                    age: pothole
+                },
+                ServiceCaseAge {
+                    service: "Graffiti".into(),
+                    age: graffiti
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_table_without_the_optional_columns_has_empty_breakdowns_not_an_error() {
+        let frame = df!("service_name" => ["Pothole", "Pothole"]).unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        assert!(s.status_by_service.is_empty() && s.district_by_service.is_empty());
+        assert_eq!(s.open_closed, None);
+        assert_eq!(s.case_age, None);
+        assert!(s.case_age_by_service.is_empty());
+        assert!(s.map.cells.is_empty());
+        assert_eq!(s.map.without_coordinates, 2);
+    }
+
+    #[test]
+    fn rows_without_usable_coordinates_are_counted_and_not_placed() {
+        let frame = df!(
+            "service_name" => ["Pothole", "Pothole", "Pothole", "Pothole", "Pothole"],
+            "council_district" => ["3", "3", "3", "3", "3"],
+            "lat" => [Some("32.7151"), Some("32.7189"), None, Some("north"), Some("0")],
+            "long" => [Some("-117.1611"), Some("-117.1650"), Some("-117.1"), Some("-117.1"), Some("0")]
+        )
+        .unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        assert_eq!(s.map.without_coordinates, 3);
+        assert_eq!(
+            s.map.cells,
+            [MapCell {
+                lat_cell: 3271,
+                long_cell: -11717,
+                service: "Pothole".into(),
+                council_district: "3".into(),
+                request_count: 2,
+            }]
+        );
+        assert_eq!(s.map.coarsening, 0);
+        let (lat, long) = s.map.centre(&s.map.cells[0]);
+        assert!((lat - 32.715).abs() < 1e-9 && (long + 117.165).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_month_with_more_cells_than_the_cap_gets_a_coarser_grid_and_places_every_request() {
+        let n = MAP_CELL_CAP + 20;
+        let lats: Vec<String> = (0..n)
+            .map(|i| format!("{}", 10.0 + i as f64 * 0.01 + 0.005))
+            .collect();
+        let frame = df!(
+            "service_name" => vec!["Pothole"; n],
+            "lat" => lats,
+            "long" => vec!["-117.1"; n]
+        )
+        .unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        assert_eq!(s.map.coarsening, 1);
+        assert!((s.map.cell_degrees() - 0.02).abs() < 1e-12);
+        assert_eq!(s.map.cells.len(), n.div_ceil(2));
+        assert_eq!(s.map.beyond_cap, 0);
+        let placed: u64 = s.map.cells.iter().map(|c| c.request_count).sum();
+        assert_eq!(placed, n as u64);
+        let (lat, _) = s.map.centre(&s.map.cells[0]);
+        assert!((10.0..10.0 + n as f64 * 0.01).contains(&lat), "{lat}");
+    }
+
+    #[test]
+    fn cells_that_no_grid_can_fit_are_counted_so_summaries_stay_small() {
+        // More distinct services than the cap, all at one spot: coarsening cannot help.
+        let n = MAP_CELL_CAP + 20;
+        let services: Vec<String> = (0..n).map(|i| format!("service {i:05}")).collect();
+        let frame = df!(
+            "service_name" => services,
+            "lat" => vec!["32.7"; n],
+            "long" => vec!["-117.1"; n]
+        )
+        .unwrap();
+        let s = summarise(month(), &frame).unwrap();
+        assert_eq!(s.map.cells.len(), MAP_CELL_CAP);
+        assert_eq!(s.map.beyond_cap, 20);
+        assert_eq!(s.map.without_coordinates, 0);
+    }
+
+    #[test]
+    fn a_summary_written_before_the_trends_fields_still_reads() {
+        let old = br#"{"month":"2019-01","total_requests":2,
+            "services":[{"name":"Pothole","request_count":2}],
+            "by_status":[],"by_council_district":[]}"#;
+        let s = MonthSummary::from_json("2019/jan/summary.json", old).unwrap();
+        assert_eq!(s.count_of("Pothole"), 2);
+        assert_eq!(s.open_closed, None);
+        assert_eq!(s.map, MapPoints::default());
     }
 }

@@ -14,8 +14,10 @@
 //! publish with a [`PublishError`] naming the setting that fits it and the command that
 //! fixes it — never a silent switch to another access.
 
+mod map;
 mod render;
 mod site;
+mod trends;
 
 use std::time::Duration;
 
@@ -27,11 +29,16 @@ use gid_storage::{
     list_all, ObjectMeta, PutCondition, PutOptions, SignedStore, StorageError, WrittenObject,
 };
 
+pub use map::map_html;
 pub use render::{
     chart_html, final_report_csv, final_report_html, index_html, index_link_text,
     neutralise_formula, relative_href, table_csv, table_page, IndexEntry, TextTable,
 };
 pub use site::{site_policy, MONTH_FILES, SITE_ROOT_FILES};
+pub use trends::{
+    render_trends, trends_csv, trends_html, TrendsError, TrendsMonth, TrendsState, TRENDS_CSV,
+    TRENDS_HTML, TRENDS_STATE_KEY,
+};
 
 /// The key of the site index at the bucket root.
 pub const INDEX_KEY: &str = "index.html";
@@ -39,6 +46,7 @@ pub const INDEX_KEY: &str = "index.html";
 const INDEX_ATTEMPTS: u32 = 20;
 const CSV: &str = "text/csv; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
+const JSON: &str = "application/json";
 
 /// Why publishing failed. The previous index is still in place when this is returned.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +103,9 @@ pub enum PublishError {
         /// Rebuilds tried before giving up.
         attempts: u32,
     },
+    /// The trends state in the work bucket does not parse.
+    #[error(transparent)]
+    Trends(#[from] TrendsError),
     /// Asked to stop before every file was put; the files this call created were removed.
     #[error(
         "stopped before the month's files were all published; nothing of it was left on the site"
@@ -134,7 +145,8 @@ impl RenderedFile {
     }
 }
 
-/// The month's report files: `final_report.csv`, `final_report.html`, `chart.html`.
+/// The month's report files: `final_report.csv`, `final_report.html`, `chart.html`,
+/// `map.html` and `summary.json` (the aggregate's own bytes, as a download).
 pub fn render_month(layout: &Layout, summary: &MonthSummary) -> Vec<RenderedFile> {
     let month = summary.month();
     vec![
@@ -147,6 +159,12 @@ pub fn render_month(layout: &Layout, summary: &MonthSummary) -> Vec<RenderedFile
             final_report_html(summary),
         ),
         RenderedFile::html(layout.month_key(month, "chart.html"), chart_html(summary)),
+        RenderedFile::html(layout.month_key(month, "map.html"), map_html(summary)),
+        RenderedFile::new(
+            layout.month_key(month, "summary.json"),
+            JSON,
+            summary.to_json(),
+        ),
     ]
 }
 
@@ -479,6 +497,7 @@ mod tests {
             }],
             by_status: vec![],
             by_council_district: vec![],
+            ..Default::default()
         }
     }
 
@@ -562,7 +581,7 @@ mod tests {
             .publish(&render_month(&layout, &summary("2019-02")))
             .await
             .unwrap();
-        assert_eq!(report.index_entries, 6);
+        assert_eq!(report.index_entries, 10);
 
         let objects = list_all(&store, &bucket, "").await.unwrap();
         let index = objects

@@ -60,7 +60,7 @@ pub fn final_report_csv(summary: &MonthSummary) -> Vec<u8> {
     )
 }
 
-fn page(title: &str, body: Markup) -> String {
+pub(crate) fn page(title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -281,6 +281,7 @@ mod tests {
             ],
             by_status: vec![],
             by_council_district: vec![],
+            ..Default::default()
         }
     }
 

@@ -5,10 +5,16 @@
 use gid_core::{BucketName, Layout};
 
 /// Files at the site's root that the public reads.
-pub const SITE_ROOT_FILES: &[&str] = &[crate::INDEX_KEY];
+pub const SITE_ROOT_FILES: &[&str] = &[crate::INDEX_KEY, crate::TRENDS_HTML, crate::TRENDS_CSV];
 
 /// The files each month's folder holds ([`crate::render_month`] writes exactly these).
-pub const MONTH_FILES: &[&str] = &["final_report.csv", "final_report.html", "chart.html"];
+pub const MONTH_FILES: &[&str] = &[
+    "final_report.csv",
+    "final_report.html",
+    "chart.html",
+    "map.html",
+    "summary.json",
+];
 
 /// The bucket policy for `bucket`'s site under `layout`: one statement allowing
 /// `s3:GetObject` to everyone on the root files and on the month files under any month
@@ -63,9 +69,13 @@ mod tests {
             statement["Resource"],
             serde_json::json!([
                 "arn:aws:s3:::gid-reports/index.html",
+                "arn:aws:s3:::gid-reports/trends.html",
+                "arn:aws:s3:::gid-reports/trends.csv",
                 "arn:aws:s3:::gid-reports/*/*/final_report.csv",
                 "arn:aws:s3:::gid-reports/*/*/final_report.html",
-                "arn:aws:s3:::gid-reports/*/*/chart.html"
+                "arn:aws:s3:::gid-reports/*/*/chart.html",
+                "arn:aws:s3:::gid-reports/*/*/map.html",
+                "arn:aws:s3:::gid-reports/*/*/summary.json"
             ])
         );
         let nested = Layout::new("reports/{year}-{mm}/").unwrap();
@@ -85,6 +95,7 @@ mod tests {
             services: vec![],
             by_status: vec![],
             by_council_district: vec![],
+            ..Default::default()
         };
         for file in crate::render_month(&layout, &summary) {
             let name = file.key.as_str().rsplit('/').next().unwrap();

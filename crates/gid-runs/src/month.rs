@@ -551,7 +551,9 @@ impl MonthRun {
             .map(|reason| StageError::Interrupted { reason })
     }
 
-    /// Puts files on the report site and regenerates its index, one month at a time.
+    /// Puts files on the report site and regenerates its index, one month at a time
+    /// (the scooter pickups; a month's publish also records it in the trends).
+    #[cfg(feature = "enrich")]
     pub(crate) async fn publish_files(
         &self,
         files: &[gid_publish::RenderedFile],

@@ -17,7 +17,11 @@ impl StageRun for AggregateStage {
     type Found = ();
 
     fn config_hash(&self, c: &Config) -> String {
-        manifest::config_hash(&[c.buckets.work.as_str()])
+        // The summary's shape too: a gid that adds to it rebuilds the summaries it finds.
+        manifest::config_hash(&[
+            c.buckets.work.as_str(),
+            &gid_aggregate::SUMMARY_VERSION.to_string(),
+        ])
     }
 
     /// The ingested table.

@@ -1,8 +1,15 @@
-//! Publish as a stage: the month's summary → its report files on the site, then the
+//! Publish as a stage: the month's summary → its report files on the site, the site's
+//! trends (from every published month's summary, kept in the trends state), then the
 //! site's index.
 
-use gid_core::Config;
-use gid_publish::{render_month, PublishError, INDEX_KEY};
+use bytes::Bytes;
+use gid_aggregate::MonthSummary;
+use gid_core::{Config, Month, ObjectKey};
+use gid_publish::{
+    render_month, render_trends, PublishError, PublishedReport, RenderedFile, TrendsState,
+    INDEX_KEY, MONTH_FILES, SITE_ROOT_FILES, TRENDS_CSV, TRENDS_HTML, TRENDS_STATE_KEY,
+};
+use gid_storage::{PutCondition, PutOptions, StorageError};
 
 use super::runner::{MonthContext, OnStop, Ran, StageRun};
 use super::{MonthRun, Published, Stage, StageError, StageOutcome};
@@ -11,29 +18,51 @@ use crate::manifest::{self, Manifest, ObjectRef};
 /// The publish stage.
 pub(crate) struct PublishStage;
 
-/// The month's site files, as a dry run names them.
-const SITE_FILES: [&str; 3] = ["final_report.csv", "final_report.html", "chart.html"];
+/// Trends state writes lost to another process's publish before giving up (each retry
+/// reads the state again).
+const TRENDS_ATTEMPTS: u32 = 10;
 
 impl StageRun for PublishStage {
     const STAGE: Stage = Stage::Publish;
     const ON_STOP: OnStop = OnStop::SafePoints;
-    type Found = ();
+    /// The summary as read: its ETag keys the month's entry in the trends state.
+    type Found = ObjectRef;
 
     fn config_hash(&self, c: &Config) -> String {
         site_config_hash(c)
     }
 
     /// The month's summary.
-    async fn inputs(&self, ctx: &MonthContext<'_>) -> Result<(Vec<ObjectRef>, ()), StageError> {
-        ctx.only_input(ctx.keys.summary(), "summary", Stage::Aggregate)
-            .await
+    async fn inputs(
+        &self,
+        ctx: &MonthContext<'_>,
+    ) -> Result<(Vec<ObjectRef>, ObjectRef), StageError> {
+        let summary = ctx
+            .work_input(ctx.keys.summary(), "summary", Stage::Aggregate)
+            .await?;
+        Ok((vec![summary.clone()], summary))
     }
 
     async fn plan(&self, ctx: &MonthContext<'_>) -> Result<StageOutcome, StageError> {
-        Ok(site_plan(ctx, Self::STAGE, ctx.keys.summary(), &SITE_FILES))
+        let run = ctx.run;
+        let reports = &run.config.buckets.reports;
+        let trends_state = ctx.work_url(&TRENDS_STATE_KEY);
+        Ok(StageOutcome::Planned {
+            stage: Stage::Publish,
+            reads: vec![ctx.work_url(&ctx.keys.summary()), trends_state.clone()],
+            writes: MONTH_FILES
+                .iter()
+                .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
+                .chain([TRENDS_CSV, TRENDS_HTML].map(|f| format!("s3://{reports}/{f}")))
+                .chain([
+                    trends_state,
+                    format!("s3://{reports}/{INDEX_KEY} (regenerated last)"),
+                ])
+                .collect(),
+        })
     }
 
-    async fn run(&self, ctx: &mut MonthContext<'_>, (): ()) -> Result<Ran, StageError> {
+    async fn run(&self, ctx: &mut MonthContext<'_>, read: ObjectRef) -> Result<Ran, StageError> {
         let run = ctx.run;
         // Cloned, not taken: notify, after publish, uses the summary too.
         let summary = match ctx.summary.clone() {
@@ -41,8 +70,37 @@ impl StageRun for PublishStage {
             None => run.load_summary(ctx.month).await?,
         };
         let files = render_month(&run.layout, &summary);
-        let (published, ran) = run.publish_stage(&files).await?;
-        Ok(ran(StageOutcome::Published(published)))
+        let reports_bucket = run.config.buckets.reports.clone();
+        let published = match run.publish_with_trends(&files, &summary, &read.etag).await {
+            Err(StageError::Publish(PublishError::Stopped)) => {
+                return Err(run
+                    .interrupted()
+                    .unwrap_or(StageError::Publish(PublishError::Stopped)))
+            }
+            other => other?,
+        };
+        let outcome = StageOutcome::Published(Published {
+            objects: published
+                .objects
+                .iter()
+                .map(|w| ObjectRef::written(&reports_bucket, w))
+                .collect(),
+            index_entries: published.index_entries,
+            links_expire_at: published.links_expire_at,
+        });
+        // The manifest records the month's own files only: the trends change with every
+        // other month's publish, and would make this month look changed.
+        let month_keys: Vec<&ObjectKey> = files.iter().map(|f| &f.key).collect();
+        let written = published
+            .objects
+            .into_iter()
+            .filter(|w| month_keys.contains(&&w.key))
+            .collect();
+        Ok(Ran {
+            outcome,
+            bucket: reports_bucket,
+            written,
+        })
     }
 
     /// The month's files are as the last publish left them, but the index may not list
@@ -61,6 +119,9 @@ pub(super) fn site_config_hash(c: &Config) -> String {
         // Not user-facing: every publish setting, in a stable form, so any change
         // republishes (existing manifests hold this exact form).
         &format!("{:?}", c.publish),
+        // The files a site holds: a gid that adds one republishes every month.
+        &MONTH_FILES.join(","),
+        &SITE_ROOT_FILES.join(","),
     ])
 }
 
@@ -119,6 +180,96 @@ impl MonthRun {
         Ok((outcome, ran))
     }
 
+    /// Puts the month's files and the site's trends, then the index (last), and records
+    /// the month in the trends state.
+    ///
+    /// The state is read, the month's entry replaced, the trends rendered and put, and the
+    /// state written only if it is still the version read (`If-Match`, `If-None-Match`
+    /// when there was none). A publisher in another process that wrote it meanwhile makes
+    /// the write lose; this one then starts again from the state as it now is, so the
+    /// trends last put were rendered from a state holding every month whose publish
+    /// finished — the index's argument (`ReportSite::rebuild_index`).
+    async fn publish_with_trends(
+        &self,
+        month_files: &[RenderedFile],
+        summary: &MonthSummary,
+        summary_etag: &str,
+    ) -> Result<PublishedReport, StageError> {
+        let _turn = self.site_lock.lock().await;
+        let key = ObjectKey::new(TRENDS_STATE_KEY).expect("valid key");
+        let shutdown = self.shutdown.clone();
+        let stop = move || shutdown.is_requested();
+        for _ in 0..TRENDS_ATTEMPTS {
+            let (mut state, condition) = self.trends_state(summary.month()).await?;
+            state.record(summary_etag, summary);
+            let mut files = month_files.to_vec();
+            files.extend(render_trends(&self.layout, &state));
+            let published = self.site().publish_unless(&files, &stop).await?;
+            let written = self
+                .store
+                .write(
+                    self.work(),
+                    &key,
+                    Bytes::from(state.to_json()),
+                    &PutOptions::new("application/json").with_condition(condition),
+                )
+                .await;
+            match written {
+                Ok(_) => return Ok(published),
+                Err(StorageError::PreconditionFailed { .. }) => {
+                    tracing::debug!(month = %summary.month, "another publisher recorded a month in the trends meanwhile; rebuilding them");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StageError::Storage(StorageError::PreconditionFailed {
+            bucket: self.work().clone(),
+            key: TRENDS_STATE_KEY.to_owned(),
+        }))
+    }
+
+    /// The trends state and the condition that writes it back only over that version.
+    /// Without one (the first publish, or a site published before trends existed) it is
+    /// seeded with the summaries of the months the site already holds, other than `month`.
+    async fn trends_state(&self, month: Month) -> Result<(TrendsState, PutCondition), StageError> {
+        let key = ObjectKey::new(TRENDS_STATE_KEY).expect("valid key");
+        match self.store.get(self.work(), &key).await {
+            Ok(object) => {
+                let state = TrendsState::from_json(&self.work_url(&key), &object.body)
+                    .map_err(PublishError::from)?;
+                return Ok((state, PutCondition::IfMatch(object.meta.etag)));
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut state = TrendsState::default();
+        let reports = &self.config.buckets.reports;
+        let mut published: Vec<Month> = gid_storage::list_all(self.store.as_ref(), reports, "")
+            .await?
+            .iter()
+            .filter(|o| o.key.file_name() == "final_report.csv")
+            .filter_map(|o| self.layout.month_of_key(o.key.as_str()))
+            .filter(|m| *m != month)
+            .collect();
+        published.sort();
+        published.dedup();
+        for other in published {
+            let summary_key = gid_core::WorkKeys::new(&self.layout, other).summary();
+            match self.store.get(self.work(), &summary_key).await {
+                Ok(object) => {
+                    let summary =
+                        MonthSummary::from_json(&self.work_url(&summary_key), &object.body)?;
+                    state.record(&object.meta.etag, &summary);
+                }
+                Err(e) if e.is_not_found() => {
+                    tracing::warn!(month = %other, "the site has this month's report but the work bucket no longer has its summary; the trends leave it out");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((state, PutCondition::IfNoneMatch))
+    }
+
     /// The month's site files are unchanged, but another publisher's index may have lost
     /// them (a gid version without the index protocol, a crash between a file and the
     /// index): rebuild the index when it misses any of them.
@@ -142,18 +293,130 @@ impl MonthRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::month::tests::{assert_hash_follows, plan_of};
+    use crate::month::tests::{assert_hash_follows, plan_of, runner, world};
+    use crate::month::RunOptions;
+    use gid_aggregate::GroupCount;
+    use gid_core::WorkKeys;
+    use gid_storage::Backend;
+    use std::sync::Arc;
+
+    /// Writes a month's summary where aggregate would, with `potholes` requests.
+    async fn aggregated(run: &MonthRun, month: &str, potholes: u64) {
+        let summary = MonthSummary {
+            month: month.into(),
+            total_requests: potholes,
+            services: vec![GroupCount {
+                name: "Pothole".into(),
+                request_count: potholes,
+            }],
+            ..MonthSummary::default()
+        };
+        let key = WorkKeys::new(&run.layout, summary.month()).summary();
+        run.store
+            .write(
+                run.work(),
+                &key,
+                Bytes::from(summary.to_json()),
+                &PutOptions::new("application/json"),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn publish(run: &MonthRun, month: &str) {
+        let outcome = run
+            .run_month(month.parse().unwrap(), &[Stage::Publish], &())
+            .await;
+        assert!(outcome.is_ok(), "{:?}", outcome.failure);
+    }
+
+    async fn trends_csv(store: &Arc<dyn Backend>, run: &MonthRun) -> String {
+        let key = ObjectKey::new(TRENDS_CSV).unwrap();
+        let object = store.get(&run.config.buckets.reports, &key).await.unwrap();
+        String::from_utf8(object.body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn republishing_one_month_updates_the_trends_without_reading_the_other_summaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, store) = world(dir.path()).await;
+        let run = runner(&config, &store, RunOptions::default());
+        aggregated(&run, "2019-01", 4).await;
+        aggregated(&run, "2019-02", 7).await;
+        publish(&run, "2019-01").await;
+        publish(&run, "2019-02").await;
+        // February's summary is gone from the work bucket: the trends keep it from their
+        // state, which is what makes a republish read one object, not every month.
+        let february = WorkKeys::new(&run.layout, "2019-02".parse().unwrap()).summary();
+        store.delete(run.work(), &february).await.unwrap();
+        aggregated(&run, "2019-01", 5).await;
+        publish(&run, "2019-01").await;
+        let csv = trends_csv(&store, &run).await;
+        assert!(csv.contains("2019-01,Pothole,all,,requests,5\n"), "{csv}");
+        assert!(csv.contains("2019-02,Pothole,all,,requests,7\n"), "{csv}");
+        assert!(
+            csv.contains("2019-02,Pothole,all,,requests_change,2\n"),
+            "{csv}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_month_republished_as_unchanged_is_skipped_although_the_trends_moved_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, store) = world(dir.path()).await;
+        let run = runner(&config, &store, RunOptions::default());
+        aggregated(&run, "2019-01", 4).await;
+        aggregated(&run, "2019-02", 7).await;
+        publish(&run, "2019-01").await;
+        publish(&run, "2019-02").await;
+        let again = run
+            .run_month("2019-01".parse().unwrap(), &[Stage::Publish], &())
+            .await;
+        assert!(
+            matches!(again.stages[..], [StageOutcome::Skipped { .. }]),
+            "{:?}",
+            again.stages
+        );
+    }
+
+    #[tokio::test]
+    async fn trends_without_a_state_start_from_the_months_already_on_the_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, store) = world(dir.path()).await;
+        let run = runner(&config, &store, RunOptions::default());
+        aggregated(&run, "2019-01", 4).await;
+        aggregated(&run, "2019-02", 7).await;
+        publish(&run, "2019-01").await;
+        // A site published before trends existed has no state.
+        let state = ObjectKey::new(TRENDS_STATE_KEY).unwrap();
+        store.delete(run.work(), &state).await.unwrap();
+        publish(&run, "2019-02").await;
+        let csv = trends_csv(&store, &run).await;
+        assert!(csv.contains("2019-01,Pothole,all,,requests,4\n"), "{csv}");
+        assert!(csv.contains("2019-02,Pothole,all,,requests,7\n"), "{csv}");
+    }
 
     #[tokio::test]
     async fn a_dry_run_of_publish_names_the_month_files_and_the_index_last() {
         let (reads, writes) = plan_of(&PublishStage).await;
-        assert_eq!(reads, ["s3://gid-work/2019/jan/summary.json"]);
+        assert_eq!(
+            reads,
+            [
+                "s3://gid-work/2019/jan/summary.json",
+                "s3://gid-work/trends.json"
+            ]
+        );
         assert_eq!(
             writes,
             [
                 "s3://gid-reports/2019/jan/final_report.csv",
                 "s3://gid-reports/2019/jan/final_report.html",
                 "s3://gid-reports/2019/jan/chart.html",
+                "s3://gid-reports/2019/jan/map.html",
+                "s3://gid-reports/2019/jan/summary.json",
+                "s3://gid-reports/trends.csv",
+                "s3://gid-reports/trends.html",
+                "s3://gid-work/trends.json",
                 "s3://gid-reports/index.html (regenerated last)",
             ]
         );

@@ -1,0 +1,794 @@
+//! The site's trends: `trends.html` and `trends.csv` at the site root, built from every
+//! published month's summary — never from raw rows.
+//!
+//! Publish keeps a [`TrendsState`] in the work bucket ([`TRENDS_STATE_KEY`]): each
+//! published month's summary (without its map cells, which trends do not use) and the
+//! ETag of the `summary.json` it came from. Publishing a month replaces that month's
+//! entry only, so rebuilding trends after one month is republished reads one small
+//! object, whatever the number of months, and never re-reads the other summaries. The
+//! months in the state are the months on the site: a month aggregated but not published
+//! is not in the trends.
+//!
+//! `trends.csv` is tidy (one value per row): `month,service,dimension,group,metric,value`
+//! — see [`trends_csv`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gid_aggregate::{GroupCount, MapPoints, MonthSummary};
+use gid_core::{Layout, Month, ObjectKey};
+use maud::{html, Markup};
+use serde::{Deserialize, Serialize};
+
+use crate::render::{neutralise_formula, page, relative_href};
+use crate::RenderedFile;
+
+/// The trends page at the site root.
+pub const TRENDS_HTML: &str = "trends.html";
+/// The trends as tidy CSV at the site root.
+pub const TRENDS_CSV: &str = "trends.csv";
+/// Where publish keeps the [`TrendsState`], in the work bucket.
+pub const TRENDS_STATE_KEY: &str = "trends.json";
+/// Risers and fallers listed for the latest month.
+const MOVERS: usize = 5;
+
+/// Why the trends could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TrendsError {
+    /// The persisted state does not parse (edited by hand, or cut short).
+    #[error(
+        "the trends state at {location} is unreadable ({source}); delete it and republish the \
+         months (`monthly-report --all --stage publish --force`) to rebuild it"
+    )]
+    Corrupt {
+        /// `s3://bucket/key` of the state.
+        location: String,
+        /// The JSON parser's complaint (line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// One published month as the trends know it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrendsMonth {
+    /// The ETag of the `summary.json` this entry was taken from.
+    pub summary_etag: String,
+    /// That summary, without map cells.
+    pub summary: MonthSummary,
+}
+
+/// Every published month's summary, by `YYYY-MM` (so in calendar order).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrendsState {
+    /// The published months.
+    pub months: BTreeMap<String, TrendsMonth>,
+}
+
+impl TrendsState {
+    /// Reads a persisted state; `location` names it in the error.
+    pub fn from_json(location: &str, bytes: &[u8]) -> Result<Self, TrendsError> {
+        serde_json::from_slice(bytes).map_err(|source| TrendsError::Corrupt {
+            location: location.to_owned(),
+            source,
+        })
+    }
+
+    /// The state's bytes (compact: only gid reads it).
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("the trends state serialises")
+    }
+
+    /// Records a month's summary as published from the `summary.json` with `summary_etag`;
+    /// false when the state already held exactly that.
+    pub fn record(&mut self, summary_etag: &str, summary: &MonthSummary) -> bool {
+        let entry = TrendsMonth {
+            summary_etag: summary_etag.to_owned(),
+            summary: MonthSummary {
+                map: MapPoints::default(),
+                ..summary.clone()
+            },
+        };
+        let changed = self.months.get(&summary.month) != Some(&entry);
+        self.months.insert(summary.month.clone(), entry);
+        changed
+    }
+
+    fn summaries(&self) -> impl Iterator<Item = &MonthSummary> {
+        self.months.values().map(|m| &m.summary)
+    }
+}
+
+/// `trends.html` and `trends.csv` for the months of `state`.
+pub fn render_trends(layout: &Layout, state: &TrendsState) -> Vec<RenderedFile> {
+    let key = |name| ObjectKey::new(name).expect("valid key");
+    vec![
+        RenderedFile::csv(key(TRENDS_CSV), trends_csv(state)),
+        RenderedFile::html(key(TRENDS_HTML), trends_html(layout, state)),
+    ]
+}
+
+/// One key's monthly counts, aligned with [`Trends::months`].
+struct Series {
+    key: String,
+    counts: Vec<u64>,
+}
+
+/// A month's count against the month before and the year so far.
+struct Change {
+    /// Against the previous calendar month, when that month is published.
+    change: Option<i64>,
+    /// The year's published months up to this one.
+    year_to_date: u64,
+}
+
+/// The published months and their series.
+struct Trends<'a> {
+    months: Vec<Month>,
+    summaries: Vec<&'a MonthSummary>,
+}
+
+impl<'a> Trends<'a> {
+    fn new(state: &'a TrendsState) -> Self {
+        let summaries: Vec<&MonthSummary> = state.summaries().collect();
+        Self {
+            months: summaries.iter().map(|s| s.month()).collect(),
+            summaries,
+        }
+    }
+
+    /// A series per key of `groups`, most requests in the latest month first.
+    fn series(&self, groups: impl Fn(&MonthSummary) -> &[GroupCount]) -> Vec<Series> {
+        let keys: BTreeSet<&str> = self
+            .summaries
+            .iter()
+            .flat_map(|s| groups(s).iter().map(|g| g.name.as_str()))
+            .collect();
+        let mut series: Vec<Series> = keys
+            .into_iter()
+            .map(|key| Series {
+                key: key.to_owned(),
+                counts: self
+                    .summaries
+                    .iter()
+                    .map(|s| {
+                        groups(s)
+                            .iter()
+                            .find(|g| g.name == key)
+                            .map_or(0, |g| g.request_count)
+                    })
+                    .collect(),
+            })
+            .collect();
+        series.sort_by(|a, b| {
+            b.counts
+                .last()
+                .cmp(&a.counts.last())
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        series
+    }
+
+    fn totals(&self) -> Series {
+        Series {
+            key: "all services".into(),
+            counts: self.summaries.iter().map(|s| s.total_requests).collect(),
+        }
+    }
+
+    /// Each month's change and year-to-date total of `counts`.
+    fn changes(&self, counts: &[u64]) -> Vec<Change> {
+        let mut out: Vec<Change> = Vec::with_capacity(counts.len());
+        for (i, (&month, &count)) in self.months.iter().zip(counts).enumerate() {
+            let previous = (i > 0 && self.months[i - 1] == month.previous()).then(|| counts[i - 1]);
+            let before_in_year = match out.last() {
+                Some(last) if self.months[i - 1].year() == month.year() => last.year_to_date,
+                _ => 0,
+            };
+            out.push(Change {
+                change: previous.map(|p| count as i64 - p as i64),
+                year_to_date: before_in_year + count,
+            });
+        }
+        out
+    }
+}
+
+fn signed(change: Option<i64>) -> String {
+    match change {
+        Some(c) if c > 0 => format!("+{c}"),
+        Some(c) => c.to_string(),
+        None => "—".into(),
+    }
+}
+
+fn days(value: Option<u32>) -> String {
+    value.map_or_else(|| "—".into(), |d| d.to_string())
+}
+
+/// A line over the months, a dot per month with its count as tooltip.
+fn line_chart(months: &[Month], counts: &[u64], label: &str, width: f64, height: f64) -> Markup {
+    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let pad = 4.0;
+    let step = if months.len() > 1 {
+        (width - 2.0 * pad) / (months.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let points: Vec<(f64, f64)> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let x = pad + i as f64 * step;
+            let y = height - pad - (c as f64 / max) * (height - 2.0 * pad);
+            ((x * 10.0).round() / 10.0, (y * 10.0).round() / 10.0)
+        })
+        .collect();
+    let polyline: Vec<String> = points.iter().map(|(x, y)| format!("{x},{y}")).collect();
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" role="img" width=(width) height=(height)
+            viewBox=(format!("0 0 {width} {height}")) {
+            title { (label) " per month" }
+            polyline points=(polyline.join(" ")) fill="none" stroke="#2b6cb0" stroke-width="1.5" {}
+            @for ((x, y), (month, count)) in points.iter().zip(months.iter().zip(counts)) {
+                circle cx=(x) cy=(y) r="2.5" fill="#2b6cb0" { title { (label) ", " (month) ": " (count) } }
+            }
+        }
+    }
+}
+
+/// A table of series: sparkline, latest month, change and year to date.
+fn series_table(trends: &Trends, caption: &str, header: &str, series: &[Series]) -> Markup {
+    html! {
+        table {
+            caption { (caption) }
+            thead { tr {
+                th { (header) } th { "per month" } th.n { "latest month" }
+                th.n { "change" } th.n { "year to date" }
+            } }
+            tbody {
+                @for s in series {
+                    @let latest = trends.changes(&s.counts).pop();
+                    tr {
+                        td { (s.key) }
+                        td { (line_chart(&trends.months, &s.counts, &s.key, 180.0, 36.0)) }
+                        td.n { (s.counts.last().copied().unwrap_or(0)) }
+                        td.n { (signed(latest.as_ref().and_then(|c| c.change))) }
+                        td.n { (latest.map_or(0, |c| c.year_to_date)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Risers and fallers of the latest month among `series`.
+fn movers(trends: &Trends, series: &[Series]) -> Markup {
+    let mut changed: Vec<(&str, i64)> = series
+        .iter()
+        .filter_map(|s| Some((s.key.as_str(), trends.changes(&s.counts).pop()?.change?)))
+        .collect();
+    changed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let risers: Vec<_> = changed.iter().filter(|c| c.1 > 0).take(MOVERS).collect();
+    let fallers: Vec<_> = changed
+        .iter()
+        .rev()
+        .filter(|c| c.1 < 0)
+        .take(MOVERS)
+        .collect();
+    html! {
+        @if changed.is_empty() {
+            p { "The month before the latest is not published: nothing to compare with." }
+        } @else {
+            h3 { "Top risers" }
+            @if risers.is_empty() { p { "None." } }
+            ol { @for (key, c) in &risers { li { (key) " " (signed(Some(*c))) } } }
+            h3 { "Top fallers" }
+            @if fallers.is_empty() { p { "None." } }
+            ol { @for (key, c) in &fallers { li { (key) " " (signed(Some(*c))) } } }
+        }
+    }
+}
+
+/// Open (top) and closed (bottom) requests per month as stacked bars.
+fn backlog_chart(trends: &Trends) -> Markup {
+    const BAR: f64 = 28.0;
+    const GAP: f64 = 12.0;
+    const HEIGHT: f64 = 160.0;
+    let counts: Vec<(u64, u64)> = trends
+        .summaries
+        .iter()
+        .map(|s| s.open_closed.map_or((0, 0), |oc| (oc.open, oc.closed)))
+        .collect();
+    let max = counts.iter().map(|(o, c)| o + c).max().unwrap_or(0).max(1) as f64;
+    let width = GAP + counts.len() as f64 * (BAR + GAP);
+    let h = |n: u64| ((n as f64 / max) * HEIGHT * 10.0).round() / 10.0;
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" role="img" width=(width) height=(HEIGHT + 20.0)
+            viewBox=(format!("0 0 {width} {}", HEIGHT + 20.0)) {
+            title { "Open and closed requests per month" }
+            @for (i, (month, (open, closed))) in trends.months.iter().zip(&counts).enumerate() {
+                @let x = GAP + i as f64 * (BAR + GAP);
+                rect x=(x) y=(HEIGHT - h(*closed)) width=(BAR) height=(h(*closed)) fill="#9bbbe0" {
+                    title { (month) ": " (closed) " closed" }
+                }
+                rect x=(x) y=(HEIGHT - h(*closed) - h(*open)) width=(BAR) height=(h(*open)) fill="#d55e00" {
+                    title { (month) ": " (open) " open" }
+                }
+                text x=(x + BAR / 2.0) y=(HEIGHT + 14.0) text-anchor="middle" font-size="10" { (month) }
+            }
+        }
+    }
+}
+
+/// `trends.html`: every published month, per service and per council district, with the
+/// backlog and the downloads. Inline SVG, no script.
+pub fn trends_html(layout: &Layout, state: &TrendsState) -> String {
+    let title = "Get It Done trends";
+    let trends = Trends::new(state);
+    let services = trends.series(|s| &s.services);
+    let districts = trends.series(|s| &s.by_council_district);
+    let totals = trends.totals();
+    let month_link =
+        |month: Month, file: &str| relative_href(layout.month_key(month, file).as_str());
+    page(
+        title,
+        html! {
+            p { a href="./index.html" { "All reports" } " · " a href="./trends.csv" { "trends.csv" } }
+            h1 { (title) }
+            @match (trends.months.first(), trends.months.last()) {
+                (Some(first), Some(latest)) => {
+                    p {
+                        (trends.months.len())
+                        @if trends.months.len() == 1 { " published month, " } @else { " published months, " }
+                        (first) " to " (latest) "."
+                    }
+                    h2 { "Requests per month" }
+                    (line_chart(&trends.months, &totals.counts, &totals.key, 640.0, 160.0))
+                    (series_table(&trends, "All requests", "requests", std::slice::from_ref(&totals)))
+                    h2 { "Per service" }
+                    h3 { "Latest month (" (latest) ") against the month before" }
+                    (movers(&trends, &services))
+                    (series_table(&trends, "Requests per service", "service_name", &services))
+                    h2 { "Per council district" }
+                    (movers(&trends, &districts))
+                    (series_table(&trends, "Requests per council district", "council_district", &districts))
+                    h2 { "Backlog" }
+                    p { "Open requests have any status but Closed or Referred. Case ages are the exports' case_age_days (nearest-rank median and 90th percentile) over the requests that have one." }
+                    (backlog_chart(&trends))
+                    table {
+                        caption { "Open and closed requests, and case age in days" }
+                        thead { tr {
+                            th { "month" } th.n { "requests" } th.n { "open" } th.n { "closed" }
+                            th.n { "median case age" } th.n { "90th percentile" }
+                        } }
+                        tbody {
+                            @for s in &trends.summaries {
+                                tr {
+                                    td { (s.month) }
+                                    td.n { (s.total_requests) }
+                                    td.n { (s.open_closed.map_or("—".into(), |oc| oc.open.to_string())) }
+                                    td.n { (s.open_closed.map_or("—".into(), |oc| oc.closed.to_string())) }
+                                    td.n { (days(s.case_age.map(|a| a.median_days))) }
+                                    td.n { (days(s.case_age.map(|a| a.p90_days))) }
+                                }
+                            }
+                        }
+                    }
+                    h2 { "Downloads" }
+                    p { a href="./trends.csv" { "trends.csv" } ": every number of this page, one per row (month, service, dimension, group, metric, value)." }
+                    table {
+                        caption { "Each month's files" }
+                        thead { tr { th { "month" } th { "report" } th { "map" } th { "summary" } } }
+                        tbody {
+                            @for month in trends.months.iter().rev() {
+                                tr {
+                                    td { (month) }
+                                    td { a href=(month_link(*month, "final_report.html")) { "final_report.html" } }
+                                    td { a href=(month_link(*month, "map.html")) { "map.html" } }
+                                    td { a href=(month_link(*month, "summary.json")) { "summary.json" } }
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => { p { "No month is published yet." } }
+            }
+        },
+    )
+}
+
+/// `trends.csv`: one value per row, `month,service,dimension,group,metric,value`.
+///
+/// - `service` is a service name, or empty for all services;
+/// - `dimension` is `all` (group empty), `status` or `council_district` (group: the status
+///   or district);
+/// - `metric` is `requests`; for all services and for each service across all groups also
+///   `requests_change` (against the previous calendar month, when it is published) and
+///   `requests_ytd`, and `case_age_median_days`, `case_age_p90_days`, `case_age_requests`;
+///   per district (all services) `requests_change` and `requests_ytd` too; for all services
+///   `open` and `closed`.
+///
+/// Text cells are neutralised for spreadsheets; numbers are written as they are, so
+/// `pandas.read_csv` reads `value` as integers.
+pub fn trends_csv(state: &TrendsState) -> Vec<u8> {
+    let trends = Trends::new(state);
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    let mut push =
+        |month: &str, service: &str, dimension: &str, group: &str, metric: &str, value: String| {
+            rows.push([
+                month.to_owned(),
+                service.to_owned(),
+                dimension.to_owned(),
+                group.to_owned(),
+                metric.to_owned(),
+                value,
+            ]);
+        };
+    let services = trends.series(|s| &s.services);
+    let districts = trends.series(|s| &s.by_council_district);
+    let totals = trends.totals();
+    let changes_of = |counts: &[u64]| trends.changes(counts);
+    let total_changes = changes_of(&totals.counts);
+    let service_changes: Vec<Vec<Change>> =
+        services.iter().map(|s| changes_of(&s.counts)).collect();
+    let district_changes: Vec<Vec<Change>> =
+        districts.iter().map(|s| changes_of(&s.counts)).collect();
+    for (i, summary) in trends.summaries.iter().enumerate() {
+        let month = summary.month.as_str();
+        let mut with_change =
+            |service: &str, dimension: &str, group: &str, count: u64, change: &Change| {
+                push(
+                    month,
+                    service,
+                    dimension,
+                    group,
+                    "requests",
+                    count.to_string(),
+                );
+                if let Some(c) = change.change {
+                    push(
+                        month,
+                        service,
+                        dimension,
+                        group,
+                        "requests_change",
+                        c.to_string(),
+                    );
+                }
+                push(
+                    month,
+                    service,
+                    dimension,
+                    group,
+                    "requests_ytd",
+                    change.year_to_date.to_string(),
+                );
+            };
+        with_change("", "all", "", summary.total_requests, &total_changes[i]);
+        for (s, changes) in services.iter().zip(&service_changes) {
+            if summary.services.iter().any(|g| g.name == s.key) {
+                with_change(&s.key, "all", "", s.counts[i], &changes[i]);
+            }
+        }
+        for (d, changes) in districts.iter().zip(&district_changes) {
+            if summary.by_council_district.iter().any(|g| g.name == d.key) {
+                with_change("", "council_district", &d.key, d.counts[i], &changes[i]);
+            }
+        }
+        for g in &summary.by_status {
+            push(
+                month,
+                "",
+                "status",
+                &g.name,
+                "requests",
+                g.request_count.to_string(),
+            );
+        }
+        for c in &summary.status_by_service {
+            push(
+                month,
+                &c.service,
+                "status",
+                &c.group,
+                "requests",
+                c.request_count.to_string(),
+            );
+        }
+        for c in &summary.district_by_service {
+            push(
+                month,
+                &c.service,
+                "council_district",
+                &c.group,
+                "requests",
+                c.request_count.to_string(),
+            );
+        }
+        if let Some(oc) = summary.open_closed {
+            push(month, "", "all", "", "open", oc.open.to_string());
+            push(month, "", "all", "", "closed", oc.closed.to_string());
+        }
+        let ages = summary.case_age.iter().map(|a| ("", a)).chain(
+            summary
+                .case_age_by_service
+                .iter()
+                .map(|s| (s.service.as_str(), &s.age)),
+        );
+        for (service, age) in ages {
+            push(
+                month,
+                service,
+                "all",
+                "",
+                "case_age_median_days",
+                age.median_days.to_string(),
+            );
+            push(
+                month,
+                service,
+                "all",
+                "",
+                "case_age_p90_days",
+                age.p90_days.to_string(),
+            );
+            push(
+                month,
+                service,
+                "all",
+                "",
+                "case_age_requests",
+                age.requests.to_string(),
+            );
+        }
+    }
+    let mut writer = csv::WriterBuilder::new()
+        // Quotes a cell holding `;` anywhere, as the report CSVs do (see render.rs).
+        .comment(Some(b';'))
+        .from_writer(Vec::new());
+    let written = writer
+        .write_record(["month", "service", "dimension", "group", "metric", "value"])
+        .and_then(|()| {
+            rows.iter()
+                .try_for_each(|[month, service, dimension, group, metric, value]| {
+                    writer.write_record([
+                        month.as_str(),
+                        &neutralise_formula(service),
+                        dimension,
+                        &neutralise_formula(group),
+                        metric,
+                        value,
+                    ])
+                })
+        });
+    written.expect("writing CSV to memory cannot fail");
+    writer
+        .into_inner()
+        .expect("flushing CSV to memory cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gid_aggregate::{CaseAge, CrossCount, OpenClosed};
+
+    fn groups(counts: &[(&str, u64)]) -> Vec<GroupCount> {
+        counts
+            .iter()
+            .map(|(name, request_count)| GroupCount {
+                name: (*name).into(),
+                request_count: *request_count,
+            })
+            .collect()
+    }
+
+    fn summary(month: &str, services: &[(&str, u64)], districts: &[(&str, u64)]) -> MonthSummary {
+        MonthSummary {
+            month: month.into(),
+            total_requests: services.iter().map(|(_, n)| n).sum(),
+            services: groups(services),
+            by_council_district: groups(districts),
+            ..Default::default()
+        }
+    }
+
+    fn state(summaries: &[MonthSummary]) -> TrendsState {
+        let mut state = TrendsState::default();
+        for s in summaries {
+            state.record("etag", s);
+        }
+        state
+    }
+
+    fn csv_rows(state: &TrendsState) -> Vec<Vec<String>> {
+        let csv = trends_csv(state);
+        let mut reader = csv::Reader::from_reader(csv.as_slice());
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec!["month", "service", "dimension", "group", "metric", "value"]
+        );
+        reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+            .collect()
+    }
+
+    fn value(rows: &[Vec<String>], wanted: [&str; 5]) -> Option<String> {
+        rows.iter().find(|r| r[..5] == wanted).map(|r| r[5].clone())
+    }
+
+    fn layout() -> Layout {
+        Layout::new("{year}/{mon}/").unwrap()
+    }
+
+    #[test]
+    fn the_csv_has_each_months_counts_its_change_and_the_year_to_date() {
+        let state = state(&[
+            summary("2018-12", &[("Pothole", 9)], &[("3", 9)]),
+            summary("2019-01", &[("Pothole", 4), ("Graffiti", 2)], &[("3", 6)]),
+            summary("2019-02", &[("Pothole", 7)], &[("3", 5), ("1", 2)]),
+            summary("2019-04", &[("Pothole", 1)], &[("1", 1)]),
+        ]);
+        let rows = csv_rows(&state);
+        let v = |w| value(&rows, w);
+        assert_eq!(
+            v(["2019-02", "Pothole", "all", "", "requests"]).as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            v(["2019-02", "Pothole", "all", "", "requests_change"]).as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            v(["2019-01", "Pothole", "all", "", "requests_change"]).as_deref(),
+            Some("-5")
+        );
+        // The year starts again in January; March is not published, so April has no change.
+        assert_eq!(
+            v(["2019-04", "Pothole", "all", "", "requests_ytd"]).as_deref(),
+            Some("12")
+        );
+        assert_eq!(v(["2019-04", "", "all", "", "requests_change"]), None);
+        assert_eq!(
+            v(["2019-01", "", "all", "", "requests_ytd"]).as_deref(),
+            Some("6")
+        );
+        assert_eq!(
+            v(["2019-02", "", "council_district", "3", "requests_change"]).as_deref(),
+            Some("-1")
+        );
+        // A service absent from a month has no row for it, rather than a made-up zero.
+        assert_eq!(v(["2019-02", "Graffiti", "all", "", "requests"]), None);
+    }
+
+    #[test]
+    fn the_csv_carries_the_backlog_and_the_cross_tables() {
+        let mut january = summary("2019-01", &[("Pothole", 3)], &[("3", 3)]);
+        january.open_closed = Some(OpenClosed { open: 1, closed: 2 });
+        january.case_age = Some(CaseAge {
+            requests: 3,
+            median_days: 5,
+            p90_days: 30,
+        });
+        january.status_by_service = vec![CrossCount {
+            group: "Closed".into(),
+            service: "Pothole".into(),
+            request_count: 2,
+        }];
+        january.district_by_service = vec![CrossCount {
+            group: "3".into(),
+            service: "Pothole".into(),
+            request_count: 3,
+        }];
+        let rows = csv_rows(&state(&[january]));
+        let v = |w| value(&rows, w);
+        assert_eq!(v(["2019-01", "", "all", "", "open"]).as_deref(), Some("1"));
+        assert_eq!(
+            v(["2019-01", "", "all", "", "case_age_p90_days"]).as_deref(),
+            Some("30")
+        );
+        assert_eq!(
+            v(["2019-01", "Pothole", "status", "Closed", "requests"]).as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            v(["2019-01", "Pothole", "council_district", "3", "requests"]).as_deref(),
+            Some("3")
+        );
+    }
+
+    #[test]
+    fn republishing_a_month_replaces_only_that_months_entry() {
+        let mut state = state(&[
+            summary("2019-01", &[("Pothole", 4)], &[]),
+            summary("2019-02", &[("Pothole", 7)], &[]),
+        ]);
+        let february = state.months["2019-02"].clone();
+        assert!(!state.record("etag", &summary("2019-01", &[("Pothole", 4)], &[])));
+        assert!(state.record("etag-2", &summary("2019-01", &[("Pothole", 5)], &[])));
+        assert_eq!(state.months.len(), 2);
+        assert_eq!(state.months["2019-01"].summary.count_of("Pothole"), 5);
+        assert_eq!(state.months["2019-01"].summary_etag, "etag-2");
+        assert_eq!(state.months["2019-02"], february);
+        let read = TrendsState::from_json("s3://gid-work/trends.json", &state.to_json()).unwrap();
+        assert_eq!(read, state);
+    }
+
+    #[test]
+    fn an_unreadable_state_names_where_it_is_and_how_to_rebuild_it() {
+        let err = TrendsState::from_json("s3://gid-work/trends.json", b"{\"months\":").unwrap_err();
+        let said = err.to_string();
+        assert!(
+            said.starts_with("the trends state at s3://gid-work/trends.json is unreadable"),
+            "{said}"
+        );
+        assert!(said.contains("--stage publish --force"), "{said}");
+    }
+
+    #[test]
+    fn the_page_names_the_risers_and_fallers_of_the_latest_month() {
+        let state = state(&[
+            summary(
+                "2019-01",
+                &[("Pothole", 4), ("Graffiti", 9), ("Parking", 1)],
+                &[],
+            ),
+            summary(
+                "2019-02",
+                &[("Pothole", 8), ("Graffiti", 2), ("Parking", 1)],
+                &[],
+            ),
+        ]);
+        let page = trends_html(&layout(), &state);
+        let risers = page.find("Top risers").unwrap();
+        let fallers = page.find("Top fallers").unwrap();
+        let pothole = page.find("<li>Pothole +4</li>").expect(&page);
+        let graffiti = page.find("<li>Graffiti -7</li>").expect(&page);
+        assert!(
+            risers < pothole && pothole < fallers && fallers < graffiti,
+            "{page}"
+        );
+        assert!(
+            !page.contains("<li>Parking"),
+            "unchanged is neither: {page}"
+        );
+    }
+
+    #[test]
+    fn the_page_links_each_months_report_map_and_summary_and_draws_without_script() {
+        let state = state(&[summary("2019-01", &[("Pothole", 4)], &[("3", 4)])]);
+        let page = trends_html(&layout(), &state);
+        for href in [
+            "./2019/jan/final_report.html",
+            "./2019/jan/map.html",
+            "./2019/jan/summary.json",
+            "./trends.csv",
+            "./index.html",
+        ] {
+            assert!(page.contains(&format!("href=\"{href}\"")), "{href}: {page}");
+        }
+        assert!(page.contains("<svg") && !page.contains("<script"), "{page}");
+    }
+
+    #[test]
+    fn the_page_and_the_csv_defuse_user_text() {
+        let evil = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
+        let mut january = summary(
+            "2019-01",
+            &[(evil, 2), ("=HYPERLINK(\"x\")", 1)],
+            &[(evil, 3)],
+        );
+        january.by_status = groups(&[(evil, 3)]);
+        let page = trends_html(&layout(), &state(&[january.clone()]));
+        assert!(
+            !page.contains("<script>alert") && !page.contains("<img"),
+            "{page}"
+        );
+        assert!(page.contains("&lt;script&gt;"), "{page}");
+        let rows = csv_rows(&state(&[january]));
+        assert!(
+            rows.iter().any(|r| r[1] == "'=HYPERLINK(\"x\")"),
+            "{rows:?}"
+        );
+    }
+}
