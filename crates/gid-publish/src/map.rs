@@ -137,7 +137,7 @@ pub fn map_html(summary: &MonthSummary) -> String {
                         @let i = service_index.get(cell.service.as_str()).copied().unwrap_or(usize::MAX);
                         // Each service sits at its own angle around the cell's centre, so
                         // the services of one cell do not hide each other.
-                        @let angle = (i.min(PALETTE.len()) as f64) * std::f64::consts::TAU / PALETTE.len() as f64;
+                        @let angle = (i.min(PALETTE.len() - 1) as f64) * std::f64::consts::TAU / PALETTE.len() as f64;
                         @let spread = projection.cell_pixels(map.cell_degrees()) * 0.3;
                         @let (x, y) = ((x + spread * angle.cos()).round(), (y + spread * angle.sin()).round());
                         circle cx=(x) cy=(y) r=(format!("{r:.1}")) fill=(colour(i)) fill-opacity="0.7" {
