@@ -29,7 +29,8 @@ use gid_storage::{
 
 pub use render::{
     chart_html, final_report_csv, final_report_html, index_html, index_link_text,
-    neutralise_formula, relative_href, table_csv, table_page, IndexEntry, TextTable,
+    neutralise_formula, relative_href, table_csv, table_page, Headline, IndexEntry, MonthNav,
+    ServiceInfo, SiteHeader, SiteMonth, SitePage, TextTable, TRENDS_FILE,
 };
 pub use site::{site_policy, MONTH_FILES, SITE_ROOT_FILES};
 
@@ -135,8 +136,13 @@ impl RenderedFile {
 }
 
 /// The month's report files: `final_report.csv`, `final_report.html`, `chart.html`.
-pub fn render_month(layout: &Layout, summary: &MonthSummary) -> Vec<RenderedFile> {
+pub fn render_month(
+    layout: &Layout,
+    summary: &MonthSummary,
+    info: &ServiceInfo,
+) -> Vec<RenderedFile> {
     let month = summary.month();
+    let nav = MonthNav::new(layout, month);
     vec![
         RenderedFile::csv(
             layout.month_key(month, "final_report.csv"),
@@ -144,9 +150,12 @@ pub fn render_month(layout: &Layout, summary: &MonthSummary) -> Vec<RenderedFile
         ),
         RenderedFile::html(
             layout.month_key(month, "final_report.html"),
-            final_report_html(summary),
+            final_report_html(summary, &nav, info),
         ),
-        RenderedFile::html(layout.month_key(month, "chart.html"), chart_html(summary)),
+        RenderedFile::html(
+            layout.month_key(month, "chart.html"),
+            chart_html(summary, &nav),
+        ),
     ]
 }
 
@@ -414,7 +423,9 @@ impl<'a> ReportSite<'a> {
                     size: o.size,
                 });
             }
-            let page = index_html("Get It Done reports", &entries);
+            let mut header = SiteHeader::from_entries(&self.layout, &entries);
+            header.headline = self.headline(&header).await;
+            let page = index_html("Get It Done reports", &header, &entries);
             let written = self
                 .put(
                     &key,
@@ -441,6 +452,38 @@ impl<'a> ReportSite<'a> {
         Err(PublishError::IndexContended {
             bucket: self.bucket.clone(),
             attempts: INDEX_ATTEMPTS,
+        })
+    }
+
+    /// The latest month's numbers, from its `final_report.csv` (one GET). A month whose
+    /// file cannot be read still gets its links: the header then goes without numbers
+    /// rather than failing the publish.
+    async fn headline(&self, header: &SiteHeader) -> Option<Headline> {
+        let latest = header.months.first()?.month;
+        let key = self.layout.month_key(latest, "final_report.csv");
+        let body = match self.store.get(&self.bucket, &key).await {
+            Ok(object) => object.body,
+            Err(e) => {
+                tracing::warn!(bucket = %self.bucket, %key, error = %e, "the index goes without the latest month's numbers");
+                return None;
+            }
+        };
+        let mut services = Vec::new();
+        for record in csv::Reader::from_reader(body.as_ref()).records() {
+            let record = record.ok()?;
+            let (Some(name), Some(count)) = (record.get(1), record.get(2)) else {
+                return None;
+            };
+            services.push(gid_aggregate::GroupCount {
+                name: render::restore_formula(name).to_owned(),
+                request_count: count.parse().ok()?,
+            });
+        }
+        Some(Headline {
+            month: latest,
+            total_requests: services.iter().map(|g| g.request_count).sum(),
+            services: services.len(),
+            top: services.into_iter().take(3).collect(),
         })
     }
 
@@ -519,8 +562,8 @@ mod tests {
         // January lists the site, February publishes whole meanwhile, then January's
         // listing (without February) comes back.
         let (jan_files, feb_files) = (
-            render_month(&layout, &summary("2019-01")),
-            render_month(&layout, &summary("2019-02")),
+            render_month(&layout, &summary("2019-01"), &ServiceInfo::default()),
+            render_month(&layout, &summary("2019-02"), &ServiceInfo::default()),
         );
         let january = slow.publish(&jan_files);
         let february = async {
@@ -555,11 +598,19 @@ mod tests {
             layout.clone(),
             access(SiteAccess::Acl),
         );
-        site.publish(&render_month(&layout, &summary("2019-01")))
-            .await
-            .unwrap();
+        site.publish(&render_month(
+            &layout,
+            &summary("2019-01"),
+            &ServiceInfo::default(),
+        ))
+        .await
+        .unwrap();
         let report = site
-            .publish(&render_month(&layout, &summary("2019-02")))
+            .publish(&render_month(
+                &layout,
+                &summary("2019-02"),
+                &ServiceInfo::default(),
+            ))
             .await
             .unwrap();
         assert_eq!(report.index_entries, 6);
@@ -705,9 +756,13 @@ mod tests {
         store.inner.create_bucket(&bucket).await.unwrap();
         let layout = Layout::new("{year}/{mon}/").unwrap();
         let site = ReportSite::new(store, bucket, layout.clone(), access(access_mode));
-        site.publish(&render_month(&layout, &summary("2019-01")))
-            .await
-            .err()
+        site.publish(&render_month(
+            &layout,
+            &summary("2019-01"),
+            &ServiceInfo::default(),
+        ))
+        .await
+        .err()
     }
 
     #[tokio::test]
@@ -791,7 +846,11 @@ mod tests {
             access(SiteAccess::Presign),
         );
         let published = site
-            .publish(&render_month(&layout, &summary("2019-01")))
+            .publish(&render_month(
+                &layout,
+                &summary("2019-01"),
+                &ServiceInfo::default(),
+            ))
             .await
             .unwrap();
         let expires = published.links_expire_at.expect("presigned links expire");

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use gid_aggregate::{GroupCount, MonthSummary};
+use gid_core::{Layout, Month};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#1b1b1b}\
@@ -20,6 +21,14 @@ pub fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
     match first {
         Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n') => format!("'{cell}").into(),
         _ => cell.into(),
+    }
+}
+
+/// A cell as it was before [`neutralise_formula`] (for reading gid's own CSVs back).
+pub(crate) fn restore_formula(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if neutralise_formula(rest).len() != rest.len() => rest,
+        _ => cell,
     }
 }
 
@@ -77,13 +86,32 @@ fn page(title: &str, body: Markup) -> String {
 }
 
 fn counts_table(caption: &str, first_header: &str, groups: &[GroupCount], total: u64) -> Markup {
+    counts_table_linked(caption, first_header, groups, total, None)
+}
+
+fn counts_table_linked(
+    caption: &str,
+    first_header: &str,
+    groups: &[GroupCount],
+    total: u64,
+    info: Option<&ServiceInfo>,
+) -> Markup {
     html! {
         table {
             caption { (caption) }
             thead { tr { th { (first_header) } th.n { "request_count" } } }
             tbody {
                 @for g in groups {
-                    tr { td { (g.name) } td.n { (g.request_count) } }
+                    tr {
+                        td {
+                            @if let Some(info) = info {
+                                a href=(info.page_for(&g.name)) rel="external" { (g.name) }
+                            } @else {
+                                (g.name)
+                            }
+                        }
+                        td.n { (g.request_count) }
+                    }
                 }
             }
             tfoot { tr { td { "Total" } td.n { (total) } } }
@@ -91,15 +119,128 @@ fn counts_table(caption: &str, first_header: &str, groups: &[GroupCount], total:
     }
 }
 
-/// `final_report.html`: the per-service table (no border), plus the breakdowns.
-pub fn final_report_html(summary: &MonthSummary) -> String {
+/// The city's information page for each service, linked from the HTML report
+/// (`publish.service_info`, `publish.service_info_default`). URLs are checked (http or
+/// https) when the configuration is loaded; they are escaped when rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// Lower-cased service name → its page, so the table matches however an export
+    /// capitalises a name.
+    pages: std::collections::BTreeMap<String, String>,
+    default: String,
+}
+
+impl ServiceInfo {
+    /// The course's Get It Done page: where every service links without a table.
+    pub const GET_IT_DONE: &'static str = "https://www.sandiego.gov/get-it-done";
+
+    /// Pages by service name (matched without regard to case), and the page of every
+    /// other service.
+    pub fn new<'a>(
+        pages: impl IntoIterator<Item = (&'a String, &'a String)>,
+        default: impl Into<String>,
+    ) -> Self {
+        Self {
+            pages: pages
+                .into_iter()
+                .map(|(name, url)| (name.trim().to_lowercase(), url.clone()))
+                .collect(),
+            default: default.into(),
+        }
+    }
+
+    /// The page a service's name links to.
+    pub fn page_for(&self, service: &str) -> &str {
+        self.pages
+            .get(&service.trim().to_lowercase())
+            .unwrap_or(&self.default)
+    }
+}
+
+impl Default for ServiceInfo {
+    fn default() -> Self {
+        Self::new([], Self::GET_IT_DONE)
+    }
+}
+
+/// Where a month's page sits on the site, for its links: back to the index, and to the
+/// previous and next published month.
+///
+/// The neighbours are links to anchors of `index.html` (`#before-2019-02`,
+/// `#after-2019-02`) rather than to the neighbours' pages: the index is rebuilt from a full
+/// listing on every publish, so its anchors always sit on the month actually published
+/// before or after this one, while a direct link would go stale (or 404) as soon as a
+/// month is published later, or a gap is filled, unless every neighbour's pages were
+/// rewritten too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthNav {
+    month: Month,
+    /// From the page's folder back to the site root (`../../` for `{year}/{mon}/`).
+    root: String,
+}
+
+impl MonthNav {
+    /// The links of `month`'s pages under `layout`.
+    pub fn new(layout: &Layout, month: Month) -> Self {
+        let depth = layout.month_prefix(month).matches('/').count();
+        Self {
+            month,
+            root: "../".repeat(depth),
+        }
+    }
+
+    /// The site index, relative to the month's folder.
+    pub fn index_href(&self) -> String {
+        format!("{}{INDEX_FILE}", self.root)
+    }
+
+    /// The index entry of the month published before this one.
+    pub fn previous_href(&self) -> String {
+        format!("{}{INDEX_FILE}#{}", self.root, before_anchor(self.month))
+    }
+
+    /// The index entry of the month published after this one (the top of the month list
+    /// when none is yet).
+    pub fn next_href(&self) -> String {
+        format!("{}{INDEX_FILE}#{}", self.root, after_anchor(self.month))
+    }
+
+    fn links(&self, siblings: &[(&str, &str)]) -> Markup {
+        html! {
+            nav.months {
+                a href=(self.index_href()) { "All reports" }
+                @for (href, label) in siblings { " · " a href=(href) { (label) } }
+                " · " a href=(self.previous_href()) rel="prev" { "← Previous month" }
+                " · " a href=(self.next_href()) rel="next" { "Next month →" }
+            }
+        }
+    }
+}
+
+const INDEX_FILE: &str = "index.html";
+
+/// The index anchor a month page's "previous month" link targets: on the entry of the
+/// latest month published before `month`.
+fn before_anchor(month: Month) -> String {
+    format!("before-{month}")
+}
+
+/// The index anchor a month page's "next month" link targets: on the entry of the
+/// earliest month published after `month`.
+fn after_anchor(month: Month) -> String {
+    format!("after-{month}")
+}
+
+/// `final_report.html`: the per-service table (no border, each service linked to its
+/// information page), plus the breakdowns.
+pub fn final_report_html(summary: &MonthSummary, nav: &MonthNav, info: &ServiceInfo) -> String {
     let title = format!("Get It Done requests, {}", summary.month);
     page(
         &title,
         html! {
-            p { a href="../../index.html" { "All reports" } " · " a href="chart.html" { "Chart" } }
+            (nav.links(&[("chart.html", "Chart")]))
             h1 { (title) }
-            (counts_table("Requests per service", "service_name", &summary.services, summary.total_requests))
+            (counts_table_linked("Requests per service", "service_name", &summary.services, summary.total_requests, Some(info)))
             @if !summary.by_status.is_empty() {
                 h2 { "By status" }
                 (counts_table("Requests per status", "status", &summary.by_status, summary.total_requests))
@@ -114,7 +255,7 @@ pub fn final_report_html(summary: &MonthSummary) -> String {
 
 /// `chart.html`: a horizontal bar chart of requests per service as inline SVG: no
 /// script, no CDN, renders offline.
-pub fn chart_html(summary: &MonthSummary) -> String {
+pub fn chart_html(summary: &MonthSummary, nav: &MonthNav) -> String {
     const BAR: u32 = 22;
     const GAP: u32 = 6;
     const LABEL: u32 = 260;
@@ -131,7 +272,7 @@ pub fn chart_html(summary: &MonthSummary) -> String {
     page(
         &title,
         html! {
-            p { a href="../../index.html" { "All reports" } " · " a href="final_report.html" { "Table" } }
+            (nav.links(&[("final_report.html", "Table")]))
             h1 { (title) }
             svg xmlns="http://www.w3.org/2000/svg" role="img" width=(LABEL + WIDTH + 80) height=(height)
                 viewBox=(format!("0 0 {} {height}", LABEL + WIDTH + 80)) {
@@ -162,11 +303,16 @@ pub struct TextTable {
 
 /// A page of paragraphs and tables; every cell is escaped. For reports whose columns
 /// are decided by the caller (e.g. the scooter pickups).
-pub fn table_page(title: &str, paragraphs: &[String], tables: &[TextTable]) -> String {
+pub fn table_page(
+    title: &str,
+    nav: &MonthNav,
+    paragraphs: &[String],
+    tables: &[TextTable],
+) -> String {
     page(
         title,
         html! {
-            p { a href="../../index.html" { "All reports" } }
+            (nav.links(&[]))
             h1 { (title) }
             @for text in paragraphs { p { (text) } }
             @for table in tables {
@@ -238,12 +384,172 @@ pub fn index_link_text(key: &str) -> String {
     format!(">{}</a>", html! { (key) }.into_string())
 }
 
-/// `index.html`: every object of the site, as listed.
-pub fn index_html(title: &str, entries: &[IndexEntry]) -> String {
+/// The pages of a month folder that the index header links, with their link text.
+const MONTH_PAGES: &[(&str, &str)] = &[
+    ("final_report.html", "Report"),
+    ("chart.html", "Chart"),
+    ("map.html", "Map"),
+    ("scooter_pickups.html", "Scooter pickups"),
+];
+
+/// The site-wide page of trends across months, linked from the header when published.
+pub const TRENDS_FILE: &str = "trends.html";
+
+/// A page of the site as the index header links it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SitePage {
+    /// The link text.
+    pub label: &'static str,
+    /// Where it points: the same href as the page's row of the listing.
+    pub href: String,
+}
+
+/// A published month and its pages, as the index header lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteMonth {
+    /// The month.
+    pub month: Month,
+    /// Its pages that exist, in [`MONTH_PAGES`] order.
+    pub pages: Vec<SitePage>,
+}
+
+/// The latest month's headline numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Headline {
+    /// The month they are for.
+    pub month: Month,
+    /// Requests in the month.
+    pub total_requests: u64,
+    /// Services with at least one request.
+    pub services: usize,
+    /// The services with the most requests, most first (at most three).
+    pub top: Vec<GroupCount>,
+}
+
+impl Headline {
+    /// The headline of a month's summary.
+    pub fn of(summary: &MonthSummary) -> Self {
+        Self {
+            month: summary.month(),
+            total_requests: summary.total_requests,
+            services: summary.services.len(),
+            top: summary.services.iter().take(3).cloned().collect(),
+        }
+    }
+}
+
+/// What the index shows above its object listing: the months newest first with links to
+/// each one's pages, the latest month's numbers, and the trends page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteHeader {
+    /// Published months, newest first.
+    pub months: Vec<SiteMonth>,
+    /// The latest month's numbers, when they could be read.
+    pub headline: Option<Headline>,
+    /// The trends page, when it is published.
+    pub trends: Option<String>,
+}
+
+impl SiteHeader {
+    /// The header for a listing: a month is listed when at least one of its pages is, and
+    /// only pages that exist are linked (each with its row's href, so a presigned site
+    /// links presigned URLs here too).
+    pub fn from_entries(layout: &Layout, entries: &[IndexEntry]) -> Self {
+        let mut months: std::collections::BTreeMap<Month, Vec<SitePage>> = Default::default();
+        let mut trends = None;
+        for e in entries {
+            if e.key == TRENDS_FILE {
+                trends = Some(e.href.clone());
+                continue;
+            }
+            let Some(month) = layout.month_of_key(&e.key) else {
+                continue;
+            };
+            let file = &e.key[layout.month_prefix(month).len().min(e.key.len())..];
+            if let Some((_, label)) = MONTH_PAGES.iter().find(|(name, _)| *name == file) {
+                months.entry(month).or_default().push(SitePage {
+                    label,
+                    href: e.href.clone(),
+                });
+            }
+        }
+        let months = months
+            .into_iter()
+            .rev()
+            .map(|(month, mut pages)| {
+                pages.sort_by_key(|p| MONTH_PAGES.iter().position(|(_, l)| *l == p.label));
+                SiteMonth { month, pages }
+            })
+            .collect();
+        Self {
+            months,
+            headline: None,
+            trends,
+        }
+    }
+
+    fn render(&self) -> Markup {
+        let newest = self.months.first().map(|m| m.month);
+        let oldest = self.months.last().map(|m| m.month);
+        html! {
+            header {
+                @if let Some(h) = &self.headline {
+                    p.headline {
+                        "Latest month, " strong { (h.month) } ": " (h.total_requests) " requests across "
+                        (h.services) " services"
+                        @if !h.top.is_empty() {
+                            "; most requested: "
+                            @for (i, g) in h.top.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                (g.name) " (" (g.request_count) ")"
+                            }
+                        }
+                        "."
+                    }
+                }
+                @if let Some(href) = &self.trends {
+                    p { a href=(href) { "Trends across months" } }
+                }
+                @if !self.months.is_empty() {
+                    // The newest month's "next" and the oldest's "previous" have no month to
+                    // land on: they land on the list itself.
+                    h2 #months {
+                        @if let Some(m) = newest { span id=(after_anchor(m)) {} }
+                        @if let Some(m) = oldest { span id=(before_anchor(m)) {} }
+                        "Months"
+                    }
+                    ul.months {
+                        @for (i, m) in self.months.iter().enumerate() {
+                            li id=(format!("m-{}", m.month)) {
+                                @if let Some(older) = self.months.get(i + 1) {
+                                    span id=(after_anchor(older.month)) {}
+                                }
+                                @if let Some(newer) = i.checked_sub(1).and_then(|j| self.months.get(j)) {
+                                    span id=(before_anchor(newer.month)) {}
+                                }
+                                strong { (m.month) } ": "
+                                @for (j, p) in m.pages.iter().enumerate() {
+                                    @if j > 0 { " · " }
+                                    a href=(p.href) { (p.label) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `index.html`: the site header (months, the latest numbers, links to every month's
+/// pages), then every object of the site, as listed.
+pub fn index_html(title: &str, header: &SiteHeader, entries: &[IndexEntry]) -> String {
     page(
         title,
         html! {
             h1 { (title) }
+            (header.render())
+            h2 { "Every file" }
             p { (entries.len()) " objects." }
             table {
                 thead { tr { th { "Link" } th { "LastModified" } th.n { "Size" } } }
@@ -264,6 +570,153 @@ pub fn index_html(title: &str, entries: &[IndexEntry]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn layout() -> Layout {
+        Layout::new("{year}/{mon}/").unwrap()
+    }
+
+    fn entry(key: &str) -> IndexEntry {
+        IndexEntry {
+            key: key.into(),
+            href: relative_href(key),
+            last_modified: "2019-02-01T00:00:00Z".parse().unwrap(),
+            size: 10,
+        }
+    }
+
+    /// The `id`s of the index element that holds `anchor`'s span, i.e. the `li` it sits in.
+    fn entry_holding<'p>(page: &'p str, anchor: &str) -> &'p str {
+        let at = page
+            .find(&format!("id=\"{anchor}\""))
+            .unwrap_or_else(|| panic!("no anchor {anchor}: {page}"));
+        let start = page[..at]
+            .rfind("<li ")
+            .or(page[..at].rfind("<h2 "))
+            .unwrap();
+        let end = start + page[start..].find('>').unwrap();
+        &page[start..=end]
+    }
+
+    #[test]
+    fn month_pages_link_the_index_and_the_neighbouring_months_through_its_anchors() {
+        let nav = MonthNav::new(&layout(), "2019-02".parse().unwrap());
+        for page in [
+            final_report_html(&summary("Pothole"), &nav, &ServiceInfo::default()),
+            chart_html(&summary("Pothole"), &nav),
+            table_page("Scooters", &nav, &[], &[]),
+        ] {
+            assert!(page.contains("href=\"../../index.html\""), "{page}");
+            assert!(
+                page.contains("href=\"../../index.html#before-2019-02\""),
+                "{page}"
+            );
+            assert!(
+                page.contains("href=\"../../index.html#after-2019-02\""),
+                "{page}"
+            );
+        }
+        let deeper = Layout::new("reports/{year}/{mm}/").unwrap();
+        let nav = MonthNav::new(&deeper, "2019-02".parse().unwrap());
+        assert_eq!(nav.next_href(), "../../../index.html#after-2019-02");
+    }
+
+    #[test]
+    fn the_index_puts_each_months_neighbour_anchors_on_the_months_actually_published() {
+        // March is missing: January's "next" lands on April, April's "previous" on January.
+        let entries: Vec<IndexEntry> = [
+            "2019/apr/final_report.html",
+            "2019/apr/chart.html",
+            "2019/feb/final_report.html",
+            "2019/jan/final_report.html",
+            "2019/jan/scooter_pickups.html",
+        ]
+        .into_iter()
+        .map(entry)
+        .collect();
+        let header = SiteHeader::from_entries(&layout(), &entries);
+        let page = index_html("Reports", &header, &entries);
+        assert!(entry_holding(&page, "after-2019-01").contains("m-2019-02"));
+        assert!(entry_holding(&page, "after-2019-02").contains("m-2019-04"));
+        assert!(entry_holding(&page, "before-2019-04").contains("m-2019-02"));
+        assert!(entry_holding(&page, "before-2019-02").contains("m-2019-01"));
+        // The ends land on the month list itself.
+        assert!(entry_holding(&page, "after-2019-04").contains("id=\"months\""));
+        assert!(entry_holding(&page, "before-2019-01").contains("id=\"months\""));
+    }
+
+    #[test]
+    fn the_index_header_lists_months_newest_first_linking_only_pages_that_exist() {
+        let entries: Vec<IndexEntry> = [
+            "trends.html",
+            "2019/jan/chart.html",
+            "2019/jan/final_report.html",
+            "2019/jan/scooter_pickups.html",
+            "2019/feb/final_report.html",
+            "2019/feb/final_report.csv",
+            "notes.txt",
+        ]
+        .into_iter()
+        .map(entry)
+        .collect();
+        let mut header = SiteHeader::from_entries(&layout(), &entries);
+        let months: Vec<String> = header.months.iter().map(|m| m.month.to_string()).collect();
+        assert_eq!(months, ["2019-02", "2019-01"]);
+        let jan: Vec<(&str, &str)> = header.months[1]
+            .pages
+            .iter()
+            .map(|p| (p.label, p.href.as_str()))
+            .collect();
+        assert_eq!(
+            jan,
+            [
+                ("Report", "./2019/jan/final_report.html"),
+                ("Chart", "./2019/jan/chart.html"),
+                ("Scooter pickups", "./2019/jan/scooter_pickups.html"),
+            ]
+        );
+        assert_eq!(header.months[0].pages.len(), 1, "February has no chart yet");
+        assert_eq!(header.trends.as_deref(), Some("./trends.html"));
+        header.headline = Some(Headline::of(&summary("<b>Graffiti</b>")));
+        let page = index_html("Reports", &header, &entries);
+        assert!(page.contains("href=\"./trends.html\""), "{page}");
+        assert!(
+            page.contains("3 requests across 2 services; most requested: &lt;b&gt;Graffiti&lt;/b&gt; (2), Pothole (1)"),
+            "{page}"
+        );
+        // The object listing stays below the header, every object in it.
+        assert!(page.contains("7 objects."), "{page}");
+        assert!(page.contains(">notes.txt</a>"), "{page}");
+    }
+
+    #[test]
+    fn each_service_links_to_its_information_page_and_the_rest_to_get_it_done() {
+        let nav = MonthNav::new(&layout(), "2019-01".parse().unwrap());
+        let info = ServiceInfo::new(
+            [(
+                &"pothole".to_owned(),
+                &"https://www.sandiego.gov/pothole?a=1&b=2".to_owned(),
+            )],
+            ServiceInfo::GET_IT_DONE,
+        );
+        let page = final_report_html(&summary("Graffiti"), &nav, &info);
+        assert!(
+            page.contains("<a href=\"https://www.sandiego.gov/pothole?a=1&amp;b=2\" rel=\"external\">Pothole</a>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<a href=\"https://www.sandiego.gov/get-it-done\" rel=\"external\">Graffiti</a>"
+            ),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn csv_cells_read_back_as_they_were_before_neutralising() {
+        for cell in ["=1+1", "Pothole", "'quoted", "-2"] {
+            assert_eq!(restore_formula(&neutralise_formula(cell)), cell);
+        }
+    }
 
     fn summary(name: &str) -> MonthSummary {
         MonthSummary {
@@ -287,9 +740,17 @@ mod tests {
     #[test]
     fn html_pages_escape_user_text() {
         let evil = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
+        let nav = MonthNav::new(&layout(), "2019-01".parse().unwrap());
+        let info = ServiceInfo::new(
+            [(
+                &evil.to_owned(),
+                &"https://x.example/?a=1&b=\"><script>".to_owned(),
+            )],
+            ServiceInfo::GET_IT_DONE,
+        );
         for page in [
-            final_report_html(&summary(evil)),
-            chart_html(&summary(evil)),
+            final_report_html(&summary(evil), &nav, &info),
+            chart_html(&summary(evil), &nav),
         ] {
             assert!(!page.contains("<script>alert"), "{page}");
             assert!(!page.contains("<img"), "{page}");
@@ -312,7 +773,8 @@ mod tests {
             headers: vec!["description".into()],
             rows: vec![vec!["<script>alert(1)</script> \"quoted\"".into()]],
         };
-        let html = table_page("Scooters", &["5 < 6".into()], &[table]);
+        let nav = MonthNav::new(&layout(), "2019-01".parse().unwrap());
+        let html = table_page("Scooters", &nav, &["5 < 6".into()], &[table]);
         assert!(
             !html.contains("<script>alert") && !html.contains("<b>"),
             "{html}"
@@ -372,7 +834,7 @@ mod tests {
             last_modified: "2019-02-01T00:00:00Z".parse().unwrap(),
             size: 2048,
         }];
-        let page = index_html("Reports", &entries);
+        let page = index_html("Reports", &SiteHeader::default(), &entries);
         assert!(page.contains("href=\"./2019/jan/%3Cb%3E.csv\""), "{page}");
         assert!(page.contains("2019/jan/&lt;b&gt;.csv"), "{page}");
         assert!(page.contains("2019-02-01 00:00:00 UTC"));

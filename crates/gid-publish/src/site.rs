@@ -86,7 +86,7 @@ mod tests {
             by_status: vec![],
             by_council_district: vec![],
         };
-        for file in crate::render_month(&layout, &summary) {
+        for file in crate::render_month(&layout, &summary, &crate::ServiceInfo::default()) {
             let name = file.key.as_str().rsplit('/').next().unwrap();
             assert!(MONTH_FILES.contains(&name), "{name} is not in the policy");
         }

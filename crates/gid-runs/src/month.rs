@@ -440,6 +440,12 @@ impl MonthRun {
         }
     }
 
+    /// The service → information page table of the HTML reports.
+    pub(crate) fn service_info(&self) -> gid_publish::ServiceInfo {
+        let p = &self.config.publish;
+        gid_publish::ServiceInfo::new(&p.service_info, p.service_info_default.clone())
+    }
+
     fn site(&self) -> ReportSite<'_> {
         let p = &self.config.publish;
         ReportSite::new(

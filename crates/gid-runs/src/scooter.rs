@@ -15,7 +15,7 @@ use gid_enrich::pickups::{
 };
 use gid_enrich::EnrichError;
 use gid_ingest::IngestError;
-use gid_publish::{table_csv, table_page, RenderedFile, TextTable};
+use gid_publish::{table_csv, table_page, MonthNav, RenderedFile, TextTable};
 use gid_storage::PutOptions;
 use polars_core::prelude::*;
 
@@ -285,6 +285,7 @@ fn render(
     let headers: Vec<String> = CSV_HEADERS.iter().map(|h| h.to_string()).collect();
     let html = table_page(
         &format!("E-scooter pickups, {month}"),
+        &MonthNav::new(layout, month),
         &[
             format!(
                 "{} e-scooter requests; {} with a photo ({} missing), {} photos labelled as showing a scooter, {} descriptions negative.",

@@ -59,7 +59,7 @@ impl StageRun for PublishStage {
             Some(summary) => summary,
             None => run.load_summary(ctx.month).await?,
         };
-        let files = render_month(&run.layout, &summary);
+        let files = render_month(&run.layout, &summary, &run.service_info());
         let published = match run.publish_files(&files).await {
             Err(PublishError::Stopped) => {
                 return Err(run
