@@ -20,5 +20,6 @@ mod operations;
 mod run_summary;
 mod scooter_local;
 mod secrets;
+mod site_languages;
 mod storage_s3;
 mod support_aws;

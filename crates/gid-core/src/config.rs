@@ -206,6 +206,10 @@ pub struct PublishConfig {
     pub service_info: BTreeMap<String, String>,
     /// The information page of every service `service_info` does not name.
     pub service_info_default: String,
+    /// Languages the month pages are published in: `en`, the source, at the usual keys;
+    /// each other one translated through the Translator port under its own folder
+    /// (`es/2019/jan/final_report.html`).
+    pub languages: Vec<String>,
 }
 
 /// Whether `url` can be a link of the public site: http or https, with a host, and no
@@ -223,6 +227,22 @@ fn is_web_url(url: &str) -> bool {
 
 impl PublishConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        let codes_ok = self
+            .languages
+            .iter()
+            .all(|l| (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase()));
+        let mut distinct = self.languages.clone();
+        distinct.sort();
+        distinct.dedup();
+        if !codes_ok
+            || distinct.len() != self.languages.len()
+            || !self.languages.iter().any(|l| l == "en")
+        {
+            return Err(ConfigError::Invalid {
+                key: "publish.languages",
+                expected: "a list of distinct ISO 639-1 codes that includes \"en\" (the pages' source language), e.g. [\"en\", \"es\"]",
+            });
+        }
         let bad = std::iter::once((
             "publish.service_info_default".to_owned(),
             &self.service_info_default,
@@ -1273,7 +1293,7 @@ mod tests {
     }
 
     #[test]
-    fn service_information_pages_must_be_web_urls_and_the_error_names_the_service() {
+    fn service_information_pages_must_be_web_urls_and_languages_include_english() {
         let dir = std::env::temp_dir().join(format!("gid-core-info-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("custom.toml");
@@ -1307,6 +1327,14 @@ mod tests {
         .unwrap();
         let c = Config::load_with_env(Some(&dir), None, Some(&file), env(&[])).unwrap();
         assert_eq!(c.publish.service_info.len(), 1);
+        assert_eq!(c.publish.languages, ["en"]);
+        for languages in ["[\"es\"]", "[\"en\", \"en\"]", "[\"en\", \"es/x\"]"] {
+            std::fs::write(&file, format!("[publish]\nlanguages = {languages}\n")).unwrap();
+            let err = Config::load_with_env(Some(&dir), None, Some(&file), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("publish.languages"), "{languages}: {err}");
+        }
         assert_eq!(
             c.publish.service_info_default,
             "https://www.sandiego.gov/get-it-done"
@@ -1495,7 +1523,7 @@ mod tests {
             err.ends_with(
                 "unknown key publish.watermark: remove it, or use one of access, website, \
                  presign_expires_secs, index_cache_control, report_cache_control, service_info, \
-                 service_info_default"
+                 service_info_default, languages"
             ),
             "{err}"
         );

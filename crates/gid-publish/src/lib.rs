@@ -32,6 +32,7 @@ pub use render::{
     neutralise_formula, relative_href, table_csv, table_page, Headline, IndexEntry, MonthNav,
     ServiceInfo, SiteHeader, SiteMonth, SitePage, TextTable, TRENDS_FILE,
 };
+pub use render::{lang_folder, PageText, SOURCE_LANG};
 pub use site::{site_policy, MONTH_FILES, SITE_ROOT_FILES};
 
 /// The key of the site index at the bucket root.
@@ -135,28 +136,40 @@ impl RenderedFile {
     }
 }
 
-/// The month's report files: `final_report.csv`, `final_report.html`, `chart.html`.
+/// The month's report files: `final_report.csv`, `final_report.html`, `chart.html`, and
+/// the two pages again under each other language's folder (`es/2019/jan/chart.html`), one
+/// per [`PageText`] of `texts` (English first; the CSV is data and stays one file).
 pub fn render_month(
     layout: &Layout,
     summary: &MonthSummary,
     info: &ServiceInfo,
+    texts: &[PageText],
 ) -> Vec<RenderedFile> {
     let month = summary.month();
-    let nav = MonthNav::new(layout, month);
-    vec![
-        RenderedFile::csv(
-            layout.month_key(month, "final_report.csv"),
-            final_report_csv(summary),
-        ),
-        RenderedFile::html(
-            layout.month_key(month, "final_report.html"),
-            final_report_html(summary, &nav, info),
-        ),
-        RenderedFile::html(
-            layout.month_key(month, "chart.html"),
-            chart_html(summary, &nav),
-        ),
-    ]
+    let langs: Vec<String> = texts.iter().map(|t| t.lang().to_owned()).collect();
+    let mut files = vec![RenderedFile::csv(
+        layout.month_key(month, "final_report.csv"),
+        final_report_csv(summary),
+    )];
+    for text in texts {
+        let nav = MonthNav::new(layout, month).in_language(text.lang(), &langs);
+        files.push(RenderedFile::html(
+            page_key(layout, month, text.lang(), "final_report.html"),
+            final_report_html(summary, &nav, info, text),
+        ));
+        files.push(RenderedFile::html(
+            page_key(layout, month, text.lang(), "chart.html"),
+            chart_html(summary, &nav, text),
+        ));
+    }
+    files
+}
+
+/// Where a month's page in `lang` goes: `2019/jan/chart.html`, `es/2019/jan/chart.html`.
+pub fn page_key(layout: &Layout, month: gid_core::Month, lang: &str, file: &str) -> ObjectKey {
+    let key = layout.month_key(month, file);
+    ObjectKey::new(format!("{}{key}", lang_folder(lang)))
+        .expect("a language code and a month key make a valid key")
 }
 
 /// How published objects are made readable, and their caching.
@@ -562,8 +575,18 @@ mod tests {
         // January lists the site, February publishes whole meanwhile, then January's
         // listing (without February) comes back.
         let (jan_files, feb_files) = (
-            render_month(&layout, &summary("2019-01"), &ServiceInfo::default()),
-            render_month(&layout, &summary("2019-02"), &ServiceInfo::default()),
+            render_month(
+                &layout,
+                &summary("2019-01"),
+                &ServiceInfo::default(),
+                &[PageText::english()],
+            ),
+            render_month(
+                &layout,
+                &summary("2019-02"),
+                &ServiceInfo::default(),
+                &[PageText::english()],
+            ),
         );
         let january = slow.publish(&jan_files);
         let february = async {
@@ -602,6 +625,7 @@ mod tests {
             &layout,
             &summary("2019-01"),
             &ServiceInfo::default(),
+            &[PageText::english()],
         ))
         .await
         .unwrap();
@@ -610,6 +634,7 @@ mod tests {
                 &layout,
                 &summary("2019-02"),
                 &ServiceInfo::default(),
+                &[PageText::english()],
             ))
             .await
             .unwrap();
@@ -760,6 +785,7 @@ mod tests {
             &layout,
             &summary("2019-01"),
             &ServiceInfo::default(),
+            &[PageText::english()],
         ))
         .await
         .err()
@@ -850,6 +876,7 @@ mod tests {
                 &layout,
                 &summary("2019-01"),
                 &ServiceInfo::default(),
+                &[PageText::english()],
             ))
             .await
             .unwrap();

@@ -70,13 +70,22 @@ pub fn final_report_csv(summary: &MonthSummary) -> Vec<u8> {
 }
 
 fn page(title: &str, body: Markup) -> String {
+    page_in(SOURCE_LANG, &[], title, body)
+}
+
+/// A page in `lang`, naming its versions in every language (`hreflang`, itself included,
+/// as search engines expect).
+fn page_in(lang: &str, alternates: &[(String, String)], title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(lang) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
+                @for (code, href) in alternates {
+                    link rel="alternate" hreflang=(code) href=(href);
+                }
                 style { (PreEscaped(STYLE)) }
             }
             body { (body) }
@@ -85,12 +94,19 @@ fn page(title: &str, body: Markup) -> String {
     .into_string()
 }
 
-fn counts_table(caption: &str, first_header: &str, groups: &[GroupCount], total: u64) -> Markup {
-    counts_table_linked(caption, first_header, groups, total, None)
+fn counts_table(
+    text: &PageText,
+    caption: &'static str,
+    first_header: &str,
+    groups: &[GroupCount],
+    total: u64,
+) -> Markup {
+    counts_table_linked(text, caption, first_header, groups, total, None)
 }
 
 fn counts_table_linked(
-    caption: &str,
+    text: &PageText,
+    caption: &'static str,
     first_header: &str,
     groups: &[GroupCount],
     total: u64,
@@ -98,14 +114,14 @@ fn counts_table_linked(
 ) -> Markup {
     html! {
         table {
-            caption { (caption) }
+            caption { (text.t(caption)) }
             thead { tr { th { (first_header) } th.n { "request_count" } } }
             tbody {
                 @for g in groups {
                     tr {
                         td {
                             @if let Some(info) = info {
-                                a href=(info.page_for(&g.name)) rel="external" { (g.name) }
+                                a href=(info.page_for(&g.name)) rel="external" { (text.service(&g.name)) }
                             } @else {
                                 (g.name)
                             }
@@ -114,7 +130,7 @@ fn counts_table_linked(
                     }
                 }
             }
-            tfoot { tr { td { "Total" } td.n { (total) } } }
+            tfoot { tr { td { (text.t("Total")) } td.n { (total) } } }
         }
     }
 }
@@ -175,45 +191,177 @@ impl Default for ServiceInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonthNav {
     month: Month,
-    /// From the page's folder back to the site root (`../../` for `{year}/{mon}/`).
-    root: String,
+    /// The month's folder (`2019/jan/`).
+    folder: String,
+    /// The language of the page, and every language the site publishes.
+    lang: String,
+    langs: Vec<String>,
 }
 
 impl MonthNav {
-    /// The links of `month`'s pages under `layout`.
+    /// The links of `month`'s pages under `layout`, in English only.
     pub fn new(layout: &Layout, month: Month) -> Self {
-        let depth = layout.month_prefix(month).matches('/').count();
         Self {
             month,
-            root: "../".repeat(depth),
+            folder: layout.month_prefix(month),
+            lang: SOURCE_LANG.to_owned(),
+            langs: vec![SOURCE_LANG.to_owned()],
         }
+    }
+
+    /// The page in `lang`, on a site published in `langs` (whose versions it links).
+    pub fn in_language(mut self, lang: &str, langs: &[String]) -> Self {
+        self.lang = lang.to_owned();
+        self.langs = langs.to_vec();
+        self
+    }
+
+    /// From the page's folder back to the site root (`../../` for `{year}/{mon}/`,
+    /// one more under a language's folder).
+    fn root(&self) -> String {
+        "../"
+            .repeat(self.folder.matches('/').count() + lang_folder(&self.lang).matches('/').count())
     }
 
     /// The site index, relative to the month's folder.
     pub fn index_href(&self) -> String {
-        format!("{}{INDEX_FILE}", self.root)
+        format!("{}{INDEX_FILE}", self.root())
     }
 
     /// The index entry of the month published before this one.
     pub fn previous_href(&self) -> String {
-        format!("{}{INDEX_FILE}#{}", self.root, before_anchor(self.month))
+        format!("{}{INDEX_FILE}#{}", self.root(), before_anchor(self.month))
     }
 
     /// The index entry of the month published after this one (the top of the month list
     /// when none is yet).
     pub fn next_href(&self) -> String {
-        format!("{}{INDEX_FILE}#{}", self.root, after_anchor(self.month))
+        format!("{}{INDEX_FILE}#{}", self.root(), after_anchor(self.month))
     }
 
-    fn links(&self, siblings: &[(&str, &str)]) -> Markup {
+    /// `file` of this month in every language of the site (relative hrefs).
+    fn alternates(&self, file: &str) -> Vec<(String, String)> {
+        if self.langs.len() < 2 {
+            return Vec::new();
+        }
+        let root = self.root();
+        self.langs
+            .iter()
+            .map(|l| {
+                (
+                    l.clone(),
+                    format!("{root}{}{}{file}", lang_folder(l), self.folder),
+                )
+            })
+            .collect()
+    }
+
+    fn links(&self, text: &PageText, file: &str, siblings: &[(&str, &'static str)]) -> Markup {
+        let others: Vec<(String, String)> = self
+            .alternates(file)
+            .into_iter()
+            .filter(|(l, _)| *l != self.lang)
+            .collect();
         html! {
             nav.months {
-                a href=(self.index_href()) { "All reports" }
-                @for (href, label) in siblings { " · " a href=(href) { (label) } }
-                " · " a href=(self.previous_href()) rel="prev" { "← Previous month" }
-                " · " a href=(self.next_href()) rel="next" { "Next month →" }
+                a href=(self.index_href()) { (text.t("All reports")) }
+                @for (href, label) in siblings { " · " a href=(href) { (text.t(label)) } }
+                " · " a href=(self.previous_href()) rel="prev" { "← " (text.t("Previous month")) }
+                " · " a href=(self.next_href()) rel="next" { (text.t("Next month")) " →" }
+                @for (lang, href) in &others {
+                    " · " a href=(href) hreflang=(lang) lang=(lang) { (language_name(lang)) }
+                }
             }
         }
+    }
+
+    fn page(&self, file: &str, title: &str, body: Markup) -> String {
+        page_in(&self.lang, &self.alternates(file), title, body)
+    }
+}
+
+/// The language the site is written in; other languages are translated from it.
+pub const SOURCE_LANG: &str = "en";
+
+/// The folder a language's pages live under: none for English, `es/` for Spanish.
+pub fn lang_folder(lang: &str) -> String {
+    if lang == SOURCE_LANG {
+        String::new()
+    } else {
+        format!("{lang}/")
+    }
+}
+
+/// A language as its own speakers name it (the link to a page's version in it).
+fn language_name(lang: &str) -> &str {
+    match lang {
+        "en" => "English",
+        "es" => "Español",
+        other => other,
+    }
+}
+
+/// The fixed text of the site's pages in one language, with the service names in it.
+/// English is the source; another language's text comes from the Translator port (the
+/// caller translates [`PageText::PHRASES`] and the month's service names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageText {
+    lang: String,
+    phrases: std::collections::BTreeMap<&'static str, String>,
+    services: std::collections::BTreeMap<String, String>,
+}
+
+impl PageText {
+    /// Every fixed phrase of the month pages, in English.
+    pub const PHRASES: &'static [&'static str] = &[
+        "All reports",
+        "Chart",
+        "Table",
+        "Previous month",
+        "Next month",
+        "Requests",
+        "Requests per service",
+        "Requests per status",
+        "Requests per council district",
+        "By status",
+        "By council district",
+        "Total",
+        "Total requests",
+        "None.",
+    ];
+
+    /// The English text (no translation).
+    pub fn english() -> Self {
+        Self::translated(SOURCE_LANG, Default::default(), Default::default())
+    }
+
+    /// Text in `lang`: English phrase → translation, English service name → translation.
+    /// Anything missing stays in English.
+    pub fn translated(
+        lang: &str,
+        phrases: std::collections::BTreeMap<&'static str, String>,
+        services: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            lang: lang.to_owned(),
+            phrases,
+            services,
+        }
+    }
+
+    /// The language code (`en`, `es`).
+    pub fn lang(&self) -> &str {
+        &self.lang
+    }
+
+    /// A fixed phrase in this language.
+    pub fn t<'a>(&'a self, english: &'a str) -> &'a str {
+        self.phrases.get(english).map_or(english, String::as_str)
+    }
+
+    /// A service name in this language.
+    pub fn service<'a>(&'a self, name: &'a str) -> &'a str {
+        self.services.get(name).map_or(name, String::as_str)
     }
 }
 
@@ -233,21 +381,32 @@ fn after_anchor(month: Month) -> String {
 
 /// `final_report.html`: the per-service table (no border, each service linked to its
 /// information page), plus the breakdowns.
-pub fn final_report_html(summary: &MonthSummary, nav: &MonthNav, info: &ServiceInfo) -> String {
-    let title = format!("Get It Done requests, {}", summary.month);
-    page(
+pub fn final_report_html(
+    summary: &MonthSummary,
+    nav: &MonthNav,
+    info: &ServiceInfo,
+    text: &PageText,
+) -> String {
+    // "Get It Done" is the service's name, never translated.
+    let title = if text.lang() == SOURCE_LANG {
+        format!("Get It Done requests, {}", summary.month)
+    } else {
+        format!("{} (Get It Done), {}", text.t("Requests"), summary.month)
+    };
+    nav.page(
+        "final_report.html",
         &title,
         html! {
-            (nav.links(&[("chart.html", "Chart")]))
+            (nav.links(text, "final_report.html", &[("chart.html", "Chart")]))
             h1 { (title) }
-            (counts_table_linked("Requests per service", "service_name", &summary.services, summary.total_requests, Some(info)))
+            (counts_table_linked(text, "Requests per service", "service_name", &summary.services, summary.total_requests, Some(info)))
             @if !summary.by_status.is_empty() {
-                h2 { "By status" }
-                (counts_table("Requests per status", "status", &summary.by_status, summary.total_requests))
+                h2 { (text.t("By status")) }
+                (counts_table(text, "Requests per status", "status", &summary.by_status, summary.total_requests))
             }
             @if !summary.by_council_district.is_empty() {
-                h2 { "By council district" }
-                (counts_table("Requests per council district", "council_district", &summary.by_council_district, summary.total_requests))
+                h2 { (text.t("By council district")) }
+                (counts_table(text, "Requests per council district", "council_district", &summary.by_council_district, summary.total_requests))
             }
         },
     )
@@ -255,7 +414,7 @@ pub fn final_report_html(summary: &MonthSummary, nav: &MonthNav, info: &ServiceI
 
 /// `chart.html`: a horizontal bar chart of requests per service as inline SVG: no
 /// script, no CDN, renders offline.
-pub fn chart_html(summary: &MonthSummary, nav: &MonthNav) -> String {
+pub fn chart_html(summary: &MonthSummary, nav: &MonthNav, text: &PageText) -> String {
     const BAR: u32 = 22;
     const GAP: u32 = 6;
     const LABEL: u32 = 260;
@@ -268,11 +427,12 @@ pub fn chart_html(summary: &MonthSummary, nav: &MonthNav) -> String {
         .unwrap_or(1)
         .max(1);
     let height = (summary.services.len() as u32) * (BAR + GAP) + GAP;
-    let title = format!("Requests per service, {}", summary.month);
-    page(
+    let title = format!("{}, {}", text.t("Requests per service"), summary.month);
+    nav.page(
+        "chart.html",
         &title,
         html! {
-            (nav.links(&[("final_report.html", "Table")]))
+            (nav.links(text, "chart.html", &[("final_report.html", "Table")]))
             h1 { (title) }
             svg xmlns="http://www.w3.org/2000/svg" role="img" width=(LABEL + WIDTH + 80) height=(height)
                 viewBox=(format!("0 0 {} {height}", LABEL + WIDTH + 80)) {
@@ -280,12 +440,12 @@ pub fn chart_html(summary: &MonthSummary, nav: &MonthNav) -> String {
                 @for (i, g) in summary.services.iter().enumerate() {
                     @let y = GAP + i as u32 * (BAR + GAP);
                     @let w = ((g.request_count as f64 / max as f64) * f64::from(WIDTH)).round().max(1.0);
-                    text x=(LABEL - 8) y=(y + BAR / 2 + 5) text-anchor="end" font-size="13" { (g.name) }
-                    rect x=(LABEL) y=(y) width=(w) height=(BAR) fill="#2b6cb0" { title { (g.name) ": " (g.request_count) } }
+                    text x=(LABEL - 8) y=(y + BAR / 2 + 5) text-anchor="end" font-size="13" { (text.service(&g.name)) }
+                    rect x=(LABEL) y=(y) width=(w) height=(BAR) fill="#2b6cb0" { title { (text.service(&g.name)) ": " (g.request_count) } }
                     text x=(f64::from(LABEL) + w + 6.0) y=(y + BAR / 2 + 5) font-size="13" { (g.request_count) }
                 }
             }
-            p { "Total requests: " (summary.total_requests) }
+            p { (text.t("Total requests")) ": " (summary.total_requests) }
         },
     )
 }
@@ -303,22 +463,28 @@ pub struct TextTable {
 
 /// A page of paragraphs and tables; every cell is escaped. For reports whose columns
 /// are decided by the caller (e.g. the scooter pickups).
+/// `file` is the page's file name in the month folder (for its links to its versions in
+/// other languages); `text` supplies the navigation's words, while the title, paragraphs
+/// and tables come already in the page's language.
 pub fn table_page(
+    file: &str,
     title: &str,
     nav: &MonthNav,
+    text: &PageText,
     paragraphs: &[String],
     tables: &[TextTable],
 ) -> String {
-    page(
+    nav.page(
+        file,
         title,
         html! {
-            (nav.links(&[]))
+            (nav.links(text, file, &[]))
             h1 { (title) }
             @for text in paragraphs { p { (text) } }
             @for table in tables {
                 h2 { (table.caption) }
                 @if table.rows.is_empty() {
-                    p { "None." }
+                    p { (text.t("None.")) }
                 } @else {
                     table {
                         thead { tr { @for h in &table.headers { th { (h) } } } }
@@ -400,6 +566,8 @@ pub const TRENDS_FILE: &str = "trends.html";
 pub struct SitePage {
     /// The link text.
     pub label: &'static str,
+    /// The page's language when it is a translation (`es`), `None` for the English page.
+    pub lang: Option<String>,
     /// Where it points: the same href as the page's row of the listing.
     pub href: String,
 }
@@ -462,13 +630,25 @@ impl SiteHeader {
                 trends = Some(e.href.clone());
                 continue;
             }
-            let Some(month) = layout.month_of_key(&e.key) else {
+            // A translation lives under its language's folder: `es/2019/jan/chart.html`.
+            let (lang, key) = match e.key.split_once('/') {
+                Some((lang, rest))
+                    if (2..=3).contains(&lang.len())
+                        && lang.bytes().all(|b| b.is_ascii_lowercase())
+                        && layout.month_of_key(rest).is_some() =>
+                {
+                    (Some(lang.to_owned()), rest)
+                }
+                _ => (None, e.key.as_str()),
+            };
+            let Some(month) = layout.month_of_key(key) else {
                 continue;
             };
-            let file = &e.key[layout.month_prefix(month).len().min(e.key.len())..];
+            let file = &key[layout.month_prefix(month).len().min(key.len())..];
             if let Some((_, label)) = MONTH_PAGES.iter().find(|(name, _)| *name == file) {
                 months.entry(month).or_default().push(SitePage {
                     label,
+                    lang,
                     href: e.href.clone(),
                 });
             }
@@ -477,7 +657,12 @@ impl SiteHeader {
             .into_iter()
             .rev()
             .map(|(month, mut pages)| {
-                pages.sort_by_key(|p| MONTH_PAGES.iter().position(|(_, l)| *l == p.label));
+                pages.sort_by_key(|p| {
+                    (
+                        p.lang.clone(),
+                        MONTH_PAGES.iter().position(|(_, l)| *l == p.label),
+                    )
+                });
                 SiteMonth { month, pages }
             })
             .collect();
@@ -530,7 +715,14 @@ impl SiteHeader {
                                 strong { (m.month) } ": "
                                 @for (j, p) in m.pages.iter().enumerate() {
                                     @if j > 0 { " · " }
-                                    a href=(p.href) { (p.label) }
+                                    @if let Some(lang) = &p.lang {
+                                        @if j.checked_sub(1).and_then(|k| m.pages.get(k)).is_none_or(|before| before.lang != p.lang) {
+                                            (lang) ": "
+                                        }
+                                        a href=(p.href) hreflang=(lang) { (p.label) }
+                                    } @else {
+                                        a href=(p.href) { (p.label) }
+                                    }
                                 }
                             }
                         }
@@ -601,9 +793,14 @@ mod tests {
     fn month_pages_link_the_index_and_the_neighbouring_months_through_its_anchors() {
         let nav = MonthNav::new(&layout(), "2019-02".parse().unwrap());
         for page in [
-            final_report_html(&summary("Pothole"), &nav, &ServiceInfo::default()),
-            chart_html(&summary("Pothole"), &nav),
-            table_page("Scooters", &nav, &[], &[]),
+            final_report_html(
+                &summary("Pothole"),
+                &nav,
+                &ServiceInfo::default(),
+                &PageText::english(),
+            ),
+            chart_html(&summary("Pothole"), &nav, &PageText::english()),
+            table_page("p.html", "Scooters", &nav, &PageText::english(), &[], &[]),
         ] {
             assert!(page.contains("href=\"../../index.html\""), "{page}");
             assert!(
@@ -698,7 +895,7 @@ mod tests {
             )],
             ServiceInfo::GET_IT_DONE,
         );
-        let page = final_report_html(&summary("Graffiti"), &nav, &info);
+        let page = final_report_html(&summary("Graffiti"), &nav, &info, &PageText::english());
         assert!(
             page.contains("<a href=\"https://www.sandiego.gov/pothole?a=1&amp;b=2\" rel=\"external\">Pothole</a>"),
             "{page}"
@@ -707,6 +904,87 @@ mod tests {
             page.contains(
                 "<a href=\"https://www.sandiego.gov/get-it-done\" rel=\"external\">Graffiti</a>"
             ),
+            "{page}"
+        );
+    }
+
+    fn spanish() -> PageText {
+        PageText::translated(
+            "es",
+            [
+                ("Total requests", "Solicitudes totales".to_owned()),
+                ("Next month", "Mes siguiente".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            [("Pothole".to_owned(), "Bache <b>".to_owned())]
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn translated_pages_carry_their_language_the_translations_and_hreflang_links_to_each_version() {
+        let langs = ["en".to_owned(), "es".to_owned()];
+        let es = MonthNav::new(&layout(), "2019-01".parse().unwrap()).in_language("es", &langs);
+        let page = chart_html(&summary("Graffiti"), &es, &spanish());
+        assert!(page.contains("<html lang=\"es\">"), "{page}");
+        assert!(page.contains("Solicitudes totales: 3"), "{page}");
+        assert!(page.contains("Mes siguiente →"), "{page}");
+        // Translated service names are escaped like any other text.
+        assert!(
+            page.contains("Bache &lt;b&gt;") && !page.contains("<b>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<link rel=\"alternate\" hreflang=\"en\" href=\"../../../2019/jan/chart.html\">"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<link rel=\"alternate\" hreflang=\"es\" href=\"../../../es/2019/jan/chart.html\">"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("href=\"../../../index.html#after-2019-01\""),
+            "{page}"
+        );
+        let en = MonthNav::new(&layout(), "2019-01".parse().unwrap()).in_language("en", &langs);
+        let page = final_report_html(
+            &summary("Graffiti"),
+            &en,
+            &ServiceInfo::default(),
+            &PageText::english(),
+        );
+        assert!(page.contains("<html lang=\"en\">"), "{page}");
+        assert!(
+            page.contains("<a href=\"../../es/2019/jan/final_report.html\" hreflang=\"es\" lang=\"es\">Español</a>"),
+            "{page}"
+        );
+        // A site in one language names no alternates.
+        let only = MonthNav::new(&layout(), "2019-01".parse().unwrap());
+        let page = chart_html(&summary("Graffiti"), &only, &PageText::english());
+        assert!(!page.contains("hreflang"), "{page}");
+    }
+
+    #[test]
+    fn the_index_header_links_each_months_translated_pages() {
+        let entries: Vec<IndexEntry> = [
+            "2019/jan/final_report.html",
+            "es/2019/jan/final_report.html",
+            "es/2019/jan/chart.html",
+            "es/notes.txt",
+        ]
+        .into_iter()
+        .map(entry)
+        .collect();
+        let header = SiteHeader::from_entries(&layout(), &entries);
+        let page = index_html("Reports", &header, &entries);
+        assert!(
+            page.contains("<a href=\"./2019/jan/final_report.html\">Report</a> · es: <a href=\"./es/2019/jan/final_report.html\" hreflang=\"es\">Report</a> · <a href=\"./es/2019/jan/chart.html\" hreflang=\"es\">Chart</a>"),
             "{page}"
         );
     }
@@ -749,8 +1027,8 @@ mod tests {
             ServiceInfo::GET_IT_DONE,
         );
         for page in [
-            final_report_html(&summary(evil), &nav, &info),
-            chart_html(&summary(evil), &nav),
+            final_report_html(&summary(evil), &nav, &info, &PageText::english()),
+            chart_html(&summary(evil), &nav, &PageText::english()),
         ] {
             assert!(!page.contains("<script>alert"), "{page}");
             assert!(!page.contains("<img"), "{page}");
@@ -774,7 +1052,14 @@ mod tests {
             rows: vec![vec!["<script>alert(1)</script> \"quoted\"".into()]],
         };
         let nav = MonthNav::new(&layout(), "2019-01".parse().unwrap());
-        let html = table_page("Scooters", &nav, &["5 < 6".into()], &[table]);
+        let html = table_page(
+            "p.html",
+            "Scooters",
+            &nav,
+            &PageText::english(),
+            &["5 < 6".into()],
+            &[table],
+        );
         assert!(
             !html.contains("<script>alert") && !html.contains("<b>"),
             "{html}"

@@ -7,8 +7,17 @@ use gid_core::{BucketName, Layout};
 /// Files at the site's root that the public reads.
 pub const SITE_ROOT_FILES: &[&str] = &[crate::INDEX_KEY];
 
-/// The files each month's folder holds ([`crate::render_month`] writes exactly these).
-pub const MONTH_FILES: &[&str] = &["final_report.csv", "final_report.html", "chart.html"];
+/// The files each month's folder holds ([`crate::render_month`] writes the first three,
+/// scooter-pickups the last two). A translation's folder (`es/2019/jan/`) is covered by
+/// the same resources: IAM's `*` matches `/` too, so `*/*/chart.html` matches
+/// `es/2019/jan/chart.html`.
+pub const MONTH_FILES: &[&str] = &[
+    "final_report.csv",
+    "final_report.html",
+    "chart.html",
+    "scooter_pickups.csv",
+    "scooter_pickups.html",
+];
 
 /// The bucket policy for `bucket`'s site under `layout`: one statement allowing
 /// `s3:GetObject` to everyone on the root files and on the month files under any month
@@ -65,7 +74,9 @@ mod tests {
                 "arn:aws:s3:::gid-reports/index.html",
                 "arn:aws:s3:::gid-reports/*/*/final_report.csv",
                 "arn:aws:s3:::gid-reports/*/*/final_report.html",
-                "arn:aws:s3:::gid-reports/*/*/chart.html"
+                "arn:aws:s3:::gid-reports/*/*/chart.html",
+                "arn:aws:s3:::gid-reports/*/*/scooter_pickups.csv",
+                "arn:aws:s3:::gid-reports/*/*/scooter_pickups.html"
             ])
         );
         let nested = Layout::new("reports/{year}-{mm}/").unwrap();
@@ -86,9 +97,60 @@ mod tests {
             by_status: vec![],
             by_council_district: vec![],
         };
-        for file in crate::render_month(&layout, &summary, &crate::ServiceInfo::default()) {
-            let name = file.key.as_str().rsplit('/').next().unwrap();
-            assert!(MONTH_FILES.contains(&name), "{name} is not in the policy");
+        let bucket = BucketName::new("gid-reports").unwrap();
+        let policy: serde_json::Value =
+            serde_json::from_str(&site_policy(&bucket, &layout, "aws")).unwrap();
+        let resources: Vec<&str> = policy["Statement"][0]["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        let texts = [
+            crate::PageText::english(),
+            crate::PageText::translated("es", Default::default(), Default::default()),
+        ];
+        let files = crate::render_month(&layout, &summary, &crate::ServiceInfo::default(), &texts);
+        assert!(files
+            .iter()
+            .any(|f| f.key.as_str() == "es/2019/jan/chart.html"));
+        let readable = |key: &str| {
+            let arn = format!("arn:aws:s3:::gid-reports/{key}");
+            resources.iter().any(|r| iam_matches(r, &arn))
+        };
+        for file in &files {
+            assert!(
+                readable(file.key.as_str()),
+                "{} is not in the policy",
+                file.key
+            );
         }
+        for key in [
+            "2019/jan/scooter_pickups.html",
+            "es/2019/jan/scooter_pickups.html",
+        ] {
+            assert!(readable(key), "{key} is not in the policy");
+        }
+        assert!(!readable("2019/jan/summary.json.bak"));
+    }
+
+    /// IAM's `*` (any run of characters, `/` included), the only wildcard the policy uses.
+    fn iam_matches(pattern: &str, value: &str) -> bool {
+        let mut parts = pattern.split('*');
+        let first = parts.next().unwrap_or("");
+        let Some(mut rest) = value.strip_prefix(first) else {
+            return false;
+        };
+        let parts: Vec<&str> = parts.collect();
+        for (i, part) in parts.iter().enumerate() {
+            if i == parts.len() - 1 {
+                return rest.ends_with(part);
+            }
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        rest.is_empty()
     }
 }

@@ -95,6 +95,18 @@ pub enum StageError {
     },
     #[error("stopped by {reason} before it finished; rerun the same command to resume")]
     Interrupted { reason: StopReason },
+    /// The pages of `publish.languages` other than English could not be translated.
+    #[cfg(feature = "enrich")]
+    #[error("translating the {month} pages into `{lang}`: {source}; check the engine with `gid-admin translate --to {lang} \"Pothole\"`, or remove \"{lang}\" from publish.languages")]
+    Translate {
+        month: Month,
+        lang: String,
+        #[source]
+        source: gid_enrich::EnrichError,
+    },
+    /// `publish.languages` asks for translated pages from a build without engines.
+    #[error("publish.languages asks for {langs} pages, but this build of gid has no translation engine: set publish.languages = [\"en\"]")]
+    NoTranslator { langs: String },
     #[error("no {what} for {month} at s3://{bucket}/{key}: run --stage {needs} first (or run without --stage)")]
     MissingInput {
         what: &'static str,
@@ -363,6 +375,10 @@ pub struct MonthRun {
     /// Months of this process publishing at once take turns: the index protocol stays
     /// correct without it (see `ReportSite::rebuild_index`), but each would rebuild it again.
     site_lock: tokio::sync::Mutex<()>,
+    /// Translates the pages of `publish.languages` other than English (set by the
+    /// binaries that publish when there are any: [`MonthRun::with_translator`]).
+    #[cfg(feature = "enrich")]
+    translator: Option<Arc<dyn gid_enrich::ports::Translator>>,
 }
 
 impl MonthRun {
@@ -389,7 +405,17 @@ impl MonthRun {
             thresholds,
             topic_prefix,
             site_lock: tokio::sync::Mutex::new(()),
+            #[cfg(feature = "enrich")]
+            translator: None,
         })
+    }
+
+    /// Translates the pages into `publish.languages` other than English with `translator`
+    /// (Apertium or Amazon Translate, chosen as the enrich engines are).
+    #[cfg(feature = "enrich")]
+    pub fn with_translator(mut self, translator: Arc<dyn gid_enrich::ports::Translator>) -> Self {
+        self.translator = Some(translator);
+        self
     }
 
     /// Stops at the next safe point once `shutdown` is requested.

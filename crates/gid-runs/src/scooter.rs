@@ -15,7 +15,7 @@ use gid_enrich::pickups::{
 };
 use gid_enrich::EnrichError;
 use gid_ingest::IngestError;
-use gid_publish::{table_csv, table_page, MonthNav, RenderedFile, TextTable};
+use gid_publish::{page_key, table_csv, table_page, MonthNav, PageText, RenderedFile, TextTable};
 use gid_storage::PutOptions;
 use polars_core::prelude::*;
 
@@ -273,35 +273,66 @@ fn row_cells(r: &EnrichedRequest) -> Vec<String> {
     ]
 }
 
+/// The pickups page's own sentences (English), translated with the site's other text.
+fn page_sentences(month: Month, o: &ScooterOutcome) -> [String; 5] {
+    [
+        format!("E-scooter pickups, {month}"),
+        format!(
+            "{} e-scooter requests; {} with a photo ({} missing), {} photos labelled as showing a scooter, {} descriptions negative.",
+            o.requests, o.with_photo, o.missing_photos, o.scooter_photos, o.negative
+        ),
+        format!("Pickups (a scooter in the photo and a negative description): {}.", o.pickups),
+        "Pickups".to_owned(),
+        "Every e-scooter request analysed".to_owned(),
+    ]
+}
+
 fn render(
     layout: &gid_core::Layout,
     month: Month,
     rows: &[EnrichedRequest],
     o: &ScooterOutcome,
+    texts: &[(PageText, BTreeMap<String, String>)],
 ) -> Vec<RenderedFile> {
+    const PAGE: &str = "scooter_pickups.html";
     let pickups: Vec<Vec<String>> = rows.iter().filter(|r| r.pickup).map(row_cells).collect();
     let all: Vec<Vec<String>> = rows.iter().map(row_cells).collect();
     let csv = table_csv(&CSV_HEADERS, &pickups);
     let headers: Vec<String> = CSV_HEADERS.iter().map(|h| h.to_string()).collect();
-    let html = table_page(
-        &format!("E-scooter pickups, {month}"),
-        &MonthNav::new(layout, month),
-        &[
-            format!(
-                "{} e-scooter requests; {} with a photo ({} missing), {} photos labelled as showing a scooter, {} descriptions negative.",
-                o.requests, o.with_photo, o.missing_photos, o.scooter_photos, o.negative
-            ),
-            format!("Pickups (a scooter in the photo and a negative description): {}.", o.pickups),
-        ],
-        &[
-            TextTable { caption: "Pickups".into(), headers: headers.clone(), rows: pickups },
-            TextTable { caption: "Every e-scooter request analysed".into(), headers, rows: all },
-        ],
-    );
-    vec![
-        RenderedFile::csv(layout.month_key(month, "scooter_pickups.csv"), csv),
-        RenderedFile::html(layout.month_key(month, "scooter_pickups.html"), html),
-    ]
+    let langs: Vec<String> = texts.iter().map(|(t, _)| t.lang().to_owned()).collect();
+    let mut files = vec![RenderedFile::csv(
+        layout.month_key(month, "scooter_pickups.csv"),
+        csv,
+    )];
+    for (text, translated) in texts {
+        let [title, requests, pickup_count, pickups_caption, all_caption] =
+            page_sentences(month, o).map(|s| translated.get(&s).cloned().unwrap_or(s));
+        let nav = MonthNav::new(layout, month).in_language(text.lang(), &langs);
+        let html = table_page(
+            PAGE,
+            &title,
+            &nav,
+            text,
+            &[requests, pickup_count],
+            &[
+                TextTable {
+                    caption: pickups_caption,
+                    headers: headers.clone(),
+                    rows: pickups.clone(),
+                },
+                TextTable {
+                    caption: all_caption,
+                    headers: headers.clone(),
+                    rows: all.clone(),
+                },
+            ],
+        );
+        files.push(RenderedFile::html(
+            page_key(layout, month, text.lang(), PAGE),
+            html,
+        ));
+    }
+    files
 }
 
 /// A month's scooter-pickups run: the ingest it needed first, what enrichment did or why
@@ -457,7 +488,12 @@ impl MonthRun {
         outcome
             .written
             .push(ObjectRef::written(self.work(), &enriched));
-        let files = render(&self.layout, month, &rows, &outcome);
+        let services = [self.config.enrich.service_name.clone()];
+        let texts = self
+            .page_texts(month, &services, &page_sentences(month, &outcome))
+            .await
+            .map_err(stage_error)?;
+        let files = render(&self.layout, month, &rows, &outcome, &texts);
         let published = self.publish_files(&files).await.map_err(|e| match e {
             gid_publish::PublishError::Stopped => {
                 stage_error(self.interrupted().unwrap_or(StageError::Publish(e)))

@@ -71,7 +71,8 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         ..RunOptions::default()
     };
     let run = MonthRun::new(config, Arc::clone(&store), notifier, options)?
-        .with_shutdown(gid_cli::shutdown().clone());
+        .with_shutdown(gid_cli::shutdown().clone())
+        .with_translator(engines.translator.clone());
     let progress = ProgressBars::new(bars, months.len());
     let results = scooter_months(&run, &engines, &months, usize::from(cli.jobs), &progress).await;
     progress.finish();

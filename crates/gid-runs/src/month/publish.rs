@@ -1,8 +1,10 @@
 //! Publish as a stage: the month's summary → its report files on the site, then the
 //! site's index.
 
-use gid_core::Config;
-use gid_publish::{render_month, PublishError, INDEX_KEY};
+use std::collections::BTreeMap;
+
+use gid_core::{Config, Month};
+use gid_publish::{render_month, PageText, PublishError, INDEX_KEY, SOURCE_LANG};
 
 use super::runner::{MonthContext, OnStop, Ran, StageRun};
 use super::{MonthRun, Published, Stage, StageError, StageOutcome};
@@ -59,7 +61,14 @@ impl StageRun for PublishStage {
             Some(summary) => summary,
             None => run.load_summary(ctx.month).await?,
         };
-        let files = render_month(&run.layout, &summary, &run.service_info());
+        let services: Vec<String> = summary.services.iter().map(|g| g.name.clone()).collect();
+        let texts: Vec<PageText> = run
+            .page_texts(ctx.month, &services, &[])
+            .await?
+            .into_iter()
+            .map(|(text, _)| text)
+            .collect();
+        let files = render_month(&run.layout, &summary, &run.service_info(), &texts);
         let published = match run.publish_files(&files).await {
             Err(PublishError::Stopped) => {
                 return Err(run
@@ -91,7 +100,168 @@ impl StageRun for PublishStage {
     }
 }
 
+/// The cache of a month's page translations (work bucket, beside the enrich cache): the
+/// same kind of answer cache, so a rerun asks no engine anything it answered before.
+pub(crate) const SITE_TRANSLATIONS: &str = "site-translations.json";
+
+/// What translating a month's pages cost (logged per month).
+#[cfg(feature = "enrich")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TranslationTally {
+    /// Calls to the translation engine (one per language with anything uncached).
+    engine_calls: u64,
+    /// Texts sent to it.
+    texts_sent: u64,
+    /// Texts answered from the cache.
+    cache_hits: u64,
+}
+
 impl MonthRun {
+    /// The month pages' text in every language of `publish.languages`, English first:
+    /// the fixed phrases and `services` translated through the Translator port, with the
+    /// translations of a page's own `extra` texts (English → translation; empty for
+    /// English).
+    pub(crate) async fn page_texts(
+        &self,
+        month: Month,
+        services: &[String],
+        extra: &[String],
+    ) -> Result<Vec<(PageText, BTreeMap<String, String>)>, StageError> {
+        let mut texts: Vec<String> = PageText::PHRASES.iter().map(|p| p.to_string()).collect();
+        texts.extend(services.iter().cloned());
+        texts.extend(extra.iter().cloned());
+        let translated = self.translate_site_texts(month, &texts).await?;
+        let mut pages = vec![(PageText::english(), BTreeMap::new())];
+        for (lang, mut answers) in translated {
+            let phrases = PageText::PHRASES
+                .iter()
+                .filter_map(|p| answers.remove(*p).map(|t| (*p, t)))
+                .collect();
+            let services = services
+                .iter()
+                .filter_map(|s| answers.get(s).map(|t| (s.clone(), t.clone())))
+                .collect();
+            let extra = extra
+                .iter()
+                .filter_map(|e| answers.get(e).map(|t| (e.clone(), t.clone())))
+                .collect();
+            pages.push((PageText::translated(&lang, phrases, services), extra));
+        }
+        Ok(pages)
+    }
+
+    /// `texts` (English) in every other language of `publish.languages`: language →
+    /// English → translation, in the configured order. Answers come from the month's
+    /// cache when they can; the rest go to the engine in one batch per language.
+    #[cfg(feature = "enrich")]
+    pub(crate) async fn translate_site_texts(
+        &self,
+        month: Month,
+        texts: &[String],
+    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
+        use gid_enrich::cache::AnswerCache;
+        use gid_enrich::ports::{LanguageCode, Translation};
+
+        let others: Vec<&String> = self
+            .config
+            .publish
+            .languages
+            .iter()
+            .filter(|l| l.as_str() != SOURCE_LANG)
+            .collect();
+        if others.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(translator) = &self.translator else {
+            return Err(StageError::NoTranslator {
+                langs: others
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let failed = |lang: &str, source| StageError::Translate {
+            month,
+            lang: lang.to_owned(),
+            source,
+        };
+        let key = gid_core::WorkKeys::new(&self.layout, month).enrich_cache(SITE_TRANSLATIONS);
+        let store = self.store.as_ref();
+        let mut cache = AnswerCache::load(store, self.work(), &key)
+            .await
+            .map_err(|e| failed(others[0], e))?;
+        let english = LanguageCode::english();
+        let mut out = Vec::with_capacity(others.len());
+        for lang in others {
+            let target = LanguageCode(lang.clone());
+            let kind = format!("site:{english}>{lang}");
+            let answers: Result<Vec<Translation>, _> = cache
+                .answers(&translator.engine(), &kind, texts, |misses| {
+                    let (english, target) = (&english, &target);
+                    async move { translator.translate(&misses, Some(english), target).await }
+                })
+                .await;
+            let answers = match answers {
+                Ok(answers) => answers,
+                Err(e) => {
+                    // Answers of the languages before this one were paid for: keep them.
+                    let _ = cache.save(store, self.work(), &key).await;
+                    return Err(failed(lang, e));
+                }
+            };
+            out.push((
+                lang.clone(),
+                texts
+                    .iter()
+                    .cloned()
+                    .zip(answers.into_iter().map(|t| t.text))
+                    .collect(),
+            ));
+        }
+        cache
+            .save(store, self.work(), &key)
+            .await
+            .map_err(|e| failed(&out[0].0, e))?;
+        let tally = TranslationTally {
+            engine_calls: cache.calls.values().sum(),
+            texts_sent: cache.inputs_sent.values().sum(),
+            cache_hits: cache.hits,
+        };
+        tracing::info!(
+            %month,
+            engine_calls = tally.engine_calls,
+            texts_sent = tally.texts_sent,
+            cache_hits = tally.cache_hits,
+            "translated the month's pages"
+        );
+        Ok(out)
+    }
+
+    /// Without engines in the build, only an English site can be published.
+    #[cfg(not(feature = "enrich"))]
+    pub(crate) async fn translate_site_texts(
+        &self,
+        _month: Month,
+        _texts: &[String],
+    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
+        let others: Vec<&str> = self
+            .config
+            .publish
+            .languages
+            .iter()
+            .map(String::as_str)
+            .filter(|l| *l != SOURCE_LANG)
+            .collect();
+        if others.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(StageError::NoTranslator {
+                langs: others.join(", "),
+            })
+        }
+    }
+
     /// The month's site files are unchanged, but another publisher's index may have lost
     /// them (a gid version without the index protocol, a crash between a file and the
     /// index): rebuild the index when it misses any of them.
