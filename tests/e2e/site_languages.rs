@@ -110,3 +110,97 @@ fn spanish_pages_are_translated_linked_both_ways_and_a_rerun_asks_no_engine() {
         "{said}"
     );
 }
+
+/// A TranslateText answer in Smithy RPC v2 CBOR (what aws-sdk-translate speaks).
+fn translated(text: &str) -> gid_e2e::StubResponse {
+    let mut cbor = aws_smithy_cbor::Encoder::new(Vec::new());
+    cbor.map(3)
+        .str("TranslatedText")
+        .str(text)
+        .str("SourceLanguageCode")
+        .str("en")
+        .str("TargetLanguageCode")
+        .str("es");
+    gid_e2e::StubResponse::cbor(200, cbor.into_writer())
+}
+
+#[tokio::test]
+async fn on_aws_the_pages_ask_translate_for_spanish_once_per_text_and_never_again() {
+    use gid_core::{BucketName, Month, ObjectKey};
+    use gid_storage::{ObjectStore, PutOptions};
+
+    let stub = gid_e2e::StubServer::start(vec![translated("Texto <en> español")]);
+    let endpoint = gid_e2e::moto_endpoint();
+    let (requests, reports, work) = (
+        gid_e2e::unique("gid-req"),
+        gid_e2e::unique("gid-rep"),
+        gid_e2e::unique("gid-work"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("languages.toml");
+    std::fs::write(&config, "[publish]\nlanguages = [\"en\", \"es\"]\n").unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("GID__ENRICH__AWS__ENDPOINT_URL", stub.endpoint.as_str()),
+        ("GID__BUCKETS__REQUESTS", requests.as_str()),
+        ("GID__BUCKETS__REPORTS", reports.as_str()),
+        ("GID__BUCKETS__WORK", work.as_str()),
+    ];
+    for b in [&requests, &reports, &work] {
+        assert_success(&run_with_env(
+            "gid-admin",
+            &["bucket", "create", b],
+            &env,
+            "aws",
+        ));
+    }
+    let store = crate::support_aws::s3().await;
+    let sample = gid_sample::generate_month(
+        Month::new(2019, 1).unwrap(),
+        &gid_sample::SampleSpec::default(),
+    );
+    for f in &sample.files {
+        store
+            .put(
+                &BucketName::new(requests.clone()).unwrap(),
+                &ObjectKey::new(format!("2019/jan/{}", f.name)).unwrap(),
+                bytes::Bytes::from(f.bytes.clone()),
+                &PutOptions::new("text/csv"),
+            )
+            .await
+            .unwrap();
+    }
+    let mut args: Vec<&str> = MONTH_STAGES.to_vec();
+    args.extend(["--config", config.to_str().unwrap()]);
+    assert_success(&run_with_env("monthly-report", &args, &env, "aws"));
+
+    let sent = stub.requests();
+    // The fixed phrases and the month's services, each asked once, English into Spanish.
+    assert!(sent.len() > 14, "{} TranslateText requests", sent.len());
+    let mut texts = std::collections::BTreeSet::new();
+    for request in &sent {
+        let body = crate::enrich_aws::cbor_body(request);
+        assert_eq!(body["TargetLanguageCode"], "es");
+        assert_eq!(body["SourceLanguageCode"], "en");
+        assert!(texts.insert(body["Text"].as_str().unwrap().to_owned()));
+    }
+    assert!(texts.contains("Pothole") && texts.contains("Requests per service"));
+    let page = store
+        .get(
+            &BucketName::new(reports.clone()).unwrap(),
+            &ObjectKey::new("es/2019/jan/final_report.html").unwrap(),
+        )
+        .await
+        .unwrap();
+    let page = String::from_utf8(page.body.to_vec()).unwrap();
+    assert!(page.contains("<html lang=\"es\">"), "{page}");
+    assert!(page.contains("Texto &lt;en&gt; español"), "escaped: {page}");
+
+    args.push("--force");
+    assert_success(&run_with_env("monthly-report", &args, &env, "aws"));
+    assert_eq!(
+        stub.requests().len(),
+        sent.len(),
+        "the rerun asked Translate nothing"
+    );
+}

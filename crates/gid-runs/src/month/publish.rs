@@ -15,6 +15,8 @@ pub(crate) struct PublishStage;
 
 /// The month's site files, as a dry run names them.
 const SITE_FILES: [&str; 3] = ["final_report.csv", "final_report.html", "chart.html"];
+/// The month's pages that each other language of `publish.languages` gets too.
+const TRANSLATED_FILES: [&str; 2] = ["final_report.html", "chart.html"];
 
 impl StageRun for PublishStage {
     const STAGE: Stage = Stage::Publish;
@@ -48,6 +50,19 @@ impl StageRun for PublishStage {
             writes: SITE_FILES
                 .iter()
                 .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
+                .chain(
+                    run.config
+                        .publish
+                        .languages
+                        .iter()
+                        .filter(|l| l.as_str() != SOURCE_LANG)
+                        .flat_map(|lang| {
+                            TRANSLATED_FILES.iter().map(move |f| {
+                                let key = gid_publish::page_key(&run.layout, ctx.month, lang, f);
+                                format!("s3://{reports}/{key} (translated)")
+                            })
+                        }),
+                )
                 .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
                 .collect(),
         })
