@@ -431,14 +431,19 @@ impl MonthRun {
     }
 
     /// Puts files on the report site and regenerates its index, one month at a time.
+    /// `headline`: the numbers of the month being published, for the index's header.
     pub(crate) async fn publish_files(
         &self,
         files: &[gid_publish::RenderedFile],
+        headline: Option<gid_publish::Headline>,
     ) -> Result<gid_publish::PublishedReport, PublishError> {
         let _turn = self.site_lock.lock().await;
         let shutdown = self.shutdown.clone();
-        self.site()
-            .publish_unless(files, &move || shutdown.is_requested())
+        let site = match headline {
+            Some(headline) => self.site().with_headline(headline),
+            None => self.site(),
+        };
+        site.publish_unless(files, &move || shutdown.is_requested())
             .await
     }
 

@@ -494,12 +494,15 @@ impl MonthRun {
             .await
             .map_err(stage_error)?;
         let files = render(&self.layout, month, &rows, &outcome, &texts);
-        let published = self.publish_files(&files).await.map_err(|e| match e {
-            gid_publish::PublishError::Stopped => {
-                stage_error(self.interrupted().unwrap_or(StageError::Publish(e)))
-            }
-            e => stage_error(e.into()),
-        })?;
+        let published = self
+            .publish_files(&files, None)
+            .await
+            .map_err(|e| match e {
+                gid_publish::PublishError::Stopped => {
+                    stage_error(self.interrupted().unwrap_or(StageError::Publish(e)))
+                }
+                e => stage_error(e.into()),
+            })?;
         let reports = &self.config.buckets.reports;
         outcome.written.extend(
             published

@@ -84,7 +84,8 @@ impl StageRun for PublishStage {
             .map(|(text, _)| text)
             .collect();
         let files = render_month(&run.layout, &summary, &run.service_info(), &texts);
-        let published = match run.publish_files(&files).await {
+        let headline = gid_publish::Headline::of(&summary);
+        let published = match run.publish_files(&files, Some(headline)).await {
             Err(PublishError::Stopped) => {
                 return Err(run
                     .interrupted()
