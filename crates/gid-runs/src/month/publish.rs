@@ -118,6 +118,7 @@ impl StageRun for PublishStage {
 
 /// The cache of a month's page translations (work bucket, beside the enrich cache): the
 /// same kind of answer cache, so a rerun asks no engine anything it answered before.
+#[cfg(feature = "enrich")]
 pub(crate) const SITE_TRANSLATIONS: &str = "site-translations.json";
 
 /// What translating a month's pages cost (logged per month).
