@@ -31,12 +31,13 @@ runtime-deps:
 
 ## demo: fresh machine → sample data and photos (if missing) → contacts subscribed →
 ## monthly-report (ingest, aggregate, publish, notify) → scooter-pickups, all on the local
-## backend → the site, the pickups page and the alerts in the outbox.
+## backend → the site (in English and Spanish: config/demo.toml), the pickups page and the
+## alerts in the outbox.
 demo: build models engines sample-images
 	$(BIN)/gid-admin sample --from $(DEMO_FROM) --to $(DEMO_TO) --if-missing --images $(GID_SAMPLE_IMAGES)
 	$(BIN)/gid-admin subscribe
-	$(BIN)/monthly-report --from $(DEMO_FROM) --to $(DEMO_TO)
-	$(BIN)/scooter-pickups --from $(DEMO_FROM) --to $(DEMO_TO)
+	$(BIN)/monthly-report --config config/demo.toml --from $(DEMO_FROM) --to $(DEMO_TO)
+	$(BIN)/scooter-pickups --config config/demo.toml --from $(DEMO_FROM) --to $(DEMO_TO)
 	@echo
 	@echo "Alerts in the local outbox (gid-outbox/messages):"
 	@for f in gid-outbox/messages/*.json; do [ -e "$$f" ] || continue; \
@@ -46,6 +47,7 @@ demo: build models engines sample-images
 	@echo "Trends across months: file://$(CURDIR)/gid-data/gid-reports/trends.html (numbers: trends.csv)"
 	@echo "A month's map:        file://$(CURDIR)/gid-data/gid-reports/2019/jan/map.html"
 	@echo "E-scooter pickups:    file://$(CURDIR)/gid-data/gid-reports/2019/jan/scooter_pickups.html"
+	@echo "En español:           file://$(CURDIR)/gid-data/gid-reports/es/2019/jan/final_report.html"
 
 # Installs a pinned PyPI package unless that exact version is already there.
 define pip_pin

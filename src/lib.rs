@@ -474,10 +474,10 @@ pub mod html {
     }
 
     /// The tags gid's pages are made of; anything else on a page was injected.
-    pub const ALLOWED_TAGS: [&str; 28] = [
+    pub const ALLOWED_TAGS: [&str; 34] = [
         "!doctype", "html", "head", "meta", "title", "style", "body", "p", "a", "h1", "h2", "h3",
-        "ol", "li", "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "svg", "rect",
-        "circle", "polyline", "time", "text",
+        "ol", "ul", "li", "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "svg",
+        "rect", "circle", "polyline", "time", "text", "header", "nav", "span", "strong", "link",
     ];
 
     /// Everything on a page that could run script or leave the site: returns one line per
@@ -570,6 +570,44 @@ pub mod html {
     }
 
     /// Every `href` of a page, in order.
+    /// The `href` of the first link whose `attr` is `value` (e.g. `rel="next"`).
+    pub fn link_with(page: &str, attr: &str, value: &str) -> Option<String> {
+        parse(page)
+            .0
+            .into_iter()
+            .filter(|t| t.name == "a")
+            .find(|t| t.attributes.iter().any(|(a, v)| a == attr && v == value))
+            .and_then(|t| t.attributes.into_iter().find(|(a, _)| a == "href"))
+            .map(|(_, v)| v)
+    }
+
+    /// The `id` of the `li` or `h2` that holds the element with id `anchor` (where a link
+    /// to `#anchor` lands), and the hrefs of the links inside that `li`.
+    pub fn landing(page: &str, anchor: &str) -> Option<(String, Vec<String>)> {
+        let tags = parse(page).0;
+        let id_of = |t: &Tag| {
+            t.attributes
+                .iter()
+                .find(|(a, _)| a == "id")
+                .map(|(_, v)| v.clone())
+        };
+        let at = tags
+            .iter()
+            .position(|t| id_of(t).as_deref() == Some(anchor))?;
+        let start = tags[..=at]
+            .iter()
+            .rposition(|t| t.name == "li" || t.name == "h2")?;
+        let end_name = format!("/{}", tags[start].name);
+        let links = tags[start..]
+            .iter()
+            .take_while(|t| t.name != end_name)
+            .flat_map(|t| t.attributes.iter())
+            .filter(|(a, _)| a == "href")
+            .map(|(_, v)| v.clone())
+            .collect();
+        Some((id_of(&tags[start])?, links))
+    }
+
     pub fn hrefs(page: &str) -> Vec<String> {
         parse(page)
             .0

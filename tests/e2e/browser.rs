@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gid_e2e::html::{executable_content, hrefs};
+use gid_e2e::html::{executable_content, hrefs, landing, link_with};
+
+/// Where the report's service names link by default (`publish.service_info_default`): a
+/// link out of the site, never requested by the page (the net log proves that).
+const SERVICE_PAGES: &str = "https://www.sandiego.gov/";
 use gid_e2e::{assert_success, http_get, moto_endpoint, run_with_env, unique};
 
 fn chromium() -> PathBuf {
@@ -176,8 +180,9 @@ fn assert_page(name: &str, visit: &Visit, origin: &str) {
         .flat_map(|t| t.attributes.iter())
     {
         if ["src", "href", "xlink:href"].contains(&attr.as_str()) {
+            let info_link = attr == "href" && value.starts_with(SERVICE_PAGES);
             assert!(
-                !value.contains("://") || value.starts_with(origin),
+                !value.contains("://") || value.starts_with(origin) || info_link,
                 "{name}: external URL {value} in the DOM"
             );
         }
@@ -279,10 +284,21 @@ fn the_site_on_disk_renders_offline_with_working_links_and_visible_charts() {
             assert!(links.contains(&format!("./{key}")), "the index links {key}");
             let visit = open(&format!("{origin}/{key}"), None);
             assert_page(&key, &visit, &origin);
-            // The page's own links (back to the index, table ↔ chart) resolve.
+            // The page's own links (back to the index, table ↔ chart, the neighbouring
+            // months' anchors of the index) resolve.
             for href in hrefs(&visit.dom) {
-                let target = site.join(month).join(&href);
+                if href.starts_with(SERVICE_PAGES) {
+                    continue;
+                }
+                let (path, fragment) = href.split_once('#').unwrap_or((&href, ""));
+                let target = site.join(month).join(path);
                 assert!(target.exists(), "{key}: link {href} is broken");
+                if !fragment.is_empty() {
+                    assert!(
+                        landing(&index.dom, fragment).is_some(),
+                        "{key}: link {href} lands nowhere in the index"
+                    );
+                }
             }
             pages += 1;
         }
@@ -306,6 +322,38 @@ fn the_site_on_disk_renders_offline_with_working_links_and_visible_charts() {
         assert!(target.is_file(), "trends.html: link {href} is broken");
     }
     pages += 1;
+
+    // A reader's walk: index → January's report → next month → February's report →
+    // previous month → January's report → back to the index.
+    let jan_report = landing(&index.dom, "m-2019-01")
+        .expect("the index header lists January")
+        .1
+        .into_iter()
+        .find(|h| h.ends_with("final_report.html"))
+        .expect("January's entry links its report");
+    let jan = open(&format!("{origin}/{}", &jan_report[2..]), None);
+    assert!(jan.dom.contains("requests, 2019-01"), "{}", jan.dom);
+    let next = link_with(&jan.dom, "rel", "next").expect("a next-month link");
+    let landed = open(&format!("{origin}/2019/jan/{next}"), None);
+    let (entry, feb_links) = landing(&landed.dom, next.split_once('#').unwrap().1)
+        .unwrap_or_else(|| panic!("{next} lands nowhere"));
+    assert_eq!(entry, "m-2019-02", "January's next month is February");
+    let feb_report = feb_links
+        .iter()
+        .find(|h| h.ends_with("final_report.html"))
+        .expect("February's entry links its report");
+    let feb = open(&format!("{origin}/{}", &feb_report[2..]), None);
+    assert!(feb.dom.contains("requests, 2019-02"), "{}", feb.dom);
+    let previous = link_with(&feb.dom, "rel", "prev").expect("a previous-month link");
+    let (entry, _) = landing(&index.dom, previous.split_once('#').unwrap().1)
+        .unwrap_or_else(|| panic!("{previous} lands nowhere"));
+    assert_eq!(entry, "m-2019-01", "February's previous month is January");
+    assert!(
+        hrefs(&feb.dom).contains(&"../../index.html".to_owned()),
+        "February's report links back to the index"
+    );
+    pages += 3;
+
     let scooter = open(&format!("{origin}/2019/jan/scooter_pickups.html"), None);
     assert_page("scooter_pickups.html", &scooter, &origin);
     assert!(scooter.dom.contains("Pickups"), "{}", scooter.dom);

@@ -540,10 +540,15 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
     );
 
     let env = photos_env(root);
-    let out = run_env("monthly-report", &env, &["--month", "2019-01"]);
+    // The site in Spanish too: the payloads also go through Apertium.
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("languages.toml");
+    std::fs::write(&config, "[publish]\nlanguages = [\"en\", \"es\"]\n").unwrap();
+    let month = ["--month", "2019-01", "--config", config.to_str().unwrap()];
+    let out = run_env("monthly-report", &env, &month);
     assert_no_panic(&out);
     assert_success(&out);
-    let out = run_env("scooter-pickups", &env, &["--month", "2019-01"]);
+    let out = run_env("scooter-pickups", &env, &month);
     assert_no_panic(&out);
     assert_success(&out);
 
@@ -585,6 +590,14 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
             }
             checks += expected_fields;
         }
+    }
+    // What the engine made of the payloads differs, but the translated pages stay inert.
+    for page_name in [
+        "es/2019/jan/final_report.html",
+        "es/2019/jan/chart.html",
+        "es/2019/jan/scooter_pickups.html",
+    ] {
+        assert_inert(page_name, &read(root, &format!("gid-reports/{page_name}")));
     }
     let index = read(root, "gid-reports/index.html");
     let (_, index_text) = parse(&index);

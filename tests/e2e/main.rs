@@ -22,6 +22,7 @@ mod operations;
 mod run_summary;
 mod scooter_local;
 mod secrets;
+mod site_languages;
 mod storage_s3;
 mod support_aws;
 mod trends_local;

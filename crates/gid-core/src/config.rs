@@ -202,6 +202,68 @@ pub struct PublishConfig {
     pub presign_expires_secs: u64,
     pub index_cache_control: String,
     pub report_cache_control: String,
+    /// Service name → the city's information page for it, linked from the HTML report
+    /// (names matched without regard to case). Empty by default: a TOML table with no
+    /// keys does not survive the merge of sources.
+    #[serde(default)]
+    pub service_info: BTreeMap<String, String>,
+    /// The information page of every service `service_info` does not name.
+    pub service_info_default: String,
+    /// Languages the month pages are published in: `en`, the source, at the usual keys;
+    /// each other one translated through the Translator port under its own folder
+    /// (`es/2019/jan/final_report.html`).
+    pub languages: Vec<String>,
+}
+
+/// Whether `url` can be a link of the public site: http or https, with a host, and no
+/// character a browser would have to guess at.
+fn is_web_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+impl PublishConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let codes_ok = self
+            .languages
+            .iter()
+            .all(|l| (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase()));
+        let mut distinct = self.languages.clone();
+        distinct.sort();
+        distinct.dedup();
+        if !codes_ok
+            || distinct.len() != self.languages.len()
+            || !self.languages.iter().any(|l| l == "en")
+        {
+            return Err(ConfigError::Invalid {
+                key: "publish.languages",
+                expected: "a list of distinct ISO 639-1 codes that includes \"en\" (the pages' source language), e.g. [\"en\", \"es\"]",
+            });
+        }
+        let bad = std::iter::once((
+            "publish.service_info_default".to_owned(),
+            &self.service_info_default,
+        ))
+        .chain(
+            self.service_info
+                .iter()
+                .map(|(name, url)| (format!("publish.service_info.\"{name}\""), url)),
+        )
+        .find(|(_, url)| !is_web_url(url));
+        match bad {
+            Some((key, url)) => Err(ConfigError::NotAWebUrl {
+                key,
+                value: url.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// One alert threshold as configured (validated into `gid_notify::Threshold` by the caller).
@@ -407,6 +469,14 @@ pub enum ConfigError {
     Invalid {
         key: &'static str,
         expected: &'static str,
+    },
+    /// A link of the public site that is not an http(s) URL.
+    #[error("configuration key {key} is `{value}`, which is not a web page: give an http:// or https:// URL such as \"https://www.sandiego.gov/get-it-done\"")]
+    NotAWebUrl {
+        /// The key, e.g. `publish.service_info."Pothole"`.
+        key: String,
+        /// The value as configured.
+        value: String,
     },
     /// Keys that no part of gid reads.
     #[error("{0}")]
@@ -692,6 +762,7 @@ impl Config {
             });
         }
         self.notify.validate()?;
+        self.publish.validate()?;
         if self.notify.claim_lease_secs == 0 {
             return Err(ConfigError::Invalid {
                 key: "notify.claim_lease_secs",
@@ -1235,6 +1306,56 @@ mod tests {
     }
 
     #[test]
+    fn service_information_pages_must_be_web_urls_and_languages_include_english() {
+        let dir = std::env::temp_dir().join(format!("gid-core-info-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("custom.toml");
+        for (toml, key) in [
+            (
+                "[publish.service_info]\n\"Pothole\" = \"javascript:alert(1)\"\n",
+                "publish.service_info.\"Pothole\" is `javascript:alert(1)`",
+            ),
+            (
+                "[publish.service_info]\n\"Graffiti\" = \"https://\"\n",
+                "publish.service_info.\"Graffiti\"",
+            ),
+            (
+                "[publish]\nservice_info_default = \"www.sandiego.gov\"\n",
+                "publish.service_info_default",
+            ),
+        ] {
+            std::fs::write(&file, toml).unwrap();
+            let err = Config::load_with_env(Some(&dir), None, Some(&file), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(key) && err.contains("https://"),
+                "{toml}: {err}"
+            );
+        }
+        std::fs::write(
+            &file,
+            "[publish.service_info]\n\"Pothole\" = \"HTTPS://www.sandiego.gov/pothole?x=1\"\n",
+        )
+        .unwrap();
+        let c = Config::load_with_env(Some(&dir), None, Some(&file), env(&[])).unwrap();
+        assert_eq!(c.publish.service_info.len(), 1);
+        assert_eq!(c.publish.languages, ["en"]);
+        for languages in ["[\"es\"]", "[\"en\", \"en\"]", "[\"en\", \"es/x\"]"] {
+            std::fs::write(&file, format!("[publish]\nlanguages = {languages}\n")).unwrap();
+            let err = Config::load_with_env(Some(&dir), None, Some(&file), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("publish.languages"), "{languages}: {err}");
+        }
+        assert_eq!(
+            c.publish.service_info_default,
+            "https://www.sandiego.gov/get-it-done"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn notify_sharing_settings_are_checked_at_load_naming_the_key() {
         let dir = std::env::temp_dir().join(format!("gid-core-notify-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -1426,7 +1547,8 @@ mod tests {
         assert!(
             err.ends_with(
                 "unknown key publish.watermark: remove it, or use one of access, website, \
-                 presign_expires_secs, index_cache_control, report_cache_control"
+                 presign_expires_secs, index_cache_control, report_cache_control, service_info, \
+                 service_info_default, languages"
             ),
             "{err}"
         );

@@ -78,7 +78,14 @@ fn bench_index(c: &mut Criterion) {
     group.bench_function("entries_10k", |b| b.iter(|| entries(&keys).len()));
     let list = entries(&keys);
     group.bench_function("index_html_10k", |b| {
-        b.iter(|| index_html("Get It Done reports", &list).len())
+        b.iter(|| {
+            index_html(
+                "Get It Done reports",
+                &gid_publish::SiteHeader::default(),
+                &list,
+            )
+            .len()
+        })
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -32,8 +32,10 @@ use gid_storage::{
 pub use map::map_html;
 pub use render::{
     chart_html, final_report_csv, final_report_html, index_html, index_link_text,
-    neutralise_formula, relative_href, table_csv, table_page, IndexEntry, TextTable,
+    neutralise_formula, relative_href, table_csv, table_page, Headline, IndexEntry, MonthNav,
+    ServiceInfo, SiteHeader, SiteMonth, SitePage, TextTable, TRENDS_FILE,
 };
+pub use render::{lang_folder, PageText, SOURCE_LANG};
 pub use site::{site_policy, MONTH_FILES, SITE_ROOT_FILES};
 pub use trends::{
     render_trends, trends_csv, trends_html, TrendsError, TrendsMonth, TrendsState, TRENDS_CSV,
@@ -145,27 +147,50 @@ impl RenderedFile {
     }
 }
 
-/// The month's report files: `final_report.csv`, `final_report.html`, `chart.html`,
+/// The month's report files: `final_report.csv`, `final_report.html`, `chart.html`, the
+/// two pages again under each other language's folder (`es/2019/jan/chart.html`), one per
+/// [`PageText`] of `texts` (English first; the CSV is data and stays one file), then
 /// `map.html` and `summary.json` (the aggregate's own bytes, as a download).
-pub fn render_month(layout: &Layout, summary: &MonthSummary) -> Vec<RenderedFile> {
+pub fn render_month(
+    layout: &Layout,
+    summary: &MonthSummary,
+    info: &ServiceInfo,
+    texts: &[PageText],
+) -> Vec<RenderedFile> {
     let month = summary.month();
-    vec![
-        RenderedFile::csv(
-            layout.month_key(month, "final_report.csv"),
-            final_report_csv(summary),
-        ),
-        RenderedFile::html(
-            layout.month_key(month, "final_report.html"),
-            final_report_html(summary),
-        ),
-        RenderedFile::html(layout.month_key(month, "chart.html"), chart_html(summary)),
-        RenderedFile::html(layout.month_key(month, "map.html"), map_html(summary)),
-        RenderedFile::new(
-            layout.month_key(month, "summary.json"),
-            JSON,
-            summary.to_json(),
-        ),
-    ]
+    let langs: Vec<String> = texts.iter().map(|t| t.lang().to_owned()).collect();
+    let mut files = vec![RenderedFile::csv(
+        layout.month_key(month, "final_report.csv"),
+        final_report_csv(summary),
+    )];
+    for text in texts {
+        let nav = MonthNav::new(layout, month).in_language(text.lang(), &langs);
+        files.push(RenderedFile::html(
+            page_key(layout, month, text.lang(), "final_report.html"),
+            final_report_html(summary, &nav, info, text),
+        ));
+        files.push(RenderedFile::html(
+            page_key(layout, month, text.lang(), "chart.html"),
+            chart_html(summary, &nav, text),
+        ));
+    }
+    files.push(RenderedFile::html(
+        layout.month_key(month, "map.html"),
+        map_html(summary),
+    ));
+    files.push(RenderedFile::new(
+        layout.month_key(month, "summary.json"),
+        JSON,
+        summary.to_json(),
+    ));
+    files
+}
+
+/// Where a month's page in `lang` goes: `2019/jan/chart.html`, `es/2019/jan/chart.html`.
+pub fn page_key(layout: &Layout, month: gid_core::Month, lang: &str, file: &str) -> ObjectKey {
+    let key = layout.month_key(month, file);
+    ObjectKey::new(format!("{}{key}", lang_folder(lang)))
+        .expect("a language code and a month key make a valid key")
 }
 
 /// How published objects are made readable, and their caching.
@@ -199,6 +224,9 @@ pub struct ReportSite<'a> {
     bucket: BucketName,
     layout: Layout,
     settings: SiteSettings,
+    /// The numbers of the month being published, so that the index's headline costs no
+    /// read when that month is the latest.
+    headline: Option<Headline>,
 }
 
 impl<'a> ReportSite<'a> {
@@ -214,7 +242,15 @@ impl<'a> ReportSite<'a> {
             bucket,
             layout,
             settings,
+            headline: None,
         }
+    }
+
+    /// The headline of the month this site object publishes: used when it is the latest
+    /// month, instead of reading that month's `final_report.csv` back.
+    pub fn with_headline(mut self, headline: Headline) -> Self {
+        self.headline = Some(headline);
+        self
     }
 
     /// The reports bucket, for messages and the run summary.
@@ -432,7 +468,9 @@ impl<'a> ReportSite<'a> {
                     size: o.size,
                 });
             }
-            let page = index_html("Get It Done reports", &entries);
+            let mut header = SiteHeader::from_entries(&self.layout, &entries);
+            header.headline = self.headline(&header).await;
+            let page = index_html("Get It Done reports", &header, &entries);
             let written = self
                 .put(
                     &key,
@@ -459,6 +497,42 @@ impl<'a> ReportSite<'a> {
         Err(PublishError::IndexContended {
             bucket: self.bucket.clone(),
             attempts: INDEX_ATTEMPTS,
+        })
+    }
+
+    /// The latest month's numbers: the ones given with [`Self::with_headline`] when they are
+    /// that month's, else from its `final_report.csv` (one GET). A month whose
+    /// file cannot be read still gets its links: the header then goes without numbers
+    /// rather than failing the publish.
+    async fn headline(&self, header: &SiteHeader) -> Option<Headline> {
+        let latest = header.months.first()?.month;
+        if let Some(known) = self.headline.as_ref().filter(|h| h.month == latest) {
+            return Some(known.clone());
+        }
+        let key = self.layout.month_key(latest, "final_report.csv");
+        let body = match self.store.get(&self.bucket, &key).await {
+            Ok(object) => object.body,
+            Err(e) => {
+                tracing::warn!(bucket = %self.bucket, %key, error = %e, "the index goes without the latest month's numbers");
+                return None;
+            }
+        };
+        let mut services = Vec::new();
+        for record in csv::Reader::from_reader(body.as_ref()).records() {
+            let record = record.ok()?;
+            let (Some(name), Some(count)) = (record.get(1), record.get(2)) else {
+                return None;
+            };
+            services.push(gid_aggregate::GroupCount {
+                name: render::restore_formula(name).to_owned(),
+                request_count: count.parse().ok()?,
+            });
+        }
+        Some(Headline {
+            month: latest,
+            total_requests: services.iter().map(|g| g.request_count).sum(),
+            services: services.len(),
+            top: services.into_iter().take(3).collect(),
         })
     }
 
@@ -538,8 +612,18 @@ mod tests {
         // January lists the site, February publishes whole meanwhile, then January's
         // listing (without February) comes back.
         let (jan_files, feb_files) = (
-            render_month(&layout, &summary("2019-01")),
-            render_month(&layout, &summary("2019-02")),
+            render_month(
+                &layout,
+                &summary("2019-01"),
+                &ServiceInfo::default(),
+                &[PageText::english()],
+            ),
+            render_month(
+                &layout,
+                &summary("2019-02"),
+                &ServiceInfo::default(),
+                &[PageText::english()],
+            ),
         );
         let january = slow.publish(&jan_files);
         let february = async {
@@ -574,11 +658,21 @@ mod tests {
             layout.clone(),
             access(SiteAccess::Acl),
         );
-        site.publish(&render_month(&layout, &summary("2019-01")))
-            .await
-            .unwrap();
+        site.publish(&render_month(
+            &layout,
+            &summary("2019-01"),
+            &ServiceInfo::default(),
+            &[PageText::english()],
+        ))
+        .await
+        .unwrap();
         let report = site
-            .publish(&render_month(&layout, &summary("2019-02")))
+            .publish(&render_month(
+                &layout,
+                &summary("2019-02"),
+                &ServiceInfo::default(),
+                &[PageText::english()],
+            ))
             .await
             .unwrap();
         assert_eq!(report.index_entries, 10);
@@ -596,6 +690,11 @@ mod tests {
         );
         let page =
             String::from_utf8(store.get(&bucket, &index.key).await.unwrap().body.to_vec()).unwrap();
+        // The header's numbers are read back from the latest month's CSV.
+        assert!(
+            page.contains("Latest month, <strong>2019-02</strong>: 5 requests across 1 services; most requested: Pothole (5)."),
+            "{page}"
+        );
         let feb = page.find("./2019/feb/chart.html").unwrap();
         let jan = page.find("./2019/jan/chart.html").unwrap();
         assert!(feb < jan, "newest month first");
@@ -724,9 +823,14 @@ mod tests {
         store.inner.create_bucket(&bucket).await.unwrap();
         let layout = Layout::new("{year}/{mon}/").unwrap();
         let site = ReportSite::new(store, bucket, layout.clone(), access(access_mode));
-        site.publish(&render_month(&layout, &summary("2019-01")))
-            .await
-            .err()
+        site.publish(&render_month(
+            &layout,
+            &summary("2019-01"),
+            &ServiceInfo::default(),
+            &[PageText::english()],
+        ))
+        .await
+        .err()
     }
 
     #[tokio::test]
@@ -810,7 +914,12 @@ mod tests {
             access(SiteAccess::Presign),
         );
         let published = site
-            .publish(&render_month(&layout, &summary("2019-01")))
+            .publish(&render_month(
+                &layout,
+                &summary("2019-01"),
+                &ServiceInfo::default(),
+                &[PageText::english()],
+            ))
             .await
             .unwrap();
         let expires = published.links_expire_at.expect("presigned links expire");

@@ -7,13 +7,27 @@ use gid_core::{BucketName, Layout};
 /// Files at the site's root that the public reads.
 pub const SITE_ROOT_FILES: &[&str] = &[crate::INDEX_KEY, crate::TRENDS_HTML, crate::TRENDS_CSV];
 
-/// The files each month's folder holds ([`crate::render_month`] writes exactly these).
+/// The files the monthly report writes in each month's folder.
+pub const REPORT_FILES: &[&str] = &[
+    "final_report.csv",
+    "final_report.html",
+    "chart.html",
+    "map.html",
+    "summary.json",
+];
+
+/// The files each month's folder holds: the report's ([`REPORT_FILES`], which
+/// [`crate::render_month`] writes) and scooter-pickups' two. A translation's folder
+/// (`es/2019/jan/`) is covered by the same resources: IAM's `*` matches `/` too, so
+/// `*/*/chart.html` matches `es/2019/jan/chart.html`.
 pub const MONTH_FILES: &[&str] = &[
     "final_report.csv",
     "final_report.html",
     "chart.html",
     "map.html",
     "summary.json",
+    "scooter_pickups.csv",
+    "scooter_pickups.html",
 ];
 
 /// The bucket policy for `bucket`'s site under `layout`: one statement allowing
@@ -75,7 +89,9 @@ mod tests {
                 "arn:aws:s3:::gid-reports/*/*/final_report.html",
                 "arn:aws:s3:::gid-reports/*/*/chart.html",
                 "arn:aws:s3:::gid-reports/*/*/map.html",
-                "arn:aws:s3:::gid-reports/*/*/summary.json"
+                "arn:aws:s3:::gid-reports/*/*/summary.json",
+                "arn:aws:s3:::gid-reports/*/*/scooter_pickups.csv",
+                "arn:aws:s3:::gid-reports/*/*/scooter_pickups.html"
             ])
         );
         let nested = Layout::new("reports/{year}-{mm}/").unwrap();
@@ -97,9 +113,60 @@ mod tests {
             by_council_district: vec![],
             ..Default::default()
         };
-        for file in crate::render_month(&layout, &summary) {
-            let name = file.key.as_str().rsplit('/').next().unwrap();
-            assert!(MONTH_FILES.contains(&name), "{name} is not in the policy");
+        let bucket = BucketName::new("gid-reports").unwrap();
+        let policy: serde_json::Value =
+            serde_json::from_str(&site_policy(&bucket, &layout, "aws")).unwrap();
+        let resources: Vec<&str> = policy["Statement"][0]["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        let texts = [
+            crate::PageText::english(),
+            crate::PageText::translated("es", Default::default(), Default::default()),
+        ];
+        let files = crate::render_month(&layout, &summary, &crate::ServiceInfo::default(), &texts);
+        assert!(files
+            .iter()
+            .any(|f| f.key.as_str() == "es/2019/jan/chart.html"));
+        let readable = |key: &str| {
+            let arn = format!("arn:aws:s3:::gid-reports/{key}");
+            resources.iter().any(|r| iam_matches(r, &arn))
+        };
+        for file in &files {
+            assert!(
+                readable(file.key.as_str()),
+                "{} is not in the policy",
+                file.key
+            );
         }
+        for key in [
+            "2019/jan/scooter_pickups.html",
+            "es/2019/jan/scooter_pickups.html",
+        ] {
+            assert!(readable(key), "{key} is not in the policy");
+        }
+        assert!(!readable("2019/jan/summary.json.bak"));
+    }
+
+    /// IAM's `*` (any run of characters, `/` included), the only wildcard the policy uses.
+    fn iam_matches(pattern: &str, value: &str) -> bool {
+        let mut parts = pattern.split('*');
+        let first = parts.next().unwrap_or("");
+        let Some(mut rest) = value.strip_prefix(first) else {
+            return false;
+        };
+        let parts: Vec<&str> = parts.collect();
+        for (i, part) in parts.iter().enumerate() {
+            if i == parts.len() - 1 {
+                return rest.ends_with(part);
+            }
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        rest.is_empty()
     }
 }

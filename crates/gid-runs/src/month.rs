@@ -155,6 +155,24 @@ pub enum StageError {
         /// The signal.
         reason: StopReason,
     },
+    /// The pages of `publish.languages` other than English could not be translated.
+    #[cfg(feature = "enrich")]
+    #[error("translating the {month} pages into `{lang}`: {source}")]
+    Translate {
+        /// The month whose pages were being translated.
+        month: Month,
+        /// The language asked for.
+        lang: String,
+        /// What the engine said.
+        #[source]
+        source: gid_enrich::EnrichError,
+    },
+    /// `publish.languages` asks for translated pages from a build without engines.
+    #[error("publish.languages asks for {langs} pages, but this build of gid has no translation engine: set publish.languages = [\"en\"]")]
+    NoTranslator {
+        /// The languages asked for other than English.
+        langs: String,
+    },
     #[error("no {what} for {month} at s3://{bucket}/{key}")]
     /// A stage's input, written by an earlier stage, is not there.
     MissingInput {
@@ -485,6 +503,10 @@ pub struct MonthRun {
     /// Months of this process publishing at once take turns: the index protocol stays
     /// correct without it (see `ReportSite::rebuild_index`), but each would rebuild it again.
     site_lock: tokio::sync::Mutex<()>,
+    /// Translates the pages of `publish.languages` other than English (set by the
+    /// binaries that publish when there are any: [`MonthRun::with_translator`]).
+    #[cfg(feature = "enrich")]
+    translator: Option<Arc<dyn gid_enrich::ports::Translator>>,
 }
 
 impl MonthRun {
@@ -512,6 +534,8 @@ impl MonthRun {
             thresholds,
             topic_prefix,
             site_lock: tokio::sync::Mutex::new(()),
+            #[cfg(feature = "enrich")]
+            translator: None,
         })
     }
 
@@ -539,6 +563,14 @@ impl MonthRun {
         self.engines.as_ref()
     }
 
+    /// Translates the pages into `publish.languages` other than English with `translator`
+    /// (Apertium or Amazon Translate, chosen as the enrich engines are).
+    #[cfg(feature = "enrich")]
+    pub fn with_translator(mut self, translator: Arc<dyn gid_enrich::ports::Translator>) -> Self {
+        self.translator = Some(translator);
+        self
+    }
+
     /// Stops at the next safe point once `shutdown` is requested.
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
         self.shutdown = shutdown;
@@ -553,15 +585,20 @@ impl MonthRun {
 
     /// Puts files on the report site and regenerates its index, one month at a time
     /// (the scooter pickups; a month's publish also records it in the trends).
+    /// `headline`: the numbers of the month being published, for the index's header.
     #[cfg(feature = "enrich")]
     pub(crate) async fn publish_files(
         &self,
         files: &[gid_publish::RenderedFile],
+        headline: Option<gid_publish::Headline>,
     ) -> Result<gid_publish::PublishedReport, PublishError> {
         let _turn = self.site_lock.lock().await;
         let shutdown = self.shutdown.clone();
-        self.site()
-            .publish_unless(files, &move || shutdown.is_requested())
+        let site = match headline {
+            Some(headline) => self.site().with_headline(headline),
+            None => self.site(),
+        };
+        site.publish_unless(files, &move || shutdown.is_requested())
             .await
     }
 
@@ -587,6 +624,12 @@ impl MonthRun {
             concurrency: self.config.ingest.concurrency,
             rules: gid_ingest::ExportRules::from_config(&self.config.ingest),
         }
+    }
+
+    /// The service → information page table of the HTML reports.
+    pub(crate) fn service_info(&self) -> gid_publish::ServiceInfo {
+        let p = &self.config.publish;
+        gid_publish::ServiceInfo::new(&p.service_info, p.service_info_default.clone())
     }
 
     fn site(&self) -> ReportSite<'_> {

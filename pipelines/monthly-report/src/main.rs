@@ -88,9 +88,22 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         confirm_in_doubt: cli.confirm_in_doubt,
     };
     let notifier = open_notifier(&config).await?;
-    let run = MonthRun::new(config, Arc::clone(&store), options)?
+    // Pages in other languages than English go through the Translator port.
+    let translator = if config.publish.languages.iter().any(|l| l != "en") {
+        Some(
+            gid_runs::engine::translator(&config)
+                .await
+                .context("opening the translation engine for publish.languages")?,
+        )
+    } else {
+        None
+    };
+    let mut run = MonthRun::new(config, Arc::clone(&store), options)?
         .with_notifier(Arc::clone(&notifier))
         .with_shutdown(gid_cli::shutdown().clone());
+    if let Some(translator) = translator {
+        run = run.with_translator(translator);
+    }
     let progress = ProgressBars::new(bars, months.len());
     tracing::info!(
         months = months.len(),

@@ -76,9 +76,11 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         resume: cli.resume,
         ..RunOptions::default()
     };
+    let translator = engines.translator.clone();
     let run = MonthRun::new(config, Arc::clone(&store), options)?
         .with_engines(engines)
-        .with_shutdown(gid_cli::shutdown().clone());
+        .with_shutdown(gid_cli::shutdown().clone())
+        .with_translator(translator);
     let progress = ProgressBars::new(bars, months.len());
     let results = scooter_months(&run, &months, usize::from(cli.jobs), &progress).await;
     progress.finish();

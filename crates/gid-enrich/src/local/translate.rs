@@ -146,9 +146,15 @@ impl ApertiumTranslator {
         if texts.is_empty() {
             return Ok(vec![]);
         }
-        // One text per line: newlines inside a description become spaces.
+        // One text per line: newlines inside a description become spaces. A blank line
+        // between texts: Apertium's transfer moves words across a single line break when a
+        // line has no sentence end ("Requests per service\nTotal" came back as
+        // "Peticiones por Peticiones\nde servicio por Total"), never across a blank line.
         let mut input = String::new();
         for (index, text) in texts.iter().enumerate() {
+            if index > 0 {
+                input.push('\n');
+            }
             let text = truncate_utf8(
                 "apertium",
                 "TranslateText",
@@ -203,7 +209,7 @@ impl ApertiumTranslator {
             )));
         }
         let text = String::from_utf8_lossy(&output.stdout);
-        let lines: Vec<&str> = text.trim_end_matches('\n').split('\n').collect();
+        let lines: Vec<&str> = text.trim_end_matches('\n').split("\n\n").collect();
         if lines.len() != texts.len() {
             return Err(engine_error(format!(
                 "apertium returned {} lines for {} texts",
@@ -300,6 +306,38 @@ mod tests {
             .unwrap();
         assert_eq!(got[0].source_language.as_str(), "en");
         assert!(got[0].text.contains("calle"), "{}", got[0].text);
+    }
+
+    #[tokio::test]
+    async fn short_texts_without_a_sentence_end_keep_their_own_words() {
+        let texts: Vec<String> = [
+            "Requests per service",
+            "Total",
+            "",
+            "Graffiti - Public",
+            "Pothole",
+        ]
+        .map(String::from)
+        .to_vec();
+        let got = ApertiumTranslator::default()
+            .translate(
+                &texts,
+                Some(&LanguageCode::english()),
+                &LanguageCode::spanish(),
+            )
+            .await
+            .unwrap();
+        let got: Vec<&str> = got.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "Peticiones por servicio",
+                "Total",
+                "",
+                "Graffiti - Público",
+                "Bache"
+            ]
+        );
     }
 
     #[tokio::test]

@@ -536,6 +536,9 @@ mod tests {
             presign_expires_secs: 3600,
             index_cache_control: String::new(),
             report_cache_control: String::new(),
+            service_info: Default::default(),
+            service_info_default: String::new(),
+            languages: vec!["en".into()],
         }
     }
 

@@ -16,7 +16,7 @@ use gid_enrich::pickups::{
 };
 use gid_enrich::ports::{Sentiment, SentimentScores};
 use gid_ingest::IngestError;
-use gid_publish::{table_csv, table_page, RenderedFile, TextTable};
+use gid_publish::{page_key, table_csv, table_page, MonthNav, PageText, RenderedFile, TextTable};
 use gid_storage::PutOptions;
 use polars_core::prelude::*;
 use polars_io::prelude::ParquetReader;
@@ -454,7 +454,12 @@ impl StageRun for PickupsPublishStage {
             Some(frame) => frame,
             None => load_enriched(ctx).await?,
         };
-        let files = render(&run.layout, ctx.month, &PickupRows::of(&frame));
+        let rows = PickupRows::of(&frame);
+        let services = [run.config.enrich.service_name.clone()];
+        let texts = run
+            .page_texts(ctx.month, &services, &page_sentences(ctx.month, &rows))
+            .await?;
+        let files = render(&run.layout, ctx.month, &rows, &texts);
         let (published, ran) = run.publish_stage(&files).await?;
         Ok(ran(StageOutcome::PickupsPublished(published)))
     }
@@ -572,7 +577,37 @@ const CSV_HEADERS: [&str; 8] = [
     "pickup",
 ];
 
-fn render(layout: &gid_core::Layout, month: Month, rows: &PickupRows) -> Vec<RenderedFile> {
+/// The pickups page's own sentences (English), translated with the site's other text.
+fn page_sentences(month: Month, rows: &PickupRows) -> [String; 5] {
+    let with_photo = rows.count(|i| rows.text("image", i).is_some());
+    let missing =
+        rows.count(|i| rows.text("image_status", i) == Some(ImageStatus::Missing.as_str()));
+    let scooters = rows.count(|i| PickupRows::is(&rows.img_scooter, i));
+    let negative = rows.count(|i| rows.text("sentiment", i) == Some(Sentiment::Negative.as_str()));
+    let pickups = rows.count(|i| rows.is_pickup(i));
+    [
+        format!("E-scooter pickups, {month}"),
+        format!(
+            "{} e-scooter requests; {with_photo} with a photo ({missing} missing), \
+             {scooters} photos labelled as showing a scooter, {negative} descriptions \
+             negative.",
+            rows.height
+        ),
+        format!("Pickups (a scooter in the photo and a negative description): {pickups}."),
+        "Pickups".to_owned(),
+        "Every e-scooter request analysed".to_owned(),
+    ]
+}
+
+/// The pickups CSV and the page in each language of `texts` (English first), whose own
+/// sentences come translated with them.
+fn render(
+    layout: &gid_core::Layout,
+    month: Month,
+    rows: &PickupRows,
+    texts: &[(PageText, BTreeMap<String, String>)],
+) -> Vec<RenderedFile> {
+    const PAGE: &str = "scooter_pickups.html";
     let all: Vec<Vec<String>> = (0..rows.height).map(|i| rows.cells(i)).collect();
     let pickups: Vec<Vec<String>> = (0..rows.height)
         .filter(|&i| rows.is_pickup(i))
@@ -580,42 +615,40 @@ fn render(layout: &gid_core::Layout, month: Month, rows: &PickupRows) -> Vec<Ren
         .collect();
     let csv = table_csv(&CSV_HEADERS, &pickups);
     let headers: Vec<String> = CSV_HEADERS.iter().map(|h| h.to_string()).collect();
-    let with_photo = rows.count(|i| rows.text("image", i).is_some());
-    let missing =
-        rows.count(|i| rows.text("image_status", i) == Some(ImageStatus::Missing.as_str()));
-    let scooters = rows.count(|i| PickupRows::is(&rows.img_scooter, i));
-    let negative = rows.count(|i| rows.text("sentiment", i) == Some(Sentiment::Negative.as_str()));
-    let html = table_page(
-        &format!("E-scooter pickups, {month}"),
-        &[
-            format!(
-                "{} e-scooter requests; {with_photo} with a photo ({missing} missing), \
-                 {scooters} photos labelled as showing a scooter, {negative} descriptions \
-                 negative.",
-                rows.height
-            ),
-            format!(
-                "Pickups (a scooter in the photo and a negative description): {}.",
-                pickups.len()
-            ),
-        ],
-        &[
-            TextTable {
-                caption: "Pickups".into(),
-                headers: headers.clone(),
-                rows: pickups,
-            },
-            TextTable {
-                caption: "Every e-scooter request analysed".into(),
-                headers,
-                rows: all,
-            },
-        ],
-    );
-    vec![
-        RenderedFile::csv(layout.month_key(month, "scooter_pickups.csv"), csv),
-        RenderedFile::html(layout.month_key(month, "scooter_pickups.html"), html),
-    ]
+    let langs: Vec<String> = texts.iter().map(|(t, _)| t.lang().to_owned()).collect();
+    let mut files = vec![RenderedFile::csv(
+        layout.month_key(month, "scooter_pickups.csv"),
+        csv,
+    )];
+    for (text, translated) in texts {
+        let [title, requests, pickup_count, pickups_caption, all_caption] =
+            page_sentences(month, rows).map(|s| translated.get(&s).cloned().unwrap_or(s));
+        let nav = MonthNav::new(layout, month).in_language(text.lang(), &langs);
+        let html = table_page(
+            PAGE,
+            &title,
+            &nav,
+            text,
+            &[requests, pickup_count],
+            &[
+                TextTable {
+                    caption: pickups_caption,
+                    headers: headers.clone(),
+                    rows: pickups.clone(),
+                },
+                TextTable {
+                    caption: all_caption,
+                    headers: headers.clone(),
+                    rows: all.clone(),
+                },
+            ],
+        );
+        files.push(RenderedFile::html(
+            page_key(layout, month, text.lang(), PAGE),
+            html,
+        ));
+    }
+    files
 }
 
 impl MonthRun {

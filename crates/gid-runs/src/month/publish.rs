@@ -2,12 +2,15 @@
 //! trends (from every published month's summary, kept in the trends state), then the
 //! site's index.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use gid_aggregate::MonthSummary;
 use gid_core::{Config, Month, ObjectKey};
 use gid_publish::{
-    render_month, render_trends, PublishError, PublishedReport, RenderedFile, TrendsState,
-    INDEX_KEY, MONTH_FILES, SITE_ROOT_FILES, TRENDS_CSV, TRENDS_HTML, TRENDS_STATE_KEY,
+    render_month, render_trends, Headline, PageText, PublishError, PublishedReport, RenderedFile,
+    TrendsState, INDEX_KEY, MONTH_FILES, REPORT_FILES, SITE_ROOT_FILES, SOURCE_LANG, TRENDS_CSV,
+    TRENDS_HTML, TRENDS_STATE_KEY,
 };
 use gid_storage::{PutCondition, PutOptions, StorageError};
 
@@ -21,6 +24,8 @@ pub(crate) struct PublishStage;
 /// Trends state writes lost to another process's publish before giving up (each retry
 /// reads the state again).
 const TRENDS_ATTEMPTS: u32 = 10;
+/// The month's pages that each other language of `publish.languages` gets too.
+const TRANSLATED_FILES: [&str; 2] = ["final_report.html", "chart.html"];
 
 impl StageRun for PublishStage {
     const STAGE: Stage = Stage::Publish;
@@ -50,9 +55,22 @@ impl StageRun for PublishStage {
         Ok(StageOutcome::Planned {
             stage: Stage::Publish,
             reads: vec![ctx.work_url(&ctx.keys.summary()), trends_state.clone()],
-            writes: MONTH_FILES
+            writes: REPORT_FILES
                 .iter()
                 .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
+                .chain(
+                    run.config
+                        .publish
+                        .languages
+                        .iter()
+                        .filter(|l| l.as_str() != SOURCE_LANG)
+                        .flat_map(|lang| {
+                            TRANSLATED_FILES.iter().map(move |f| {
+                                let key = gid_publish::page_key(&run.layout, ctx.month, lang, f);
+                                format!("s3://{reports}/{key} (translated)")
+                            })
+                        }),
+                )
                 .chain([TRENDS_CSV, TRENDS_HTML].map(|f| format!("s3://{reports}/{f}")))
                 .chain([
                     trends_state,
@@ -69,9 +87,20 @@ impl StageRun for PublishStage {
             Some(summary) => summary,
             None => run.load_summary(ctx.month).await?,
         };
-        let files = render_month(&run.layout, &summary);
+        let services: Vec<String> = summary.services.iter().map(|g| g.name.clone()).collect();
+        let texts: Vec<PageText> = run
+            .page_texts(ctx.month, &services, &[])
+            .await?
+            .into_iter()
+            .map(|(text, _)| text)
+            .collect();
+        let files = render_month(&run.layout, &summary, &run.service_info(), &texts);
+        let headline = Headline::of(&summary);
         let reports_bucket = run.config.buckets.reports.clone();
-        let published = match run.publish_with_trends(&files, &summary, &read.etag).await {
+        let published = match run
+            .publish_with_trends(&files, &summary, &read.etag, headline)
+            .await
+        {
             Err(StageError::Publish(PublishError::Stopped)) => {
                 return Err(run
                     .interrupted()
@@ -154,7 +183,7 @@ impl MonthRun {
         &self,
         files: &[gid_publish::RenderedFile],
     ) -> Result<(Published, impl FnOnce(StageOutcome) -> Ran), StageError> {
-        let published = match self.publish_files(files).await {
+        let published = match self.publish_files(files, None).await {
             Err(PublishError::Stopped) => {
                 return Err(self
                     .interrupted()
@@ -194,6 +223,7 @@ impl MonthRun {
         month_files: &[RenderedFile],
         summary: &MonthSummary,
         summary_etag: &str,
+        headline: Headline,
     ) -> Result<PublishedReport, StageError> {
         let _turn = self.site_lock.lock().await;
         let key = ObjectKey::new(TRENDS_STATE_KEY).expect("valid key");
@@ -204,7 +234,11 @@ impl MonthRun {
             state.record(summary_etag, summary);
             let mut files = month_files.to_vec();
             files.extend(render_trends(&self.layout, &state));
-            let published = self.site().publish_unless(&files, &stop).await?;
+            let published = self
+                .site()
+                .with_headline(headline.clone())
+                .publish_unless(&files, &stop)
+                .await?;
             let written = self
                 .store
                 .write(
@@ -268,6 +302,170 @@ impl MonthRun {
             }
         }
         Ok((state, PutCondition::IfNoneMatch))
+    }
+}
+
+/// The cache of a month's page translations (work bucket, beside the enrich cache): the
+/// same kind of answer cache, so a rerun asks no engine anything it answered before.
+#[cfg(feature = "enrich")]
+pub(crate) const SITE_TRANSLATIONS: &str = "site-translations.json";
+
+/// What translating a month's pages cost (logged per month).
+#[cfg(feature = "enrich")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TranslationTally {
+    /// Calls to the translation engine (one per language with anything uncached).
+    engine_calls: u64,
+    /// Texts sent to it.
+    texts_sent: u64,
+    /// Texts answered from the cache.
+    cache_hits: u64,
+}
+
+impl MonthRun {
+    /// The month pages' text in every language of `publish.languages`, English first:
+    /// the fixed phrases and `services` translated through the Translator port, with the
+    /// translations of a page's own `extra` texts (English → translation; empty for
+    /// English).
+    pub(crate) async fn page_texts(
+        &self,
+        month: Month,
+        services: &[String],
+        extra: &[String],
+    ) -> Result<Vec<(PageText, BTreeMap<String, String>)>, StageError> {
+        let mut texts: Vec<String> = PageText::PHRASES.iter().map(|p| p.to_string()).collect();
+        texts.extend(services.iter().cloned());
+        texts.extend(extra.iter().cloned());
+        let translated = self.translate_site_texts(month, &texts).await?;
+        let mut pages = vec![(PageText::english(), BTreeMap::new())];
+        for (lang, mut answers) in translated {
+            let phrases = PageText::PHRASES
+                .iter()
+                .filter_map(|p| answers.remove(*p).map(|t| (*p, t)))
+                .collect();
+            let services = services
+                .iter()
+                .filter_map(|s| answers.get(s).map(|t| (s.clone(), t.clone())))
+                .collect();
+            let extra = extra
+                .iter()
+                .filter_map(|e| answers.get(e).map(|t| (e.clone(), t.clone())))
+                .collect();
+            pages.push((PageText::translated(&lang, phrases, services), extra));
+        }
+        Ok(pages)
+    }
+
+    /// `texts` (English) in every other language of `publish.languages`: language →
+    /// English → translation, in the configured order. Answers come from the month's
+    /// cache when they can; the rest go to the engine in one batch per language.
+    #[cfg(feature = "enrich")]
+    pub(crate) async fn translate_site_texts(
+        &self,
+        month: Month,
+        texts: &[String],
+    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
+        use gid_enrich::cache::AnswerCache;
+        use gid_enrich::ports::{LanguageCode, Translation};
+
+        let others: Vec<&String> = self
+            .config
+            .publish
+            .languages
+            .iter()
+            .filter(|l| l.as_str() != SOURCE_LANG)
+            .collect();
+        if others.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(translator) = &self.translator else {
+            return Err(StageError::NoTranslator {
+                langs: others
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let failed = |lang: &str, source| StageError::Translate {
+            month,
+            lang: lang.to_owned(),
+            source,
+        };
+        let key = gid_core::WorkKeys::new(&self.layout, month).enrich_cache(SITE_TRANSLATIONS);
+        let store = self.store.as_ref();
+        let mut cache = AnswerCache::load(store, self.work(), &key)
+            .await
+            .map_err(|e| failed(others[0], e))?;
+        let english = LanguageCode::english();
+        let mut out = Vec::with_capacity(others.len());
+        for lang in others {
+            let target = LanguageCode(lang.clone());
+            let kind = format!("site:{english}>{lang}");
+            let answers: Result<Vec<Translation>, _> = cache
+                .answers(&translator.engine(), &kind, texts, |misses| {
+                    let (english, target) = (&english, &target);
+                    async move { translator.translate(&misses, Some(english), target).await }
+                })
+                .await;
+            let answers = match answers {
+                Ok(answers) => answers,
+                Err(e) => {
+                    // Answers of the languages before this one were paid for: keep them.
+                    let _ = cache.save(store, self.work(), &key).await;
+                    return Err(failed(lang, e));
+                }
+            };
+            out.push((
+                lang.clone(),
+                texts
+                    .iter()
+                    .cloned()
+                    .zip(answers.into_iter().map(|t| t.text))
+                    .collect(),
+            ));
+        }
+        cache
+            .save(store, self.work(), &key)
+            .await
+            .map_err(|e| failed(&out[0].0, e))?;
+        let tally = TranslationTally {
+            engine_calls: cache.calls.values().sum(),
+            texts_sent: cache.inputs_sent.values().sum(),
+            cache_hits: cache.hits,
+        };
+        tracing::info!(
+            %month,
+            engine_calls = tally.engine_calls,
+            texts_sent = tally.texts_sent,
+            cache_hits = tally.cache_hits,
+            "translated the month's pages"
+        );
+        Ok(out)
+    }
+
+    /// Without engines in the build, only an English site can be published.
+    #[cfg(not(feature = "enrich"))]
+    pub(crate) async fn translate_site_texts(
+        &self,
+        _month: Month,
+        _texts: &[String],
+    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
+        let others: Vec<&str> = self
+            .config
+            .publish
+            .languages
+            .iter()
+            .map(String::as_str)
+            .filter(|l| *l != SOURCE_LANG)
+            .collect();
+        if others.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(StageError::NoTranslator {
+                langs: others.join(", "),
+            })
+        }
     }
 
     /// The month's site files are unchanged, but another publisher's index may have lost
