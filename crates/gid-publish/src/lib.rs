@@ -36,7 +36,7 @@ pub use render::{
     ServiceInfo, SiteHeader, SiteMonth, SitePage, TextTable, TRENDS_FILE,
 };
 pub use render::{lang_folder, PageText, SOURCE_LANG};
-pub use site::{site_policy, MONTH_FILES, SITE_ROOT_FILES};
+pub use site::{site_policy, MONTH_FILES, REPORT_FILES, SITE_ROOT_FILES};
 pub use trends::{
     render_trends, trends_csv, trends_html, TrendsError, TrendsMonth, TrendsState, TRENDS_CSV,
     TRENDS_HTML, TRENDS_STATE_KEY,
