@@ -79,6 +79,9 @@ fn stage_advice(error: &StageError) -> Option<String> {
         }
         StageError::Storage(e) | StageError::Ingest(IngestError::Storage(e)) => storage_advice(e),
         StageError::Aggregate(e) => aggregate_advice(e),
+        StageError::Translate { lang, .. } => Some(format!(
+            "check the engine with `gid-admin translate --to {lang} \"Pothole\"`, or remove \"{lang}\" from publish.languages"
+        )),
         _ => None,
     }
 }
@@ -174,5 +177,28 @@ mod tests {
         };
         let line = "s3://gid-work/index.html changed; rerun to retry".to_owned();
         assert_eq!(with_advice(line.clone(), &error), line);
+    }
+
+    #[test]
+    fn a_failed_page_translation_names_the_command_that_checks_the_engine() {
+        let error = StageError::Translate {
+            month: "2019-01".parse().unwrap(),
+            lang: "es".into(),
+            source: gid_enrich::EnrichError::ModelInvalid {
+                path: "weights.safetensors".into(),
+                reason: "truncated".into(),
+            },
+        };
+        let line = with_advice(error.to_string(), &error);
+        assert!(
+            line.starts_with("translating the 2019-01 pages into `es`: "),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(
+                "check the engine with `gid-admin translate --to es \"Pothole\"`, or remove \"es\" from publish.languages"
+            ),
+            "{line}"
+        );
     }
 }
