@@ -3,7 +3,7 @@
 
 use std::io::{Read, Seek, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use gid_e2e::{
     assert_success, bin, config_dir, http_get, moto_endpoint, run_local, run_with_env, stderr,
@@ -203,35 +203,46 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 }
 
 /// Runs gid-admin on the local profile and returns whether it succeeded, its stderr and
-/// its peak resident memory in MiB, as the kernel accounted it to the child (wait4).
+/// its peak resident memory in MiB, as the kernel accounted it to the process (wait4).
+///
+/// The process is started by a small Python parent that forks and execs it, not by this
+/// test binary: std spawns with vfork semantics (the child shares this process's memory
+/// until exec), and Linux keeps the largest RSS a process had across exec, so a child
+/// spawned from here inherits the peak of the whole test binary — of every other test
+/// running beside it. Python's fork copies a ~10 MB interpreter instead.
 fn local_admin_peak_mib(root: &Path, args: &[&str]) -> (bool, String, u64) {
+    const FORK_EXEC_WAIT4: &str = "import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))";
     let log = tempfile::tempfile().unwrap();
-    // Reaped below by wait4, which std's wait cannot replace: only wait4 reports rusage.
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(bin("gid-admin"))
+    let out = Command::new("python3")
+        .args(["-c", FORK_EXEC_WAIT4])
+        .arg(bin("gid-admin"))
         .arg("--config-dir")
         .arg(config_dir())
         .args(["--profile", "local"])
         .args(args)
         .env("GID__LOCAL__DATA_ROOT", root)
         .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
         .stderr(log.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills in; zeroed is a valid value of it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child process, writing only into the two locals.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+        .output()
+        .expect("python3 runs");
     let mut stderr = String::new();
     let mut log = log;
     log.seek(std::io::SeekFrom::Start(0)).unwrap();
     log.read_to_string(&mut stderr).unwrap();
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (ok, stderr, usage.ru_maxrss as u64 / 1024)
+    let said = String::from_utf8_lossy(&out.stdout);
+    let (max_rss_kib, code) = said
+        .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("the wait4 parent said {said:?}: {stderr}"));
+    let max_rss_kib: u64 = max_rss_kib.parse().unwrap();
+    (code == "0", stderr, max_rss_kib / 1024)
 }
 
 #[test]
