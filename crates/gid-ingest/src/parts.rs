@@ -125,6 +125,12 @@ impl PreviousIngest {
         self.quarantine.get(key)
     }
 
+    /// Whether a run would take this export (at this ETag) from what the last ingest kept
+    /// instead of downloading it: what a dry run says of it.
+    pub fn reuses(&self, key: &ObjectKey, etag: &str) -> bool {
+        self.file(key, etag).is_some()
+    }
+
     /// Whether the last report named any part.
     pub(crate) fn named_parts(&self) -> bool {
         self.named_parts

@@ -46,12 +46,20 @@ impl StageRun for IngestStage {
         let source = run.source(ctx.month);
         let keys = &ctx.keys;
         let listing = gid_ingest::list_inputs(run.store.as_ref(), &source).await?;
+        let previous = self.previous(ctx, &listing).await?;
         Ok(StageOutcome::Planned {
             stage: Stage::Ingest,
             reads: listing
                 .exports
                 .iter()
-                .map(|o| format!("s3://{}/{} ({} bytes)", source.bucket, o.key, o.size))
+                .map(|o| {
+                    let kept = if previous.reuses(&o.key, &o.etag) {
+                        "; unchanged: taken from what the last ingest kept"
+                    } else {
+                        ""
+                    };
+                    format!("s3://{}/{} ({} bytes{kept})", source.bucket, o.key, o.size)
+                })
                 .collect(),
             writes: vec![
                 ctx.work_url(&keys.requests()),
@@ -75,22 +83,8 @@ impl StageRun for IngestStage {
         let source = run.source(month);
         progress.files_found(month, listing.exports.len());
         let on_file = |meta: &ObjectMeta| progress.file_done(month, meta);
-        let parts = FileParts {
-            bucket: run.work().clone(),
-            keys: ctx.keys.clone(),
-            month_prefix: run.layout.month_prefix(month),
-            min_bytes: run.config.ingest.part_min_bytes,
-            fingerprint: format!("{GID_VERSION} {}", self.config_hash(&run.config)),
-        };
-        // What the last run kept is looked up only when it can have kept something (a file
-        // large enough for a part), so months of small files cost no extra request; --force
-        // reads every file again.
-        let previous = if !run.options.force && listing.exports.iter().any(|m| parts.wanted(m.size))
-        {
-            parts.previous(run.store.as_ref()).await?
-        } else {
-            PreviousIngest::none()
-        };
+        let parts = self.parts(ctx);
+        let previous = self.previous(ctx, &listing).await?;
         let mut month_table = gid_ingest::ingest_month_with_parts(
             run.store.as_ref(),
             &source,
@@ -126,10 +120,42 @@ impl StageRun for IngestStage {
     }
 }
 
+impl IngestStage {
+    /// Where the month's per-file parts go, and under which fingerprint they are reused.
+    fn parts(&self, ctx: &MonthContext<'_>) -> FileParts {
+        let run = ctx.run;
+        FileParts {
+            bucket: run.work().clone(),
+            keys: ctx.keys.clone(),
+            month_prefix: run.layout.month_prefix(ctx.month),
+            min_bytes: run.config.ingest.part_min_bytes,
+            fingerprint: format!("{GID_VERSION} {}", self.config_hash(&run.config)),
+        }
+    }
+
+    /// What the last ingest kept for reuse. Looked up only when it can have kept something
+    /// (a file large enough for a part), so months of small files cost no extra request;
+    /// --force reads every file again.
+    async fn previous(
+        &self,
+        ctx: &MonthContext<'_>,
+        listing: &MonthListing,
+    ) -> Result<PreviousIngest, StageError> {
+        let run = ctx.run;
+        let parts = self.parts(ctx);
+        if !run.options.force && listing.exports.iter().any(|m| parts.wanted(m.size)) {
+            Ok(parts.previous(run.store.as_ref()).await?)
+        } else {
+            Ok(PreviousIngest::none())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::month::tests::{assert_hash_follows, plan_of};
+    use crate::month::tests::{assert_hash_follows, january, plan_of, put, runner, world};
+    use crate::RunOptions;
 
     #[tokio::test]
     async fn a_dry_run_of_ingest_lists_each_export_with_its_size_and_names_what_it_would_write() {
@@ -153,6 +179,39 @@ mod tests {
                 "s3://gid-work/2019/jan/ingest.json",
                 "s3://gid-work/quarantine/2019/jan/ (rows refused, if any)",
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_after_one_export_changed_says_which_exports_it_would_take_from_their_parts()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut config, store) = world(dir.path()).await;
+        config.ingest.part_min_bytes = 0;
+        let run = runner(&config, &store, RunOptions::default());
+        let first = run.run_month(january(), &[Stage::Ingest], &()).await;
+        assert!(first.failure.is_none(), "{:?}", first.failure);
+        put(
+            store.as_ref(),
+            &config.buckets.requests,
+            "2019/jan/part-001.csv",
+            b"service_request_id,service_name,date_requested\nx-1,Pothole,2019-01-05\n".to_vec(),
+        )
+        .await;
+
+        let ctx = MonthContext::new(&run, january(), &());
+        let StageOutcome::Planned { reads, .. } = IngestStage.plan(&ctx).await.unwrap() else {
+            panic!("a dry run plans")
+        };
+        let kept: Vec<&str> = reads
+            .iter()
+            .filter(|r| r.contains("unchanged: taken from what the last ingest kept"))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(kept.len(), reads.len() - 1, "{reads:?}");
+        assert!(
+            kept.iter().all(|r| !r.contains("part-001.csv")),
+            "the changed export is read again: {reads:?}"
         );
     }
 

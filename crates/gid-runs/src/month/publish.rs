@@ -156,6 +156,7 @@ pub(super) fn site_config_hash(c: &Config) -> String {
 
 /// A dry run of a site publish: it reads the work object `reads`, writes the month's
 /// `files`, then the index.
+#[cfg(feature = "enrich")]
 pub(super) fn site_plan(
     ctx: &MonthContext<'_>,
     stage: Stage,
@@ -179,6 +180,7 @@ impl MonthRun {
     /// Publishes a stage's `files` and the index: what was published, and how to turn
     /// the stage's outcome into what the runner records. A stop at the site's safe point
     /// is the stage's interruption.
+    #[cfg(feature = "enrich")]
     pub(super) async fn publish_stage(
         &self,
         files: &[gid_publish::RenderedFile],

@@ -60,7 +60,7 @@ pub(super) async fn world(root: &Path) -> (Config, Arc<dyn Backend>) {
     (config, store)
 }
 
-async fn put(store: &dyn ObjectStore, bucket: &BucketName, key: &str, body: Vec<u8>) {
+pub(super) async fn put(store: &dyn ObjectStore, bucket: &BucketName, key: &str, body: Vec<u8>) {
     store
         .put(
             bucket,
