@@ -450,7 +450,7 @@ pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Load(config::ConfigError),
     /// The `--config FILE` is missing.
-    #[error("config file {0} does not exist: check the path given with --config")]
+    #[error("config file {0} does not exist")]
     MissingFile(PathBuf),
     /// The config directory named by the user is missing.
     #[error("config directory {0} does not exist: create it, or name the directory that holds default.toml and <profile>.toml")]

@@ -52,7 +52,7 @@ pub use rules::{ExportRules, SkipReason};
 /// quarantined or skipped).
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("no input under s3://{bucket}/{prefix} (is the month right? `gid-admin object list --prefix {prefix}` shows what is there)")]
+    #[error("no input under s3://{bucket}/{prefix}: no object is stored under that prefix")]
     NoInput { bucket: BucketName, prefix: String },
     #[error("none of the {files} objects under s3://{bucket}/{prefix} is an export ({reasons}); the warnings above name each file and why, and ingest.required_columns lists the columns an export must have")]
     NoExport {

@@ -45,14 +45,15 @@ pub enum InvalidInput {
 }
 
 /// What went wrong with a notifier operation; every variant names the topic, subscription,
-/// phone number or file involved, and says what to try.
+/// phone number or file involved (what to do about it is the binaries' advice, see
+/// `gid_cli::advice`).
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
-    #[error("topic {topic} does not exist (create it with `gid-admin topic create {}`)", .topic.name())]
+    #[error("topic {topic} does not exist")]
     NoSuchTopic { topic: TopicArn },
-    #[error("subscription {subscription} does not exist (list them with `gid-admin subscriptions list`)")]
+    #[error("subscription {subscription} does not exist")]
     NoSuchSubscription { subscription: SubscriptionArn },
     /// The service refused the request as invalid or not allowed; retrying will not help.
     #[error("{operation} {target}: refused: {message}")]
@@ -78,7 +79,7 @@ pub enum NotifyError {
         #[source]
         source: std::io::Error,
     },
-    #[error("local outbox: {path} is not a valid record ({source}); fix or delete the file")]
+    #[error("local outbox: {path} is not a valid record ({source})")]
     CorruptRecord {
         path: String,
         #[source]
@@ -86,14 +87,16 @@ pub enum NotifyError {
     },
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("alert ledger s3://{bucket}/{key} is not a valid ledger ({source}); fix it, or delete it to start afresh (alerts already sent may then be sent again)")]
+    #[error("alert ledger s3://{bucket}/{key} is not a valid ledger ({source})")]
     CorruptLedger {
         bucket: String,
         key: String,
         #[source]
         source: serde_json::Error,
     },
-    #[error("alert ledger s3://{bucket}/{key} kept changing under other runs ({attempts} attempts); rerun once they have finished")]
+    #[error(
+        "alert ledger s3://{bucket}/{key} kept changing under other runs ({attempts} attempts)"
+    )]
     LedgerContended {
         bucket: String,
         key: String,
