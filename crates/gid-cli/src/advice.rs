@@ -138,6 +138,7 @@ fn ingest_advice(error: &IngestError) -> Option<String> {
         IngestError::NoInput { prefix, .. } => Some(format!(
             "is the month right? `gid-admin object list --prefix {prefix}` shows what is there"
         )),
+        IngestError::CorruptTable { .. } => Some("rerun --stage ingest".into()),
         IngestError::Storage(e) => storage_advice(e),
         _ => None,
     }
@@ -269,6 +270,16 @@ mod tests {
             "no input under s3://gid-requests/2018/dec/: no object is stored under that prefix; \
              is the month right? `gid-admin object list --prefix 2018/dec/` shows what is there"
         );
+    }
+
+    #[test]
+    fn an_unreadable_month_table_says_to_rerun_ingest() {
+        let error = StageError::Ingest(IngestError::CorruptTable {
+            bucket: bucket(),
+            key: "2019/jan/requests.parquet".into(),
+            source: "not a Parquet file".into(),
+        });
+        assert_eq!(advice(&error).as_deref(), Some("rerun --stage ingest"));
     }
 
     #[test]
