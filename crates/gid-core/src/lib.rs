@@ -13,7 +13,6 @@
 //! assert_eq!(month.to_string(), "2019-01");
 //! ```
 
-
 mod config;
 mod failure;
 mod layout;
