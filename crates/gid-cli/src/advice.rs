@@ -9,7 +9,10 @@
 use std::error::Error;
 
 use gid_aggregate::AggregateError;
+use gid_core::{ConfigError, MonthError};
 use gid_ingest::IngestError;
+use gid_notify::NotifyError;
+use gid_publish::PublishError;
 use gid_runs::report::RunSummary;
 use gid_runs::{MonthOutcome, Stage, StageError};
 use gid_storage::StorageError;
@@ -67,6 +70,21 @@ fn own_advice(error: &(dyn Error + 'static)) -> Option<String> {
     if let Some(error) = error.downcast_ref::<AggregateError>() {
         return aggregate_advice(error);
     }
+    if let Some(error) = error.downcast_ref::<IngestError>() {
+        return ingest_advice(error);
+    }
+    if let Some(error) = error.downcast_ref::<PublishError>() {
+        return publish_advice(error);
+    }
+    if let Some(error) = error.downcast_ref::<NotifyError>() {
+        return notify_advice(error);
+    }
+    if let Some(error) = error.downcast_ref::<MonthError>() {
+        return month_advice(error);
+    }
+    if let Some(error) = error.downcast_ref::<ConfigError>() {
+        return config_advice(error);
+    }
     None
 }
 
@@ -77,8 +95,11 @@ fn stage_advice(error: &StageError) -> Option<String> {
         StageError::AlertsNotSent { .. } => {
             Some("rerun to retry (sent alerts are not repeated)".into())
         }
-        StageError::Storage(e) | StageError::Ingest(IngestError::Storage(e)) => storage_advice(e),
+        StageError::Storage(e) => storage_advice(e),
+        StageError::Ingest(e) => ingest_advice(e),
         StageError::Aggregate(e) => aggregate_advice(e),
+        StageError::Publish(e) => publish_advice(e),
+        StageError::Notify(e) => notify_advice(e),
         StageError::Translate { lang, .. } => Some(format!(
             "check the engine with `gid-admin translate --to {lang} \"Pothole\"`, or remove \"{lang}\" from publish.languages"
         )),
@@ -111,6 +132,60 @@ fn storage_advice(error: &StorageError) -> Option<String> {
 fn aggregate_advice(error: &AggregateError) -> Option<String> {
     match error {
         AggregateError::Corrupt { .. } => Some("rerun --stage aggregate".into()),
+        _ => None,
+    }
+}
+
+fn ingest_advice(error: &IngestError) -> Option<String> {
+    match error {
+        IngestError::NoInput { prefix, .. } => Some(format!(
+            "is the month right? `gid-admin object list --prefix {prefix}` shows what is there"
+        )),
+        IngestError::CorruptTable { .. } => Some("rerun --stage ingest".into()),
+        IngestError::Storage(e) => storage_advice(e),
+        _ => None,
+    }
+}
+
+fn publish_advice(error: &PublishError) -> Option<String> {
+    match error {
+        PublishError::IndexContended { .. } => Some("rerun once they have finished".into()),
+        _ => None,
+    }
+}
+
+fn notify_advice(error: &NotifyError) -> Option<String> {
+    match error {
+        NotifyError::NoSuchTopic { topic } => Some(format!(
+            "create it with `gid-admin topic create {}`",
+            topic.name()
+        )),
+        NotifyError::NoSuchSubscription { .. } => {
+            Some("list them with `gid-admin subscriptions list`".into())
+        }
+        NotifyError::CorruptRecord { .. } => Some("fix or delete the file".into()),
+        NotifyError::CorruptLedger { .. } => Some(
+            "fix it, or delete it to start afresh (alerts already sent may then be sent again)"
+                .into(),
+        ),
+        NotifyError::LedgerContended { .. } => Some("rerun once they have finished".into()),
+        NotifyError::Storage(e) => storage_advice(e),
+        _ => None,
+    }
+}
+
+fn month_advice(error: &MonthError) -> Option<String> {
+    match error {
+        MonthError::RangeTooLong { .. } => {
+            Some("narrow it, or use --all to run every month that has exports".into())
+        }
+        _ => None,
+    }
+}
+
+fn config_advice(error: &ConfigError) -> Option<String> {
+    match error {
+        ConfigError::MissingFile(_) => Some("check the path given with --config".into()),
         _ => None,
     }
 }
@@ -199,6 +274,118 @@ mod tests {
                 "check the engine with `gid-admin translate --to es \"Pothole\"`, or remove \"es\" from publish.languages"
             ),
             "{line}"
+        );
+    }
+
+    fn not_json() -> serde_json::Error {
+        serde_json::from_str::<u32>("{").unwrap_err()
+    }
+
+    fn topic() -> gid_notify::TopicArn {
+        gid_notify::TopicArn::new("arn:aws:sns:us-west-2:123456789012:gid-graffiti").unwrap()
+    }
+
+    #[test]
+    fn a_month_without_input_names_the_command_that_lists_its_prefix() {
+        let error = StageError::Ingest(IngestError::NoInput {
+            bucket: BucketName::new("gid-requests").unwrap(),
+            prefix: "2018/dec/".into(),
+        });
+        assert_eq!(
+            with_advice(error.to_string(), &error),
+            "no input under s3://gid-requests/2018/dec/: no object is stored under that prefix; \
+             is the month right? `gid-admin object list --prefix 2018/dec/` shows what is there"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_month_table_says_to_rerun_ingest() {
+        let error = StageError::Ingest(IngestError::CorruptTable {
+            bucket: bucket(),
+            key: "2019/jan/requests.parquet".into(),
+            source: "not a Parquet file".into(),
+        });
+        assert_eq!(advice(&error).as_deref(), Some("rerun --stage ingest"));
+    }
+
+    #[test]
+    fn a_contended_index_or_ledger_says_to_rerun_once_the_others_have_finished() {
+        let index = StageError::Publish(PublishError::IndexContended {
+            bucket: bucket(),
+            attempts: 5,
+        });
+        let ledger = StageError::Notify(NotifyError::LedgerContended {
+            bucket: "gid-work".into(),
+            key: "alerts/ledger.json".into(),
+            attempts: 5,
+        });
+        for error in [index, ledger] {
+            assert_eq!(
+                advice(&error).as_deref(),
+                Some("rerun once they have finished"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_topic_names_the_command_that_creates_it_by_its_short_name() {
+        let error = anyhow::Error::new(NotifyError::NoSuchTopic { topic: topic() })
+            .context("deleting topic graffiti");
+        assert_eq!(
+            advice(error.as_ref()).as_deref(),
+            Some("create it with `gid-admin topic create gid-graffiti`")
+        );
+    }
+
+    #[test]
+    fn a_missing_subscription_names_the_command_that_lists_them() {
+        let subscription = gid_notify::SubscriptionArn::new(format!("{}:abc", topic())).unwrap();
+        let error = NotifyError::NoSuchSubscription { subscription };
+        assert_eq!(
+            advice(&error).as_deref(),
+            Some("list them with `gid-admin subscriptions list`")
+        );
+    }
+
+    #[test]
+    fn a_corrupt_outbox_record_or_ledger_says_to_fix_or_delete_it() {
+        let record = NotifyError::CorruptRecord {
+            path: "outbox/topics/gid-graffiti.json".into(),
+            source: not_json(),
+        };
+        assert_eq!(advice(&record).as_deref(), Some("fix or delete the file"));
+        let ledger = StageError::Notify(NotifyError::CorruptLedger {
+            bucket: "gid-work".into(),
+            key: "alerts/ledger.json".into(),
+            source: not_json(),
+        });
+        assert_eq!(
+            advice(&ledger).as_deref(),
+            Some(
+                "fix it, or delete it to start afresh (alerts already sent may then be sent again)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_too_long_month_range_suggests_narrowing_it_or_all() {
+        let from = Month::new(0, 1).unwrap();
+        let to = Month::new(9999, 12).unwrap();
+        let error = anyhow::Error::new(gid_core::MonthRange::new(from, to).unwrap_err());
+        assert_eq!(
+            with_advice(error.to_string(), error.as_ref()),
+            "the range 0000-01 to 9999-12 is 120000 months long, more than the 600 (50 years) \
+             one run takes; narrow it, or use --all to run every month that has exports"
+        );
+    }
+
+    #[test]
+    fn a_missing_config_file_points_at_the_config_flag() {
+        let error = ConfigError::MissingFile("/etc/gid/prod.toml".into());
+        assert_eq!(
+            with_advice(error.to_string(), &error),
+            "config file /etc/gid/prod.toml does not exist; check the path given with --config"
         );
     }
 }

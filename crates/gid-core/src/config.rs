@@ -23,6 +23,7 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The name as `--profile` and `GID__PROFILE` take it.
     pub fn as_str(self) -> &'static str {
         match self {
             Profile::Local => "local",
@@ -46,8 +47,10 @@ impl std::str::FromStr for Profile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Acl {
+    /// Only the bucket owner reads the object.
     #[default]
     Private,
+    /// Anyone reads the object (needs a bucket with ACLs enabled).
     PublicRead,
 }
 
@@ -87,6 +90,7 @@ pub enum SiteAccess {
 }
 
 impl SiteAccess {
+    /// The value as `publish.access` takes it.
     pub fn as_str(self) -> &'static str {
         match self {
             SiteAccess::BucketPolicy => "bucket-policy",
@@ -110,36 +114,52 @@ impl std::str::FromStr for SiteAccess {
     }
 }
 
+/// The buckets gid reads and writes (`[buckets]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Buckets {
+    /// The raw monthly CSV exports.
     pub requests: BucketName,
+    /// The public report site.
     pub reports: BucketName,
+    /// The requests' photos, for enrichment.
     pub images: BucketName,
+    /// Operator inputs such as contacts.csv.
     pub staging: BucketName,
+    /// The stages' outputs, quarantine, manifests and ledgers.
     pub work: BucketName,
 }
 
+/// Where a month lives inside a bucket (`[layout]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct LayoutConfig {
+    /// The month's prefix template, e.g. `{year}/{mon}/` (see [`Layout`]).
     pub month_prefix: String,
 }
 
+/// The local backend (`[local]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct LocalConfig {
+    /// The folder whose subfolders are the buckets.
     pub data_root: PathBuf,
 }
 
 /// AWS settings that are not credentials. Credentials come only from the standard chain.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AwsConfig {
+    /// `None`: the SDK's region chain (`AWS_REGION`, the profile).
     pub region: Option<String>,
+    /// An S3-compatible endpoint (moto, MinIO) instead of AWS's.
     pub endpoint_url: Option<String>,
+    /// Path-style bucket addressing; `None`: on exactly when `endpoint_url` is set.
     pub force_path_style: Option<bool>,
+    /// Send request checksums only when an operation requires them (for stores that
+    /// reject the SDK's default CRC32 aws-chunked uploads).
     pub checksums_when_required: bool,
     /// `None`: `AWS_MAX_ATTEMPTS`, else the profile's `max_attempts`, else the SDK's 3.
     pub max_attempts: Option<u32>,
     /// `None`: `AWS_RETRY_MODE`, else the profile's `retry_mode`, else standard.
     pub retry_mode: Option<RetryModeConfig>,
+    /// Longest one operation may take, retries included, in seconds.
     pub operation_timeout_secs: u64,
     /// Uploads of files larger than this many MiB are multipart uploads.
     pub multipart_threshold_mb: u64,
@@ -178,29 +198,38 @@ impl OutOfMonth {
     }
 }
 
+/// The ingest stage (`[ingest]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct IngestConfig {
+    /// Objects downloaded and parsed at once for one month.
     pub concurrency: usize,
+    /// Only keys ending with this are exports (e.g. `.csv`).
     pub suffix: String,
     /// Header columns a file must have to be read as an export (after trimming and
     /// lowercasing, as headers are); a file without one of them is skipped whole.
     pub required_columns: Vec<String>,
     /// A file whose header has more columns than this is skipped whole.
     pub max_columns: usize,
+    /// What happens to rows dated outside the month.
     pub out_of_month: OutOfMonth,
     /// Exports of at least this many bytes keep their parsed rows in the work bucket,
     /// keyed by their ETag, so a rerun reads only the files that changed.
     pub part_min_bytes: u64,
 }
 
+/// The publish stage and the report site (`[publish]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct PublishConfig {
+    /// How the public reads the site.
     pub access: SiteAccess,
     /// The reports bucket serves a static website (`gid-admin site init --website`): runs
     /// print the website endpoint as the site's URL.
     pub website: bool,
+    /// How long the index's presigned links work (`access = "presign"`), in seconds.
     pub presign_expires_secs: u64,
+    /// `Cache-Control` of index.html, which changes with every month published.
     pub index_cache_control: String,
+    /// `Cache-Control` of a month's report files.
     pub report_cache_control: String,
     /// Service name → the city's information page for it, linked from the HTML report
     /// (names matched without regard to case). Empty by default: a TOML table with no
@@ -269,20 +298,30 @@ impl PublishConfig {
 /// One alert threshold as configured (validated into `gid_notify::Threshold` by the caller).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ThresholdConfig {
+    /// The service counted, as the exports spell it.
     pub service_name: String,
+    /// Alert when a month's count is strictly above this.
     pub above: u64,
+    /// The short name (without `notify.topic_prefix`) of the topic alerted.
     pub topic: String,
+    /// The name the message uses; `None`: the service name.
     pub label: Option<String>,
 }
 
+/// Alerts, topics and contacts (`[notify]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct NotifyConfig {
+    /// Local profile: the folder of topics, subscriptions and delivered messages.
     pub outbox_dir: PathBuf,
+    /// The contacts CSV's key in the staging bucket.
     pub contacts_key: String,
+    /// The file name of a month's alert ledger in the work bucket.
     pub ledger_name: String,
     /// Short names (without the prefix) of gid's topics that `topic prune` keeps.
     pub keep_topics: Vec<String>,
+    /// An SNS-compatible endpoint (moto) instead of AWS's.
     pub sns_endpoint_url: Option<String>,
+    /// The alerts checked against each month's counts.
     pub thresholds: Vec<ThresholdConfig>,
     /// Send alerts to topics nobody has a confirmed subscription to.
     pub allow_unsubscribed: bool,
@@ -296,6 +335,7 @@ pub struct NotifyConfig {
     pub departments: BTreeMap<String, String>,
     /// The topic of every department that `departments` does not name.
     pub default_topic: String,
+    /// The attributes of every SMS sent.
     pub sms: SmsConfig,
 }
 
@@ -372,6 +412,7 @@ impl fmt::Display for SmsType {
 /// The attributes every SMS gid sends carries, directly or through a topic.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SmsConfig {
+    /// Transactional or promotional delivery.
     pub sms_type: SmsType,
     /// The alphabetic sender shown on the phone, where the country supports it.
     pub sender_id: Option<String>,
@@ -382,36 +423,54 @@ pub struct SmsConfig {
 /// List prices for the `--dry-run` cost estimate of enrichment on AWS.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnrichPrices {
+    /// Amazon Translate, USD per million characters.
     pub translate_per_million_characters: f64,
+    /// Amazon Comprehend, USD per unit of 100 characters (at least 3 units a text).
     pub comprehend_per_unit: f64,
+    /// Amazon Rekognition, USD per image.
     pub rekognition_per_image: f64,
 }
 
 /// Pacing of the AWS enrichment adapters (region, attempts and timeout come from `[aws]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnrichAwsConfig {
+    /// An endpoint for the three services instead of AWS's; `None`: the SDK's
+    /// (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,
+    /// Operations in flight per adapter.
     pub max_concurrency: usize,
     /// 0: unpaced.
     pub requests_per_second: u32,
+    /// The first retry's backoff, in milliseconds (the SDK backs off exponentially from it).
     pub initial_backoff_ms: u64,
 }
 
+/// The scooter-pickups enrichment (`[enrich]`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnrichConfig {
+    /// The service whose requests are enriched, as the exports spell it.
     pub service_name: String,
+    /// Labels asked per photo (Rekognition's MaxLabels).
     pub max_labels: usize,
+    /// Labels below this confidence (0-100) are not returned (MinConfidence).
     pub min_confidence: f32,
+    /// Label names that mean "a scooter is in the photo".
     pub scooter_labels: Vec<String>,
+    /// Confidence (0-100) a scooter label needs to count.
     pub scooter_confidence: f32,
+    /// Below this language-detection score (0.0-1.0) a description is treated as English.
     pub language_min_score: f32,
+    /// Photos labelled at once.
     pub image_concurrency: usize,
+    /// The file name of a month's engine-answer cache in the work bucket.
     pub cache_name: String,
     /// Which engines answer, apart from where the data is stored: `None` (the default)
     /// follows `profile`. `local` runs the offline engines over an S3 store (no per-call
     /// cost); `aws` asks Translate, Comprehend and Rekognition about a local folder.
     pub engines: Option<Profile>,
+    /// List prices for the dry-run cost estimate.
     pub prices: EnrichPrices,
+    /// Pacing of the AWS adapters.
     pub aws: EnrichAwsConfig,
 }
 
@@ -426,15 +485,25 @@ pub struct ScheduleConfig {
 /// The whole configuration, loaded once at start-up.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
+    /// The backend the ports run on.
     pub profile: Profile,
+    /// `[buckets]`.
     pub buckets: Buckets,
+    /// `[layout]`.
     pub layout: LayoutConfig,
+    /// `[local]`.
     pub local: LocalConfig,
+    /// `[aws]`.
     pub aws: AwsConfig,
+    /// `[ingest]`.
     pub ingest: IngestConfig,
+    /// `[publish]`.
     pub publish: PublishConfig,
+    /// `[notify]`.
     pub notify: NotifyConfig,
+    /// `[enrich]`.
     pub enrich: EnrichConfig,
+    /// `[schedule]`.
     pub schedule: ScheduleConfig,
 }
 
@@ -450,7 +519,7 @@ pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Load(config::ConfigError),
     /// The `--config FILE` is missing.
-    #[error("config file {0} does not exist: check the path given with --config")]
+    #[error("config file {0} does not exist")]
     MissingFile(PathBuf),
     /// The config directory named by the user is missing.
     #[error("config directory {0} does not exist: create it, or name the directory that holds default.toml and <profile>.toml")]
@@ -467,7 +536,9 @@ pub enum ConfigError {
     /// A value out of its range.
     #[error("configuration key {key} must be {expected}")]
     Invalid {
+        /// The key, e.g. `notify.topic_prefix`.
         key: &'static str,
+        /// What a valid value looks like.
         expected: &'static str,
     },
     /// A link of the public site that is not an http(s) URL.
@@ -484,9 +555,13 @@ pub enum ConfigError {
     /// Two bucket keys name one bucket whose contents would then mix.
     #[error("{first} and {second} are both `{bucket}`: {why}; give {second} a bucket of its own")]
     OverlappingBuckets {
+        /// The first key, e.g. `buckets.requests`.
         first: &'static str,
+        /// The key that should change.
         second: &'static str,
+        /// The bucket both name.
         bucket: BucketName,
+        /// What would go wrong.
         why: &'static str,
     },
 }

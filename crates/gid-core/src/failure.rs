@@ -8,15 +8,24 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureKind {
     /// Nothing listens at the endpoint.
-    ConnectionRefused { endpoint: Option<String> },
+    ConnectionRefused {
+        /// The endpoint tried, when known.
+        endpoint: Option<String>,
+    },
     /// The endpoint's host name does not resolve.
-    UnknownHost { endpoint: Option<String> },
+    UnknownHost {
+        /// The endpoint tried, when known.
+        endpoint: Option<String>,
+    },
     /// No answer in time (connect, attempt or operation timeout).
     TimedOut,
     /// No credentials anywhere in the standard chain.
     NoCredentials,
     /// An SSO profile without a valid cached token.
-    SsoLoginRequired { profile: Option<String> },
+    SsoLoginRequired {
+        /// The AWS profile, when known.
+        profile: Option<String>,
+    },
     /// The credentials were valid once and have expired.
     CredentialsExpired,
     /// The service does not know the access key or the signature does not match.
@@ -24,18 +33,32 @@ pub enum FailureKind {
     /// Valid credentials without the permission.
     AccessDenied,
     /// The bucket, key, topic or other resource does not exist.
-    NotFound { code: String },
+    NotFound {
+        /// The service's error code, e.g. `NoSuchKey`.
+        code: String,
+    },
     /// An `If-Match`/`If-None-Match` precondition did not hold.
     PreconditionFailed,
     /// Still throttled after every retry.
     Throttled,
     /// The service failed (5xx) after every retry.
-    ServerError { status: u16 },
+    ServerError {
+        /// The HTTP status of the last attempt.
+        status: u16,
+    },
     /// The service refused the request as invalid (4xx with a code).
     /// (`message` is boxed to keep errors that carry a kind small.)
-    Rejected { code: String, message: Box<str> },
+    Rejected {
+        /// The service's error code.
+        code: String,
+        /// The service's message.
+        message: Box<str>,
+    },
     /// The response broke off after its headers, every time it was read.
-    BrokenResponse { attempts: u32 },
+    BrokenResponse {
+        /// Reads tried.
+        attempts: u32,
+    },
     /// Anything else (the SDK's detail is in the source).
     Other,
 }

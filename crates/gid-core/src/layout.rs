@@ -3,6 +3,7 @@ use crate::{Month, ObjectKey};
 /// Why a month-prefix template was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LayoutError {
+    /// The template (given) lacks a placeholder or the closing `/`.
     #[error("layout.month_prefix `{0}` must contain {{year}} and one of {{mon}} or {{mm}}, and end with '/'")]
     Template(String),
 }
@@ -19,6 +20,8 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Validates `template`: it must hold `{year}`, one of `{mon}` or `{mm}`, and end
+    /// with `/`, so that every month gets a prefix of its own.
     pub fn new(template: impl Into<String>) -> Result<Self, LayoutError> {
         let template = template.into();
         let has_month = template.contains("{mon}") || template.contains("{mm}");
@@ -95,6 +98,7 @@ pub struct WorkKeys {
 }
 
 impl WorkKeys {
+    /// The keys of `month` under `layout`.
     pub fn new(layout: &Layout, month: Month) -> Self {
         Self {
             layout: layout.clone(),

@@ -13,11 +13,6 @@
 //! assert_eq!(month.to_string(), "2019-01");
 //! ```
 
-// Not yet documented item by item: missing_docs found 113 public items without docs
-// (fields, variants and methods mostly) when it was turned on workspace-wide; remove
-// this once they are.
-#![allow(missing_docs)]
-
 mod config;
 mod failure;
 mod layout;

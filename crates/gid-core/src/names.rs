@@ -3,10 +3,22 @@ use std::fmt;
 /// Why a bucket name or object key was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NameError {
+    /// A bucket name S3 would refuse.
     #[error("bucket name `{name}` is invalid: {reason} (S3 rules: 3-63 chars of a-z, 0-9, '.', '-', starting and ending with a letter or digit)")]
-    Bucket { name: String, reason: &'static str },
+    Bucket {
+        /// The name as given.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// A key gid refuses to read or write (too long, control characters, `..`).
     #[error("object key {key:?} is refused: {reason}")]
-    Key { key: String, reason: &'static str },
+    Key {
+        /// The key as given.
+        key: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
 }
 
 /// An S3 bucket name, validated against S3's naming rules.
@@ -15,6 +27,7 @@ pub enum NameError {
 pub struct BucketName(String);
 
 impl BucketName {
+    /// Validates `name` against S3's naming rules.
     pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
         let name = name.into();
         let fail = |reason| {
@@ -42,6 +55,7 @@ impl BucketName {
         Ok(Self(name))
     }
 
+    /// The name as S3 takes it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -110,6 +124,9 @@ impl ObjectKey {
     /// S3's maximum key length in bytes.
     pub const MAX_LEN: usize = 1024;
 
+    /// Validates `key`: not empty or absolute, at most [`ObjectKey::MAX_LEN`] bytes, no
+    /// control, invisible or look-alike characters, no backslash and no empty, `.` or
+    /// `..` segment (a key that could escape a local bucket or mislead a reader).
     pub fn new(key: impl Into<String>) -> Result<Self, NameError> {
         let key = key.into();
         let fail = |reason| {
@@ -152,6 +169,7 @@ impl ObjectKey {
         Ok(Self(key))
     }
 
+    /// The key as S3 takes it.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 pub struct RunOwner {
     /// Random, one per process: tells two runs apart even on one host.
     pub run_id: String,
+    /// The host name the process runs on.
     pub host: String,
+    /// Its process id (meaningful only with `pid_scope`).
     pub pid: u32,
     /// `<boot id>/<pid namespace>`: where `pid` means this process. Absent where unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,6 +28,7 @@ pub struct RunOwner {
     /// The process's start time in clock ticks since boot: a reused pid has another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_start: Option<u64>,
+    /// When the run started.
     pub started_at: DateTime<Utc>,
 }
 

@@ -21,6 +21,7 @@ impl RequestStats {
         self.attempts.saturating_sub(self.operations)
     }
 
+    /// Whether nothing was sent (a backend without a wire, or an idle client).
     pub fn is_empty(&self) -> bool {
         self.attempts == 0 && self.operations == 0
     }

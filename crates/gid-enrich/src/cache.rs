@@ -30,6 +30,7 @@ pub struct AnswerCache {
     pub inputs_sent: BTreeMap<String, u64>,
     /// Characters sent to text engines this run, per engine id.
     pub characters_sent: BTreeMap<String, u64>,
+    /// Answers taken from the cache instead of an engine this run.
     pub hits: u64,
 }
 
@@ -86,10 +87,12 @@ impl AnswerCache {
         Ok(())
     }
 
+    /// Answers stored, loaded and new.
     pub fn len(&self) -> usize {
         self.answers.len()
     }
 
+    /// Whether no answer is stored.
     pub fn is_empty(&self) -> bool {
         self.answers.is_empty()
     }

@@ -10,11 +10,16 @@ pub enum EnrichError {
          (or set GID_IMAGE_MODEL to the .safetensors file)",
         path.display()
     )]
-    ModelNotFound { path: PathBuf },
+    ModelNotFound {
+        /// Where the weights were looked for.
+        path: PathBuf,
+    },
     /// The weights file exists but could not be read.
     #[error("could not read image model weights at {}: {source}", path.display())]
     ModelRead {
+        /// The weights file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -23,28 +28,48 @@ pub enum EnrichError {
         "image model weights at {} are not usable: {reason}; run `make models` to regenerate them",
         path.display()
     )]
-    ModelInvalid { path: PathBuf, reason: String },
+    ModelInvalid {
+        /// The weights file.
+        path: PathBuf,
+        /// What is wrong with it (a missing tensor, a wrong shape).
+        reason: String,
+    },
     /// The image bytes are not a JPEG or PNG this build can decode (or exceed the size limits).
     #[error("could not decode the image ({bytes} bytes; JPEG or PNG expected): {source}")]
     ImageDecode {
+        /// The image's size.
         bytes: usize,
+        /// The decoder's error.
         #[source]
         source: image::ImageError,
     },
     /// A local engine failed (not installed, crashed, answered nonsense).
     #[error("{engine}: {message}")]
-    Engine { engine: String, message: String },
+    Engine {
+        /// The engine, e.g. `tesseract`.
+        engine: String,
+        /// What went wrong, in its words.
+        message: String,
+    },
     /// The engine cannot do this at all (e.g. no translation pair for a language).
     #[error("{engine}: {what}")]
-    Unsupported { engine: String, what: String },
+    Unsupported {
+        /// The engine.
+        engine: String,
+        /// What it cannot do, e.g. the language pair.
+        what: String,
+    },
     /// Reading an image or the cache from the object store failed.
     #[error(transparent)]
     Storage(#[from] gid_storage::StorageError),
     /// An AWS service refused or failed a request, after retries.
     #[error("{engine} {operation}: {message}")]
     Service {
+        /// The service, e.g. `Comprehend`.
         engine: String,
+        /// The API call, e.g. `DetectSentiment`.
         operation: &'static str,
+        /// The service's reason.
         message: String,
         /// Whether retrying later may help (throttling, 5xx, timeouts).
         transient: bool,

@@ -20,11 +20,6 @@
 //! # Ok::<(), gid_enrich::EnrichError>(())
 //! ```
 
-// Not yet documented item by item: missing_docs found 82 public items without docs
-// (fields, variants and methods mostly) when it was turned on workspace-wide; remove
-// this once they are.
-#![allow(missing_docs)]
-
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cache;

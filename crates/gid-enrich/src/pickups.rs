@@ -22,7 +22,9 @@ use crate::EnrichError;
 /// One e-scooter request as ingest left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScooterRequest {
+    /// The request's `service_request_id`.
     pub id: String,
+    /// The requester's free text, in any language; `None` when empty.
     pub description: Option<String>,
     /// Key of the request's photo in the images bucket.
     pub image: Option<String>,
@@ -40,10 +42,12 @@ pub enum ImageStatus {
     Missing,
     /// The engine could not read the photo (not an image, corrupt).
     Unreadable(String),
+    /// The photo was labelled (its labels may still show no scooter).
     Labelled,
 }
 
 impl ImageStatus {
+    /// The status as the enriched table's `image_status` column spells it.
     pub fn as_str(&self) -> &'static str {
         match self {
             ImageStatus::NoImage => "no_image",
@@ -58,35 +62,51 @@ impl ImageStatus {
 /// A request with everything the engines said about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnrichedRequest {
+    /// The request's `service_request_id`.
     pub id: String,
+    /// The description as requested.
     pub description: Option<String>,
+    /// Its detected language; `None` without a description.
     pub language: Option<DetectedLanguage>,
     /// The English text sentiment was judged on (the description itself when English).
     pub description_en: Option<String>,
+    /// Whether `description_en` is a translation.
     pub translated: bool,
+    /// The sentiment of `description_en`; `None` without a description.
     pub sentiment: Option<SentimentResult>,
+    /// Key of the request's photo in the images bucket, as requested.
     pub image: Option<String>,
+    /// What happened with the photo.
     pub image_status: ImageStatus,
+    /// The photo's labels (empty unless [`ImageStatus::Labelled`]).
     pub image_labels: Vec<ImageLabel>,
+    /// Whether a scooter label reached `scooter_confidence`.
     pub img_scooter: bool,
+    /// Whether the request is selected for pickup.
     pub pickup: bool,
 }
 
 /// The engines a month is enriched with.
 #[derive(Debug, Clone)]
 pub struct Engines {
+    /// Detects each description's language.
     pub language: Arc<dyn LanguageDetector>,
+    /// Translates non-English descriptions into English.
     pub translator: Arc<dyn Translator>,
+    /// Judges the English text's sentiment.
     pub sentiment: Arc<dyn SentimentAnalyzer>,
+    /// Labels the photos.
     pub labeler: Arc<dyn ImageLabeler>,
 }
 
 /// How requests are judged.
 #[derive(Debug, Clone)]
 pub struct PickupRules {
+    /// Where the requests' photos are.
     pub images_bucket: BucketName,
     /// Rekognition's MaxLabels / MinConfidence.
     pub max_labels: usize,
+    /// Labels below this confidence (0-100) are not returned.
     pub min_confidence: f32,
     /// Label names that mean "a scooter is in the photo".
     pub scooter_labels: Vec<String>,
@@ -109,15 +129,20 @@ enum LabelAnswer {
 /// What a month would ask the engines (for `--dry-run` and cost estimates).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnrichPlan {
+    /// E-scooter requests in the month.
     pub requests: usize,
     /// Texts (and their characters) language detection would be asked about.
     pub language_texts: usize,
+    /// Characters of those texts.
     pub language_characters: usize,
     /// Texts not yet translated or sentiment-scored (upper bound: English texts are
     /// only known after detection).
     pub translate_texts: usize,
+    /// Characters of the texts to translate.
     pub translate_characters: usize,
+    /// Texts sentiment would be asked about.
     pub sentiment_texts: usize,
+    /// Characters of those texts.
     pub sentiment_characters: usize,
     /// Photos not yet labelled.
     pub images: usize,

@@ -38,7 +38,10 @@ pub struct LanguageCode(pub String);
     "`{0}` is not a language code: use an ISO 639-1 code such as `en` or `es` \
      (with a region where Translate needs one, such as `fr-CA`)"
 )]
-pub struct InvalidLanguageCode(pub String);
+pub struct InvalidLanguageCode(
+    /// The code as given.
+    pub String,
+);
 
 impl std::str::FromStr for LanguageCode {
     type Err = InvalidLanguageCode;
@@ -62,15 +65,19 @@ impl std::str::FromStr for LanguageCode {
 }
 
 impl LanguageCode {
+    /// `en`: the language the pipeline translates into.
     pub fn english() -> Self {
         Self("en".into())
     }
+    /// `es`: the other language of the city's requests.
     pub fn spanish() -> Self {
         Self("es".into())
     }
+    /// The code as the services take it, e.g. `en` or `fr-CA`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// Whether this is plain `en` (a regional English such as `en-GB` is not).
     pub fn is_english(&self) -> bool {
         self.0 == "en"
     }
@@ -85,6 +92,7 @@ impl fmt::Display for LanguageCode {
 /// Comprehend's DetectDominantLanguage answer for one text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectedLanguage {
+    /// The dominant language.
     pub code: LanguageCode,
     /// 0.0 to 1.0.
     pub score: f32,
@@ -93,7 +101,9 @@ pub struct DetectedLanguage {
 /// A translation (into English for the pipeline, into any target for `gid-admin translate`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Translation {
+    /// The translated text.
     pub text: String,
+    /// The language translated from: the one given, or the one detected for `auto`.
     pub source_language: LanguageCode,
 }
 
@@ -101,13 +111,18 @@ pub struct Translation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Sentiment {
+    /// Mostly positive.
     Positive,
+    /// Mostly negative.
     Negative,
+    /// Neither.
     Neutral,
+    /// Both positive and negative.
     Mixed,
 }
 
 impl Sentiment {
+    /// The class as Comprehend spells it (`POSITIVE`, …), as written to the tables.
     pub fn as_str(self) -> &'static str {
         match self {
             Sentiment::Positive => "POSITIVE",
@@ -121,29 +136,38 @@ impl Sentiment {
 /// Comprehend's SentimentScore: four probabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SentimentScores {
+    /// Probability of [`Sentiment::Positive`], 0.0 to 1.0.
     pub positive: f32,
+    /// Probability of [`Sentiment::Negative`], 0.0 to 1.0.
     pub negative: f32,
+    /// Probability of [`Sentiment::Neutral`], 0.0 to 1.0.
     pub neutral: f32,
+    /// Probability of [`Sentiment::Mixed`], 0.0 to 1.0.
     pub mixed: f32,
 }
 
 /// Comprehend's DetectSentiment answer for one text.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SentimentResult {
+    /// The most likely class.
     pub sentiment: Sentiment,
+    /// The probability of each class.
     pub scores: SentimentScores,
 }
 
 /// An image in the images bucket, as Rekognition's S3Object names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRef {
+    /// The images bucket.
     pub bucket: BucketName,
+    /// The image's key in it.
     pub key: ObjectKey,
 }
 
 /// Rekognition's DetectLabels answer: one label.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageLabel {
+    /// What the image shows, e.g. `Mountain Bike` (see [`crate::local::labels`]).
     pub name: String,
     /// 0 to 100, like Rekognition.
     pub confidence: f32,
@@ -153,26 +177,35 @@ pub struct ImageLabel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TextKind {
+    /// A line of words.
     Line,
+    /// One word of a line.
     Word,
 }
 
 /// A box as fractions of the image's width and height (Rekognition's BoundingBox).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BoundingBox {
+    /// Left edge, from the image's left, 0.0 to 1.0.
     pub left: f32,
+    /// Top edge, from the image's top, 0.0 to 1.0.
     pub top: f32,
+    /// Width as a fraction of the image's.
     pub width: f32,
+    /// Height as a fraction of the image's.
     pub height: f32,
 }
 
 /// Rekognition's DetectText answer: one detected line or word.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextDetection {
+    /// The text read.
     pub text: String,
+    /// A line or one of its words.
     pub kind: TextKind,
     /// 0 to 100.
     pub confidence: f32,
+    /// Where in the image the text is.
     pub bounding_box: BoundingBox,
 }
 
@@ -180,6 +213,7 @@ pub struct TextDetection {
 /// into a target language.
 #[async_trait]
 pub trait Translator: Send + Sync + fmt::Debug {
+    /// Which engine answers: part of the cache key, so a changed engine asks again.
     fn engine(&self) -> EngineId;
     /// One translation per text, in order, from `source` (`None`: detected, as Translate's
     /// `auto`; an engine that cannot detect takes the one source it has for `target`) into
@@ -200,21 +234,30 @@ pub trait Translator: Send + Sync + fmt::Debug {
 /// Comprehend's DetectDominantLanguage.
 #[async_trait]
 pub trait LanguageDetector: Send + Sync + fmt::Debug {
+    /// Which engine answers: part of the cache key, so a changed engine asks again.
     fn engine(&self) -> EngineId;
+    /// The dominant language of each text, in order.
     async fn detect(&self, texts: &[String]) -> Result<Vec<DetectedLanguage>, EnrichError>;
 }
 
 /// Comprehend's (Batch)DetectSentiment, on English text.
 #[async_trait]
 pub trait SentimentAnalyzer: Send + Sync + fmt::Debug {
+    /// Which engine answers: part of the cache key, so a changed engine asks again.
     fn engine(&self) -> EngineId;
+    /// The sentiment of each English text, in order; texts longer than
+    /// [`COMPREHEND_MAX_TEXT_BYTES`] are judged on their start.
     async fn sentiment(&self, english: &[String]) -> Result<Vec<SentimentResult>, EnrichError>;
 }
 
 /// Rekognition's DetectLabels (MaxLabels, MinConfidence).
 #[async_trait]
 pub trait ImageLabeler: Send + Sync + fmt::Debug {
+    /// Which engine answers: part of the cache key, so a changed engine asks again.
     fn engine(&self) -> EngineId;
+    /// At most `max_labels` labels of the image with a confidence (0-100) of at least
+    /// `min_confidence`, most confident first; an image that is not one is
+    /// [`EnrichError::ImageDecode`] (or the service's refusal).
     async fn labels(
         &self,
         image: &ImageRef,
@@ -226,7 +269,9 @@ pub trait ImageLabeler: Send + Sync + fmt::Debug {
 /// Rekognition's DetectText.
 #[async_trait]
 pub trait TextDetector: Send + Sync + fmt::Debug {
+    /// Which engine answers.
     fn engine(&self) -> EngineId;
+    /// The lines and words of text in the image.
     async fn detect_text(&self, image: &ImageRef) -> Result<Vec<TextDetection>, EnrichError>;
 }
 

@@ -22,8 +22,11 @@ use crate::IngestError;
 /// One parsed export and where it came from (the duplicate rule needs both).
 #[derive(Debug)]
 pub struct SourcedExport {
+    /// The file's key.
     pub key: ObjectKey,
+    /// When the file was last written: of two copies of an id, the newer file's wins.
     pub last_modified: DateTime<Utc>,
+    /// Its good rows.
     pub rows: ExportRows,
 }
 
@@ -34,6 +37,7 @@ pub struct DuplicateCopies {
     pub file: String,
     /// The file whose copies were kept (the same file for repeats within one export).
     pub kept_from: String,
+    /// Rows of `file` dropped.
     pub rows: u64,
 }
 
@@ -58,6 +62,7 @@ impl std::fmt::Display for DuplicateCopies {
 /// The month's table and the copies left out of it.
 #[derive(Debug)]
 pub struct Combined {
+    /// One row per `service_request_id`, columns combined by name.
     pub frame: DataFrame,
     /// Most dropped rows first.
     pub duplicates: Vec<DuplicateCopies>,

@@ -16,11 +16,7 @@
 //!
 //! This crate does not aggregate or render anything.
 
-// Not yet documented item by item: missing_docs found 70 public items without docs
-// (fields, variants and methods mostly) when it was turned on workspace-wide; remove
-// this once they are.
-#![allow(missing_docs)]
-
+/// The export's column names the later stages rely on.
 pub mod columns;
 mod combine;
 mod dates;
@@ -52,28 +48,42 @@ pub use rules::{ExportRules, SkipReason};
 /// quarantined or skipped).
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("no input under s3://{bucket}/{prefix} (is the month right? `gid-admin object list --prefix {prefix}` shows what is there)")]
-    NoInput { bucket: BucketName, prefix: String },
+    /// The month's prefix holds no object at all (a wrong month or layout, or the
+    /// exports are not uploaded yet).
+    #[error("no input under s3://{bucket}/{prefix}: no object is stored under that prefix")]
+    NoInput {
+        /// The requests bucket.
+        bucket: BucketName,
+        /// The month's prefix in it.
+        prefix: String,
+    },
+    /// Objects are there, but every one was skipped as not an export.
     #[error("none of the {files} objects under s3://{bucket}/{prefix} is an export ({reasons}); the warnings above name each file and why, and ingest.required_columns lists the columns an export must have")]
     NoExport {
+        /// The requests bucket.
         bucket: BucketName,
+        /// The month's prefix in it.
         prefix: String,
+        /// Objects listed under the prefix (all skipped).
         files: usize,
         /// Skipped files per reason, e.g. `1 empty, 2 without the export's key columns`.
         reasons: String,
     },
+    /// polars could not build or stack the files' tables.
     #[error("cannot combine the month's files: {0}")]
     Combine(#[source] PolarsError),
-    #[error(
-        "the month's table in s3://{bucket}/{key} is unreadable ({source}); rerun --stage ingest"
-    )]
+    /// The Parquet table (or its report) a previous ingest wrote cannot be read back.
+    #[error("the month's table in s3://{bucket}/{key} is unreadable ({source})")]
     CorruptTable {
+        /// The work bucket.
         bucket: BucketName,
+        /// The table's (or report's) key.
         key: String,
         /// The Parquet reader's or the JSON parser's complaint.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Listing, reading or writing the buckets failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -81,7 +91,9 @@ pub enum IngestError {
 /// Where a month's exports are, how hard to pull them and what counts as one.
 #[derive(Debug, Clone)]
 pub struct IngestSource {
+    /// The requests bucket.
     pub bucket: BucketName,
+    /// The month's prefix (`layout.month_prefix` filled in), ending in `/`.
     pub prefix: String,
     /// Only keys ending with this are exports (e.g. `.csv`).
     pub suffix: String,
@@ -94,11 +106,15 @@ pub struct IngestSource {
 /// What happened to one input object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FileReport {
+    /// The object's key in the requests bucket.
     pub key: String,
+    /// Its ETag when read: a changed ETag means the file is read again next run.
     pub etag: String,
+    /// Its size in bytes.
     pub bytes: u64,
     /// Rows read from the file (before copies of other files' rows were dropped).
     pub rows: u64,
+    /// Rows refused and written to the quarantine instead.
     pub quarantined: u64,
     /// Rows dropped because a newer copy of their `service_request_id` was kept.
     #[serde(default)]
@@ -117,12 +133,17 @@ pub struct FileReport {
 /// The ingest stage's account of a month.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct IngestReport {
+    /// The month, `YYYY-MM`.
     pub month: String,
+    /// Every object listed under the month's prefix, exports or not.
     pub files: Vec<FileReport>,
     /// Rows in the month's table.
     pub rows: u64,
+    /// Rows quarantined over all files.
     pub quarantined: u64,
+    /// Bytes read over all files.
     pub bytes: u64,
+    /// The table's columns, in order.
     pub columns: Vec<String>,
     /// Rows left out because another copy of their `service_request_id` was kept.
     #[serde(default)]
@@ -178,15 +199,25 @@ impl IngestReport {
 /// duplicates dropped 399 (2019/jan/part-001.csv repeats 399 ids of 2019/jan/backup/part-001.csv (newer, kept))`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestTally {
+    /// Objects listed, exports or not.
     pub files: usize,
+    /// Bytes read.
     pub bytes: u64,
+    /// Rows in the month's table.
     pub rows: u64,
+    /// Rows quarantined.
     pub quarantined: u64,
+    /// Skipped files per reason label ([`IngestReport::skipped_by_reason`]).
     pub skipped: Vec<(&'static str, usize)>,
+    /// Rows left out as copies of a kept `service_request_id`.
     pub duplicates_dropped: u64,
+    /// The dropped copies per file pair, most first.
     pub duplicates: Vec<DuplicateCopies>,
+    /// Rows whose `date_requested` is empty or outside the month.
     pub out_of_month: u64,
+    /// Whether those were quarantined or kept.
     pub out_of_month_policy: OutOfMonth,
+    /// The month, `YYYY-MM`.
     pub month: String,
 }
 
@@ -253,9 +284,13 @@ impl std::fmt::Display for IngestTally {
 /// The month's combined table, with what was refused.
 #[derive(Debug)]
 pub struct MonthTable {
+    /// The month ingested.
     pub month: Month,
+    /// One row per `service_request_id`, columns combined by name (missing values null).
     pub frame: DataFrame,
+    /// The rows refused in this run (files read afresh only; see `kept_quarantine`).
     pub quarantined: Vec<QuarantinedRow>,
+    /// The account of the month that [`persist`] writes as `ingest.json`.
     pub report: IngestReport,
     /// Quarantine objects of files taken from their parts: kept as the last run wrote them.
     pub kept_quarantine: Vec<ObjectMeta>,
@@ -271,7 +306,9 @@ pub struct MonthTable {
 /// skipped).
 #[derive(Debug, Clone)]
 pub struct MonthListing {
+    /// Objects whose key ends with the export suffix.
     pub exports: Vec<ObjectMeta>,
+    /// Every other object (reported as skipped, never read).
     pub others: Vec<ObjectMeta>,
 }
 

@@ -27,14 +27,24 @@ use crate::rules::{normalise_name, ExportRules, SkipReason};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum QuarantineReason {
     /// The row has a different number of fields than the header.
-    FieldCount { found: usize, expected: usize },
+    FieldCount {
+        /// Fields in the row.
+        found: usize,
+        /// Columns in the header.
+        expected: usize,
+    },
     /// `date_requested` is not a timestamp gid understands.
-    BadDate { value: String },
+    BadDate {
+        /// The value as in the file.
+        value: String,
+    },
     /// `date_requested` is empty (or the file has no such column) while ingesting a month.
     EmptyDate,
     /// `date_requested` (normalised) falls outside the month being ingested.
     OutsideMonth {
+        /// The value as in the file.
         value: String,
+        /// The month being ingested.
         #[serde(serialize_with = "as_text")]
         month: Month,
     },
@@ -43,7 +53,10 @@ pub enum QuarantineReason {
     /// The row's bytes are not UTF-8 (often a Latin-1 export).
     InvalidUtf8,
     /// The CSV structure is broken (e.g. an unterminated quote).
-    Malformed { message: String },
+    Malformed {
+        /// The CSV reader's complaint.
+        message: String,
+    },
 }
 
 fn as_text<S: serde::Serializer>(month: &Month, s: S) -> Result<S::Ok, S::Error> {
@@ -80,9 +93,11 @@ impl QuarantineReason {
 /// A row refused by ingest, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantinedRow {
+    /// The file the row is in.
     pub source: ObjectKey,
     /// 1-based physical line where the row starts.
     pub line: u64,
+    /// Why it was refused.
     pub reason: QuarantineReason,
     /// The row as it was in the file (lossily decoded if it was not UTF-8).
     pub raw: String,
@@ -93,13 +108,16 @@ pub struct QuarantinedRow {
 pub enum ParsedFile {
     /// Not read (empty, not text, not an export, too wide, unreadable header).
     Skipped(SkipReason),
+    /// An export, read row by row.
     Export(ParsedExport),
 }
 
 /// An export's good rows and the rows it refused.
 #[derive(Debug)]
 pub struct ParsedExport {
+    /// The rows kept.
     pub rows: ExportRows,
+    /// The rows refused, in file order.
     pub quarantined: Vec<QuarantinedRow>,
     /// Rows whose `date_requested` is empty or outside the month: quarantined or kept,
     /// as `ingest.out_of_month` says.

@@ -93,6 +93,7 @@ impl ExportRows {
         }
     }
 
+    /// Whether the export has no rows (a header-only file).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -57,18 +57,23 @@ impl ExportRules {
         self
     }
 
+    /// The columns a file's header must have to count as an export
+    /// (`ingest.required_columns`).
     pub fn required_columns(&self) -> &[String] {
         &self.required_columns
     }
 
+    /// Headers wider than this are skipped whole (`ingest.max_columns`).
     pub fn max_columns(&self) -> usize {
         self.max_columns
     }
 
+    /// What happens to rows dated outside the month (`ingest.out_of_month`).
     pub fn out_of_month(&self) -> OutOfMonth {
         self.out_of_month
     }
 
+    /// The month rows must be dated in; `None` until [`ExportRules::in_month`].
     pub fn month(&self) -> Option<Month> {
         self.month
     }
@@ -86,20 +91,32 @@ pub enum SkipReason {
     /// No bytes, or only whitespace.
     Empty,
     /// The key does not end with the export suffix (`ingest.suffix`).
-    NotAnExport { suffix: String },
+    NotAnExport {
+        /// The suffix an export's key ends with.
+        suffix: String,
+    },
     /// The header holds NUL bytes or bytes that are not UTF-8: a binary file, or a UTF-16
     /// or Latin-1 export.
     NotText,
     /// The header has more columns than `ingest.max_columns`.
-    TooManyColumns { columns: usize, max: usize },
+    TooManyColumns {
+        /// Columns in the header.
+        columns: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The header lacks columns of `ingest.required_columns`.
     MissingColumns {
+        /// The required columns the header lacks.
         missing: Vec<String>,
         /// The header's names, shortened for the report.
         header: String,
     },
     /// The header itself cannot be read (e.g. a quoted name that never closes).
-    UnreadableHeader { message: String },
+    UnreadableHeader {
+        /// The CSV reader's complaint.
+        message: String,
+    },
 }
 
 impl SkipReason {

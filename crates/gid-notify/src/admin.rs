@@ -20,7 +20,9 @@ pub fn default_keep() -> Vec<TopicName> {
 /// What [`prune_topics`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PruneReport {
+    /// Topics deleted.
     pub deleted: Vec<TopicArn>,
+    /// gid's topics left in place because `keep` names them.
     pub kept: Vec<TopicArn>,
     /// Topics that could not be deleted, with the reason; the others were still pruned.
     pub failed: Vec<(TopicArn, String)>,
@@ -73,10 +75,12 @@ pub fn is_kept(keep: &[TopicName], short: &TopicName, topic: &TopicArn) -> bool 
 /// What [`unsubscribe_all`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnsubscribeReport {
+    /// Subscriptions unsubscribed.
     pub removed: Vec<Subscription>,
     /// Pending confirmation: SNS gives them no ARN to unsubscribe with; they expire on
     /// their own (after 3 days on AWS) unless confirmed.
     pub pending: Vec<Subscription>,
+    /// Subscriptions the service refused to remove, with its reason.
     pub failed: Vec<(Subscription, String)>,
 }
 
@@ -129,7 +133,9 @@ pub struct EndpointSubscription {
     pub topic_arn: Option<TopicArn>,
     /// Whether the topic did not exist (and was created, unless this was a dry run).
     pub topic_created: bool,
+    /// The address subscribed.
     pub endpoint: Endpoint,
+    /// Whether the subscription was made, was there already, or would be made.
     pub change: EndpointChange,
     /// `None` in a dry run, or for an existing subscription still pending confirmation
     /// (SNS lists those without an ARN).

@@ -42,9 +42,13 @@ const LEDGER_ATTEMPTS: u32 = 5;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "ThresholdSpec")]
 pub struct Threshold {
+    /// The service counted, as the exports spell it.
     pub service_name: String,
+    /// Alert when the count is strictly above this.
     pub above: u64,
+    /// The short name (without the prefix) of the topic alerted.
     pub topic: TopicName,
+    /// What the message calls the count.
     pub label: String,
 }
 
@@ -161,11 +165,14 @@ pub fn closest_services<'a>(service: &str, present: &[&'a str]) -> Vec<&'a str> 
 /// Where a ledger lives in the object store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerLocation {
+    /// The work bucket.
     pub bucket: BucketName,
+    /// The month's ledger key, e.g. `2019/jan/alerts.json`.
     pub key: ObjectKey,
 }
 
 impl LedgerLocation {
+    /// The ledger at `key` in `bucket`.
     pub fn new(bucket: BucketName, key: ObjectKey) -> Self {
         Self { bucket, key }
     }
@@ -183,6 +190,7 @@ impl fmt::Display for LedgerLocation {
 pub enum AlertState {
     /// A run is publishing it, or died while doing so.
     Claimed,
+    /// Published, with the message id recorded.
     Sent,
 }
 
@@ -191,17 +199,25 @@ pub enum AlertState {
 /// may alert again for a month the old one already alerted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
+    /// The month, `YYYY-MM`.
     pub month: String,
+    /// The threshold's service.
     pub service_name: String,
+    /// The threshold's level.
     pub above: u64,
+    /// The threshold's topic (short name).
     pub topic: TopicName,
+    /// The threshold's label, as the message used it.
     pub label: String,
     /// The count when it was last claimed.
     pub count: u64,
+    /// Claimed or sent.
     pub state: AlertState,
+    /// When it was last claimed (a claim older than the lease has expired).
     pub claimed_at: DateTime<Utc>,
     /// The last message that went out for it.
     pub message_id: Option<MessageId>,
+    /// When it last went out.
     pub sent_at: Option<DateTime<Utc>>,
     /// How many times it went out (more than 1 only through `force`).
     pub times_sent: u32,
@@ -271,6 +287,7 @@ impl AlertLedger {
         })
     }
 
+    /// Every alert the ledger records (one per threshold alerted), in its order.
     pub fn entries(&self) -> &[LedgerEntry] {
         &self.entries
     }
@@ -335,32 +352,46 @@ pub enum AlertResult {
     Below,
     /// Published now.
     Sent {
+        /// The topic it went to.
         topic: TopicArn,
+        /// The id the service gave it.
         message_id: MessageId,
     },
     /// Sent by an earlier run for this month; not sent again (pass `force` to resend).
     AlreadySent {
+        /// The id of the earlier message, when recorded.
         message_id: Option<MessageId>,
+        /// When it went out, when recorded.
         sent_at: Option<DateTime<Utc>>,
     },
     /// Claimed by another run that is still running: it is sending this alert; nothing to do.
     ClaimedElsewhere {
+        /// The run holding the claim.
         owner: RunOwner,
+        /// When it claimed it.
         claimed_at: DateTime<Utc>,
     },
     /// Claimed by a run that ended (or whose lease ran out) before recording the outcome:
     /// maybe sent, maybe not. Not resent until an operator decides.
     InDoubt {
+        /// When the claim was made.
         claimed_at: DateTime<Utc>,
+        /// The run that made it (absent in ledgers written before claims had owners).
         owner: Option<RunOwner>,
     },
     /// Not sent: nobody has a confirmed subscription to the topic, so nobody would get it
     /// (`allow_unsubscribed` sends it anyway).
-    NoSubscribers { topic: TopicArn },
+    NoSubscribers {
+        /// The topic nobody is subscribed to.
+        topic: TopicArn,
+    },
     /// Not sent: the run was asked to stop before it claimed the alert. A rerun sends it.
     Stopped,
     /// Not sent; the reason names what failed. A rerun tries again.
-    Failed { reason: String },
+    Failed {
+        /// What failed, in one sentence.
+        reason: String,
+    },
 }
 
 impl fmt::Display for AlertResult {
@@ -399,15 +430,20 @@ impl fmt::Display for AlertResult {
 /// One threshold's count and what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertOutcome {
+    /// The threshold checked.
     pub threshold: Threshold,
+    /// The month's count of its service.
     pub count: u64,
+    /// What happened.
     pub result: AlertResult,
 }
 
 /// What [`evaluate_and_send`] did for a month, one outcome per threshold, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertReport {
+    /// The month checked.
     pub month: Month,
+    /// One per threshold, in config order.
     pub outcomes: Vec<AlertOutcome>,
 }
 
@@ -481,6 +517,7 @@ pub type StopSignal = Arc<dyn Fn() -> bool + Send + Sync>;
 /// How a run sends a month's alerts.
 #[derive(Clone)]
 pub struct AlertPolicy {
+    /// Which alerts already sent (or in doubt) go out again.
     pub resend: Resend,
     /// How long a claim holds without renewal; the sender renews it every third of this
     /// while it publishes, so only a claim whose owner stopped renewing expires.

@@ -10,6 +10,7 @@ use crate::{Notifier, NotifyError, SubscriptionStatus, TopicArn, TopicName};
 /// The audience of one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicAudience {
+    /// The topic's name, as SNS has it.
     pub name: TopicName,
     /// `None`: the topic does not exist (notify would create it, with nobody subscribed).
     pub arn: Option<TopicArn>,

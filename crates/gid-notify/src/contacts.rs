@@ -25,17 +25,28 @@ const PHONE: &str = "phone";
 /// Why the file as a whole cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ContactsError {
+    /// The file has no header row.
     #[error("{source_name} is empty: expected a header row Name,Department,Email,Phone and one row per contact")]
-    Empty { source_name: String },
+    Empty {
+        /// Where the file came from, e.g. `s3://gid-staging/contacts.csv`.
+        source_name: String,
+    },
+    /// The header lacks a column gid needs.
     #[error("{source_name}: the header lacks {} (found {}); expected Name,Department,Email,Phone", .missing.join(", "), quoted_list(.found))]
     MissingColumns {
+        /// Where the file came from.
         source_name: String,
+        /// The columns the header lacks.
         missing: Vec<&'static str>,
+        /// The header's names, as in the file.
         found: Vec<String>,
     },
+    /// The header row is not CSV (e.g. an unterminated quote).
     #[error("{source_name}:1: the header row cannot be read: {message}")]
     Header {
+        /// Where the file came from.
         source_name: String,
+        /// The CSV reader's complaint.
         message: String,
     },
 }
@@ -58,13 +69,18 @@ fn quoted_list(names: &[String]) -> String {
 pub enum ContactProblem {
     /// The row has a different number of fields than the header.
     FieldCount {
+        /// Fields in the row.
         found: usize,
+        /// Columns in the header.
         expected: usize,
     },
+    /// The department is empty: the row routes to no topic.
     MissingDepartment,
     /// The department has no letter or digit (`&&&`): it names no department.
     BadDepartment(InvalidInput),
+    /// The phone number is not E.164 (after dropping separators).
     BadPhone(InvalidInput),
+    /// The email address is not one SNS takes.
     BadEmail(InvalidInput),
     /// Neither a phone number nor an email address.
     NoEndpoint,
@@ -72,6 +88,7 @@ pub enum ContactProblem {
     InvalidUtf8,
     /// The CSV structure is broken (e.g. an unterminated quote).
     Malformed {
+        /// The CSV reader's complaint.
         message: String,
     },
 }
@@ -96,6 +113,7 @@ impl std::fmt::Display for ContactProblem {
 pub struct RejectedContact {
     /// 1-based line where the row starts (the header is line 1).
     pub line: u64,
+    /// Why it was skipped.
     pub reason: ContactProblem,
     /// The row as it was in the file (lossily decoded if it was not UTF-8).
     pub raw: String,
@@ -104,9 +122,11 @@ pub struct RejectedContact {
 /// A usable contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
+    /// 1-based line where the row starts (the header is line 1).
     pub line: u64,
     /// As written in the file; data for reports only.
     pub name: String,
+    /// As written in the file (matched without regard to case and spaces).
     pub department: String,
     /// The short name of the department's topic, from the [`DepartmentTable`].
     pub topic: TopicName,
@@ -118,10 +138,13 @@ pub struct Contact {
 /// An endpoint given again for the same department, collapsed into the first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuplicateEndpoint {
+    /// The line that gave it again.
     pub line: u64,
     /// The line that gave it first.
     pub first_line: u64,
+    /// The department's topic (short name).
     pub topic: TopicName,
+    /// The endpoint given twice.
     pub endpoint: Endpoint,
 }
 
@@ -130,8 +153,11 @@ pub struct DuplicateEndpoint {
 pub struct ContactList {
     /// Where it came from (e.g. `s3://gid-staging/contacts.csv`), for messages.
     pub source: String,
+    /// The usable rows, in file order.
     pub contacts: Vec<Contact>,
+    /// The skipped rows, in file order; the others were still read.
     pub rejected: Vec<RejectedContact>,
+    /// Endpoints given again for a department, collapsed into the first.
     pub duplicates: Vec<DuplicateEndpoint>,
     /// Each department once (as matched: without regard to case and spaces), in the order
     /// the file first names it, with where its contacts go.
@@ -402,9 +428,13 @@ fn parse_row(record: &csv::ByteRecord, columns: &Columns) -> Result<Row, Contact
 /// One endpoint of one contact, and its subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactSubscription {
+    /// The contact's line in contacts.csv.
     pub line: u64,
+    /// The contact's name, as written.
     pub name: String,
+    /// The department's topic.
     pub topic: TopicArn,
+    /// The address subscribed.
     pub endpoint: Endpoint,
     /// `None` for an existing subscription still pending confirmation (SNS lists those
     /// without an ARN).
@@ -417,9 +447,13 @@ pub struct ContactSubscription {
 /// An endpoint that could not be subscribed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedContact {
+    /// The contact's line in contacts.csv.
     pub line: u64,
+    /// The contact's name, as written.
     pub name: String,
+    /// The department's topic (short name).
     pub topic: TopicName,
+    /// The address that was not subscribed.
     pub endpoint: Endpoint,
     /// The error, as a message (one topic failure is shared by all its contacts).
     pub reason: String,
@@ -430,9 +464,11 @@ pub struct FailedContact {
 pub struct SubscribeReport {
     /// The department topics (gid's, with the prefix), created when missing.
     pub topics: Vec<TopicArn>,
+    /// New subscriptions.
     pub subscribed: Vec<ContactSubscription>,
     /// Already there (confirmed or pending confirmation): left alone.
     pub already_subscribed: Vec<ContactSubscription>,
+    /// Endpoints that could not be subscribed; the others still were.
     pub failed: Vec<FailedContact>,
 }
 
@@ -440,7 +476,9 @@ pub struct SubscribeReport {
 /// found already subscribed or failed) out of all the list asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubscribeProgress {
+    /// Endpoints handled so far.
     pub done: usize,
+    /// Endpoints to handle.
     pub total: usize,
 }
 

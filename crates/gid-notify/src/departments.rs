@@ -45,6 +45,7 @@ pub struct DepartmentTable {
 /// Where one department's contacts go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// The topic (short name) the contacts are subscribed to.
     pub topic: TopicName,
     /// Named in the table. A department named like the default topic (`Streets` when the
     /// default is `streets`) counts as named: it lands where its name says.
@@ -147,6 +148,7 @@ impl Default for DepartmentTable {
 pub struct DepartmentUse {
     /// As the first of its rows wrote it.
     pub department: String,
+    /// Where its contacts go.
     pub route: Route,
     /// The lines of its contacts, in file order.
     pub lines: Vec<u64>,
@@ -158,15 +160,22 @@ pub struct DepartmentUse {
 pub enum DepartmentNote {
     /// Not in `notify.departments`: its contacts went to the default topic.
     NotListed {
+        /// The department as the contacts file wrote it.
         department: String,
+        /// contacts.csv lines (1-based) with it.
         lines: Vec<u64>,
+        /// The default topic they went to.
         topic: TopicName,
+        /// The listed department it most likely means, if any.
         suggestion: Option<String>,
     },
     /// Its topic is one no threshold alerts: its contacts will never get an alert.
     NeverAlerted {
+        /// The department as the contacts file wrote it.
         department: String,
+        /// contacts.csv lines (1-based) with it.
         lines: Vec<u64>,
+        /// Its topic (short name).
         topic: TopicName,
     },
 }

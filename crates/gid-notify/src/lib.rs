@@ -41,11 +41,6 @@
 //! # }).unwrap();
 //! ```
 
-// Not yet documented item by item: missing_docs found 190 public items without docs
-// (fields, variants and methods mostly) when it was turned on workspace-wide; remove
-// this once they are.
-#![allow(missing_docs)]
-
 mod admin;
 mod alerts;
 mod audience;

@@ -131,22 +131,30 @@ struct SubscriptionRecord {
 /// One delivery of a published message, as recorded in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
+    /// How it was delivered.
     pub protocol: Protocol,
+    /// The phone number or address it went to.
     pub endpoint: String,
+    /// The subscription it went through.
     pub subscription: SubscriptionArn,
 }
 
 /// A message published to a topic, as recorded in `<root>/messages/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedMessage {
+    /// The id the outbox gave it.
     pub message_id: MessageId,
+    /// The topic it was published to.
     pub topic: TopicArn,
+    /// The subject (email only; SMS ignores it).
     pub subject: Option<String>,
+    /// The message text.
     pub message: String,
     /// The SNS message attributes it carried (name → value); empty in records written
     /// before gid set any.
     #[serde(default)]
     pub message_attributes: BTreeMap<String, String>,
+    /// When it was published.
     pub published_at: DateTime<Utc>,
     /// The confirmed subscriptions it went to (empty when the topic had none).
     pub delivered_to: Vec<Delivery>,
@@ -155,12 +163,16 @@ pub struct PublishedMessage {
 /// A direct SMS, as recorded in `<root>/sms/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentSms {
+    /// The id the outbox gave it.
     pub message_id: MessageId,
+    /// The number it went to.
     pub phone_number: PhoneNumber,
+    /// The message text.
     pub message: String,
     /// The SNS message attributes it carried (name → value).
     #[serde(default)]
     pub message_attributes: BTreeMap<String, String>,
+    /// When it was sent.
     pub sent_at: DateTime<Utc>,
 }
 
@@ -219,6 +231,7 @@ impl LocalOutbox {
             .collect()
     }
 
+    /// The outbox folder (`notify.outbox_dir`).
     pub fn root(&self) -> &Path {
         &self.inner.root
     }

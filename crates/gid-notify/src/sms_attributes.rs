@@ -28,6 +28,7 @@ pub const ORIGINATION_NUMBER_ATTRIBUTE: &str = "AWS.MM.SMS.OriginationNumber";
 pub struct SenderId(String);
 
 impl SenderId {
+    /// Validates `value`: 1 to 11 letters and digits, at least one a letter.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidInput> {
         let value = value.into();
         let fail = |reason| {
@@ -48,6 +49,7 @@ impl SenderId {
         Ok(Self(value))
     }
 
+    /// The sender ID as SNS takes it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -62,8 +64,11 @@ impl fmt::Display for SenderId {
 /// What every SMS gid sends is marked with (`[notify.sms]` in config).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SmsAttributes {
+    /// Transactional or promotional.
     pub sms_type: SmsType,
+    /// The alphabetic sender shown on the phone; `None`: the account's default.
     pub sender_id: Option<SenderId>,
+    /// The number that sends; `None`: one SNS picks from the account's.
     pub origination_number: Option<PhoneNumber>,
 }
 

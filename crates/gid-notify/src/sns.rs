@@ -37,6 +37,7 @@ pub struct SnsSettings {
     pub endpoint_url: Option<String>,
     /// Attempts per request, the first included (at least 1).
     pub max_attempts: u32,
+    /// Longest one request may take, retries included.
     pub operation_timeout: Duration,
 }
 

@@ -21,6 +21,8 @@ impl TopicPrefix {
     /// The longest prefix, so that names of up to 192 characters still fit SNS's 256.
     pub const MAX_LEN: usize = gid_core::MAX_TOPIC_PREFIX_LEN;
 
+    /// Validates `prefix`: 1 to [`TopicPrefix::MAX_LEN`] characters of A-Z, a-z, 0-9, `_`
+    /// and `-`, ending in `-` or `_`.
     pub fn new(prefix: impl Into<String>) -> Result<Self, InvalidInput> {
         let prefix = prefix.into();
         let fail = |reason| {
@@ -47,6 +49,7 @@ impl TopicPrefix {
         Ok(Self(prefix))
     }
 
+    /// The prefix as configured.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -90,7 +93,9 @@ impl std::str::FromStr for TopicPrefix {
 /// One of gid's topics: its short name and its ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GidTopic {
+    /// The name without the prefix (`trash`).
     pub name: TopicName,
+    /// The topic's ARN (whose name carries the prefix).
     pub arn: TopicArn,
 }
 

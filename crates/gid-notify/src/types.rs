@@ -15,6 +15,8 @@ impl TopicName {
     /// SNS's maximum topic name length.
     pub const MAX_LEN: usize = 256;
 
+    /// Validates `name` against SNS's rules: 1 to [`TopicName::MAX_LEN`] characters of
+    /// A-Z, a-z, 0-9, `_` and `-`.
     pub fn new(name: impl Into<String>) -> Result<Self, InvalidInput> {
         let name = name.into();
         let fail = |reason| {
@@ -38,6 +40,7 @@ impl TopicName {
         Ok(Self(name))
     }
 
+    /// The name as SNS takes it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -78,6 +81,7 @@ fn arn_error(kind: &'static str, value: &str, reason: &'static str) -> InvalidIn
 pub struct TopicArn(String);
 
 impl TopicArn {
+    /// Validates `arn`: `arn:<partition>:sns:<region>:<account>:<topic name>`.
     pub fn new(arn: impl Into<String>) -> Result<Self, InvalidInput> {
         let arn = arn.into();
         let parts: Vec<&str> = arn.split(':').collect();
@@ -108,6 +112,7 @@ impl TopicArn {
         TopicName(self.name().to_owned())
     }
 
+    /// The ARN as SNS takes it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -139,6 +144,7 @@ impl<'de> Deserialize<'de> for TopicArn {
 pub struct SubscriptionArn(String);
 
 impl SubscriptionArn {
+    /// Validates `arn`: a topic ARN followed by `:<id>`.
     pub fn new(arn: impl Into<String>) -> Result<Self, InvalidInput> {
         let arn = arn.into();
         let invalid = || {
@@ -161,6 +167,7 @@ impl SubscriptionArn {
         TopicArn(topic.to_owned())
     }
 
+    /// The ARN as SNS takes it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -196,6 +203,7 @@ impl<'de> Deserialize<'de> for SubscriptionArn {
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
+    /// Validates and normalises `raw` to E.164 (separators dropped).
     pub fn new(raw: &str) -> Result<Self, InvalidInput> {
         let fail = |reason| {
             Err(InvalidInput::Phone {
@@ -264,6 +272,7 @@ const EMAIL_LOCAL_SPECIALS: &[u8] = b"!#$%&'*+/=?^_`{|}~.-";
 pub struct EmailAddress(String);
 
 impl EmailAddress {
+    /// Validates `raw` and lowercases its domain.
     pub fn new(raw: &str) -> Result<Self, InvalidInput> {
         let fail = |reason| {
             Err(InvalidInput::Email {
@@ -323,6 +332,7 @@ impl EmailAddress {
         Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
     }
 
+    /// The address as SNS takes it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -352,8 +362,11 @@ impl<'de> Deserialize<'de> for EmailAddress {
 /// (`sqs`, `https`, …) set up outside gid still show up in listings as [`Protocol::Other`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
+    /// Text messages to a phone number.
     Sms,
+    /// Email to an address (needs the recipient's confirmation on AWS).
     Email,
+    /// Any other protocol, as SNS names it (`sqs`, `https`, …).
     Other(String),
 }
 
@@ -400,11 +413,14 @@ impl<'de> Deserialize<'de> for Protocol {
 /// so an SMS subscription can never be handed an email address.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Endpoint {
+    /// Text messages to this number.
     Sms(PhoneNumber),
+    /// Email to this address.
     Email(EmailAddress),
 }
 
 impl Endpoint {
+    /// The protocol SNS subscribes it with.
     pub fn protocol(&self) -> Protocol {
         match self {
             Endpoint::Sms(_) => Protocol::Sms,
@@ -431,6 +447,7 @@ impl fmt::Display for Endpoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
+    /// Receives messages.
     Confirmed,
     /// Waiting for the recipient to follow the confirmation link (email on AWS). SNS
     /// delivers nothing to it and lists it without an ARN.
@@ -452,9 +469,13 @@ pub struct Subscription {
     /// `None` while pending confirmation: SNS lists such subscriptions as
     /// `PendingConfirmation` instead of an ARN.
     pub arn: Option<SubscriptionArn>,
+    /// The topic it belongs to.
     pub topic: TopicArn,
+    /// How it delivers.
     pub protocol: Protocol,
+    /// Where it delivers (a phone number, an email address, a queue ARN, …), as SNS lists it.
     pub endpoint: String,
+    /// Whether it receives messages yet.
     pub status: SubscriptionStatus,
 }
 
@@ -476,10 +497,12 @@ impl Subscription {
 pub struct MessageId(String);
 
 impl MessageId {
+    /// Wraps the id a service (or the local outbox) gave.
     pub fn new(id: impl Into<String>) -> Self {
         Self(id.into())
     }
 
+    /// The id as the service gave it.
     pub fn as_str(&self) -> &str {
         &self.0
     }

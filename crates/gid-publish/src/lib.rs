@@ -98,7 +98,7 @@ pub enum PublishError {
         source: StorageError,
     },
     /// Every conditional write of the index lost to another publisher.
-    #[error("the index of {bucket} kept changing under other publishers ({attempts} attempts); rerun once they have finished")]
+    #[error("the index of {bucket} kept changing under other publishers ({attempts} attempts)")]
     IndexContended {
         /// The reports bucket.
         bucket: BucketName,

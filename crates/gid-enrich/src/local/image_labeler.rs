@@ -18,6 +18,7 @@ pub struct LocalImageLabeler {
 }
 
 impl LocalImageLabeler {
+    /// Reads images from `store` and labels them with `classifier`.
     pub fn new(store: Arc<dyn ObjectStore>, classifier: ImageClassifier) -> Self {
         Self {
             store,

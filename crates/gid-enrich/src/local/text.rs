@@ -20,6 +20,7 @@ pub struct TesseractTextDetector {
 }
 
 impl TesseractTextDetector {
+    /// Reads images from `store`; runs `tesseract` found on the `PATH`.
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
         Self {
             store,
