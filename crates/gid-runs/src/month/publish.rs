@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use gid_aggregate::MonthSummary;
 use gid_core::{Config, Month, ObjectKey};
+use gid_publish::trends_key;
 use gid_publish::{
     render_month, render_trends, Headline, PageText, PublishError, PublishedReport, RenderedFile,
     TrendsState, INDEX_KEY, MONTH_FILES, REPORT_FILES, SITE_ROOT_FILES, SOURCE_LANG, TRENDS_CSV,
@@ -72,6 +73,14 @@ impl StageRun for PublishStage {
                         }),
                 )
                 .chain([TRENDS_CSV, TRENDS_HTML].map(|f| format!("s3://{reports}/{f}")))
+                .chain(
+                    run.config
+                        .publish
+                        .languages
+                        .iter()
+                        .filter(|l| l.as_str() != SOURCE_LANG)
+                        .map(|lang| format!("s3://{reports}/{} (translated)", trends_key(lang))),
+                )
                 .chain([
                     trends_state,
                     format!("s3://{reports}/{INDEX_KEY} (regenerated last)"),
@@ -88,17 +97,23 @@ impl StageRun for PublishStage {
             None => run.load_summary(ctx.month).await?,
         };
         let services: Vec<String> = summary.services.iter().map(|g| g.name.clone()).collect();
-        let texts: Vec<PageText> = run
-            .page_texts(ctx.month, &services, &[])
-            .await?
-            .into_iter()
-            .map(|(text, _)| text)
+        let mut english: Vec<String> = PageText::PHRASES.iter().map(|p| p.to_string()).collect();
+        english.extend(services.iter().cloned());
+        let cache = gid_core::WorkKeys::new(&run.layout, ctx.month).enrich_cache(SITE_TRANSLATIONS);
+        // Kept for the trends page, which shares these texts: they are not asked twice.
+        let answers = run
+            .translate_site_texts(ctx.month, &cache, &english)
+            .await?;
+        let texts: Vec<PageText> = std::iter::once(PageText::english())
+            .chain(answers.iter().map(|(lang, answers)| {
+                page_text(lang, PageText::PHRASES, &services, answers.clone())
+            }))
             .collect();
         let files = render_month(&run.layout, &summary, &run.service_info(), &texts);
         let headline = Headline::of(&summary);
         let reports_bucket = run.config.buckets.reports.clone();
         let published = match run
-            .publish_with_trends(&files, &summary, &read.etag, headline)
+            .publish_with_trends(&files, &summary, &read.etag, headline, &answers)
             .await
         {
             Err(StageError::Publish(PublishError::Stopped)) => {
@@ -224,6 +239,7 @@ impl MonthRun {
         summary: &MonthSummary,
         summary_etag: &str,
         headline: Headline,
+        answers: &[(String, BTreeMap<String, String>)],
     ) -> Result<PublishedReport, StageError> {
         let _turn = self.site_lock.lock().await;
         let key = ObjectKey::new(TRENDS_STATE_KEY).expect("valid key");
@@ -232,8 +248,9 @@ impl MonthRun {
         for _ in 0..TRENDS_ATTEMPTS {
             let (mut state, condition) = self.trends_state(summary.month()).await?;
             state.record(summary_etag, summary);
+            let texts = self.trends_texts(summary.month(), &state, answers).await?;
             let mut files = month_files.to_vec();
-            files.extend(render_trends(&self.layout, &state));
+            files.extend(render_trends(&self.layout, &state, &texts));
             let published = self
                 .site()
                 .with_headline(headline.clone())
@@ -307,7 +324,8 @@ impl MonthRun {
 
 /// The cache of a month's page translations (work bucket, beside the enrich cache): the
 /// same kind of answer cache, so a rerun asks no engine anything it answered before.
-#[cfg(feature = "enrich")]
+/// The trends page's, whose service names span every month, is the same name at the work
+/// bucket's root.
 pub(crate) const SITE_TRANSLATIONS: &str = "site-translations.json";
 
 /// What translating a month's pages cost (logged per month).
@@ -320,6 +338,25 @@ pub(crate) struct TranslationTally {
     texts_sent: u64,
     /// Texts answered from the cache.
     cache_hits: u64,
+}
+
+/// A page's text in `lang` from the engine's `answers` (English → translation): its
+/// `phrases` and `services`; anything unanswered stays English.
+fn page_text(
+    lang: &str,
+    phrases: &'static [&'static str],
+    services: &[String],
+    mut answers: BTreeMap<String, String>,
+) -> PageText {
+    let services = services
+        .iter()
+        .filter_map(|s| answers.get(s).map(|t| (s.clone(), t.clone())))
+        .collect();
+    let phrases = phrases
+        .iter()
+        .filter_map(|p| answers.remove(*p).map(|t| (*p, t)))
+        .collect();
+    PageText::translated(lang, phrases, services)
 }
 
 impl MonthRun {
@@ -336,24 +373,57 @@ impl MonthRun {
         let mut texts: Vec<String> = PageText::PHRASES.iter().map(|p| p.to_string()).collect();
         texts.extend(services.iter().cloned());
         texts.extend(extra.iter().cloned());
-        let translated = self.translate_site_texts(month, &texts).await?;
+        let cache = gid_core::WorkKeys::new(&self.layout, month).enrich_cache(SITE_TRANSLATIONS);
+        let translated = self.translate_site_texts(month, &cache, &texts).await?;
         let mut pages = vec![(PageText::english(), BTreeMap::new())];
-        for (lang, mut answers) in translated {
-            let phrases = PageText::PHRASES
-                .iter()
-                .filter_map(|p| answers.remove(*p).map(|t| (*p, t)))
-                .collect();
-            let services = services
-                .iter()
-                .filter_map(|s| answers.get(s).map(|t| (s.clone(), t.clone())))
-                .collect();
+        for (lang, answers) in translated {
             let extra = extra
                 .iter()
                 .filter_map(|e| answers.get(e).map(|t| (e.clone(), t.clone())))
                 .collect();
-            pages.push((PageText::translated(&lang, phrases, services), extra));
+            pages.push((
+                page_text(&lang, PageText::PHRASES, services, answers),
+                extra,
+            ));
         }
         Ok(pages)
+    }
+
+    /// The trends page's text in every language of `publish.languages`, English first:
+    /// its fixed phrases and the service names of every month in `state`, translated
+    /// through the Translator port with the site's cache (the work bucket's
+    /// [`SITE_TRANSLATIONS`]), so only a service new to the site costs an engine call.
+    /// `month` is the month whose publish rebuilds the trends; `known` its pages'
+    /// translations (language → English → translation), which are not asked again.
+    ///
+    /// The month's publish holds the site's turn, so publishes in one process never
+    /// race on the cache; one in another process may overwrite it, which loses answers
+    /// (asked again later), never mixes them up.
+    async fn trends_texts(
+        &self,
+        month: Month,
+        state: &TrendsState,
+        known: &[(String, BTreeMap<String, String>)],
+    ) -> Result<Vec<PageText>, StageError> {
+        let services: Vec<String> = state.service_names().map(str::to_owned).collect();
+        let asked_before =
+            |text: &String| known.iter().all(|(_, answers)| answers.contains_key(text));
+        let texts: Vec<String> = PageText::TRENDS_PHRASES
+            .iter()
+            .map(|p| p.to_string())
+            .chain(services.iter().cloned())
+            .filter(|text| known.is_empty() || !asked_before(text))
+            .collect();
+        let cache = ObjectKey::new(SITE_TRANSLATIONS).expect("valid key");
+        let translated = self.translate_site_texts(month, &cache, &texts).await?;
+        Ok(std::iter::once(PageText::english())
+            .chain(translated.into_iter().map(|(lang, mut answers)| {
+                if let Some((_, before)) = known.iter().find(|(l, _)| *l == lang) {
+                    answers.extend(before.iter().map(|(en, t)| (en.clone(), t.clone())));
+                }
+                page_text(&lang, PageText::TRENDS_PHRASES, &services, answers)
+            }))
+            .collect())
     }
 
     /// `texts` (English) in every other language of `publish.languages`: language →
@@ -363,6 +433,7 @@ impl MonthRun {
     pub(crate) async fn translate_site_texts(
         &self,
         month: Month,
+        cache_key: &ObjectKey,
         texts: &[String],
     ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
         use gid_enrich::cache::AnswerCache;
@@ -392,9 +463,9 @@ impl MonthRun {
             lang: lang.to_owned(),
             source,
         };
-        let key = gid_core::WorkKeys::new(&self.layout, month).enrich_cache(SITE_TRANSLATIONS);
+        let key = cache_key;
         let store = self.store.as_ref();
-        let mut cache = AnswerCache::load(store, self.work(), &key)
+        let mut cache = AnswerCache::load(store, self.work(), key)
             .await
             .map_err(|e| failed(others[0], e))?;
         let english = LanguageCode::english();
@@ -412,7 +483,7 @@ impl MonthRun {
                 Ok(answers) => answers,
                 Err(e) => {
                     // Answers of the languages before this one were paid for: keep them.
-                    let _ = cache.save(store, self.work(), &key).await;
+                    let _ = cache.save(store, self.work(), key).await;
                     return Err(failed(lang, e));
                 }
             };
@@ -426,7 +497,7 @@ impl MonthRun {
             ));
         }
         cache
-            .save(store, self.work(), &key)
+            .save(store, self.work(), key)
             .await
             .map_err(|e| failed(&out[0].0, e))?;
         let tally = TranslationTally {
@@ -439,7 +510,8 @@ impl MonthRun {
             engine_calls = tally.engine_calls,
             texts_sent = tally.texts_sent,
             cache_hits = tally.cache_hits,
-            "translated the month's pages"
+            cache = %key,
+            "translated the site's pages"
         );
         Ok(out)
     }
@@ -449,6 +521,7 @@ impl MonthRun {
     pub(crate) async fn translate_site_texts(
         &self,
         _month: Month,
+        _cache_key: &ObjectKey,
         _texts: &[String],
     ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
         let others: Vec<&str> = self
