@@ -84,6 +84,40 @@ fn spanish_pages_are_translated_linked_both_ways_and_a_rerun_asks_no_engine() {
         index.contains("href=\"./es/2019/jan/final_report.html\" hreflang=\"es\""),
         "the index header links the Spanish pages: {index}"
     );
+    assert!(
+        index.contains("href=\"./es/trends.html\" hreflang=\"es\""),
+        "the index header links the Spanish trends: {index}"
+    );
+
+    // The trends in Spanish, linking the Spanish month pages and the English trends.
+    let trends = read(root, "es/trends.html");
+    assert!(trends.contains("<html lang=\"es\">"), "{trends}");
+    assert!(
+        trends.contains(">Bache<"),
+        "Pothole is translated: {trends}"
+    );
+    for (href, target) in [
+        (
+            "./2019/jan/final_report.html",
+            "es/2019/jan/final_report.html",
+        ),
+        ("../2019/jan/map.html", "2019/jan/map.html"),
+        ("../trends.html", "trends.html"),
+        ("../index.html", "index.html"),
+    ] {
+        assert!(
+            trends.contains(&format!("href=\"{href}\"")),
+            "{href}: {trends}"
+        );
+        assert!(
+            root.join("gid-reports").join(target).is_file(),
+            "{href} from es/trends.html is broken"
+        );
+    }
+    assert!(
+        read(root, "trends.html").contains("hreflang=\"es\" href=\"./es/trends.html\""),
+        "the English trends name their Spanish version"
+    );
 
     // Rerun without any engine reachable: every translation comes from the cache.
     let no_engine = dir.path().join("empty-path");
@@ -92,12 +126,14 @@ fn spanish_pages_are_translated_linked_both_ways_and_a_rerun_asks_no_engine() {
     let args: Vec<&str> = MONTH_STAGES.iter().copied().chain(["--force"]).collect();
     let rerun = run("monthly-report", root, &args, Some(no_engine));
     assert_success(&rerun);
+    // Both caches answer: the month's pages' and the site's trends'.
+    let said = stderr(&rerun);
     assert!(
-        stderr(&rerun).contains("engine_calls=0"),
-        "{}",
-        stderr(&rerun)
+        said.matches("engine_calls=0").count() == 2 && said.matches("engine_calls=").count() == 2,
+        "{said}"
     );
     assert_eq!(read(root, "es/2019/jan/final_report.html"), es);
+    assert_eq!(read(root, "es/trends.html"), trends);
 
     // The same rerun without the cache needs the engine, and says how to check it.
     std::fs::remove_file(root.join("gid-work/2019/jan/site-translations.json")).unwrap();

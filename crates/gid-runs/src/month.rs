@@ -157,7 +157,7 @@ pub enum StageError {
     },
     /// The pages of `publish.languages` other than English could not be translated.
     #[cfg(feature = "enrich")]
-    #[error("translating the {month} pages into `{lang}`: {source}")]
+    #[error("translating the {month} pages into `{lang}`: {source}; check the engine with `gid-admin translate --to {lang} \"Pothole\"`, or remove \"{lang}\" from publish.languages")]
     Translate {
         /// The month whose pages were being translated.
         month: Month,
