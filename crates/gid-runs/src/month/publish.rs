@@ -59,19 +59,7 @@ impl StageRun for PublishStage {
             writes: REPORT_FILES
                 .iter()
                 .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
-                .chain(
-                    run.config
-                        .publish
-                        .languages
-                        .iter()
-                        .filter(|l| l.as_str() != SOURCE_LANG)
-                        .flat_map(|lang| {
-                            TRANSLATED_FILES.iter().map(move |f| {
-                                let key = gid_publish::page_key(&run.layout, ctx.month, lang, f);
-                                format!("s3://{reports}/{key} (translated)")
-                            })
-                        }),
-                )
+                .chain(translated_writes(ctx, &TRANSLATED_FILES))
                 .chain([TRENDS_CSV, TRENDS_HTML].map(|f| format!("s3://{reports}/{f}")))
                 .chain(
                     run.config
@@ -170,12 +158,14 @@ pub(super) fn site_config_hash(c: &Config) -> String {
 }
 
 /// A dry run of a site publish: it reads the work object `reads`, writes the month's
-/// `files`, then the index.
+/// `files` and, for each other language of `publish.languages`, its `translated` pages
+/// (`es/2019/jan/…`), then the index.
 pub(super) fn site_plan(
     ctx: &MonthContext<'_>,
     stage: Stage,
     reads: gid_core::ObjectKey,
     files: &[&str],
+    translated: &[&str],
 ) -> StageOutcome {
     let run = ctx.run;
     let reports = &run.config.buckets.reports;
@@ -185,9 +175,31 @@ pub(super) fn site_plan(
         writes: files
             .iter()
             .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
+            .chain(translated_writes(ctx, translated))
             .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
             .collect(),
     }
+}
+
+/// What a dry run says a publish writes of the month's `files` in each language of
+/// `publish.languages` but English.
+fn translated_writes<'a>(
+    ctx: &'a MonthContext<'_>,
+    files: &'a [&str],
+) -> impl Iterator<Item = String> + 'a {
+    let run = ctx.run;
+    let reports = &run.config.buckets.reports;
+    run.config
+        .publish
+        .languages
+        .iter()
+        .filter(|l| l.as_str() != SOURCE_LANG)
+        .flat_map(move |lang| {
+            files.iter().map(move |f| {
+                let key = gid_publish::page_key(&run.layout, ctx.month, lang, f);
+                format!("s3://{reports}/{key} (translated)")
+            })
+        })
 }
 
 impl MonthRun {
@@ -691,6 +703,38 @@ mod tests {
                 "s3://gid-reports/index.html (regenerated last)",
             ]
         );
+    }
+
+    #[cfg(feature = "enrich")]
+    #[tokio::test]
+    async fn a_dry_run_names_the_pages_each_language_of_the_site_gets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut config, store) = world(dir.path()).await;
+        config.publish.languages = vec!["en".into(), "es".into()];
+        let run = runner(&config, &store, RunOptions::default());
+        let ctx = MonthContext::new(&run, "2019-01".parse().unwrap(), &());
+        let writes = |outcome| match outcome {
+            StageOutcome::Planned { writes, .. } => writes,
+            other => panic!("{other:?}"),
+        };
+        let pickups = crate::month::enrich::PickupsPublishStage;
+        assert_eq!(
+            writes(pickups.plan(&ctx).await.unwrap()),
+            [
+                "s3://gid-reports/2019/jan/scooter_pickups.csv",
+                "s3://gid-reports/2019/jan/scooter_pickups.html",
+                "s3://gid-reports/es/2019/jan/scooter_pickups.html (translated)",
+                "s3://gid-reports/index.html (regenerated last)",
+            ]
+        );
+        let publish = writes(PublishStage.plan(&ctx).await.unwrap());
+        for translated in [
+            "s3://gid-reports/es/2019/jan/final_report.html (translated)",
+            "s3://gid-reports/es/2019/jan/chart.html (translated)",
+            "s3://gid-reports/es/trends.html (translated)",
+        ] {
+            assert!(publish.contains(&translated.to_owned()), "{publish:?}");
+        }
     }
 
     #[test]
