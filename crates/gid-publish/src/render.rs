@@ -337,7 +337,7 @@ impl PageText {
 
     /// Every fixed phrase of the trends page (`trends.html`), in English.
     pub const TRENDS_PHRASES: &'static [&'static str] = &[
-        "Get It Done trends",
+        "Trends",
         "All reports",
         "published month",
         "published months",

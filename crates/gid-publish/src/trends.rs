@@ -20,7 +20,7 @@ use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
 use crate::render::{
-    lang_folder, language_name, neutralise_formula, page_in, relative_href, PageText,
+    lang_folder, language_name, neutralise_formula, page_in, relative_href, PageText, SOURCE_LANG,
     TRENDS_BACKLOG_NOTE, TRENDS_DOWNLOADS_NOTE,
 };
 use crate::RenderedFile;
@@ -383,7 +383,13 @@ pub fn trends_html(
     text: &PageText,
     langs: &[String],
 ) -> String {
-    let title = text.t("Get It Done trends");
+    // "Get It Done" is the service's name, never translated.
+    let title = if text.lang() == SOURCE_LANG {
+        "Get It Done trends".to_owned()
+    } else {
+        format!("{} (Get It Done)", text.t("Trends"))
+    };
+    let title = title.as_str();
     let trends = Trends::new(state);
     let services = trends.series(|s| &s.services);
     let districts = trends.series(|s| &s.by_council_district);
@@ -888,7 +894,7 @@ mod tests {
         PageText::translated(
             "es",
             [
-                ("Get It Done trends", "Tendencias de Get It Done".to_owned()),
+                ("Trends", "Tendencias".to_owned()),
                 ("Top risers", "Mayores subidas".to_owned()),
             ]
             .into_iter()
@@ -923,7 +929,7 @@ mod tests {
         assert_eq!(keys, ["trends.csv", "trends.html", "es/trends.html"]);
         let es = page_of(&files, "es/trends.html");
         assert!(es.contains("<html lang=\"es\">"), "{es}");
-        assert!(es.contains("<h1>Tendencias de Get It Done</h1>"), "{es}");
+        assert!(es.contains("<h1>Tendencias (Get It Done)</h1>"), "{es}");
         assert!(
             es.contains("<li>Bache +2</li>") && !es.contains(">Pothole<"),
             "{es}"
