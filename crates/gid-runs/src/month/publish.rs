@@ -16,7 +16,7 @@ use gid_publish::{
 use gid_storage::{PutCondition, PutOptions, StorageError};
 
 use super::runner::{MonthContext, OnStop, Ran, StageRun};
-use super::{MonthRun, Published, Stage, StageError, StageOutcome};
+use super::{MonthRun, Published, SiteTranslations, Stage, StageError, StageOutcome};
 use crate::manifest::{self, Manifest, ObjectRef};
 
 /// The publish stage.
@@ -89,7 +89,7 @@ impl StageRun for PublishStage {
         english.extend(services.iter().cloned());
         let cache = gid_core::WorkKeys::new(&run.layout, ctx.month).enrich_cache(SITE_TRANSLATIONS);
         // Kept for the trends page, which shares these texts: they are not asked twice.
-        let answers = run
+        let (answers, mut translations) = run
             .translate_site_texts(ctx.month, &cache, &english)
             .await?;
         let texts: Vec<PageText> = std::iter::once(PageText::english())
@@ -100,7 +100,7 @@ impl StageRun for PublishStage {
         let files = render_month(&run.layout, &summary, &run.service_info(), &texts);
         let headline = Headline::of(&summary);
         let reports_bucket = run.config.buckets.reports.clone();
-        let published = match run
+        let (published, trends_translations) = match run
             .publish_with_trends(&files, &summary, &read.etag, headline, &answers)
             .await
         {
@@ -119,6 +119,10 @@ impl StageRun for PublishStage {
                 .collect(),
             index_entries: published.index_entries,
             links_expire_at: published.links_expire_at,
+            site_translations: (run.config.publish.languages.len() > 1).then(|| {
+                translations.add(trends_translations);
+                translations
+            }),
         });
         // The manifest records the month's own files only: the trends change with every
         // other month's publish, and would make this month look changed.
@@ -227,6 +231,7 @@ impl MonthRun {
                 .collect(),
             index_entries: published.index_entries,
             links_expire_at: published.links_expire_at,
+            site_translations: None,
         };
         let ran = move |outcome| Ran {
             outcome,
@@ -252,15 +257,17 @@ impl MonthRun {
         summary_etag: &str,
         headline: Headline,
         answers: &[(String, BTreeMap<String, String>)],
-    ) -> Result<PublishedReport, StageError> {
+    ) -> Result<(PublishedReport, SiteTranslations), StageError> {
         let _turn = self.site_lock.lock().await;
         let key = ObjectKey::new(TRENDS_STATE_KEY).expect("valid key");
         let shutdown = self.shutdown.clone();
         let stop = move || shutdown.is_requested();
+        let mut translations = SiteTranslations::default();
         for _ in 0..TRENDS_ATTEMPTS {
             let (mut state, condition) = self.trends_state(summary.month()).await?;
             state.record(summary_etag, summary);
-            let texts = self.trends_texts(summary.month(), &state, answers).await?;
+            let (texts, tally) = self.trends_texts(summary.month(), &state, answers).await?;
+            translations.add(tally);
             let mut files = month_files.to_vec();
             files.extend(render_trends(&self.layout, &state, &texts));
             let published = self
@@ -278,7 +285,7 @@ impl MonthRun {
                 )
                 .await;
             match written {
-                Ok(_) => return Ok(published),
+                Ok(_) => return Ok((published, translations)),
                 Err(StorageError::PreconditionFailed { .. }) => {
                     tracing::debug!(month = %summary.month, "another publisher recorded a month in the trends meanwhile; rebuilding them");
                 }
@@ -340,18 +347,6 @@ impl MonthRun {
 /// bucket's root.
 pub(crate) const SITE_TRANSLATIONS: &str = "site-translations.json";
 
-/// What translating a month's pages cost (logged per month).
-#[cfg(feature = "enrich")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct TranslationTally {
-    /// Calls to the translation engine (one per language with anything uncached).
-    engine_calls: u64,
-    /// Texts sent to it.
-    texts_sent: u64,
-    /// Texts answered from the cache.
-    cache_hits: u64,
-}
-
 /// A page's text in `lang` from the engine's `answers` (English → translation): its
 /// `phrases` and `services`; anything unanswered stays English.
 fn page_text(
@@ -386,7 +381,7 @@ impl MonthRun {
         texts.extend(services.iter().cloned());
         texts.extend(extra.iter().cloned());
         let cache = gid_core::WorkKeys::new(&self.layout, month).enrich_cache(SITE_TRANSLATIONS);
-        let translated = self.translate_site_texts(month, &cache, &texts).await?;
+        let (translated, _) = self.translate_site_texts(month, &cache, &texts).await?;
         let mut pages = vec![(PageText::english(), BTreeMap::new())];
         for (lang, answers) in translated {
             let extra = extra
@@ -416,7 +411,7 @@ impl MonthRun {
         month: Month,
         state: &TrendsState,
         known: &[(String, BTreeMap<String, String>)],
-    ) -> Result<Vec<PageText>, StageError> {
+    ) -> Result<(Vec<PageText>, SiteTranslations), StageError> {
         let services: Vec<String> = state.service_names().map(str::to_owned).collect();
         let asked_before =
             |text: &String| known.iter().all(|(_, answers)| answers.contains_key(text));
@@ -427,15 +422,16 @@ impl MonthRun {
             .filter(|text| known.is_empty() || !asked_before(text))
             .collect();
         let cache = ObjectKey::new(SITE_TRANSLATIONS).expect("valid key");
-        let translated = self.translate_site_texts(month, &cache, &texts).await?;
-        Ok(std::iter::once(PageText::english())
+        let (translated, tally) = self.translate_site_texts(month, &cache, &texts).await?;
+        let texts = std::iter::once(PageText::english())
             .chain(translated.into_iter().map(|(lang, mut answers)| {
                 if let Some((_, before)) = known.iter().find(|(l, _)| *l == lang) {
                     answers.extend(before.iter().map(|(en, t)| (en.clone(), t.clone())));
                 }
                 page_text(&lang, PageText::TRENDS_PHRASES, &services, answers)
             }))
-            .collect())
+            .collect();
+        Ok((texts, tally))
     }
 
     /// `texts` (English) in every other language of `publish.languages`: language →
@@ -447,7 +443,7 @@ impl MonthRun {
         month: Month,
         cache_key: &ObjectKey,
         texts: &[String],
-    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
+    ) -> Result<(Vec<(String, BTreeMap<String, String>)>, SiteTranslations), StageError> {
         use gid_enrich::cache::AnswerCache;
         use gid_enrich::ports::{LanguageCode, Translation};
 
@@ -459,7 +455,7 @@ impl MonthRun {
             .filter(|l| l.as_str() != SOURCE_LANG)
             .collect();
         if others.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Default::default());
         }
         let Some(translator) = &self.translator else {
             return Err(StageError::NoTranslator {
@@ -512,7 +508,7 @@ impl MonthRun {
             .save(store, self.work(), key)
             .await
             .map_err(|e| failed(&out[0].0, e))?;
-        let tally = TranslationTally {
+        let tally = SiteTranslations {
             engine_calls: cache.calls.values().sum(),
             texts_sent: cache.inputs_sent.values().sum(),
             cache_hits: cache.hits,
@@ -525,7 +521,7 @@ impl MonthRun {
             cache = %key,
             "translated the site's pages"
         );
-        Ok(out)
+        Ok((out, tally))
     }
 
     /// Without engines in the build, only an English site can be published.
@@ -535,7 +531,7 @@ impl MonthRun {
         _month: Month,
         _cache_key: &ObjectKey,
         _texts: &[String],
-    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
+    ) -> Result<(Vec<(String, BTreeMap<String, String>)>, SiteTranslations), StageError> {
         let others: Vec<&str> = self
             .config
             .publish
@@ -545,7 +541,7 @@ impl MonthRun {
             .filter(|l| *l != SOURCE_LANG)
             .collect();
         if others.is_empty() {
-            Ok(Vec::new())
+            Ok(Default::default())
         } else {
             Err(StageError::NoTranslator {
                 langs: others.join(", "),
