@@ -241,6 +241,22 @@ fn run(name: &str, env: &[(String, String)], profile: &str, args: &[&str]) {
     assert_success(&run_with_env(name, args, &env, profile));
 }
 
+/// The site key a relative `href` on a page in `folder` (`2019/feb`, empty at the root)
+/// leads to, as a browser resolves it.
+fn follow(folder: &str, href: &str) -> String {
+    let mut parts: Vec<&str> = folder.split('/').filter(|p| !p.is_empty()).collect();
+    for part in href.split('/') {
+        match part {
+            "." => {}
+            ".." => {
+                parts.pop().expect("a link above the site's root");
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
 #[test]
 fn the_site_on_disk_renders_offline_with_working_links_and_visible_charts() {
     let started = Instant::now();
@@ -351,6 +367,34 @@ fn the_site_on_disk_renders_offline_with_working_links_and_visible_charts() {
     assert!(
         hrefs(&feb.dom).contains(&"../../index.html".to_owned()),
         "February's report links back to the index"
+    );
+    pages += 3;
+
+    // The trends walk, following each page's links as a reader clicks them: index →
+    // trends → February's report (from the trends' downloads) → the index again.
+    let to_trends =
+        link_with(&index.dom, "href", "./trends.html").expect("the index links the trends");
+    let trends_url = format!("{origin}/{}", follow("", &to_trends));
+    let trends = open(&trends_url, None);
+    assert!(trends.dom.contains("Get It Done trends"), "{}", trends.dom);
+    let to_report = hrefs(&trends.dom)
+        .into_iter()
+        .find(|h| h.ends_with("2019/feb/final_report.html"))
+        .expect("the trends link February's report");
+    let report_key = follow("", &to_report);
+    let report = open(&format!("{origin}/{report_key}"), None);
+    assert!(report.dom.contains("requests, 2019-02"), "{}", report.dom);
+    let back = hrefs(&report.dom)
+        .into_iter()
+        .find(|h| h.ends_with("index.html") && !h.contains('#'))
+        .expect("the report links all reports");
+    let index_key = follow(report_key.rsplit_once('/').unwrap().0, &back);
+    assert_eq!(index_key, "index.html", "{back} from {report_key}");
+    let again = open(&format!("{origin}/{index_key}"), None);
+    assert!(
+        landing(&again.dom, "m-2019-02").is_some(),
+        "back on the index: {}",
+        again.dom
     );
     pages += 3;
 

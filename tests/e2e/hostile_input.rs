@@ -596,6 +596,7 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
         "es/2019/jan/final_report.html",
         "es/2019/jan/chart.html",
         "es/2019/jan/scooter_pickups.html",
+        "es/trends.html",
     ] {
         assert_inert(page_name, &read(root, &format!("gid-reports/{page_name}")));
     }
@@ -605,12 +606,21 @@ async fn no_page_of_the_site_holds_an_executable_payload() {
         assert!(index_text.contains(key.as_str()), "index lacks {key:?}");
         checks += 1;
     }
-    // Every link of the index and of the trends resolves to a file of the site (on disk,
-    // as a browser would).
-    for page_name in ["index.html", "trends.html"] {
+    // Every link of the index and of the trends (both languages) resolves to a file of the
+    // site (on disk, as a browser would).
+    for page_name in ["index.html", "trends.html", "es/trends.html"] {
         let page = read(root, &format!("gid-reports/{page_name}"));
+        let folder = page_name.rsplit_once('/').map_or("", |(folder, _)| folder);
         for href in gid_e2e::html::hrefs(&page) {
-            let path = percent_decode(href.strip_prefix("./").expect("relative links"));
+            let from_root = match href.strip_prefix("../") {
+                Some(up) if !folder.is_empty() => up.to_owned(),
+                _ => format!(
+                    "{folder}{}{}",
+                    if folder.is_empty() { "" } else { "/" },
+                    href.strip_prefix("./").expect("relative links")
+                ),
+            };
+            let path = percent_decode(&from_root);
             assert!(
                 root.join("gid-reports").join(&path).is_file(),
                 "{page_name} link {href} → {path} is missing"

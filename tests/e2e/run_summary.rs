@@ -588,6 +588,11 @@ mod every_shape {
                 objects: vec![object("gid-reports", "2019/jan/final_report.csv")],
                 index_entries: 4,
                 links_expire_at: Some(chrono::Utc::now()),
+                site_translations: Some(gid_runs::SiteTranslations {
+                    engine_calls: 2,
+                    texts_sent: 60,
+                    cache_hits: 0,
+                }),
             }),
             StageOutcome::Notified(Notified {
                 outcomes: every_alert_result(),
@@ -688,6 +693,7 @@ mod every_shape {
             objects: vec![object("gid-reports", "2019/jan/scooter_pickups.html")],
             index_entries: 2,
             links_expire_at: None,
+            site_translations: None,
         });
         let planned = |plan, estimated_cost_usd| {
             StageOutcome::EnrichPlanned(Box::new(EnrichPlanned {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use gid_e2e::{assert_success, run_with_env, stderr};
+use gid_e2e::{assert_success, run_summary, run_with_env, stderr, summary_stage};
 
 const MONTH_STAGES: &[&str] = &[
     "--month",
@@ -51,8 +51,21 @@ fn spanish_pages_are_translated_linked_both_ways_and_a_rerun_asks_no_engine() {
         &["sample", "--from", "2019-01", "--to", "2019-01"],
         None,
     ));
-    let first = run("monthly-report", root, MONTH_STAGES, None);
+    let json: Vec<&str> = MONTH_STAGES
+        .iter()
+        .copied()
+        .chain(["--output", "json"])
+        .collect();
+    let first = run("monthly-report", root, &json, None);
     assert_success(&first);
+    // The run summary counts the month's pages' and the trends' translations together.
+    let cost = |out| {
+        summary_stage(&run_summary(out), "2019-01", "publish")["counts"]["site_translations"]
+            .clone()
+    };
+    let paid = cost(&first);
+    assert_eq!(paid["engine_calls"], 2, "{paid:#}");
+    assert_eq!(paid["cache_hits"], 0, "{paid:#}");
     assert!(
         stderr(&first).contains("engine_calls=1"),
         "one Apertium call for the month: {}",
@@ -84,20 +97,59 @@ fn spanish_pages_are_translated_linked_both_ways_and_a_rerun_asks_no_engine() {
         index.contains("href=\"./es/2019/jan/final_report.html\" hreflang=\"es\""),
         "the index header links the Spanish pages: {index}"
     );
+    assert!(
+        index.contains("href=\"./es/trends.html\" hreflang=\"es\""),
+        "the index header links the Spanish trends: {index}"
+    );
+
+    // The trends in Spanish, linking the Spanish month pages and the English trends.
+    let trends = read(root, "es/trends.html");
+    assert!(trends.contains("<html lang=\"es\">"), "{trends}");
+    assert!(
+        trends.contains(">Bache<"),
+        "Pothole is translated: {trends}"
+    );
+    for (href, target) in [
+        (
+            "./2019/jan/final_report.html",
+            "es/2019/jan/final_report.html",
+        ),
+        ("../2019/jan/map.html", "2019/jan/map.html"),
+        ("../trends.html", "trends.html"),
+        ("../index.html", "index.html"),
+    ] {
+        assert!(
+            trends.contains(&format!("href=\"{href}\"")),
+            "{href}: {trends}"
+        );
+        assert!(
+            root.join("gid-reports").join(target).is_file(),
+            "{href} from es/trends.html is broken"
+        );
+    }
+    assert!(
+        read(root, "trends.html").contains("hreflang=\"es\" href=\"./es/trends.html\""),
+        "the English trends name their Spanish version"
+    );
 
     // Rerun without any engine reachable: every translation comes from the cache.
     let no_engine = dir.path().join("empty-path");
     std::fs::create_dir_all(&no_engine).unwrap();
     let no_engine = no_engine.to_str().unwrap();
-    let args: Vec<&str> = MONTH_STAGES.iter().copied().chain(["--force"]).collect();
+    let args: Vec<&str> = json.iter().copied().chain(["--force"]).collect();
     let rerun = run("monthly-report", root, &args, Some(no_engine));
     assert_success(&rerun);
+    // Both caches answer: the month's pages' and the site's trends'.
+    let said = stderr(&rerun);
     assert!(
-        stderr(&rerun).contains("engine_calls=0"),
-        "{}",
-        stderr(&rerun)
+        said.matches("engine_calls=0").count() == 2 && said.matches("engine_calls=").count() == 2,
+        "{said}"
     );
     assert_eq!(read(root, "es/2019/jan/final_report.html"), es);
+    assert_eq!(read(root, "es/trends.html"), trends);
+    let cached = cost(&rerun);
+    assert_eq!(cached["engine_calls"], 0, "{cached:#}");
+    assert_eq!(cached["cache_hits"], paid["texts_sent"], "{cached:#}");
 
     // The same rerun without the cache needs the engine, and says how to check it.
     std::fs::remove_file(root.join("gid-work/2019/jan/site-translations.json")).unwrap();

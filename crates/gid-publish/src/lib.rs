@@ -36,10 +36,10 @@ pub use render::{
     ServiceInfo, SiteHeader, SiteMonth, SitePage, TextTable, TRENDS_FILE,
 };
 pub use render::{lang_folder, PageText, SOURCE_LANG};
-pub use site::{site_policy, MONTH_FILES, REPORT_FILES, SITE_ROOT_FILES};
+pub use site::{site_policy, MONTH_FILES, REPORT_FILES, SITE_ROOT_FILES, TRANSLATED_ROOT_FILES};
 pub use trends::{
-    render_trends, trends_csv, trends_html, TrendsError, TrendsMonth, TrendsState, TRENDS_CSV,
-    TRENDS_HTML, TRENDS_STATE_KEY,
+    render_trends, trends_csv, trends_html, trends_key, TrendsError, TrendsMonth, TrendsState,
+    TRENDS_CSV, TRENDS_HTML, TRENDS_STATE_KEY,
 };
 
 /// The key of the site index at the bucket root.

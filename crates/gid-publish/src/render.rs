@@ -75,7 +75,12 @@ pub(crate) fn page(title: &str, body: Markup) -> String {
 
 /// A page in `lang`, naming its versions in every language (`hreflang`, itself included,
 /// as search engines expect).
-fn page_in(lang: &str, alternates: &[(String, String)], title: &str, body: Markup) -> String {
+pub(crate) fn page_in(
+    lang: &str,
+    alternates: &[(String, String)],
+    title: &str,
+    body: Markup,
+) -> String {
     html! {
         (DOCTYPE)
         html lang=(lang) {
@@ -293,7 +298,7 @@ pub fn lang_folder(lang: &str) -> String {
 }
 
 /// A language as its own speakers name it (the link to a page's version in it).
-fn language_name(lang: &str) -> &str {
+pub(crate) fn language_name(lang: &str) -> &str {
     match lang {
         "en" => "English",
         "es" => "Español",
@@ -328,6 +333,48 @@ impl PageText {
         "Total",
         "Total requests",
         "None.",
+    ];
+
+    /// Every fixed phrase of the trends page (`trends.html`), in English.
+    pub const TRENDS_PHRASES: &'static [&'static str] = &[
+        "Trends",
+        "All reports",
+        "published month",
+        "published months",
+        "to",
+        "Requests per month",
+        "per month",
+        "All requests",
+        "requests",
+        "all services",
+        "Per service",
+        "Latest month against the month before",
+        "Top risers",
+        "Top fallers",
+        "None.",
+        "The month before the latest is not published: nothing to compare with.",
+        "Requests per service",
+        "Per council district",
+        "Requests per council district",
+        "latest month",
+        "change",
+        "year to date",
+        "Backlog",
+        TRENDS_BACKLOG_NOTE,
+        "Open and closed requests per month",
+        "open",
+        "closed",
+        "Open and closed requests, and case age in days",
+        "month",
+        "median case age",
+        "90th percentile",
+        "Downloads",
+        TRENDS_DOWNLOADS_NOTE,
+        "Each month's files",
+        "report",
+        "map",
+        "summary",
+        "No month is published yet.",
     ];
 
     /// The English text (no translation).
@@ -561,6 +608,17 @@ const MONTH_PAGES: &[(&str, &str)] = &[
 /// The site-wide page of trends across months, linked from the header when published.
 pub const TRENDS_FILE: &str = "trends.html";
 
+/// The trends page's note on what the backlog counts.
+pub(crate) const TRENDS_BACKLOG_NOTE: &str = "Open requests have any status but Closed or Referred. Case ages are the exports' case_age_days (nearest-rank median and 90th percentile) over the requests that have one.";
+/// The trends page's note on `trends.csv` (after its link).
+pub(crate) const TRENDS_DOWNLOADS_NOTE: &str =
+    "every number of this page, one per row (month, service, dimension, group, metric, value).";
+
+/// Whether a key's first folder names a language (`es`), as translations' folders do.
+fn is_lang_code(folder: &str) -> bool {
+    (2..=3).contains(&folder.len()) && folder.bytes().all(|b| b.is_ascii_lowercase())
+}
+
 /// A page of the site as the index header links it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SitePage {
@@ -616,6 +674,8 @@ pub struct SiteHeader {
     pub headline: Option<Headline>,
     /// The trends page, when it is published.
     pub trends: Option<String>,
+    /// The trends page's translations: language and href, by language.
+    pub translated_trends: Vec<(String, String)>,
 }
 
 impl SiteHeader {
@@ -625,18 +685,24 @@ impl SiteHeader {
     pub fn from_entries(layout: &Layout, entries: &[IndexEntry]) -> Self {
         let mut months: std::collections::BTreeMap<Month, Vec<SitePage>> = Default::default();
         let mut trends = None;
+        let mut translated_trends = Vec::new();
         for e in entries {
             if e.key == TRENDS_FILE {
                 trends = Some(e.href.clone());
                 continue;
             }
+            if let Some(lang) = e
+                .key
+                .strip_suffix(TRENDS_FILE)
+                .and_then(|folder| folder.strip_suffix('/'))
+                .filter(|lang| is_lang_code(lang))
+            {
+                translated_trends.push((lang.to_owned(), e.href.clone()));
+                continue;
+            }
             // A translation lives under its language's folder: `es/2019/jan/chart.html`.
             let (lang, key) = match e.key.split_once('/') {
-                Some((lang, rest))
-                    if (2..=3).contains(&lang.len())
-                        && lang.bytes().all(|b| b.is_ascii_lowercase())
-                        && layout.month_of_key(rest).is_some() =>
-                {
+                Some((lang, rest)) if is_lang_code(lang) && layout.month_of_key(rest).is_some() => {
                     (Some(lang.to_owned()), rest)
                 }
                 _ => (None, e.key.as_str()),
@@ -666,10 +732,12 @@ impl SiteHeader {
                 SiteMonth { month, pages }
             })
             .collect();
+        translated_trends.sort();
         Self {
             months,
             headline: None,
             trends,
+            translated_trends,
         }
     }
 
@@ -693,7 +761,12 @@ impl SiteHeader {
                     }
                 }
                 @if let Some(href) = &self.trends {
-                    p { a href=(href) { "Trends across months" } }
+                    p {
+                        a href=(href) { "Trends across months" }
+                        @for (lang, href) in &self.translated_trends {
+                            " · " a href=(href) hreflang=(lang) lang=(lang) { (language_name(lang)) }
+                        }
+                    }
                 }
                 @if !self.months.is_empty() {
                     // The newest month's "next" and the oldest's "previous" have no month to
@@ -985,6 +1058,20 @@ mod tests {
         let page = index_html("Reports", &header, &entries);
         assert!(
             page.contains("<a href=\"./2019/jan/final_report.html\">Report</a> · es: <a href=\"./es/2019/jan/final_report.html\" hreflang=\"es\">Report</a> · <a href=\"./es/2019/jan/chart.html\" hreflang=\"es\">Chart</a>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn the_index_header_links_the_spanish_trends_next_to_the_english() {
+        let entries: Vec<IndexEntry> = ["trends.html", "es/trends.html", "es/2019/trends.html"]
+            .into_iter()
+            .map(entry)
+            .collect();
+        let header = SiteHeader::from_entries(&layout(), &entries);
+        let page = index_html("Reports", &header, &entries);
+        assert!(
+            page.contains("<p><a href=\"./trends.html\">Trends across months</a> · <a href=\"./es/trends.html\" hreflang=\"es\" lang=\"es\">Español</a></p>"),
             "{page}"
         );
     }

@@ -7,6 +7,11 @@ use gid_core::{BucketName, Layout};
 /// Files at the site's root that the public reads.
 pub const SITE_ROOT_FILES: &[&str] = &[crate::INDEX_KEY, crate::TRENDS_HTML, crate::TRENDS_CSV];
 
+/// Root files that each other language of the site gets too, under its folder
+/// (`es/trends.html`): `*/trends.html` in the policy, as a month folder's `*` already
+/// covers a translation's `es/2019/jan/`.
+pub const TRANSLATED_ROOT_FILES: &[&str] = &[crate::TRENDS_HTML];
+
 /// The files the monthly report writes in each month's folder.
 pub const REPORT_FILES: &[&str] = &[
     "final_report.csv",
@@ -48,6 +53,11 @@ pub fn site_policy(bucket: &BucketName, layout: &Layout, partition: &str) -> Str
         .iter()
         .map(|file| format!("arn:{partition}:s3:::{bucket}/{file}"))
         .chain(
+            TRANSLATED_ROOT_FILES
+                .iter()
+                .map(|file| format!("arn:{partition}:s3:::{bucket}/*/{file}")),
+        )
+        .chain(
             MONTH_FILES
                 .iter()
                 .map(|file| format!("arn:{partition}:s3:::{bucket}/{month_folder}{file}")),
@@ -85,6 +95,7 @@ mod tests {
                 "arn:aws:s3:::gid-reports/index.html",
                 "arn:aws:s3:::gid-reports/trends.html",
                 "arn:aws:s3:::gid-reports/trends.csv",
+                "arn:aws:s3:::gid-reports/*/trends.html",
                 "arn:aws:s3:::gid-reports/*/*/final_report.csv",
                 "arn:aws:s3:::gid-reports/*/*/final_report.html",
                 "arn:aws:s3:::gid-reports/*/*/chart.html",
@@ -126,10 +137,14 @@ mod tests {
             crate::PageText::english(),
             crate::PageText::translated("es", Default::default(), Default::default()),
         ];
-        let files = crate::render_month(&layout, &summary, &crate::ServiceInfo::default(), &texts);
-        assert!(files
-            .iter()
-            .any(|f| f.key.as_str() == "es/2019/jan/chart.html"));
+        let mut files =
+            crate::render_month(&layout, &summary, &crate::ServiceInfo::default(), &texts);
+        let mut trends = crate::TrendsState::default();
+        trends.record("etag", &summary);
+        files.extend(crate::render_trends(&layout, &trends, &texts));
+        for key in ["es/2019/jan/chart.html", "es/trends.html"] {
+            assert!(files.iter().any(|f| f.key.as_str() == key), "{key}");
+        }
         let readable = |key: &str| {
             let arn = format!("arn:aws:s3:::gid-reports/{key}");
             resources.iter().any(|r| iam_matches(r, &arn))
@@ -148,6 +163,7 @@ mod tests {
             assert!(readable(key), "{key} is not in the policy");
         }
         assert!(!readable("2019/jan/summary.json.bak"));
+        assert!(!readable("es/trends.json"));
     }
 
     /// IAM's `*` (any run of characters, `/` included), the only wildcard the policy uses.

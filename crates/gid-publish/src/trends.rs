@@ -19,7 +19,10 @@ use gid_core::{Layout, Month, ObjectKey};
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
-use crate::render::{neutralise_formula, page, relative_href};
+use crate::render::{
+    lang_folder, language_name, neutralise_formula, page_in, relative_href, PageText, SOURCE_LANG,
+    TRENDS_BACKLOG_NOTE, TRENDS_DOWNLOADS_NOTE,
+};
 use crate::RenderedFile;
 
 /// The trends page at the site root.
@@ -93,18 +96,45 @@ impl TrendsState {
         changed
     }
 
+    /// Every service of the published months, once each, in order (what the trends page
+    /// names, and so what a translation of it translates).
+    pub fn service_names(&self) -> impl Iterator<Item = &str> {
+        self.summaries()
+            .flat_map(|s| s.services.iter().map(|g| g.name.as_str()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+    }
+
     fn summaries(&self) -> impl Iterator<Item = &MonthSummary> {
         self.months.values().map(|m| &m.summary)
     }
 }
 
-/// `trends.html` and `trends.csv` for the months of `state`.
-pub fn render_trends(layout: &Layout, state: &TrendsState) -> Vec<RenderedFile> {
-    let key = |name| ObjectKey::new(name).expect("valid key");
-    vec![
-        RenderedFile::csv(key(TRENDS_CSV), trends_csv(state)),
-        RenderedFile::html(key(TRENDS_HTML), trends_html(layout, state)),
-    ]
+/// `trends.csv` and a `trends.html` per text of `texts` (English at the root, another
+/// language under its folder: `es/trends.html`) for the months of `state`. The CSV is
+/// data, so there is one whatever the languages.
+pub fn render_trends(
+    layout: &Layout,
+    state: &TrendsState,
+    texts: &[PageText],
+) -> Vec<RenderedFile> {
+    let langs: Vec<String> = texts.iter().map(|t| t.lang().to_owned()).collect();
+    let mut files = vec![RenderedFile::csv(
+        ObjectKey::new(TRENDS_CSV).expect("valid key"),
+        trends_csv(state),
+    )];
+    files.extend(texts.iter().map(|text| {
+        RenderedFile::html(
+            trends_key(text.lang()),
+            trends_html(layout, state, text, &langs),
+        )
+    }));
+    files
+}
+
+/// Where the trends page in `lang` lives: `trends.html`, `es/trends.html`.
+pub fn trends_key(lang: &str) -> ObjectKey {
+    ObjectKey::new(format!("{}{TRENDS_HTML}", lang_folder(lang))).expect("valid key")
 }
 
 /// One key's monthly counts, aligned with [`Trends::months`].
@@ -206,7 +236,14 @@ fn days(value: Option<u32>) -> String {
 }
 
 /// A line over the months, a dot per month with its count as tooltip.
-fn line_chart(months: &[Month], counts: &[u64], label: &str, width: f64, height: f64) -> Markup {
+fn line_chart(
+    text: &PageText,
+    months: &[Month],
+    counts: &[u64],
+    label: &str,
+    width: f64,
+    height: f64,
+) -> Markup {
     let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
     let pad = 4.0;
     let step = if months.len() > 1 {
@@ -227,7 +264,7 @@ fn line_chart(months: &[Month], counts: &[u64], label: &str, width: f64, height:
     html! {
         svg xmlns="http://www.w3.org/2000/svg" role="img" width=(width) height=(height)
             viewBox=(format!("0 0 {width} {height}")) {
-            title { (label) " per month" }
+            title { (label) " " (text.t("per month")) }
             polyline points=(polyline.join(" ")) fill="none" stroke="#2b6cb0" stroke-width="1.5" {}
             @for ((x, y), (month, count)) in points.iter().zip(months.iter().zip(counts)) {
                 circle cx=(x) cy=(y) r="2.5" fill="#2b6cb0" { title { (label) ", " (month) ": " (count) } }
@@ -236,21 +273,29 @@ fn line_chart(months: &[Month], counts: &[u64], label: &str, width: f64, height:
     }
 }
 
-/// A table of series: sparkline, latest month, change and year to date.
-fn series_table(trends: &Trends, caption: &str, header: &str, series: &[Series]) -> Markup {
+/// A table of series: sparkline, latest month, change and year to date. `name` is a
+/// series' key as the reader sees it.
+fn series_table<'a>(
+    text: &PageText,
+    trends: &Trends,
+    (caption, header): (&str, &str),
+    series: &'a [Series],
+    name: impl Fn(&'a str) -> &'a str,
+) -> Markup {
     html! {
         table {
-            caption { (caption) }
+            caption { (text.t(caption)) }
             thead { tr {
-                th { (header) } th { "per month" } th.n { "latest month" }
-                th.n { "change" } th.n { "year to date" }
+                th { (header) } th { (text.t("per month")) } th.n { (text.t("latest month")) }
+                th.n { (text.t("change")) } th.n { (text.t("year to date")) }
             } }
             tbody {
                 @for s in series {
                     @let latest = trends.changes(&s.counts).pop();
+                    @let key = name(&s.key);
                     tr {
-                        td { (s.key) }
-                        td { (line_chart(&trends.months, &s.counts, &s.key, 180.0, 36.0)) }
+                        td { (key) }
+                        td { (line_chart(text, &trends.months, &s.counts, key, 180.0, 36.0)) }
                         td.n { (s.counts.last().copied().unwrap_or(0)) }
                         td.n { (signed(latest.as_ref().and_then(|c| c.change))) }
                         td.n { (latest.map_or(0, |c| c.year_to_date)) }
@@ -261,11 +306,17 @@ fn series_table(trends: &Trends, caption: &str, header: &str, series: &[Series])
     }
 }
 
-/// Risers and fallers of the latest month among `series`.
-fn movers(trends: &Trends, series: &[Series]) -> Markup {
+/// Risers and fallers of the latest month among `series` (`name`: a key as the reader
+/// sees it).
+fn movers<'a>(
+    text: &PageText,
+    trends: &Trends,
+    series: &'a [Series],
+    name: impl Fn(&'a str) -> &'a str,
+) -> Markup {
     let mut changed: Vec<(&str, i64)> = series
         .iter()
-        .filter_map(|s| Some((s.key.as_str(), trends.changes(&s.counts).pop()?.change?)))
+        .filter_map(|s| Some((name(&s.key), trends.changes(&s.counts).pop()?.change?)))
         .collect();
     changed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let risers: Vec<_> = changed.iter().filter(|c| c.1 > 0).take(MOVERS).collect();
@@ -277,20 +328,20 @@ fn movers(trends: &Trends, series: &[Series]) -> Markup {
         .collect();
     html! {
         @if changed.is_empty() {
-            p { "The month before the latest is not published: nothing to compare with." }
+            p { (text.t("The month before the latest is not published: nothing to compare with.")) }
         } @else {
-            h3 { "Top risers" }
-            @if risers.is_empty() { p { "None." } }
+            h3 { (text.t("Top risers")) }
+            @if risers.is_empty() { p { (text.t("None.")) } }
             ol { @for (key, c) in &risers { li { (key) " " (signed(Some(*c))) } } }
-            h3 { "Top fallers" }
-            @if fallers.is_empty() { p { "None." } }
+            h3 { (text.t("Top fallers")) }
+            @if fallers.is_empty() { p { (text.t("None.")) } }
             ol { @for (key, c) in &fallers { li { (key) " " (signed(Some(*c))) } } }
         }
     }
 }
 
 /// Open (top) and closed (bottom) requests per month as stacked bars.
-fn backlog_chart(trends: &Trends) -> Markup {
+fn backlog_chart(text: &PageText, trends: &Trends) -> Markup {
     const BAR: f64 = 28.0;
     const GAP: f64 = 12.0;
     const HEIGHT: f64 = 160.0;
@@ -305,14 +356,14 @@ fn backlog_chart(trends: &Trends) -> Markup {
     html! {
         svg xmlns="http://www.w3.org/2000/svg" role="img" width=(width) height=(HEIGHT + 20.0)
             viewBox=(format!("0 0 {width} {}", HEIGHT + 20.0)) {
-            title { "Open and closed requests per month" }
+            title { (text.t("Open and closed requests per month")) }
             @for (i, (month, (open, closed))) in trends.months.iter().zip(&counts).enumerate() {
                 @let x = GAP + i as f64 * (BAR + GAP);
                 rect x=(x) y=(HEIGHT - h(*closed)) width=(BAR) height=(h(*closed)) fill="#9bbbe0" {
-                    title { (month) ": " (closed) " closed" }
+                    title { (month) ": " (closed) " " (text.t("closed")) }
                 }
                 rect x=(x) y=(HEIGHT - h(*closed) - h(*open)) width=(BAR) height=(h(*open)) fill="#d55e00" {
-                    title { (month) ": " (open) " open" }
+                    title { (month) ": " (open) " " (text.t("open")) }
                 }
                 text x=(x + BAR / 2.0) y=(HEIGHT + 14.0) text-anchor="middle" font-size="10" { (month) }
             }
@@ -320,46 +371,88 @@ fn backlog_chart(trends: &Trends) -> Markup {
     }
 }
 
-/// `trends.html`: every published month, per service and per council district, with the
-/// backlog and the downloads. Inline SVG, no script.
-pub fn trends_html(layout: &Layout, state: &TrendsState) -> String {
-    let title = "Get It Done trends";
+/// `trends.html` in `text`'s language: every published month, per service and per
+/// council district, with the backlog and the downloads. Inline SVG, no script.
+///
+/// On a site published in `langs` (more than one) the page names its versions
+/// (`hreflang`) and links them; a translation links the month reports in its own
+/// language, and the data (maps, summaries, `trends.csv`) it shares with English.
+pub fn trends_html(
+    layout: &Layout,
+    state: &TrendsState,
+    text: &PageText,
+    langs: &[String],
+) -> String {
+    // "Get It Done" is the service's name, never translated.
+    let title = if text.lang() == SOURCE_LANG {
+        "Get It Done trends".to_owned()
+    } else {
+        format!("{} (Get It Done)", text.t("Trends"))
+    };
+    let title = title.as_str();
     let trends = Trends::new(state);
     let services = trends.series(|s| &s.services);
     let districts = trends.series(|s| &s.by_council_district);
     let totals = trends.totals();
-    let month_link =
-        |month: Month, file: &str| relative_href(layout.month_key(month, file).as_str());
-    page(
+    let lang = text.lang();
+    // From the page's folder (`es/`) back to the site root.
+    let root = match lang_folder(lang).matches('/').count() {
+        0 => "./".to_owned(),
+        depth => "../".repeat(depth),
+    };
+    let at_root = |key: &str| format!("{root}{}", &relative_href(key)[2..]);
+    // The report in the page's language sits beside the page: relative to its folder.
+    let report_link =
+        |month: Month| relative_href(layout.month_key(month, "final_report.html").as_str());
+    let data_link = |month: Month, file: &str| at_root(layout.month_key(month, file).as_str());
+    let alternates: Vec<(String, String)> = if langs.len() > 1 {
+        langs
+            .iter()
+            .map(|l| (l.clone(), at_root(trends_key(l).as_str())))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let service = |name| text.service(name);
+    let as_is = |name| name;
+    page_in(
+        lang,
+        &alternates,
         title,
         html! {
-            p { a href="./index.html" { "All reports" } " · " a href="./trends.csv" { "trends.csv" } }
+            p {
+                a href=(at_root("index.html")) { (text.t("All reports")) }
+                " · " a href=(at_root(TRENDS_CSV)) { "trends.csv" }
+                @for (other, href) in alternates.iter().filter(|(l, _)| l != lang) {
+                    " · " a href=(href) hreflang=(other) lang=(other) { (language_name(other)) }
+                }
+            }
             h1 { (title) }
             @match (trends.months.first(), trends.months.last()) {
                 (Some(first), Some(latest)) => {
                     p {
-                        (trends.months.len())
-                        @if trends.months.len() == 1 { " published month, " } @else { " published months, " }
-                        (first) " to " (latest) "."
+                        (trends.months.len()) " "
+                        @if trends.months.len() == 1 { (text.t("published month")) } @else { (text.t("published months")) }
+                        ", " (first) " " (text.t("to")) " " (latest) "."
                     }
-                    h2 { "Requests per month" }
-                    (line_chart(&trends.months, &totals.counts, &totals.key, 640.0, 160.0))
-                    (series_table(&trends, "All requests", "requests", std::slice::from_ref(&totals)))
-                    h2 { "Per service" }
-                    h3 { "Latest month (" (latest) ") against the month before" }
-                    (movers(&trends, &services))
-                    (series_table(&trends, "Requests per service", "service_name", &services))
-                    h2 { "Per council district" }
-                    (movers(&trends, &districts))
-                    (series_table(&trends, "Requests per council district", "council_district", &districts))
-                    h2 { "Backlog" }
-                    p { "Open requests have any status but Closed or Referred. Case ages are the exports' case_age_days (nearest-rank median and 90th percentile) over the requests that have one." }
-                    (backlog_chart(&trends))
+                    h2 { (text.t("Requests per month")) }
+                    (line_chart(text, &trends.months, &totals.counts, text.t(&totals.key), 640.0, 160.0))
+                    (series_table(text, &trends, ("All requests", text.t("requests")), std::slice::from_ref(&totals), |k| text.t(k)))
+                    h2 { (text.t("Per service")) }
+                    h3 { (text.t("Latest month against the month before")) " (" (latest) ")" }
+                    (movers(text, &trends, &services, service))
+                    (series_table(text, &trends, ("Requests per service", "service_name"), &services, service))
+                    h2 { (text.t("Per council district")) }
+                    (movers(text, &trends, &districts, as_is))
+                    (series_table(text, &trends, ("Requests per council district", "council_district"), &districts, as_is))
+                    h2 { (text.t("Backlog")) }
+                    p { (text.t(TRENDS_BACKLOG_NOTE)) }
+                    (backlog_chart(text, &trends))
                     table {
-                        caption { "Open and closed requests, and case age in days" }
+                        caption { (text.t("Open and closed requests, and case age in days")) }
                         thead { tr {
-                            th { "month" } th.n { "requests" } th.n { "open" } th.n { "closed" }
-                            th.n { "median case age" } th.n { "90th percentile" }
+                            th { (text.t("month")) } th.n { (text.t("requests")) } th.n { (text.t("open")) } th.n { (text.t("closed")) }
+                            th.n { (text.t("median case age")) } th.n { (text.t("90th percentile")) }
                         } }
                         tbody {
                             @for s in &trends.summaries {
@@ -374,24 +467,24 @@ pub fn trends_html(layout: &Layout, state: &TrendsState) -> String {
                             }
                         }
                     }
-                    h2 { "Downloads" }
-                    p { a href="./trends.csv" { "trends.csv" } ": every number of this page, one per row (month, service, dimension, group, metric, value)." }
+                    h2 { (text.t("Downloads")) }
+                    p { a href=(at_root(TRENDS_CSV)) { "trends.csv" } ": " (text.t(TRENDS_DOWNLOADS_NOTE)) }
                     table {
-                        caption { "Each month's files" }
-                        thead { tr { th { "month" } th { "report" } th { "map" } th { "summary" } } }
+                        caption { (text.t("Each month's files")) }
+                        thead { tr { th { (text.t("month")) } th { (text.t("report")) } th { (text.t("map")) } th { (text.t("summary")) } } }
                         tbody {
                             @for month in trends.months.iter().rev() {
                                 tr {
                                     td { (month) }
-                                    td { a href=(month_link(*month, "final_report.html")) { "final_report.html" } }
-                                    td { a href=(month_link(*month, "map.html")) { "map.html" } }
-                                    td { a href=(month_link(*month, "summary.json")) { "summary.json" } }
+                                    td { a href=(report_link(*month)) { "final_report.html" } }
+                                    td { a href=(data_link(*month, "map.html")) { "map.html" } }
+                                    td { a href=(data_link(*month, "summary.json")) { "summary.json" } }
                                 }
                             }
                         }
                     }
                 }
-                _ => { p { "No month is published yet." } }
+                _ => { p { (text.t("No month is published yet.")) } }
             }
         },
     )
@@ -739,7 +832,7 @@ mod tests {
                 &[],
             ),
         ]);
-        let page = trends_html(&layout(), &state);
+        let page = trends_html(&layout(), &state, &PageText::english(), &[]);
         let risers = page.find("Top risers").unwrap();
         let fallers = page.find("Top fallers").unwrap();
         let pothole = page.find("<li>Pothole +4</li>").expect(&page);
@@ -757,7 +850,7 @@ mod tests {
     #[test]
     fn the_page_links_each_months_report_map_and_summary_and_draws_without_script() {
         let state = state(&[summary("2019-01", &[("Pothole", 4)], &[("3", 4)])]);
-        let page = trends_html(&layout(), &state);
+        let page = trends_html(&layout(), &state, &PageText::english(), &[]);
         for href in [
             "./2019/jan/final_report.html",
             "./2019/jan/map.html",
@@ -779,7 +872,12 @@ mod tests {
             &[(evil, 3)],
         );
         january.by_status = groups(&[(evil, 3)]);
-        let page = trends_html(&layout(), &state(&[january.clone()]));
+        let page = trends_html(
+            &layout(),
+            &state(&[january.clone()]),
+            &PageText::english(),
+            &[],
+        );
         assert!(
             !page.contains("<script>alert") && !page.contains("<img"),
             "{page}"
@@ -790,5 +888,98 @@ mod tests {
             rows.iter().any(|r| r[1] == "'=HYPERLINK(\"x\")"),
             "{rows:?}"
         );
+    }
+
+    fn spanish(services: &[(&str, &str)]) -> PageText {
+        PageText::translated(
+            "es",
+            [
+                ("Trends", "Tendencias".to_owned()),
+                ("Top risers", "Mayores subidas".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            services
+                .iter()
+                .map(|(en, es)| ((*en).to_owned(), (*es).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn page_of(files: &[RenderedFile], key: &str) -> String {
+        let file = files
+            .iter()
+            .find(|f| f.key.as_str() == key)
+            .unwrap_or_else(|| panic!("{key} is not rendered"));
+        String::from_utf8(file.body.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_spanish_trends_page_is_in_spanish_and_links_its_english_version_and_spanish_reports() {
+        let state = state(&[
+            summary("2019-01", &[("Pothole", 4)], &[("3", 4)]),
+            summary("2019-02", &[("Pothole", 6)], &[("3", 6)]),
+        ]);
+        let files = render_trends(
+            &layout(),
+            &state,
+            &[PageText::english(), spanish(&[("Pothole", "Bache")])],
+        );
+        let keys: Vec<&str> = files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["trends.csv", "trends.html", "es/trends.html"]);
+        let es = page_of(&files, "es/trends.html");
+        assert!(es.contains("<html lang=\"es\">"), "{es}");
+        assert!(es.contains("<h1>Tendencias (Get It Done)</h1>"), "{es}");
+        assert!(
+            es.contains("<li>Bache +2</li>") && !es.contains(">Pothole<"),
+            "{es}"
+        );
+        for link in [
+            "rel=\"alternate\" hreflang=\"en\" href=\"../trends.html\"",
+            "rel=\"alternate\" hreflang=\"es\" href=\"../es/trends.html\"",
+            "href=\"../trends.html\" hreflang=\"en\" lang=\"en\">English</a>",
+            // The report in Spanish, beside the page; the data is the English site's.
+            "href=\"./2019/feb/final_report.html\"",
+            "href=\"../2019/feb/map.html\"",
+            "href=\"../2019/feb/summary.json\"",
+            "href=\"../index.html\"",
+            "href=\"../trends.csv\"",
+        ] {
+            assert!(es.contains(link), "{link}: {es}");
+        }
+        let en = page_of(&files, "trends.html");
+        assert!(en.contains("<html lang=\"en\">"), "{en}");
+        for link in [
+            "rel=\"alternate\" hreflang=\"es\" href=\"./es/trends.html\"",
+            "href=\"./es/trends.html\" hreflang=\"es\" lang=\"es\">Español</a>",
+            "href=\"./2019/feb/final_report.html\"",
+        ] {
+            assert!(en.contains(link), "{link}: {en}");
+        }
+    }
+
+    #[test]
+    fn an_english_only_site_has_one_trends_page_naming_no_other_version() {
+        let state = state(&[summary("2019-01", &[("Pothole", 4)], &[])]);
+        let files = render_trends(&layout(), &state, &[PageText::english()]);
+        assert_eq!(files.len(), 2);
+        assert!(!page_of(&files, "trends.html").contains("hreflang"));
+    }
+
+    #[test]
+    fn a_hostile_translated_service_name_is_escaped_on_the_spanish_trends_page() {
+        let evil = "<script>alert('es')</script><img src=x onerror=alert(1)>";
+        let state = state(&[summary("2019-01", &[("Pothole", 4)], &[])]);
+        let es = trends_html(
+            &layout(),
+            &state,
+            &spanish(&[("Pothole", evil)]),
+            &["en".into(), "es".into()],
+        );
+        assert!(
+            !es.contains("<script>alert") && !es.contains("<img"),
+            "{es}"
+        );
+        assert!(es.contains("&lt;script&gt;alert"), "{es}");
     }
 }

@@ -28,8 +28,8 @@ pub use backend::{engine, open_engines};
 pub use manifest::{Manifest, ObservedState, RunState};
 pub use month::{
     discover_months, for_each_month, run_months, Aggregated, Ingested, MonthEnd, MonthOutcome,
-    MonthRun, Notified, Progress, Published, RunError, RunOptions, SkipKind, Stage, StageError,
-    StageOutcome, StageStatus,
+    MonthRun, Notified, Progress, Published, RunError, RunOptions, SiteTranslations, SkipKind,
+    Stage, StageError, StageOutcome, StageStatus,
 };
 #[cfg(feature = "enrich")]
 pub use month::{EnrichPlanned, Enriched};

@@ -249,6 +249,30 @@ pub struct Published {
     pub index_entries: usize,
     /// With a presigned site: when the index's links stop working.
     pub links_expire_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// With `publish.languages` beyond English: what translating the month's pages and
+    /// the trends cost.
+    pub site_translations: Option<SiteTranslations>,
+}
+
+/// What translating a publish's pages cost: the month's cache and the site's together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SiteTranslations {
+    /// Calls to the translation engine (one per cache and language with anything
+    /// uncached).
+    pub engine_calls: u64,
+    /// Texts sent to it.
+    pub texts_sent: u64,
+    /// Texts answered from the caches.
+    pub cache_hits: u64,
+}
+
+impl SiteTranslations {
+    /// Adds another translation's cost to this one.
+    pub fn add(&mut self, other: Self) {
+        self.engine_calls += other.engine_calls;
+        self.texts_sent += other.texts_sent;
+        self.cache_hits += other.cache_hits;
+    }
 }
 
 /// What the notify stage of a month did: one outcome per threshold checked.

@@ -614,6 +614,10 @@ pub struct PublishCounts {
     /// With a presigned site (`publish.access = "presign"`): when the index's links stop
     /// working.
     pub links_expire_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// With `publish.languages` beyond English: the translation engine's calls and the
+    /// caches' answers for the month's pages and the trends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_translations: Option<crate::month::SiteTranslations>,
 }
 
 impl From<&Published> for PublishCounts {
@@ -622,6 +626,7 @@ impl From<&Published> for PublishCounts {
             objects_written: written(&p.objects),
             index_entries: p.index_entries,
             links_expire_at: p.links_expire_at,
+            site_translations: p.site_translations,
         }
     }
 }

@@ -422,6 +422,7 @@ fn enriched_frame(rows: &[EnrichedRequest]) -> PolarsResult<DataFrame> {
 pub(crate) struct PickupsPublishStage;
 
 /// The month's pickups files.
+/// The page (last) each other language of `publish.languages` gets too.
 const PICKUPS_FILES: [&str; 2] = ["scooter_pickups.csv", "scooter_pickups.html"];
 
 impl StageRun for PickupsPublishStage {
@@ -445,6 +446,7 @@ impl StageRun for PickupsPublishStage {
             Self::STAGE,
             ctx.keys.enriched(),
             &PICKUPS_FILES,
+            &PICKUPS_FILES[1..],
         ))
     }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use gid_aggregate::MonthSummary;
 use gid_core::{Config, Month, ObjectKey};
+use gid_publish::trends_key;
 use gid_publish::{
     render_month, render_trends, Headline, PageText, PublishError, PublishedReport, RenderedFile,
     TrendsState, INDEX_KEY, MONTH_FILES, REPORT_FILES, SITE_ROOT_FILES, SOURCE_LANG, TRENDS_CSV,
@@ -15,7 +16,7 @@ use gid_publish::{
 use gid_storage::{PutCondition, PutOptions, StorageError};
 
 use super::runner::{MonthContext, OnStop, Ran, StageRun};
-use super::{MonthRun, Published, Stage, StageError, StageOutcome};
+use super::{MonthRun, Published, SiteTranslations, Stage, StageError, StageOutcome};
 use crate::manifest::{self, Manifest, ObjectRef};
 
 /// The publish stage.
@@ -58,20 +59,16 @@ impl StageRun for PublishStage {
             writes: REPORT_FILES
                 .iter()
                 .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
+                .chain(translated_writes(ctx, &TRANSLATED_FILES))
+                .chain([TRENDS_CSV, TRENDS_HTML].map(|f| format!("s3://{reports}/{f}")))
                 .chain(
                     run.config
                         .publish
                         .languages
                         .iter()
                         .filter(|l| l.as_str() != SOURCE_LANG)
-                        .flat_map(|lang| {
-                            TRANSLATED_FILES.iter().map(move |f| {
-                                let key = gid_publish::page_key(&run.layout, ctx.month, lang, f);
-                                format!("s3://{reports}/{key} (translated)")
-                            })
-                        }),
+                        .map(|lang| format!("s3://{reports}/{} (translated)", trends_key(lang))),
                 )
-                .chain([TRENDS_CSV, TRENDS_HTML].map(|f| format!("s3://{reports}/{f}")))
                 .chain([
                     trends_state,
                     format!("s3://{reports}/{INDEX_KEY} (regenerated last)"),
@@ -88,17 +85,23 @@ impl StageRun for PublishStage {
             None => run.load_summary(ctx.month).await?,
         };
         let services: Vec<String> = summary.services.iter().map(|g| g.name.clone()).collect();
-        let texts: Vec<PageText> = run
-            .page_texts(ctx.month, &services, &[])
-            .await?
-            .into_iter()
-            .map(|(text, _)| text)
+        let mut english: Vec<String> = PageText::PHRASES.iter().map(|p| p.to_string()).collect();
+        english.extend(services.iter().cloned());
+        let cache = gid_core::WorkKeys::new(&run.layout, ctx.month).enrich_cache(SITE_TRANSLATIONS);
+        // Kept for the trends page, which shares these texts: they are not asked twice.
+        let (answers, mut translations) = run
+            .translate_site_texts(ctx.month, &cache, &english)
+            .await?;
+        let texts: Vec<PageText> = std::iter::once(PageText::english())
+            .chain(answers.iter().map(|(lang, answers)| {
+                page_text(lang, PageText::PHRASES, &services, answers.clone())
+            }))
             .collect();
         let files = render_month(&run.layout, &summary, &run.service_info(), &texts);
         let headline = Headline::of(&summary);
         let reports_bucket = run.config.buckets.reports.clone();
-        let published = match run
-            .publish_with_trends(&files, &summary, &read.etag, headline)
+        let (published, trends_translations) = match run
+            .publish_with_trends(&files, &summary, &read.etag, headline, &answers)
             .await
         {
             Err(StageError::Publish(PublishError::Stopped)) => {
@@ -116,6 +119,10 @@ impl StageRun for PublishStage {
                 .collect(),
             index_entries: published.index_entries,
             links_expire_at: published.links_expire_at,
+            site_translations: (run.config.publish.languages.len() > 1).then(|| {
+                translations.add(trends_translations);
+                translations
+            }),
         });
         // The manifest records the month's own files only: the trends change with every
         // other month's publish, and would make this month look changed.
@@ -155,13 +162,15 @@ pub(super) fn site_config_hash(c: &Config) -> String {
 }
 
 /// A dry run of a site publish: it reads the work object `reads`, writes the month's
-/// `files`, then the index.
+/// `files` and, for each other language of `publish.languages`, its `translated` pages
+/// (`es/2019/jan/…`), then the index.
 #[cfg(feature = "enrich")]
 pub(super) fn site_plan(
     ctx: &MonthContext<'_>,
     stage: Stage,
     reads: gid_core::ObjectKey,
     files: &[&str],
+    translated: &[&str],
 ) -> StageOutcome {
     let run = ctx.run;
     let reports = &run.config.buckets.reports;
@@ -171,9 +180,31 @@ pub(super) fn site_plan(
         writes: files
             .iter()
             .map(|f| format!("s3://{reports}/{}", run.layout.month_key(ctx.month, f)))
+            .chain(translated_writes(ctx, translated))
             .chain([format!("s3://{reports}/{INDEX_KEY} (regenerated last)")])
             .collect(),
     }
+}
+
+/// What a dry run says a publish writes of the month's `files` in each language of
+/// `publish.languages` but English.
+fn translated_writes<'a>(
+    ctx: &'a MonthContext<'_>,
+    files: &'a [&str],
+) -> impl Iterator<Item = String> + 'a {
+    let run = ctx.run;
+    let reports = &run.config.buckets.reports;
+    run.config
+        .publish
+        .languages
+        .iter()
+        .filter(|l| l.as_str() != SOURCE_LANG)
+        .flat_map(move |lang| {
+            files.iter().map(move |f| {
+                let key = gid_publish::page_key(&run.layout, ctx.month, lang, f);
+                format!("s3://{reports}/{key} (translated)")
+            })
+        })
 }
 
 impl MonthRun {
@@ -202,6 +233,7 @@ impl MonthRun {
                 .collect(),
             index_entries: published.index_entries,
             links_expire_at: published.links_expire_at,
+            site_translations: None,
         };
         let ran = move |outcome| Ran {
             outcome,
@@ -226,16 +258,20 @@ impl MonthRun {
         summary: &MonthSummary,
         summary_etag: &str,
         headline: Headline,
-    ) -> Result<PublishedReport, StageError> {
+        answers: &[(String, BTreeMap<String, String>)],
+    ) -> Result<(PublishedReport, SiteTranslations), StageError> {
         let _turn = self.site_lock.lock().await;
         let key = ObjectKey::new(TRENDS_STATE_KEY).expect("valid key");
         let shutdown = self.shutdown.clone();
         let stop = move || shutdown.is_requested();
+        let mut translations = SiteTranslations::default();
         for _ in 0..TRENDS_ATTEMPTS {
             let (mut state, condition) = self.trends_state(summary.month()).await?;
             state.record(summary_etag, summary);
+            let (texts, tally) = self.trends_texts(summary.month(), &state, answers).await?;
+            translations.add(tally);
             let mut files = month_files.to_vec();
-            files.extend(render_trends(&self.layout, &state));
+            files.extend(render_trends(&self.layout, &state, &texts));
             let published = self
                 .site()
                 .with_headline(headline.clone())
@@ -251,7 +287,7 @@ impl MonthRun {
                 )
                 .await;
             match written {
-                Ok(_) => return Ok(published),
+                Ok(_) => return Ok((published, translations)),
                 Err(StorageError::PreconditionFailed { .. }) => {
                     tracing::debug!(month = %summary.month, "another publisher recorded a month in the trends meanwhile; rebuilding them");
                 }
@@ -309,19 +345,27 @@ impl MonthRun {
 
 /// The cache of a month's page translations (work bucket, beside the enrich cache): the
 /// same kind of answer cache, so a rerun asks no engine anything it answered before.
-#[cfg(feature = "enrich")]
+/// The trends page's, whose service names span every month, is the same name at the work
+/// bucket's root.
 pub(crate) const SITE_TRANSLATIONS: &str = "site-translations.json";
 
-/// What translating a month's pages cost (logged per month).
-#[cfg(feature = "enrich")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct TranslationTally {
-    /// Calls to the translation engine (one per language with anything uncached).
-    engine_calls: u64,
-    /// Texts sent to it.
-    texts_sent: u64,
-    /// Texts answered from the cache.
-    cache_hits: u64,
+/// A page's text in `lang` from the engine's `answers` (English → translation): its
+/// `phrases` and `services`; anything unanswered stays English.
+fn page_text(
+    lang: &str,
+    phrases: &'static [&'static str],
+    services: &[String],
+    mut answers: BTreeMap<String, String>,
+) -> PageText {
+    let services = services
+        .iter()
+        .filter_map(|s| answers.get(s).map(|t| (s.clone(), t.clone())))
+        .collect();
+    let phrases = phrases
+        .iter()
+        .filter_map(|p| answers.remove(*p).map(|t| (*p, t)))
+        .collect();
+    PageText::translated(lang, phrases, services)
 }
 
 impl MonthRun {
@@ -329,6 +373,7 @@ impl MonthRun {
     /// the fixed phrases and `services` translated through the Translator port, with the
     /// translations of a page's own `extra` texts (English → translation; empty for
     /// English).
+    #[cfg(feature = "enrich")]
     pub(crate) async fn page_texts(
         &self,
         month: Month,
@@ -338,24 +383,58 @@ impl MonthRun {
         let mut texts: Vec<String> = PageText::PHRASES.iter().map(|p| p.to_string()).collect();
         texts.extend(services.iter().cloned());
         texts.extend(extra.iter().cloned());
-        let translated = self.translate_site_texts(month, &texts).await?;
+        let cache = gid_core::WorkKeys::new(&self.layout, month).enrich_cache(SITE_TRANSLATIONS);
+        let (translated, _) = self.translate_site_texts(month, &cache, &texts).await?;
         let mut pages = vec![(PageText::english(), BTreeMap::new())];
-        for (lang, mut answers) in translated {
-            let phrases = PageText::PHRASES
-                .iter()
-                .filter_map(|p| answers.remove(*p).map(|t| (*p, t)))
-                .collect();
-            let services = services
-                .iter()
-                .filter_map(|s| answers.get(s).map(|t| (s.clone(), t.clone())))
-                .collect();
+        for (lang, answers) in translated {
             let extra = extra
                 .iter()
                 .filter_map(|e| answers.get(e).map(|t| (e.clone(), t.clone())))
                 .collect();
-            pages.push((PageText::translated(&lang, phrases, services), extra));
+            pages.push((
+                page_text(&lang, PageText::PHRASES, services, answers),
+                extra,
+            ));
         }
         Ok(pages)
+    }
+
+    /// The trends page's text in every language of `publish.languages`, English first:
+    /// its fixed phrases and the service names of every month in `state`, translated
+    /// through the Translator port with the site's cache (the work bucket's
+    /// [`SITE_TRANSLATIONS`]), so only a service new to the site costs an engine call.
+    /// `month` is the month whose publish rebuilds the trends; `known` its pages'
+    /// translations (language → English → translation), which are not asked again.
+    ///
+    /// The month's publish holds the site's turn, so publishes in one process never
+    /// race on the cache; one in another process may overwrite it, which loses answers
+    /// (asked again later), never mixes them up.
+    async fn trends_texts(
+        &self,
+        month: Month,
+        state: &TrendsState,
+        known: &[(String, BTreeMap<String, String>)],
+    ) -> Result<(Vec<PageText>, SiteTranslations), StageError> {
+        let services: Vec<String> = state.service_names().map(str::to_owned).collect();
+        let asked_before =
+            |text: &String| known.iter().all(|(_, answers)| answers.contains_key(text));
+        let texts: Vec<String> = PageText::TRENDS_PHRASES
+            .iter()
+            .map(|p| p.to_string())
+            .chain(services.iter().cloned())
+            .filter(|text| known.is_empty() || !asked_before(text))
+            .collect();
+        let cache = ObjectKey::new(SITE_TRANSLATIONS).expect("valid key");
+        let (translated, tally) = self.translate_site_texts(month, &cache, &texts).await?;
+        let texts = std::iter::once(PageText::english())
+            .chain(translated.into_iter().map(|(lang, mut answers)| {
+                if let Some((_, before)) = known.iter().find(|(l, _)| *l == lang) {
+                    answers.extend(before.iter().map(|(en, t)| (en.clone(), t.clone())));
+                }
+                page_text(&lang, PageText::TRENDS_PHRASES, &services, answers)
+            }))
+            .collect();
+        Ok((texts, tally))
     }
 
     /// `texts` (English) in every other language of `publish.languages`: language →
@@ -365,8 +444,9 @@ impl MonthRun {
     pub(crate) async fn translate_site_texts(
         &self,
         month: Month,
+        cache_key: &ObjectKey,
         texts: &[String],
-    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
+    ) -> Result<(Vec<(String, BTreeMap<String, String>)>, SiteTranslations), StageError> {
         use gid_enrich::cache::AnswerCache;
         use gid_enrich::ports::{LanguageCode, Translation};
 
@@ -378,7 +458,7 @@ impl MonthRun {
             .filter(|l| l.as_str() != SOURCE_LANG)
             .collect();
         if others.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Default::default());
         }
         let Some(translator) = &self.translator else {
             return Err(StageError::NoTranslator {
@@ -394,9 +474,9 @@ impl MonthRun {
             lang: lang.to_owned(),
             source,
         };
-        let key = gid_core::WorkKeys::new(&self.layout, month).enrich_cache(SITE_TRANSLATIONS);
+        let key = cache_key;
         let store = self.store.as_ref();
-        let mut cache = AnswerCache::load(store, self.work(), &key)
+        let mut cache = AnswerCache::load(store, self.work(), key)
             .await
             .map_err(|e| failed(others[0], e))?;
         let english = LanguageCode::english();
@@ -414,7 +494,7 @@ impl MonthRun {
                 Ok(answers) => answers,
                 Err(e) => {
                     // Answers of the languages before this one were paid for: keep them.
-                    let _ = cache.save(store, self.work(), &key).await;
+                    let _ = cache.save(store, self.work(), key).await;
                     return Err(failed(lang, e));
                 }
             };
@@ -428,10 +508,10 @@ impl MonthRun {
             ));
         }
         cache
-            .save(store, self.work(), &key)
+            .save(store, self.work(), key)
             .await
             .map_err(|e| failed(&out[0].0, e))?;
-        let tally = TranslationTally {
+        let tally = SiteTranslations {
             engine_calls: cache.calls.values().sum(),
             texts_sent: cache.inputs_sent.values().sum(),
             cache_hits: cache.hits,
@@ -441,9 +521,10 @@ impl MonthRun {
             engine_calls = tally.engine_calls,
             texts_sent = tally.texts_sent,
             cache_hits = tally.cache_hits,
-            "translated the month's pages"
+            cache = %key,
+            "translated the site's pages"
         );
-        Ok(out)
+        Ok((out, tally))
     }
 
     /// Without engines in the build, only an English site can be published.
@@ -451,8 +532,9 @@ impl MonthRun {
     pub(crate) async fn translate_site_texts(
         &self,
         _month: Month,
+        _cache_key: &ObjectKey,
         _texts: &[String],
-    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StageError> {
+    ) -> Result<(Vec<(String, BTreeMap<String, String>)>, SiteTranslations), StageError> {
         let others: Vec<&str> = self
             .config
             .publish
@@ -462,7 +544,7 @@ impl MonthRun {
             .filter(|l| *l != SOURCE_LANG)
             .collect();
         if others.is_empty() {
-            Ok(Vec::new())
+            Ok(Default::default())
         } else {
             Err(StageError::NoTranslator {
                 langs: others.join(", "),
@@ -620,6 +702,38 @@ mod tests {
                 "s3://gid-reports/index.html (regenerated last)",
             ]
         );
+    }
+
+    #[cfg(feature = "enrich")]
+    #[tokio::test]
+    async fn a_dry_run_names_the_pages_each_language_of_the_site_gets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut config, store) = world(dir.path()).await;
+        config.publish.languages = vec!["en".into(), "es".into()];
+        let run = runner(&config, &store, RunOptions::default());
+        let ctx = MonthContext::new(&run, "2019-01".parse().unwrap(), &());
+        let writes = |outcome| match outcome {
+            StageOutcome::Planned { writes, .. } => writes,
+            other => panic!("{other:?}"),
+        };
+        let pickups = crate::month::enrich::PickupsPublishStage;
+        assert_eq!(
+            writes(pickups.plan(&ctx).await.unwrap()),
+            [
+                "s3://gid-reports/2019/jan/scooter_pickups.csv",
+                "s3://gid-reports/2019/jan/scooter_pickups.html",
+                "s3://gid-reports/es/2019/jan/scooter_pickups.html (translated)",
+                "s3://gid-reports/index.html (regenerated last)",
+            ]
+        );
+        let publish = writes(PublishStage.plan(&ctx).await.unwrap());
+        for translated in [
+            "s3://gid-reports/es/2019/jan/final_report.html (translated)",
+            "s3://gid-reports/es/2019/jan/chart.html (translated)",
+            "s3://gid-reports/es/trends.html (translated)",
+        ] {
+            assert!(publish.contains(&translated.to_owned()), "{publish:?}");
+        }
     }
 
     #[test]
