@@ -258,6 +258,16 @@ fn is_web_url(url: &str) -> bool {
 }
 
 impl PublishConfig {
+    /// The languages pages are translated into: `languages` but English (the pages' source
+    /// language), in the configured order.
+    pub fn translated_languages(&self) -> Vec<&str> {
+        self.languages
+            .iter()
+            .map(String::as_str)
+            .filter(|l| *l != "en")
+            .collect()
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let codes_ok = self
             .languages

@@ -90,7 +90,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
     };
     let notifier = open_notifier(&config).await?;
     // Pages in other languages than English go through the Translator port.
-    let translator = if config.publish.languages.iter().any(|l| l != "en") {
+    let translator = if !config.publish.translated_languages().is_empty() {
         Some(
             gid_runs::engine::translator(&config)
                 .await

@@ -10,8 +10,8 @@ use gid_core::{Config, Month, ObjectKey};
 use gid_publish::trends_key;
 use gid_publish::{
     render_month, render_trends, Headline, PageText, PublishError, PublishedReport, RenderedFile,
-    TrendsState, INDEX_KEY, MONTH_FILES, REPORT_FILES, SITE_ROOT_FILES, SOURCE_LANG, TRENDS_CSV,
-    TRENDS_HTML, TRENDS_STATE_KEY,
+    TrendsState, INDEX_KEY, MONTH_FILES, REPORT_FILES, SITE_ROOT_FILES, TRENDS_CSV, TRENDS_HTML,
+    TRENDS_STATE_KEY,
 };
 use gid_storage::{PutCondition, PutOptions, StorageError};
 
@@ -64,9 +64,8 @@ impl StageRun for PublishStage {
                 .chain(
                     run.config
                         .publish
-                        .languages
-                        .iter()
-                        .filter(|l| l.as_str() != SOURCE_LANG)
+                        .translated_languages()
+                        .into_iter()
                         .map(|lang| format!("s3://{reports}/{} (translated)", trends_key(lang))),
                 )
                 .chain([
@@ -196,9 +195,8 @@ fn translated_writes<'a>(
     let reports = &run.config.buckets.reports;
     run.config
         .publish
-        .languages
-        .iter()
-        .filter(|l| l.as_str() != SOURCE_LANG)
+        .translated_languages()
+        .into_iter()
         .flat_map(move |lang| {
             files.iter().map(move |f| {
                 let key = gid_publish::page_key(&run.layout, ctx.month, lang, f);
@@ -450,23 +448,13 @@ impl MonthRun {
         use gid_enrich::cache::AnswerCache;
         use gid_enrich::ports::{LanguageCode, Translation};
 
-        let others: Vec<&String> = self
-            .config
-            .publish
-            .languages
-            .iter()
-            .filter(|l| l.as_str() != SOURCE_LANG)
-            .collect();
+        let others = self.config.publish.translated_languages();
         if others.is_empty() {
             return Ok(Default::default());
         }
         let Some(translator) = &self.translator else {
             return Err(StageError::NoTranslator {
-                langs: others
-                    .iter()
-                    .map(|l| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                langs: others.join(", "),
             });
         };
         let failed = |lang: &str, source| StageError::Translate {
@@ -482,7 +470,7 @@ impl MonthRun {
         let english = LanguageCode::english();
         let mut out = Vec::with_capacity(others.len());
         for lang in others {
-            let target = LanguageCode(lang.clone());
+            let target = LanguageCode(lang.to_owned());
             let kind = format!("site:{english}>{lang}");
             let answers: Result<Vec<Translation>, _> = cache
                 .answers(&translator.engine(), &kind, texts, |misses| {
@@ -499,7 +487,7 @@ impl MonthRun {
                 }
             };
             out.push((
-                lang.clone(),
+                lang.to_owned(),
                 texts
                     .iter()
                     .cloned()
@@ -535,14 +523,7 @@ impl MonthRun {
         _cache_key: &ObjectKey,
         _texts: &[String],
     ) -> Result<(Vec<(String, BTreeMap<String, String>)>, SiteTranslations), StageError> {
-        let others: Vec<&str> = self
-            .config
-            .publish
-            .languages
-            .iter()
-            .map(String::as_str)
-            .filter(|l| *l != SOURCE_LANG)
-            .collect();
+        let others = self.config.publish.translated_languages();
         if others.is_empty() {
             Ok(Default::default())
         } else {
