@@ -366,6 +366,35 @@ fn cross_counts(counts: PlHashMap<(&str, &str), u64>) -> Vec<CrossCount> {
     cross
 }
 
+/// Distinct values of a column in the order first seen, each with a small id.
+#[derive(Default)]
+struct Interner<'a> {
+    ids: PlHashMap<&'a str, u32>,
+    names: Vec<&'a str>,
+}
+
+impl<'a> Interner<'a> {
+    fn id(&mut self, name: &'a str) -> u32 {
+        *self.ids.entry(name).or_insert_with(|| {
+            self.names.push(name);
+            (self.names.len() - 1) as u32
+        })
+    }
+}
+
+/// Adds one to `counts[group][service]`, growing the table as new ids appear.
+fn bump(counts: &mut Vec<Vec<u64>>, group: u32, service: u32) {
+    let (group, service) = (group as usize, service as usize);
+    if counts.len() <= group {
+        counts.resize_with(group + 1, Vec::new);
+    }
+    let row = &mut counts[group];
+    if row.len() <= service {
+        row.resize(service + 1, 0);
+    }
+    row[service] += 1;
+}
+
 /// The breakdowns trends and the map need, from one pass over the rows.
 struct Breakdowns {
     status_by_service: Vec<CrossCount>,
@@ -385,12 +414,19 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
     let lat = text_column(frame, LAT)?;
     let long = text_column(frame, LONG)?;
 
-    let mut by_status: PlHashMap<(&str, &str), u64> = PlHashMap::default();
-    let mut by_district: PlHashMap<(&str, &str), u64> = PlHashMap::default();
-    let mut open_closed = OpenClosed::default();
+    // Each row's text values are interned to small ids first (one hash of one string per
+    // column), so the cross counts are dense arrays and the map's cells hash four
+    // integers: hashing and comparing tuples of strings per row was most of the stage.
+    let mut services_seen = Interner::default();
+    let mut statuses_seen = Interner::default();
+    let mut districts_seen = Interner::default();
+    let mut by_status: Vec<Vec<u64>> = Vec::new();
+    let mut by_district: Vec<Vec<u64>> = Vec::new();
     let mut ages: Vec<u32> = Vec::new();
-    let mut ages_by_service: PlHashMap<&str, Vec<u32>> = PlHashMap::default();
-    let mut cells: PlHashMap<(i32, i32, &str, &str), u64> = PlHashMap::default();
+    let mut ages_by_service: Vec<Vec<u32>> = Vec::new();
+    // A case age per distinct text (a few hundred values in a month of rows).
+    let mut parsed_ages: PlHashMap<&str, Option<u32>> = PlHashMap::default();
+    let mut cell_ids: PlHashMap<(i32, i32, u32, u32), u64> = PlHashMap::default();
     let mut without_coordinates = 0u64;
     let rows = values(&service, height)
         .zip(values(&status, height))
@@ -400,39 +436,86 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
     for ((((service_value, status_value), district_value), age_value), (lat_value, long_value)) in
         rows
     {
-        let service_name = label(service_value);
-        let district_name = label(district_value);
+        let service_id = services_seen.id(label(service_value));
+        let district_id = districts_seen.id(label(district_value));
         if status.is_some() {
-            let status_name = label(status_value);
-            *by_status.entry((status_name, service_name)).or_default() += 1;
-            if is_closed(status_name) {
-                open_closed.closed += 1;
-            } else {
-                open_closed.open += 1;
-            }
+            let status_id = statuses_seen.id(label(status_value));
+            bump(&mut by_status, status_id, service_id);
         }
         if district.is_some() {
-            *by_district
-                .entry((district_name, service_name))
-                .or_default() += 1;
+            bump(&mut by_district, district_id, service_id);
         }
-        if let Some(days) = parse_age(age_value) {
+        let days = match age_value {
+            Some(text) => *parsed_ages
+                .entry(text)
+                .or_insert_with(|| parse_age(Some(text))),
+            None => None,
+        };
+        if let Some(days) = days {
             ages.push(days);
-            ages_by_service.entry(service_name).or_default().push(days);
+            if ages_by_service.len() <= service_id as usize {
+                ages_by_service.resize_with(service_id as usize + 1, Vec::new);
+            }
+            ages_by_service[service_id as usize].push(days);
         }
         match parse_position(lat_value, long_value) {
             Some((lat, long)) => {
                 let cell = (
                     (lat / MAP_CELL_DEGREES).floor() as i32,
                     (long / MAP_CELL_DEGREES).floor() as i32,
-                    service_name,
-                    district_name,
+                    service_id,
+                    district_id,
                 );
-                *cells.entry(cell).or_default() += 1;
+                *cell_ids.entry(cell).or_default() += 1;
             }
             None => without_coordinates += 1,
         }
     }
+    let services_seen = services_seen.names;
+    let statuses_seen = statuses_seen.names;
+    let districts_seen = districts_seen.names;
+    let mut open_closed = OpenClosed::default();
+    let mut status_counts: PlHashMap<(&str, &str), u64> = PlHashMap::default();
+    for (status_id, per_service) in by_status.iter().enumerate() {
+        let status_name = statuses_seen[status_id];
+        let closed = is_closed(status_name);
+        for (service_id, &n) in per_service.iter().enumerate().filter(|(_, n)| **n > 0) {
+            status_counts.insert((status_name, services_seen[service_id]), n);
+            if closed {
+                open_closed.closed += n;
+            } else {
+                open_closed.open += n;
+            }
+        }
+    }
+    let mut district_counts: PlHashMap<(&str, &str), u64> = PlHashMap::default();
+    for (district_id, per_service) in by_district.iter().enumerate() {
+        for (service_id, &n) in per_service.iter().enumerate().filter(|(_, n)| **n > 0) {
+            district_counts.insert((districts_seen[district_id], services_seen[service_id]), n);
+        }
+    }
+    let mut ages_by_service: PlHashMap<&str, Vec<u32>> = ages_by_service
+        .into_iter()
+        .enumerate()
+        .filter(|(_, ages)| !ages.is_empty())
+        .map(|(service_id, ages)| (services_seen[service_id], ages))
+        .collect();
+    let by_status = status_counts;
+    let by_district = district_counts;
+    let mut cells: PlHashMap<(i32, i32, &str, &str), u64> = cell_ids
+        .into_iter()
+        .map(|((lat, long, service_id, district_id), n)| {
+            (
+                (
+                    lat,
+                    long,
+                    services_seen[service_id as usize],
+                    districts_seen[district_id as usize],
+                ),
+                n,
+            )
+        })
+        .collect();
 
     // Too many cells at the finest grid: double the side (a cell index halves, rounding
     // towards −∞, which is the index on the coarser grid) until they fit.
