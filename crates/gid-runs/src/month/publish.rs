@@ -438,9 +438,36 @@ impl MonthRun {
     /// `texts` (English) in every other language of `publish.languages`: language →
     /// English → translation, in the configured order. Answers come from the month's
     /// cache when they can; the rest go to the engine in one batch per language.
-    #[cfg(feature = "enrich")]
     pub(crate) async fn translate_site_texts(
         &self,
+        month: Month,
+        cache_key: &ObjectKey,
+        texts: &[String],
+    ) -> Result<(Vec<(String, BTreeMap<String, String>)>, SiteTranslations), StageError> {
+        let others = self.config.publish.translated_languages();
+        if others.is_empty() {
+            return Ok(Default::default());
+        }
+        #[cfg(feature = "enrich")]
+        if let Some(translator) = &self.translator {
+            return self
+                .translate_into(translator.as_ref(), &others, month, cache_key, texts)
+                .await;
+        }
+        // Without engines in the build, or a translator, only an English site can be
+        // published.
+        let _ = (month, cache_key, texts);
+        Err(StageError::NoTranslator {
+            langs: others.join(", "),
+        })
+    }
+
+    /// [`MonthRun::translate_site_texts`] into `others` through `translator`.
+    #[cfg(feature = "enrich")]
+    async fn translate_into(
+        &self,
+        translator: &dyn gid_enrich::ports::Translator,
+        others: &[&str],
         month: Month,
         cache_key: &ObjectKey,
         texts: &[String],
@@ -448,15 +475,6 @@ impl MonthRun {
         use gid_enrich::cache::AnswerCache;
         use gid_enrich::ports::{LanguageCode, Translation};
 
-        let others = self.config.publish.translated_languages();
-        if others.is_empty() {
-            return Ok(Default::default());
-        }
-        let Some(translator) = &self.translator else {
-            return Err(StageError::NoTranslator {
-                langs: others.join(", "),
-            });
-        };
         let failed = |lang: &str, source| StageError::Translate {
             month,
             lang: lang.to_owned(),
@@ -469,7 +487,7 @@ impl MonthRun {
             .map_err(|e| failed(others[0], e))?;
         let english = LanguageCode::english();
         let mut out = Vec::with_capacity(others.len());
-        for lang in others {
+        for &lang in others {
             let target = LanguageCode(lang.to_owned());
             let kind = format!("site:{english}>{lang}");
             let answers: Result<Vec<Translation>, _> = cache
@@ -513,24 +531,6 @@ impl MonthRun {
             "translated the site's pages"
         );
         Ok((out, tally))
-    }
-
-    /// Without engines in the build, only an English site can be published.
-    #[cfg(not(feature = "enrich"))]
-    pub(crate) async fn translate_site_texts(
-        &self,
-        _month: Month,
-        _cache_key: &ObjectKey,
-        _texts: &[String],
-    ) -> Result<(Vec<(String, BTreeMap<String, String>)>, SiteTranslations), StageError> {
-        let others = self.config.publish.translated_languages();
-        if others.is_empty() {
-            Ok(Default::default())
-        } else {
-            Err(StageError::NoTranslator {
-                langs: others.join(", "),
-            })
-        }
     }
 
     /// The month's site files are unchanged, but another publisher's index may have lost
