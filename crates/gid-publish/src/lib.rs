@@ -575,6 +575,16 @@ mod tests {
         }
     }
 
+    /// The month's files of [`summary`], in English only, with the default info links.
+    fn english_month(layout: &Layout, month: &str) -> Vec<RenderedFile> {
+        render_month(
+            layout,
+            &summary(month),
+            &ServiceInfo::default(),
+            &[PageText::english()],
+        )
+    }
+
     fn access(access: SiteAccess) -> SiteSettings {
         SiteSettings {
             access,
@@ -612,18 +622,8 @@ mod tests {
         // January lists the site, February publishes whole meanwhile, then January's
         // listing (without February) comes back.
         let (jan_files, feb_files) = (
-            render_month(
-                &layout,
-                &summary("2019-01"),
-                &ServiceInfo::default(),
-                &[PageText::english()],
-            ),
-            render_month(
-                &layout,
-                &summary("2019-02"),
-                &ServiceInfo::default(),
-                &[PageText::english()],
-            ),
+            english_month(&layout, "2019-01"),
+            english_month(&layout, "2019-02"),
         );
         let january = slow.publish(&jan_files);
         let february = async {
@@ -658,21 +658,11 @@ mod tests {
             layout.clone(),
             access(SiteAccess::Acl),
         );
-        site.publish(&render_month(
-            &layout,
-            &summary("2019-01"),
-            &ServiceInfo::default(),
-            &[PageText::english()],
-        ))
-        .await
-        .unwrap();
+        site.publish(&english_month(&layout, "2019-01"))
+            .await
+            .unwrap();
         let report = site
-            .publish(&render_month(
-                &layout,
-                &summary("2019-02"),
-                &ServiceInfo::default(),
-                &[PageText::english()],
-            ))
+            .publish(&english_month(&layout, "2019-02"))
             .await
             .unwrap();
         assert_eq!(report.index_entries, 10);
@@ -823,14 +813,7 @@ mod tests {
         store.inner.create_bucket(&bucket).await.unwrap();
         let layout = Layout::new("{year}/{mon}/").unwrap();
         let site = ReportSite::new(store, bucket, layout.clone(), access(access_mode));
-        site.publish(&render_month(
-            &layout,
-            &summary("2019-01"),
-            &ServiceInfo::default(),
-            &[PageText::english()],
-        ))
-        .await
-        .err()
+        site.publish(&english_month(&layout, "2019-01")).await.err()
     }
 
     #[tokio::test]
@@ -914,12 +897,7 @@ mod tests {
             access(SiteAccess::Presign),
         );
         let published = site
-            .publish(&render_month(
-                &layout,
-                &summary("2019-01"),
-                &ServiceInfo::default(),
-                &[PageText::english()],
-            ))
+            .publish(&english_month(&layout, "2019-01"))
             .await
             .unwrap();
         let expires = published.links_expire_at.expect("presigned links expire");
