@@ -395,6 +395,57 @@ fn bump(counts: &mut Vec<Vec<u64>>, group: u32, service: u32) {
     row[service] += 1;
 }
 
+/// A request's cell on the finest grid, with its service and district ids.
+type GridPoint = (i32, i32, u32, u32);
+
+/// The finest grid whose cells (per service and district) fit [`MAP_CELL_CAP`], as the
+/// number of doublings of [`MAP_CELL_DEGREES`] and its counts; the coarsest grid
+/// ([`MAX_COARSENING`]) when none fits.
+///
+/// The number of cells only falls as the grid coarsens, so the level is found by a
+/// binary search in which a level stops being counted as soon as it has too many cells:
+/// every map stays small enough for the cache. Counting the finest grid whole first and
+/// merging it level by level (as before) hashed one cell per request into a map as large
+/// as the month (most of the aggregate stage: cache misses).
+fn grid(points: &[GridPoint]) -> (u32, PlHashMap<GridPoint, u64>) {
+    let (mut finer, mut coarser) = (0, MAX_COARSENING);
+    let mut fitting = None;
+    while finer < coarser {
+        let level = (finer + coarser) / 2;
+        match cells_at(points, level, Some(MAP_CELL_CAP)) {
+            Some(cells) => {
+                coarser = level;
+                fitting = Some(cells);
+            }
+            None => finer = level + 1,
+        }
+    }
+    // `fitting` holds the level the search ended on; when no level fitted, that is the
+    // coarsest, counted whatever its size.
+    let cells = fitting.unwrap_or_else(|| cells_at(points, finer, None).expect("no cap"));
+    (finer, cells)
+}
+
+/// The cells of `points` on the grid `level` doublings coarser than the finest; `None`
+/// as soon as there are more than `cap`.
+fn cells_at(
+    points: &[GridPoint],
+    level: u32,
+    cap: Option<usize>,
+) -> Option<PlHashMap<GridPoint, u64>> {
+    let side = 1i32 << level;
+    let mut cells: PlHashMap<GridPoint, u64> = PlHashMap::default();
+    for &(lat, long, service, district) in points {
+        *cells
+            .entry((lat.div_euclid(side), long.div_euclid(side), service, district))
+            .or_default() += 1;
+        if cap.is_some_and(|cap| cells.len() > cap) {
+            return None;
+        }
+    }
+    Some(cells)
+}
+
 /// The breakdowns trends and the map need, from one pass over the rows.
 struct Breakdowns {
     status_by_service: Vec<CrossCount>,
@@ -426,7 +477,7 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
     let mut ages_by_service: Vec<Vec<u32>> = Vec::new();
     // A case age per distinct text (a few hundred values in a month of rows).
     let mut parsed_ages: PlHashMap<&str, Option<u32>> = PlHashMap::default();
-    let mut cell_ids: PlHashMap<(i32, i32, u32, u32), u64> = PlHashMap::default();
+    let mut points: Vec<GridPoint> = Vec::with_capacity(height);
     let mut without_coordinates = 0u64;
     let rows = values(&service, height)
         .zip(values(&status, height))
@@ -460,13 +511,12 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
         }
         match parse_position(lat_value, long_value) {
             Some((lat, long)) => {
-                let cell = (
+                points.push((
                     (lat / MAP_CELL_DEGREES).floor() as i32,
                     (long / MAP_CELL_DEGREES).floor() as i32,
                     service_id,
                     district_id,
-                );
-                *cell_ids.entry(cell).or_default() += 1;
+                ));
             }
             None => without_coordinates += 1,
         }
@@ -502,7 +552,9 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
         .collect();
     let by_status = status_counts;
     let by_district = district_counts;
-    let mut cells: PlHashMap<(i32, i32, &str, &str), u64> = cell_ids
+    let (coarsening, cell_ids) = grid(&points);
+    drop(points);
+    let cells: PlHashMap<(i32, i32, &str, &str), u64> = cell_ids
         .into_iter()
         .map(|((lat, long, service_id, district_id), n)| {
             (
@@ -516,20 +568,6 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
             )
         })
         .collect();
-
-    // Too many cells at the finest grid: double the side (a cell index halves, rounding
-    // towards −∞, which is the index on the coarser grid) until they fit.
-    let mut coarsening = 0;
-    while cells.len() > MAP_CELL_CAP && coarsening < MAX_COARSENING {
-        let mut coarser: PlHashMap<(i32, i32, &str, &str), u64> = PlHashMap::default();
-        for ((lat, long, service, district), n) in cells {
-            *coarser
-                .entry((lat.div_euclid(2), long.div_euclid(2), service, district))
-                .or_default() += n;
-        }
-        cells = coarser;
-        coarsening += 1;
-    }
     let mut cells: Vec<MapCell> = cells
         .into_iter()
         .map(
@@ -853,6 +891,44 @@ mod tests {
         assert_eq!(s.map.cells.len(), MAP_CELL_CAP);
         assert_eq!(s.map.beyond_cap, 20);
         assert_eq!(s.map.without_coordinates, 0);
+    }
+
+    #[test]
+    fn the_grid_is_the_finest_that_fits_the_cap_as_merging_level_by_level_finds() {
+        // The definition: count the finest grid, then halve every cell index until the
+        // cells fit (or the coarsest level is reached).
+        fn merged(points: &[GridPoint]) -> (u32, PlHashMap<GridPoint, u64>) {
+            let mut cells = cells_at(points, 0, None).unwrap();
+            let mut level = 0;
+            while cells.len() > MAP_CELL_CAP && level < MAX_COARSENING {
+                let mut coarser = PlHashMap::default();
+                for ((lat, long, s, d), n) in cells {
+                    *coarser
+                        .entry((lat.div_euclid(2), long.div_euclid(2), s, d))
+                        .or_default() += n;
+                }
+                cells = coarser;
+                level += 1;
+            }
+            (level, cells)
+        }
+        // Spreads from one spot to a whole city, and more services than any grid fits.
+        let mut seed = 7u64;
+        let mut next = move |below: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) % below) as i32
+        };
+        for (spread, services) in [(1, 3), (40, 5), (400, 12), (5000, 40), (3, 1600)] {
+            let points: Vec<GridPoint> = (0..20_000)
+                .map(|_| {
+                    let lat = 3270 + next(spread) - spread as i32 / 2;
+                    let long = -11710 + next(spread) - spread as i32 / 2;
+                    (lat, long, next(services) as u32, next(9) as u32)
+                })
+                .collect();
+            assert_eq!(grid(&points), merged(&points), "spread {spread}, services {services}");
+        }
+        assert_eq!(grid(&[]), (0, PlHashMap::default()));
     }
 
     #[test]
