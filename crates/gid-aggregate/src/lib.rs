@@ -437,7 +437,12 @@ fn cells_at(
     let mut cells: PlHashMap<GridPoint, u64> = PlHashMap::default();
     for &(lat, long, service, district) in points {
         *cells
-            .entry((lat.div_euclid(side), long.div_euclid(side), service, district))
+            .entry((
+                lat.div_euclid(side),
+                long.div_euclid(side),
+                service,
+                district,
+            ))
             .or_default() += 1;
         if cap.is_some_and(|cap| cells.len() > cap) {
             return None;
@@ -915,7 +920,9 @@ mod tests {
         // Spreads from one spot to a whole city, and more services than any grid fits.
         let mut seed = 7u64;
         let mut next = move |below: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((seed >> 33) % below) as i32
         };
         for (spread, services) in [(1, 3), (40, 5), (400, 12), (5000, 40), (3, 1600)] {
@@ -926,7 +933,11 @@ mod tests {
                     (lat, long, next(services) as u32, next(9) as u32)
                 })
                 .collect();
-            assert_eq!(grid(&points), merged(&points), "spread {spread}, services {services}");
+            assert_eq!(
+                grid(&points),
+                merged(&points),
+                "spread {spread}, services {services}"
+            );
         }
         assert_eq!(grid(&[]), (0, PlHashMap::default()));
     }

@@ -24,6 +24,7 @@ mod parse;
 mod parts;
 mod rows;
 mod rules;
+mod stitch;
 
 use std::io::Cursor;
 
@@ -300,6 +301,10 @@ pub struct MonthTable {
     pub parts_folder: Option<String>,
     /// Files taken from their parts or their last skip reason instead of being fetched.
     pub reused_files: usize,
+    /// The exports' parts in key order when the table is exactly their rows one file after
+    /// the other (every export has one, none lost rows to a newer copy): [`persist`] then
+    /// copies their pages into the month's Parquet file instead of encoding the table.
+    pub parts_in_order: Option<Vec<Bytes>>,
 }
 
 /// The objects under a month's prefix: the exports to read, and the rest (reported and
@@ -344,6 +349,8 @@ struct ParsedObject {
     parsed: ParsedFile,
     /// The part this run wrote or reused.
     part: Option<ObjectKey>,
+    /// The part's bytes (also when keeping it failed: they are the file's rows all the same).
+    encoded: Option<Bytes>,
     /// The last run's report of the file, when it was taken from there.
     reused: Option<FileReport>,
 }
@@ -397,6 +404,7 @@ async fn reuse_file(
             meta: meta.clone(),
             parsed: ParsedFile::Skipped(reason.clone()),
             part: None,
+            encoded: None,
             reused: Some(last.clone()),
         });
     }
@@ -423,7 +431,7 @@ async fn reuse_file(
         }
     };
     let _core = parser_slots().acquire().await.expect("never closed");
-    let (b, k) = (bucket.clone(), part.clone());
+    let (b, k, encoded) = (bucket.clone(), part.clone(), body.clone());
     let rows = tokio::task::spawn_blocking(move || parts::decode(&b, &k, body))
         .await
         .expect("part reader panicked");
@@ -436,6 +444,7 @@ async fn reuse_file(
                 out_of_month: last.out_of_month,
             }),
             part: Some(part),
+            encoded: Some(encoded),
             reused: Some(last.clone()),
         }),
         Err(e) => {
@@ -485,17 +494,21 @@ async fn fetch_file(
     };
     drop(core);
     let mut part = None;
+    let mut kept_bytes = None;
     if let (Some(reuse), Some(encoded)) = (wanted, encoded) {
         let key = reuse.parts.key_for(&meta.key, &meta.etag);
-        match encoded {
-            Ok(body) => match parts::put(store, &reuse.parts.bucket, &key, body).await {
-                Ok(()) => part = Some(key),
-                Err(e) => tracing::warn!(
-                    "cannot keep the part of s3://{}/{} ({e}); the next run reads the file again",
-                    source.bucket,
-                    meta.key
-                ),
-            },
+        match encoded.map(Bytes::from) {
+            Ok(body) => {
+                kept_bytes = Some(body.clone());
+                match parts::put(store, &reuse.parts.bucket, &key, body).await {
+                    Ok(()) => part = Some(key),
+                    Err(e) => tracing::warn!(
+                        "cannot keep the part of s3://{}/{} ({e}); the next run reads the file again",
+                        source.bucket,
+                        meta.key
+                    ),
+                }
+            }
             Err(e) => tracing::warn!(
                 "cannot encode the part of s3://{}/{} ({e}); the next run reads the file again",
                 source.bucket,
@@ -507,6 +520,7 @@ async fn fetch_file(
         meta,
         parsed,
         part,
+        encoded: kept_bytes,
         reused: None,
     })
 }
@@ -558,10 +572,13 @@ async fn read_month(
     let mut parts_kept = 0;
     let mut reused_files = 0;
     let mut out_of_month = 0;
+    // Stays `Some` while every export so far has its part's bytes.
+    let mut parts_in_order = Some(Vec::new());
     for ParsedObject {
         meta,
         parsed,
         part,
+        encoded,
         reused,
     } in parsed
     {
@@ -599,6 +616,10 @@ async fn read_month(
                 report.skipped = Some(reason);
             }
             ParsedFile::Export(export) => {
+                match (&mut parts_in_order, encoded) {
+                    (Some(parts), Some(part)) => parts.push(part),
+                    _ => parts_in_order = None,
+                }
                 report.rows = export.rows.len() as u64;
                 if reused.is_none() {
                     report.quarantined = export.quarantined.len() as u64;
@@ -707,6 +728,10 @@ async fn read_month(
         .into_iter()
         .map(|c| c.to_string())
         .collect();
+    if !combined.duplicates.is_empty() {
+        // Some file lost rows: its part holds more than the table.
+        parts_in_order = None;
+    }
     report.duplicates = combined.duplicates;
     Ok(MonthTable {
         month,
@@ -718,6 +743,7 @@ async fn read_month(
             .filter(|r| parts_kept > 0 || r.previous.named_parts())
             .map(|r| r.parts.folder()),
         reused_files,
+        parts_in_order,
     })
 }
 
@@ -825,6 +851,33 @@ pub fn to_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
     Ok(buf)
 }
 
+/// The month's table as Parquet: its files' parts stitched page by page when they are
+/// the table (see [`MonthTable::parts_in_order`]), else the table encoded.
+fn month_parquet(table: &mut MonthTable) -> Result<Vec<u8>, IngestError> {
+    if let Some(parts) = table.parts_in_order.take() {
+        match stitch::stitch(&parts, &table.frame) {
+            Ok(Some(parquet)) => {
+                tracing::debug!(
+                    "{}: the month's table is its {} files' parts, copied page by page",
+                    table.month,
+                    parts.len()
+                );
+                return Ok(parquet);
+            }
+            Ok(None) => tracing::debug!(
+                "{}: the files' parts differ from the table in their columns' types: encoding it",
+                table.month
+            ),
+            // The table is at hand: a part that cannot be copied only costs the encoding.
+            Err(e) => tracing::warn!(
+                "{}: cannot copy the files' parts into the month's table ({e}); encoding it instead",
+                table.month
+            ),
+        }
+    }
+    to_parquet(&mut table.frame)
+}
+
 /// Writes the month's table, quarantine objects and report to the work bucket. The
 /// quarantine of the month is replaced as a whole, so a rerun never leaves stale rows.
 pub async fn persist(
@@ -861,7 +914,7 @@ pub async fn persist(
         let options = PutOptions::new("text/csv; charset=utf-8");
         written.push(store.write(work, &key, body, &options).await?);
     }
-    let parquet = Bytes::from(to_parquet(&mut table.frame)?);
+    let parquet = Bytes::from(month_parquet(table)?);
     let options = PutOptions::new("application/vnd.apache.parquet");
     written.push(
         store

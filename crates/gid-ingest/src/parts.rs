@@ -196,11 +196,9 @@ pub(crate) async fn put(
     store: &dyn ObjectStore,
     bucket: &BucketName,
     key: &ObjectKey,
-    body: Vec<u8>,
+    body: Bytes,
 ) -> Result<(), IngestError> {
     let options = PutOptions::new("application/vnd.apache.parquet");
-    store
-        .write(bucket, key, Bytes::from(body), &options)
-        .await?;
+    store.write(bucket, key, body, &options).await?;
     Ok(())
 }

@@ -4,10 +4,11 @@
 use bytes::Bytes;
 use gid_core::{BucketName, Layout, Month, ObjectKey, OutOfMonth, WorkKeys};
 use gid_ingest::{
-    ingest_month_with_parts, list_inputs, persist, ExportRules, FileParts, IngestSource,
-    MonthTable, PreviousIngest,
+    ingest_month_with_parts, list_inputs, load_table, persist, ExportRules, FileParts,
+    IngestSource, MonthTable, PreviousIngest,
 };
 use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
+use polars_core::prelude::DataFrame;
 
 const HEADER: &str = "service_request_id,date_requested,service_name";
 
@@ -45,6 +46,15 @@ async fn put(store: &LocalStore, name: &str, text: &str) {
 
 /// One ingest of the month as the stage runs it (`reuse`: look at what the last run kept).
 async fn ingest(store: &LocalStore, reuse: bool) -> MonthTable {
+    let mut table = read(store, reuse).await;
+    persist(store, &work(), &parts().keys, &mut table)
+        .await
+        .unwrap();
+    table
+}
+
+/// The month read, not yet persisted.
+async fn read(store: &LocalStore, reuse: bool) -> MonthTable {
     let source = IngestSource {
         bucket: requests(),
         prefix: "2019/jan/".into(),
@@ -63,14 +73,52 @@ async fn ingest(store: &LocalStore, reuse: bool) -> MonthTable {
         PreviousIngest::none()
     };
     let listing = list_inputs(store, &source).await.unwrap();
-    let mut table =
-        ingest_month_with_parts(store, &source, month(), listing, &parts, &previous, &|_| {})
-            .await
-            .unwrap();
-    persist(store, &work(), &parts.keys, &mut table)
+    ingest_month_with_parts(store, &source, month(), listing, &parts, &previous, &|_| {})
         .await
-        .unwrap();
-    table
+        .unwrap()
+}
+
+/// Persists the month and reads its table back.
+async fn persisted(store: &LocalStore, table: &mut MonthTable) -> DataFrame {
+    let keys = parts().keys;
+    persist(store, &work(), &keys, table).await.unwrap();
+    load_table(store, &work(), &keys).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_months_table_is_its_files_parts_copied_when_they_are_its_rows() {
+    let (_dir, store) = store().await;
+    let mut first = read(&store, true).await;
+    assert_eq!(
+        first.parts_in_order.as_ref().map(Vec::len),
+        Some(3),
+        "every file has a part and none lost rows"
+    );
+    assert!(persisted(&store, &mut first)
+        .await
+        .equals_missing(&first.frame));
+
+    // Taken from the parts the first run kept: copied again.
+    let mut rerun = read(&store, true).await;
+    assert_eq!(rerun.reused_files, 3);
+    assert_eq!(rerun.parts_in_order.as_ref().map(Vec::len), Some(3));
+    assert!(persisted(&store, &mut rerun)
+        .await
+        .equals_missing(&first.frame));
+
+    // b.csv now repeats request 1: a.csv loses a row, so the table is encoded.
+    put(
+        &store,
+        "b.csv",
+        &format!("{HEADER}\n3,2019-01-07,Pothole\n1,2019-01-05,Sidewalk\n"),
+    )
+    .await;
+    let mut dropped = read(&store, true).await;
+    assert_eq!(dropped.parts_in_order, None);
+    assert_eq!(dropped.frame.height(), 4);
+    assert!(persisted(&store, &mut dropped)
+        .await
+        .equals_missing(&dropped.frame));
 }
 
 async fn store() -> (tempfile::TempDir, LocalStore) {
