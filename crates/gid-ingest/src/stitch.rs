@@ -66,7 +66,7 @@ enum Chunk<'a> {
     /// A part's own chunk.
     Part(&'a Encoded, &'a ColumnChunkMetadata),
     /// A column the part does not have: nulls, encoded once for the row group.
-    Nulls(Encoded),
+    Nulls(Box<Encoded>),
 }
 
 /// One Parquet file holding every row group of `parts`, in order, with the columns of
@@ -130,9 +130,9 @@ pub(crate) fn stitch(parts: &[Bytes], table: &DataFrame) -> Result<Option<Vec<u8
                     Some(i) => Ok(Chunk::Part(part, &group.parquet_columns()[*i])),
                     None => {
                         let nulls = Column::full_null(column.name().clone(), rows, column.dtype());
-                        Ok(Chunk::Nulls(Encoded::of(
+                        Ok(Chunk::Nulls(Box::new(Encoded::of(
                             DataFrame::new(rows, vec![nulls]).map_err(IngestError::Combine)?,
-                        )?))
+                        )?)))
                     }
                 })
                 .collect::<Result<_, StitchError>>()?;
