@@ -245,31 +245,14 @@ impl MonthSummary {
     }
 }
 
-/// Counts rows per value of a text column, most first, ties by name.
-fn count_by(frame: &DataFrame, column: &'static str) -> Result<Vec<GroupCount>, AggregateError> {
-    let values = frame
-        .column(column)
-        .map_err(|_| AggregateError::MissingColumn(column))?
-        .cast(&DataType::String)?;
-    // Count the values as they are first (a few distinct ones in 200k rows, hashed with
-    // polars' fast hasher), then merge them by trimmed name: trimming and the label for
-    // empty values happen once per distinct value, not once per row.
-    let mut raw: PlHashMap<Option<&str>, u64> = PlHashMap::default();
-    for value in values.str()?.iter() {
-        *raw.entry(value).or_default() += 1;
-    }
-    let mut counts: PlHashMap<&str, u64> = PlHashMap::default();
-    for (value, n) in raw {
-        let name = match value.map(str::trim) {
-            Some(v) if !v.is_empty() => v,
-            _ => NOT_SPECIFIED,
-        };
-        *counts.entry(name).or_default() += n;
-    }
-    let mut groups: Vec<GroupCount> = counts
-        .into_iter()
-        .map(|(name, request_count)| GroupCount {
-            name: name.to_owned(),
+/// Per-group totals sorted most requests first, ties by name.
+fn group_counts(names: &[&str], counts: &[u64]) -> Vec<GroupCount> {
+    let mut groups: Vec<GroupCount> = names
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(name, &request_count)| GroupCount {
+            name: (*name).to_owned(),
             request_count,
         })
         .collect();
@@ -278,7 +261,7 @@ fn count_by(frame: &DataFrame, column: &'static str) -> Result<Vec<GroupCount>, 
             .cmp(&a.request_count)
             .then_with(|| a.name.cmp(&b.name))
     });
-    Ok(groups)
+    groups
 }
 
 /// A column's values as text, or `None` when the table has no such column.
@@ -453,6 +436,9 @@ fn cells_at(
 
 /// The breakdowns trends and the map need, from one pass over the rows.
 struct Breakdowns {
+    services: Vec<GroupCount>,
+    by_status: Vec<GroupCount>,
+    by_district: Vec<GroupCount>,
     status_by_service: Vec<CrossCount>,
     district_by_service: Vec<CrossCount>,
     open_closed: Option<OpenClosed>,
@@ -461,9 +447,12 @@ struct Breakdowns {
     map: MapPoints,
 }
 
-fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, AggregateError> {
+fn breakdowns(frame: &DataFrame) -> Result<Breakdowns, AggregateError> {
     let height = frame.height();
     let service = text_column(frame, SERVICE_NAME)?;
+    if service.is_none() {
+        return Err(AggregateError::MissingColumn(SERVICE_NAME));
+    }
     let status = text_column(frame, STATUS)?;
     let district = text_column(frame, COUNCIL_DISTRICT)?;
     let age = text_column(frame, CASE_AGE_DAYS)?;
@@ -476,6 +465,7 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
     let mut services_seen = Interner::default();
     let mut statuses_seen = Interner::default();
     let mut districts_seen = Interner::default();
+    let mut per_service: Vec<u64> = Vec::new();
     let mut by_status: Vec<Vec<u64>> = Vec::new();
     let mut by_district: Vec<Vec<u64>> = Vec::new();
     let mut ages: Vec<u32> = Vec::new();
@@ -493,6 +483,10 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
         rows
     {
         let service_id = services_seen.id(label(service_value));
+        if per_service.len() <= service_id as usize {
+            per_service.resize(service_id as usize + 1, 0);
+        }
+        per_service[service_id as usize] += 1;
         let district_id = districts_seen.id(label(district_value));
         if status.is_some() {
             let status_id = statuses_seen.id(label(status_value));
@@ -529,6 +523,12 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
     let services_seen = services_seen.names;
     let statuses_seen = statuses_seen.names;
     let districts_seen = districts_seen.names;
+    // The one-way counts are the cross counts' sums: no second pass over the rows.
+    let totals =
+        |cross: &[Vec<u64>]| -> Vec<u64> { cross.iter().map(|per| per.iter().sum()).collect() };
+    let services = group_counts(&services_seen, &per_service);
+    let status_totals = group_counts(&statuses_seen, &totals(&by_status));
+    let district_totals = group_counts(&districts_seen, &totals(&by_district));
     let mut open_closed = OpenClosed::default();
     let mut status_counts: PlHashMap<(&str, &str), u64> = PlHashMap::default();
     for (status_id, per_service) in by_status.iter().enumerate() {
@@ -610,6 +610,9 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
         })
         .collect();
     Ok(Breakdowns {
+        services,
+        by_status: status_totals,
+        by_district: district_totals,
         status_by_service: cross_counts(by_status),
         district_by_service: cross_counts(by_district),
         open_closed: status.is_some().then_some(open_closed),
@@ -629,17 +632,11 @@ fn breakdowns(frame: &DataFrame, services: &[GroupCount]) -> Result<Breakdowns, 
 /// `service_name` is required.
 pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, AggregateError> {
     let empty = frame.height() == 0 && frame.width() == 0;
-    let services = if empty {
-        Vec::new()
-    } else {
-        count_by(frame, SERVICE_NAME)?
-    };
-    let optional = |column| match count_by(frame, column) {
-        Err(AggregateError::MissingColumn(_)) => Ok(Vec::new()),
-        other => other,
-    };
     let more = if empty {
         Breakdowns {
+            services: Vec::new(),
+            by_status: Vec::new(),
+            by_district: Vec::new(),
             status_by_service: Vec::new(),
             district_by_service: Vec::new(),
             open_closed: None,
@@ -648,14 +645,14 @@ pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, Aggreg
             map: MapPoints::default(),
         }
     } else {
-        breakdowns(frame, &services)?
+        breakdowns(frame)?
     };
     Ok(MonthSummary {
         month: month.to_string(),
         total_requests: frame.height() as u64,
-        services,
-        by_status: optional(STATUS)?,
-        by_council_district: optional(COUNCIL_DISTRICT)?,
+        services: more.services,
+        by_status: more.by_status,
+        by_council_district: more.by_district,
         status_by_service: more.status_by_service,
         district_by_service: more.district_by_service,
         open_closed: more.open_closed,
