@@ -24,6 +24,9 @@ use gid_core::Month;
 use polars_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
+mod tally;
+pub use tally::Tally;
+
 /// The column requests are counted by for `final_report.csv` (and thresholds compare).
 pub const SERVICE_NAME: &str = "service_name";
 /// The column of the per-status table (open, closed, …).
@@ -349,35 +352,6 @@ fn cross_counts(counts: PlHashMap<(&str, &str), u64>) -> Vec<CrossCount> {
     cross
 }
 
-/// Distinct values of a column in the order first seen, each with a small id.
-#[derive(Default)]
-struct Interner<'a> {
-    ids: PlHashMap<&'a str, u32>,
-    names: Vec<&'a str>,
-}
-
-impl<'a> Interner<'a> {
-    fn id(&mut self, name: &'a str) -> u32 {
-        *self.ids.entry(name).or_insert_with(|| {
-            self.names.push(name);
-            (self.names.len() - 1) as u32
-        })
-    }
-}
-
-/// Adds one to `counts[group][service]`, growing the table as new ids appear.
-fn bump(counts: &mut Vec<Vec<u64>>, group: u32, service: u32) {
-    let (group, service) = (group as usize, service as usize);
-    if counts.len() <= group {
-        counts.resize_with(group + 1, Vec::new);
-    }
-    let row = &mut counts[group];
-    if row.len() <= service {
-        row.resize(service + 1, 0);
-    }
-    row[service] += 1;
-}
-
 /// A request's cell on the finest grid, with its service and district ids.
 type GridPoint = (i32, i32, u32, u32);
 
@@ -434,232 +408,11 @@ fn cells_at(
     Some(cells)
 }
 
-/// The breakdowns trends and the map need, from one pass over the rows.
-struct Breakdowns {
-    services: Vec<GroupCount>,
-    by_status: Vec<GroupCount>,
-    by_district: Vec<GroupCount>,
-    status_by_service: Vec<CrossCount>,
-    district_by_service: Vec<CrossCount>,
-    open_closed: Option<OpenClosed>,
-    case_age: Option<CaseAge>,
-    case_age_by_service: Vec<ServiceCaseAge>,
-    map: MapPoints,
-}
-
-fn breakdowns(frame: &DataFrame) -> Result<Breakdowns, AggregateError> {
-    let height = frame.height();
-    let service = text_column(frame, SERVICE_NAME)?;
-    if service.is_none() {
-        return Err(AggregateError::MissingColumn(SERVICE_NAME));
-    }
-    let status = text_column(frame, STATUS)?;
-    let district = text_column(frame, COUNCIL_DISTRICT)?;
-    let age = text_column(frame, CASE_AGE_DAYS)?;
-    let lat = text_column(frame, LAT)?;
-    let long = text_column(frame, LONG)?;
-
-    // Each row's text values are interned to small ids first (one hash of one string per
-    // column), so the cross counts are dense arrays and the map's cells hash four
-    // integers: hashing and comparing tuples of strings per row was most of the stage.
-    let mut services_seen = Interner::default();
-    let mut statuses_seen = Interner::default();
-    let mut districts_seen = Interner::default();
-    let mut per_service: Vec<u64> = Vec::new();
-    let mut by_status: Vec<Vec<u64>> = Vec::new();
-    let mut by_district: Vec<Vec<u64>> = Vec::new();
-    let mut ages: Vec<u32> = Vec::new();
-    let mut ages_by_service: Vec<Vec<u32>> = Vec::new();
-    // A case age per distinct text (a few hundred values in a month of rows).
-    let mut parsed_ages: PlHashMap<&str, Option<u32>> = PlHashMap::default();
-    let mut points: Vec<GridPoint> = Vec::with_capacity(height);
-    let mut without_coordinates = 0u64;
-    let rows = values(&service, height)
-        .zip(values(&status, height))
-        .zip(values(&district, height))
-        .zip(values(&age, height))
-        .zip(values(&lat, height).zip(values(&long, height)));
-    for ((((service_value, status_value), district_value), age_value), (lat_value, long_value)) in
-        rows
-    {
-        let service_id = services_seen.id(label(service_value));
-        if per_service.len() <= service_id as usize {
-            per_service.resize(service_id as usize + 1, 0);
-        }
-        per_service[service_id as usize] += 1;
-        let district_id = districts_seen.id(label(district_value));
-        if status.is_some() {
-            let status_id = statuses_seen.id(label(status_value));
-            bump(&mut by_status, status_id, service_id);
-        }
-        if district.is_some() {
-            bump(&mut by_district, district_id, service_id);
-        }
-        let days = match age_value {
-            Some(text) => *parsed_ages
-                .entry(text)
-                .or_insert_with(|| parse_age(Some(text))),
-            None => None,
-        };
-        if let Some(days) = days {
-            ages.push(days);
-            if ages_by_service.len() <= service_id as usize {
-                ages_by_service.resize_with(service_id as usize + 1, Vec::new);
-            }
-            ages_by_service[service_id as usize].push(days);
-        }
-        match parse_position(lat_value, long_value) {
-            Some((lat, long)) => {
-                points.push((
-                    (lat / MAP_CELL_DEGREES).floor() as i32,
-                    (long / MAP_CELL_DEGREES).floor() as i32,
-                    service_id,
-                    district_id,
-                ));
-            }
-            None => without_coordinates += 1,
-        }
-    }
-    let services_seen = services_seen.names;
-    let statuses_seen = statuses_seen.names;
-    let districts_seen = districts_seen.names;
-    // The one-way counts are the cross counts' sums: no second pass over the rows.
-    let totals =
-        |cross: &[Vec<u64>]| -> Vec<u64> { cross.iter().map(|per| per.iter().sum()).collect() };
-    let services = group_counts(&services_seen, &per_service);
-    let status_totals = group_counts(&statuses_seen, &totals(&by_status));
-    let district_totals = group_counts(&districts_seen, &totals(&by_district));
-    let mut open_closed = OpenClosed::default();
-    let mut status_counts: PlHashMap<(&str, &str), u64> = PlHashMap::default();
-    for (status_id, per_service) in by_status.iter().enumerate() {
-        let status_name = statuses_seen[status_id];
-        let closed = is_closed(status_name);
-        for (service_id, &n) in per_service.iter().enumerate().filter(|(_, n)| **n > 0) {
-            status_counts.insert((status_name, services_seen[service_id]), n);
-            if closed {
-                open_closed.closed += n;
-            } else {
-                open_closed.open += n;
-            }
-        }
-    }
-    let mut district_counts: PlHashMap<(&str, &str), u64> = PlHashMap::default();
-    for (district_id, per_service) in by_district.iter().enumerate() {
-        for (service_id, &n) in per_service.iter().enumerate().filter(|(_, n)| **n > 0) {
-            district_counts.insert((districts_seen[district_id], services_seen[service_id]), n);
-        }
-    }
-    let mut ages_by_service: PlHashMap<&str, Vec<u32>> = ages_by_service
-        .into_iter()
-        .enumerate()
-        .filter(|(_, ages)| !ages.is_empty())
-        .map(|(service_id, ages)| (services_seen[service_id], ages))
-        .collect();
-    let by_status = status_counts;
-    let by_district = district_counts;
-    let (coarsening, cell_ids) = grid(&points);
-    drop(points);
-    let cells: PlHashMap<(i32, i32, &str, &str), u64> = cell_ids
-        .into_iter()
-        .map(|((lat, long, service_id, district_id), n)| {
-            (
-                (
-                    lat,
-                    long,
-                    services_seen[service_id as usize],
-                    districts_seen[district_id as usize],
-                ),
-                n,
-            )
-        })
-        .collect();
-    let mut cells: Vec<MapCell> = cells
-        .into_iter()
-        .map(
-            |((lat_cell, long_cell, service, district), request_count)| MapCell {
-                lat_cell,
-                long_cell,
-                service: service.to_owned(),
-                council_district: district.to_owned(),
-                request_count,
-            },
-        )
-        .collect();
-    cells.sort_by(|a, b| {
-        b.request_count
-            .cmp(&a.request_count)
-            .then_with(|| (a.lat_cell, a.long_cell).cmp(&(b.lat_cell, b.long_cell)))
-            .then_with(|| a.service.cmp(&b.service))
-            .then_with(|| a.council_district.cmp(&b.council_district))
-    });
-    let beyond_cap = cells
-        .iter()
-        .skip(MAP_CELL_CAP)
-        .map(|c| c.request_count)
-        .sum();
-    cells.truncate(MAP_CELL_CAP);
-
-    let case_age_by_service = services
-        .iter()
-        .filter_map(|g| {
-            let ages = ages_by_service.get_mut(g.name.as_str())?;
-            Some(ServiceCaseAge {
-                service: g.name.clone(),
-                age: case_age(ages)?,
-            })
-        })
-        .collect();
-    Ok(Breakdowns {
-        services,
-        by_status: status_totals,
-        by_district: district_totals,
-        status_by_service: cross_counts(by_status),
-        district_by_service: cross_counts(by_district),
-        open_closed: status.is_some().then_some(open_closed),
-        case_age: case_age(&mut ages),
-        case_age_by_service,
-        map: MapPoints {
-            coarsening,
-            cells,
-            without_coordinates,
-            beyond_cap,
-        },
-    })
-}
-
 /// Summarises one month. A table without `status`, `council_district`, `case_age_days`
 /// or coordinates (older or drifted exports) gets empty breakdowns for them;
 /// `service_name` is required.
 pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, AggregateError> {
-    let empty = frame.height() == 0 && frame.width() == 0;
-    let more = if empty {
-        Breakdowns {
-            services: Vec::new(),
-            by_status: Vec::new(),
-            by_district: Vec::new(),
-            status_by_service: Vec::new(),
-            district_by_service: Vec::new(),
-            open_closed: None,
-            case_age: None,
-            case_age_by_service: Vec::new(),
-            map: MapPoints::default(),
-        }
-    } else {
-        breakdowns(frame)?
-    };
-    Ok(MonthSummary {
-        month: month.to_string(),
-        total_requests: frame.height() as u64,
-        services: more.services,
-        by_status: more.by_status,
-        by_council_district: more.by_district,
-        status_by_service: more.status_by_service,
-        district_by_service: more.district_by_service,
-        open_closed: more.open_closed,
-        case_age: more.case_age,
-        case_age_by_service: more.case_age_by_service,
-        map: more.map,
-    })
+    Ok(Tally::of(frame)?.finish(month))
 }
 
 #[cfg(test)]
