@@ -130,8 +130,8 @@ fn bench_month(c: &mut Criterion) {
                 gid_ingest::ingest_month(&store, &source, month, listing, &|_| {})
                     .await
                     .expect("ingest")
-                    .frame
-                    .height()
+                    .report
+                    .rows
             })
         })
     });
@@ -168,7 +168,7 @@ fn bench_month(c: &mut Criterion) {
     };
     let none = PreviousIngest::none();
     group.bench_function("ingest_month_keeping_parts", |b| {
-        b.iter(|| with_parts(&none).frame.height())
+        b.iter(|| with_parts(&none).report.rows)
     });
     let mut first = with_parts(&none);
     runtime
@@ -185,7 +185,7 @@ fn bench_month(c: &mut Criterion) {
                 files.len(),
                 "every file, the empty one by its reason"
             );
-            table.frame.height()
+            table.report.rows
         })
     });
 

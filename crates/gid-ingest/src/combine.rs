@@ -16,7 +16,7 @@ use polars_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::columns::SERVICE_REQUEST_ID;
-use crate::rows::{ExportRows, Store, TextRows};
+use crate::rows::{ColumnView, ExportRows, Store, TextRows};
 use crate::IngestError;
 
 /// One parsed export and where it came from (the duplicate rule needs both).
@@ -84,7 +84,9 @@ impl Combined {
 /// columns, their text freed file by file, so the peak is about one table.
 pub fn combine(mut exports: Vec<SourcedExport>) -> Result<Combined, IngestError> {
     exports.sort_by(|a, b| a.key.cmp(&b.key));
-    let (dropped, duplicates) = find_duplicates(&exports);
+    let ids: Vec<FileIds<'_>> = exports.iter().map(FileIds::of).collect();
+    let (dropped, duplicates) = find_duplicates(&ids);
+    drop(ids);
     let failed = IngestError::Combine;
 
     let mut segments: Vec<DataFrame> = Vec::new();
@@ -201,37 +203,52 @@ fn fill(builder: &mut StringChunkedBuilder, rows: &TextRows, column: usize, drop
     }
 }
 
-/// Row indices to drop per file (descending), and the dropped copies per file pair.
-fn find_duplicates(exports: &[SourcedExport]) -> (Vec<Vec<usize>>, Vec<DuplicateCopies>) {
-    let ids: Vec<Option<usize>> = exports
-        .iter()
-        .map(|e| {
-            e.rows
+/// What the duplicate rule reads of one file: when it was written and its ids.
+pub(crate) struct FileIds<'a> {
+    pub(crate) key: &'a ObjectKey,
+    pub(crate) last_modified: DateTime<Utc>,
+    /// `None` for a file without a `service_request_id` column.
+    pub(crate) ids: Option<ColumnView<'a>>,
+    pub(crate) rows: usize,
+}
+
+impl<'a> FileIds<'a> {
+    fn of(export: &'a SourcedExport) -> Self {
+        let rows = &export.rows;
+        Self {
+            key: &export.key,
+            last_modified: export.last_modified,
+            ids: rows
                 .columns()
                 .iter()
                 .position(|c| c == SERVICE_REQUEST_ID)
-        })
-        .collect();
+                .map(|id| rows.column(id)),
+            rows: rows.len(),
+        }
+    }
+}
+
+/// Row indices to drop per file (descending), and the dropped copies per file pair (most
+/// dropped rows first). `files` in key order.
+pub(crate) fn find_duplicates(files: &[FileIds<'_>]) -> (Vec<Vec<usize>>, Vec<DuplicateCopies>) {
     // Newest file first, the later key first on a tie: the first copy seen is kept.
-    let mut order: Vec<usize> = (0..exports.len()).collect();
+    let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by(|&a, &b| {
-        let (a, b) = (&exports[a], &exports[b]);
-        (b.last_modified, &b.key).cmp(&(a.last_modified, &a.key))
+        let (a, b) = (&files[a], &files[b]);
+        (b.last_modified, b.key).cmp(&(a.last_modified, a.key))
     });
-    let rows_with_ids = exports
+    let rows_with_ids = files
         .iter()
-        .zip(&ids)
-        .filter(|(_, id)| id.is_some())
-        .map(|(e, _)| e.rows.len())
+        .filter(|f| f.ids.is_some())
+        .map(|f| f.rows)
         .sum();
     let mut kept: PlHashMap<&str, usize> = PlHashMap::with_capacity(rows_with_ids);
-    let mut dropped = vec![Vec::new(); exports.len()];
+    let mut dropped = vec![Vec::new(); files.len()];
     let mut pairs: BTreeMap<(usize, usize), u64> = BTreeMap::new();
     for &f in &order {
-        let Some(id) = ids[f] else { continue };
-        let ids = exports[f].rows.column(id);
+        let Some(ids) = &files[f].ids else { continue };
         // Last row first: within a file the last copy wins.
-        for r in (0..exports[f].rows.len()).rev() {
+        for r in (0..files[f].rows).rev() {
             let before = kept.len();
             let winner = *kept.entry(ids.get(r).trim()).or_insert(f);
             if kept.len() == before {
@@ -243,8 +260,8 @@ fn find_duplicates(exports: &[SourcedExport]) -> (Vec<Vec<usize>>, Vec<Duplicate
     let mut duplicates: Vec<DuplicateCopies> = pairs
         .into_iter()
         .map(|((file, winner), rows)| DuplicateCopies {
-            file: exports[file].key.to_string(),
-            kept_from: exports[winner].key.to_string(),
+            file: files[file].key.to_string(),
+            kept_from: files[winner].key.to_string(),
             rows,
         })
         .collect();

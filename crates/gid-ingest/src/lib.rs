@@ -25,6 +25,7 @@ mod parts;
 mod rows;
 mod rules;
 mod stitch;
+mod streamed;
 
 use std::io::Cursor;
 
@@ -44,6 +45,7 @@ pub use parse::{parse_export, ParsedExport, ParsedFile, QuarantineReason, Quaran
 pub use parts::{FileParts, PreviousIngest};
 pub use rows::ExportRows;
 pub use rules::{ExportRules, SkipReason};
+use streamed::{Streamed, StreamedExport};
 
 /// What can stop a month's ingest (bad rows and foreign files never do: they are
 /// quarantined or skipped).
@@ -288,7 +290,12 @@ pub struct MonthTable {
     /// The month ingested.
     pub month: Month,
     /// One row per `service_request_id`, columns combined by name (missing values null).
-    pub frame: DataFrame,
+    /// `None` when the month was streamed (see `tally`): the table is then only in the
+    /// Parquet file [`persist`] writes.
+    pub frame: Option<DataFrame>,
+    /// The month's counts, when its exports were tallied as they were parsed (every export
+    /// got a part and no id repeats): the aggregate stage finishes the summary from them.
+    pub tally: Option<gid_aggregate::Tally>,
     /// The rows refused in this run (files read afresh only; see `kept_quarantine`).
     pub quarantined: Vec<QuarantinedRow>,
     /// The account of the month that [`persist`] writes as `ingest.json`.
@@ -351,6 +358,8 @@ struct ParsedObject {
     part: Option<ObjectKey>,
     /// The part's bytes (also when keeping it failed: they are the file's rows all the same).
     encoded: Option<Bytes>,
+    /// The export counted and dropped but for its ids (its `parsed` rows are then empty).
+    streamed: Option<Streamed>,
     /// The last run's report of the file, when it was taken from there.
     reused: Option<FileReport>,
 }
@@ -405,6 +414,7 @@ async fn reuse_file(
             parsed: ParsedFile::Skipped(reason.clone()),
             part: None,
             encoded: None,
+            streamed: None,
             reused: Some(last.clone()),
         });
     }
@@ -432,11 +442,18 @@ async fn reuse_file(
     };
     let _core = parser_slots().acquire().await.expect("never closed");
     let (b, k, encoded) = (bucket.clone(), part.clone(), body.clone());
-    let rows = tokio::task::spawn_blocking(move || parts::decode(&b, &k, body))
-        .await
-        .expect("part reader panicked");
+    let rows = tokio::task::spawn_blocking(move || {
+        let mut rows = parts::decode(&b, &k, body)?;
+        let streamed = Streamed::of(rows.columns(), &parts::table(&rows)?, encoded.clone());
+        if streamed.is_some() {
+            rows = ExportRows::default();
+        }
+        Ok::<_, IngestError>((rows, streamed, encoded))
+    })
+    .await
+    .expect("part reader panicked");
     match rows {
-        Ok(rows) => Some(ParsedObject {
+        Ok((rows, streamed, encoded)) => Some(ParsedObject {
             meta: meta.clone(),
             parsed: ParsedFile::Export(ParsedExport {
                 rows,
@@ -445,6 +462,7 @@ async fn reuse_file(
             }),
             part: Some(part),
             encoded: Some(encoded),
+            streamed,
             reused: Some(last.clone()),
         }),
         Err(e) => {
@@ -475,19 +493,17 @@ async fn fetch_file(
     // each extra thread that allocates keeps its own malloc arena (measured: peak
     // RSS grew with the number of months run, not with the months in flight).
     let core = parser_slots().acquire().await.expect("never closed");
-    let (parsed, encoded) = if object.body.len() <= PARSE_INLINE_BYTES {
+    let want = wanted.is_some();
+    let (parsed, encoded, streamed) = if object.body.len() <= PARSE_INLINE_BYTES {
         // A handoff to the blocking pool costs more than parsing a small file
         // (20,000 one-row files: half of the run was thread wake-ups).
         let parsed = parse_export(&key, object.body, &rules);
-        let encoded = wanted.is_some().then(|| encode_part(&parsed));
-        (parsed, encoded.flatten())
+        keep_part(parsed, want)
     } else {
-        let want = wanted.is_some();
         tokio::task::spawn_blocking(move || {
             let parsed = parse_export(&key, object.body, &rules);
-            // Encoded on the parser thread while other files download.
-            let encoded = want.then(|| encode_part(&parsed)).flatten();
-            (parsed, encoded)
+            // Encoded and counted on the parser thread while other files download.
+            keep_part(parsed, want)
         })
         .await
         .expect("parser task panicked")
@@ -497,7 +513,7 @@ async fn fetch_file(
     let mut kept_bytes = None;
     if let (Some(reuse), Some(encoded)) = (wanted, encoded) {
         let key = reuse.parts.key_for(&meta.key, &meta.etag);
-        match encoded.map(Bytes::from) {
+        match encoded {
             Ok(body) => {
                 kept_bytes = Some(body.clone());
                 match parts::put(store, &reuse.parts.bucket, &key, body).await {
@@ -521,16 +537,42 @@ async fn fetch_file(
         parsed,
         part,
         encoded: kept_bytes,
+        streamed,
         reused: None,
     })
 }
 
-/// An export's part, or `None` for a skipped file.
-fn encode_part(parsed: &ParsedFile) -> Option<Result<Vec<u8>, IngestError>> {
-    match parsed {
-        ParsedFile::Export(export) => Some(parts::encode(&export.rows)),
-        ParsedFile::Skipped(_) => None,
+/// A parsed export's part (when `want`ed) and, when it has one, the export
+/// [streamed](streamed): tallied, its rows dropped but for their ids.
+#[allow(clippy::type_complexity)]
+fn keep_part(
+    mut parsed: ParsedFile,
+    want: bool,
+) -> (
+    ParsedFile,
+    Option<Result<Bytes, IngestError>>,
+    Option<Streamed>,
+) {
+    let ParsedFile::Export(export) = &mut parsed else {
+        return (parsed, None, None);
+    };
+    if !want {
+        return (parsed, None, None);
     }
+    let table = match parts::table(&export.rows) {
+        Ok(table) => table,
+        Err(e) => return (parsed, Some(Err(e)), None),
+    };
+    let encoded = match to_parquet(&mut table.clone()) {
+        Ok(encoded) => Bytes::from(encoded),
+        Err(e) => return (parsed, Some(Err(e)), None),
+    };
+    let streamed = Streamed::of(export.rows.columns(), &table, encoded.clone());
+    drop(table);
+    if streamed.is_some() {
+        export.rows = ExportRows::default();
+    }
+    (parsed, Some(Ok(encoded)), streamed)
 }
 
 async fn read_month(
@@ -567,6 +609,7 @@ async fn read_month(
 
     let mut files = Vec::with_capacity(parsed.len() + others.len());
     let mut exports = Vec::new();
+    let mut streamed_exports = Vec::new();
     let mut quarantined = Vec::new();
     let mut kept_quarantine = Vec::new();
     let mut parts_kept = 0;
@@ -579,6 +622,7 @@ async fn read_month(
         parsed,
         part,
         encoded,
+        streamed,
         reused,
     } in parsed
     {
@@ -620,7 +664,6 @@ async fn read_month(
                     (Some(parts), Some(part)) => parts.push(part),
                     _ => parts_in_order = None,
                 }
-                report.rows = export.rows.len() as u64;
                 if reused.is_none() {
                     report.quarantined = export.quarantined.len() as u64;
                 }
@@ -628,11 +671,27 @@ async fn read_month(
                 out_of_month += export.out_of_month;
                 warn_quarantined(&source.bucket, &meta.key, &export.quarantined);
                 quarantined.extend(export.quarantined);
-                exports.push(SourcedExport {
-                    key: meta.key,
-                    last_modified: meta.last_modified,
-                    rows: export.rows,
-                });
+                match streamed {
+                    Some(streamed) => {
+                        report.rows = streamed.rows() as u64;
+                        let reuse = reuse.expect("streamed only with parts");
+                        streamed_exports.push(StreamedExport {
+                            part_bucket: reuse.parts.bucket.clone(),
+                            part_key: reuse.parts.key_for(&meta.key, &meta.etag),
+                            key: meta.key,
+                            last_modified: meta.last_modified,
+                            streamed,
+                        });
+                    }
+                    None => {
+                        report.rows = export.rows.len() as u64;
+                        exports.push(SourcedExport {
+                            key: meta.key,
+                            last_modified: meta.last_modified,
+                            rows: export.rows,
+                        });
+                    }
+                }
             }
         }
         files.push(report);
@@ -676,7 +735,7 @@ async fn read_month(
             .map(|r| r.parts.fingerprint.clone())
             .unwrap_or_default(),
     };
-    if exports.is_empty() {
+    if exports.is_empty() && streamed_exports.is_empty() {
         // Nothing to count: an empty table would publish a month of zero requests.
         let reasons: Vec<String> = report
             .skipped_by_reason()
@@ -691,9 +750,10 @@ async fn read_month(
         });
     }
     // Combining is CPU work over the whole month: off the async executor.
-    let combined = tokio::task::spawn_blocking(move || combine(exports))
-        .await
-        .expect("combining panicked")?;
+    let assembled =
+        tokio::task::spawn_blocking(move || streamed::assemble(exports, streamed_exports))
+            .await
+            .expect("combining panicked")?;
     let position: std::collections::HashMap<&str, usize> = report
         .files
         .iter()
@@ -701,7 +761,7 @@ async fn read_month(
         .map(|(i, f)| (f.key.as_str(), i))
         .collect();
     let mut dropped_per_file = vec![0; report.files.len()];
-    for copies in &combined.duplicates {
+    for copies in &assembled.duplicates {
         tracing::warn!(
             "s3://{bucket}/{file} repeats {n} service_request_ids of s3://{bucket}/{winner}: {}",
             if copies.file == copies.kept_from {
@@ -720,22 +780,18 @@ async fn read_month(
     for (file, dropped) in report.files.iter_mut().zip(dropped_per_file) {
         file.duplicates_dropped = dropped;
     }
-    report.rows = combined.frame.height() as u64;
-    report.duplicates_dropped = combined.duplicates_dropped();
-    report.columns = combined
-        .frame
-        .get_column_names()
-        .into_iter()
-        .map(|c| c.to_string())
-        .collect();
-    if !combined.duplicates.is_empty() {
+    report.rows = assembled.rows;
+    report.duplicates_dropped = assembled.duplicates.iter().map(|d| d.rows).sum();
+    report.columns = assembled.columns;
+    if !assembled.duplicates.is_empty() {
         // Some file lost rows: its part holds more than the table.
         parts_in_order = None;
     }
-    report.duplicates = combined.duplicates;
+    report.duplicates = assembled.duplicates;
     Ok(MonthTable {
         month,
-        frame: combined.frame,
+        frame: assembled.frame,
+        tally: assembled.tally,
         quarantined,
         report,
         kept_quarantine,
@@ -853,9 +909,18 @@ pub fn to_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
 
 /// The month's table as Parquet: its files' parts stitched page by page when they are
 /// the table (see [`MonthTable::parts_in_order`]), else the table encoded.
-fn month_parquet(table: &mut MonthTable) -> Result<Vec<u8>, IngestError> {
-    if let Some(parts) = table.parts_in_order.take() {
-        match stitch::stitch(&parts, &table.frame) {
+fn month_parquet(
+    table: &mut MonthTable,
+    work: &BucketName,
+    keys: &WorkKeys,
+) -> Result<Vec<u8>, IngestError> {
+    // Kept on the table (cheap clones): persisting twice writes the same file.
+    if let Some(parts) = table.parts_in_order.clone() {
+        let schema = match &table.frame {
+            Some(frame) => frame.clear(),
+            None => text_columns(&table.report.columns)?,
+        };
+        match stitch::stitch(&parts, &schema) {
             Ok(Some(parquet)) => {
                 tracing::debug!(
                     "{}: the month's table is its {} files' parts, copied page by page",
@@ -868,14 +933,30 @@ fn month_parquet(table: &mut MonthTable) -> Result<Vec<u8>, IngestError> {
                 "{}: the files' parts differ from the table in their columns' types: encoding it",
                 table.month
             ),
-            // The table is at hand: a part that cannot be copied only costs the encoding.
+            // A part that cannot be copied only costs the encoding.
             Err(e) => tracing::warn!(
                 "{}: cannot copy the files' parts into the month's table ({e}); encoding it instead",
                 table.month
             ),
         }
+        if table.frame.is_none() {
+            table.frame = Some(streamed::table_of_parts(work, &keys.requests(), &parts)?);
+        }
     }
-    to_parquet(&mut table.frame)
+    let frame = table
+        .frame
+        .as_mut()
+        .expect("a month without its table is streamed, and a streamed month has its parts");
+    to_parquet(frame)
+}
+
+/// An empty table of text columns.
+fn text_columns(names: &[String]) -> Result<DataFrame, IngestError> {
+    let columns = names
+        .iter()
+        .map(|name| Column::new_empty(name.as_str().into(), &DataType::String))
+        .collect();
+    DataFrame::new(0, columns).map_err(IngestError::Combine)
 }
 
 /// Writes the month's table, quarantine objects and report to the work bucket. The
@@ -914,7 +995,7 @@ pub async fn persist(
         let options = PutOptions::new("text/csv; charset=utf-8");
         written.push(store.write(work, &key, body, &options).await?);
     }
-    let parquet = Bytes::from(month_parquet(table)?);
+    let parquet = Bytes::from(month_parquet(table, work, keys)?);
     let options = PutOptions::new("application/vnd.apache.parquet");
     written.push(
         store

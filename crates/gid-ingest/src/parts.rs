@@ -137,9 +137,10 @@ impl PreviousIngest {
     }
 }
 
-/// An export's rows as a part (Parquet, LZ4, no statistics: read whole, never pruned).
-pub(crate) fn encode(rows: &ExportRows) -> Result<Vec<u8>, IngestError> {
-    let mut frame = match rows.store() {
+/// An export's rows as a table (its own columns, or its text copied into columns): what
+/// its part holds (Parquet, LZ4, no statistics: read whole, never pruned).
+pub(crate) fn table(rows: &ExportRows) -> Result<DataFrame, IngestError> {
+    let frame = match rows.store() {
         Store::Columns(frame) => frame.clone(),
         Store::Text(text) => {
             let columns: Vec<Column> = rows
@@ -161,7 +162,7 @@ pub(crate) fn encode(rows: &ExportRows) -> Result<Vec<u8>, IngestError> {
             DataFrame::new(text.len(), columns).map_err(IngestError::Combine)?
         }
     };
-    crate::to_parquet(&mut frame)
+    Ok(frame)
 }
 
 /// A part back as the export's rows (its columns are the file's normalised header).

@@ -79,6 +79,16 @@ impl<'a> ColumnView<'a> {
     }
 }
 
+impl Default for ExportRows {
+    /// No columns, no rows: what is left of a [streamed](crate::streamed) export.
+    fn default() -> Self {
+        Self {
+            columns: Vec::new(),
+            store: Store::Columns(DataFrame::empty()),
+        }
+    }
+}
+
 impl ExportRows {
     /// The header, normalised (trimmed, lowercased, repeated names suffixed `__2`, `__3`).
     pub fn columns(&self) -> &[String] {

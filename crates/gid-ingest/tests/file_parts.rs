@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use gid_core::{BucketName, Layout, Month, ObjectKey, OutOfMonth, WorkKeys};
 use gid_ingest::{
-    ingest_month_with_parts, list_inputs, load_table, persist, ExportRules, FileParts,
-    IngestSource, MonthTable, PreviousIngest,
+    ingest_month, ingest_month_with_parts, list_inputs, load_table, persist, ExportRules,
+    FileParts, IngestSource, MonthTable, PreviousIngest,
 };
 use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
 use polars_core::prelude::DataFrame;
@@ -55,17 +55,7 @@ async fn ingest(store: &LocalStore, reuse: bool) -> MonthTable {
 
 /// The month read, not yet persisted.
 async fn read(store: &LocalStore, reuse: bool) -> MonthTable {
-    let source = IngestSource {
-        bucket: requests(),
-        prefix: "2019/jan/".into(),
-        suffix: ".csv".into(),
-        concurrency: 4,
-        rules: ExportRules::new(
-            ["service_request_id", "date_requested", "service_name"],
-            1000,
-            OutOfMonth::Quarantine,
-        ),
-    };
+    let source = source();
     let parts = parts();
     let previous = if reuse {
         parts.previous(store).await.unwrap()
@@ -78,6 +68,20 @@ async fn read(store: &LocalStore, reuse: bool) -> MonthTable {
         .unwrap()
 }
 
+fn source() -> IngestSource {
+    IngestSource {
+        bucket: requests(),
+        prefix: "2019/jan/".into(),
+        suffix: ".csv".into(),
+        concurrency: 4,
+        rules: ExportRules::new(
+            ["service_request_id", "date_requested", "service_name"],
+            1000,
+            OutOfMonth::Quarantine,
+        ),
+    }
+}
+
 /// Persists the month and reads its table back.
 async fn persisted(store: &LocalStore, table: &mut MonthTable) -> DataFrame {
     let keys = parts().keys;
@@ -85,28 +89,48 @@ async fn persisted(store: &LocalStore, table: &mut MonthTable) -> DataFrame {
     load_table(store, &work(), &keys).await.unwrap()
 }
 
+/// The month as a run without parts reads it: combined as a table.
+async fn combined(store: &LocalStore) -> DataFrame {
+    let source = source();
+    let listing = list_inputs(store, &source).await.unwrap();
+    let table = ingest_month(store, &source, month(), listing, &|_| {})
+        .await
+        .unwrap();
+    assert!(table.tally.is_none(), "without parts nothing is streamed");
+    table.frame.expect("combined")
+}
+
 #[tokio::test]
-async fn the_months_table_is_its_files_parts_copied_when_they_are_its_rows() {
+async fn a_month_whose_files_all_have_parts_is_streamed_and_persists_the_combined_table() {
     let (_dir, store) = store().await;
+    let expected = combined(&store).await;
     let mut first = read(&store, true).await;
+    assert!(first.frame.is_none(), "streamed: the table is never built");
     assert_eq!(
         first.parts_in_order.as_ref().map(Vec::len),
         Some(3),
         "every file has a part and none lost rows"
     );
+    assert_eq!(first.report.rows, 4);
+    let tally = first.tally.take().expect("counted as read");
+    assert_eq!(
+        tally.finish(month()),
+        gid_aggregate::summarise(month(), &expected).unwrap()
+    );
     assert!(persisted(&store, &mut first)
         .await
-        .equals_missing(&first.frame));
+        .equals_missing(&expected));
 
-    // Taken from the parts the first run kept: copied again.
+    // Taken from the parts the first run kept: streamed again.
     let mut rerun = read(&store, true).await;
     assert_eq!(rerun.reused_files, 3);
+    assert!(rerun.frame.is_none());
     assert_eq!(rerun.parts_in_order.as_ref().map(Vec::len), Some(3));
     assert!(persisted(&store, &mut rerun)
         .await
-        .equals_missing(&first.frame));
+        .equals_missing(&expected));
 
-    // b.csv now repeats request 1: a.csv loses a row, so the table is encoded.
+    // b.csv now repeats request 1: a.csv loses a row, so the month is combined as a table.
     put(
         &store,
         "b.csv",
@@ -115,10 +139,11 @@ async fn the_months_table_is_its_files_parts_copied_when_they_are_its_rows() {
     .await;
     let mut dropped = read(&store, true).await;
     assert_eq!(dropped.parts_in_order, None);
-    assert_eq!(dropped.frame.height(), 4);
-    assert!(persisted(&store, &mut dropped)
-        .await
-        .equals_missing(&dropped.frame));
+    assert!(dropped.tally.is_none());
+    let frame = dropped.frame.clone().expect("combined");
+    assert_eq!(frame.height(), 4);
+    assert!(frame.equals_missing(&combined(&store).await));
+    assert!(persisted(&store, &mut dropped).await.equals_missing(&frame));
 }
 
 async fn store() -> (tempfile::TempDir, LocalStore) {
@@ -167,11 +192,10 @@ async fn a_rerun_takes_unchanged_files_from_their_parts_and_builds_the_month_a_f
     );
     let scratch = ingest(&store, false).await;
     assert_eq!(scratch.reused_files, 0);
+    let (rerun_frame, scratch_frame) = (rerun.frame.unwrap(), scratch.frame.unwrap());
     assert!(
-        rerun.frame.equals_missing(&scratch.frame),
-        "{}\n{}",
-        rerun.frame,
-        scratch.frame
+        rerun_frame.equals_missing(&scratch_frame),
+        "{rerun_frame}\n{scratch_frame}"
     );
     assert_eq!(rerun.report, scratch.report);
     assert_eq!(rerun.report.quarantined, 1, "a.csv's bad row still counts");
@@ -181,6 +205,7 @@ async fn a_rerun_takes_unchanged_files_from_their_parts_and_builds_the_month_a_f
 async fn a_part_that_is_gone_only_costs_its_files_download() {
     let (_dir, store) = store().await;
     let first = ingest(&store, true).await;
+    let table = load_table(&store, &work(), &parts().keys).await.unwrap();
     let part = first.report.files[0].part.clone().unwrap();
     store
         .delete(&work(), &ObjectKey::new(part).unwrap())
@@ -192,6 +217,7 @@ async fn a_part_that_is_gone_only_costs_its_files_download() {
         rerun.reused_files, 2,
         "a.csv is read again, b and c are not"
     );
-    assert!(rerun.frame.equals_missing(&first.frame));
+    let again = load_table(&store, &work(), &parts().keys).await.unwrap();
+    assert!(again.equals_missing(&table));
     assert_eq!(rerun.report, first.report, "and its part is kept again");
 }

@@ -41,14 +41,22 @@ impl StageRun for AggregateStage {
     async fn run(&self, ctx: &mut MonthContext<'_>, (): ()) -> Result<Ran, StageError> {
         let run = ctx.run;
         let month = ctx.month;
-        let frame = match ctx.table.take() {
-            Some(frame) => frame,
-            None => ctx.load_table().await?,
+        let summary = match ctx.tally.take() {
+            // Ingest counted the month as it read it.
+            Some(tally) => tokio::task::spawn_blocking(move || tally.finish(month))
+                .await
+                .expect("aggregation panicked"),
+            None => {
+                let frame = match ctx.table.take() {
+                    Some(frame) => frame,
+                    None => ctx.load_table().await?,
+                };
+                tokio::task::spawn_blocking(move || gid_aggregate::summarise(month, &frame))
+                    .await
+                    .expect("aggregation panicked")?
+            }
         };
         let keys = &ctx.keys;
-        let summary = tokio::task::spawn_blocking(move || gid_aggregate::summarise(month, &frame))
-            .await
-            .expect("aggregation panicked")?;
         let written = run
             .store
             .write(

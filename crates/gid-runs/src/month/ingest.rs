@@ -111,7 +111,8 @@ impl StageRun for IngestStage {
                 .map(|w| ObjectRef::written(run.work(), w))
                 .collect(),
         }));
-        ctx.table = Some(month_table.frame);
+        ctx.table = month_table.frame;
+        ctx.tally = month_table.tally;
         Ok(Ran {
             outcome,
             bucket: run.work().clone(),

@@ -34,8 +34,12 @@ pub(crate) struct MonthContext<'a> {
     pub(crate) month: Month,
     pub(crate) keys: WorkKeys,
     pub(crate) progress: &'a dyn Progress,
-    /// The ingested table, when ingest ran in this invocation (aggregate takes it).
+    /// The ingested table, when ingest ran in this invocation and built it (aggregate
+    /// takes it).
     pub(crate) table: Option<DataFrame>,
+    /// The month's counts, when ingest ran in this invocation and streamed the month
+    /// (aggregate finishes them: nothing is read back).
+    pub(crate) tally: Option<gid_aggregate::Tally>,
     /// The month's summary, when aggregate ran in this invocation.
     pub(crate) summary: Option<MonthSummary>,
     /// The enriched table, when enrich ran in this invocation (the pickups publish takes it).
@@ -54,6 +58,7 @@ impl<'a> MonthContext<'a> {
             keys: WorkKeys::new(&run.layout, month),
             progress,
             table: None,
+            tally: None,
             summary: None,
             #[cfg(feature = "enrich")]
             enriched: None,
