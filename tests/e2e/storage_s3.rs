@@ -177,7 +177,8 @@ async fn throttling_is_retried_with_backoff_until_it_passes() {
             &PutOptions::new("text/csv"),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .etag;
     assert_eq!(etag, "0cc175b9c0f1b6a831c399e269772661");
     assert_eq!(stub.requests().len(), 3);
 }

@@ -993,20 +993,16 @@ pub async fn persist(
         let key = keys.quarantine_for(source);
         let body = Bytes::from(quarantine_csv(&rows));
         let options = PutOptions::new("text/csv; charset=utf-8");
-        written.push(store.write(work, &key, body, &options).await?);
+        written.push(store.put(work, &key, body, &options).await?);
     }
     let parquet = Bytes::from(month_parquet(table, work, keys)?);
     let options = PutOptions::new("application/vnd.apache.parquet");
-    written.push(
-        store
-            .write(work, &keys.requests(), parquet, &options)
-            .await?,
-    );
+    written.push(store.put(work, &keys.requests(), parquet, &options).await?);
     let report = Bytes::from(serde_json::to_vec_pretty(&table.report).expect("report serialises"));
     let options = PutOptions::new("application/json");
     written.push(
         store
-            .write(work, &keys.ingest_report(), report, &options)
+            .put(work, &keys.ingest_report(), report, &options)
             .await?,
     );
     if let Some(folder) = &table.parts_folder {

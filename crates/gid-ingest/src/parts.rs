@@ -200,6 +200,6 @@ pub(crate) async fn put(
     body: Bytes,
 ) -> Result<(), IngestError> {
     let options = PutOptions::new("application/vnd.apache.parquet");
-    store.write(bucket, key, body, &options).await?;
+    store.put(bucket, key, body, &options).await?;
     Ok(())
 }

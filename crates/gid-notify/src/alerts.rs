@@ -325,9 +325,9 @@ impl AlertLedger {
                 .put(&location.bucket, &location.key, Bytes::from(body), &options)
                 .await
             {
-                Ok(etag) => {
+                Ok(written) => {
                     self.entries = file.alerts;
-                    self.etag = Some(etag);
+                    self.etag = Some(written.etag);
                     return Ok(outcome);
                 }
                 Err(StorageError::PreconditionFailed { .. }) => {

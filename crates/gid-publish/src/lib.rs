@@ -289,7 +289,7 @@ impl<'a> ReportSite<'a> {
             .with_condition(condition);
         let with_acl = options.acl.is_some();
         self.store
-            .write(&self.bucket, key, body, &options)
+            .put(&self.bucket, key, body, &options)
             .await
             .map_err(|source| match source {
                 StorageError::AclNotSupported { .. } => PublishError::AclsDisabled {
@@ -770,7 +770,7 @@ mod tests {
             k: &ObjectKey,
             body: Bytes,
             options: &PutOptions,
-        ) -> Result<String, StorageError> {
+        ) -> Result<WrittenObject, StorageError> {
             if options.acl.is_some() && self.refuse_acls {
                 return Err(StorageError::AclNotSupported { bucket: b.clone() });
             }

@@ -49,10 +49,17 @@ pub async fn put_then_get_round_trips_bytes_and_headers(store: &dyn Backend, buc
     let k = key("rt/report.csv");
     let body = Bytes::from_static(b"service_name,request_count\nPothole,3\n");
     let options = PutOptions::new("text/csv; charset=utf-8").with_cache_control("max-age=60");
-    let etag = store
+    let written = store
         .put(bucket, &k, body.clone(), &options)
         .await
         .expect("put");
+    assert_eq!(written.key, k);
+    assert_eq!(
+        written.size,
+        body.len() as u64,
+        "the put answers with the size"
+    );
+    let etag = written.etag;
     let got = store.get(bucket, &k).await.expect("get");
     assert_eq!(got.body, body, "bytes differ after round trip");
     assert_eq!(got.meta.size, body.len() as u64);
@@ -67,7 +74,8 @@ pub async fn put_then_get_round_trips_bytes_and_headers(store: &dyn Backend, buc
     let etag2 = store
         .put(bucket, &k, Bytes::from_static(b"changed"), &options)
         .await
-        .expect("overwrite");
+        .expect("overwrite")
+        .etag;
     assert_ne!(etag, etag2, "ETag changes with content");
     store.delete(bucket, &k).await.expect("cleanup");
 }
@@ -268,7 +276,8 @@ pub async fn conditional_puts_refuse_stale_writers(store: &dyn Backend, bucket: 
     let etag = store
         .put(bucket, &k, Bytes::from_static(b"[1]"), &create)
         .await
-        .expect("create");
+        .expect("create")
+        .etag;
     let err = store
         .put(bucket, &k, Bytes::from_static(b"[2]"), &create)
         .await

@@ -166,7 +166,7 @@ impl ObjectStore for InstrumentedStore {
         key: &ObjectKey,
         body: Bytes,
         options: &PutOptions,
-    ) -> Result<String, StorageError> {
+    ) -> Result<WrittenObject, StorageError> {
         Self::count(&self.counts.puts);
         self.delay().await;
         self.inner.put(bucket, key, body, options).await
@@ -265,5 +265,46 @@ mod tests {
         assert!(counts.puts.load(Ordering::Relaxed) >= 30);
         assert!(counts.gets.load(Ordering::Relaxed) >= 3);
         assert!(counts.total() > counts.puts.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn a_listing_streams_page_by_page_and_asks_only_for_the_pages_read() {
+        use futures::TryStreamExt;
+        let memory = Arc::new(crate::MemoryStore::new());
+        let bucket = BucketName::new("gid-test").unwrap();
+        memory.create_bucket(&bucket).await.unwrap();
+        for i in 0..2_500 {
+            let key = ObjectKey::new(format!("2019/jan/{i:05}.csv")).unwrap();
+            memory
+                .put(&bucket, &key, Bytes::new(), &PutOptions::new("text/csv"))
+                .await
+                .unwrap();
+        }
+        let store = InstrumentedStore::new(memory);
+        let counts = store.counts();
+        let keys: Vec<String> = crate::list(&store, &bucket, "2019/")
+            .map_ok(|o| o.key.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 2_500);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "key order");
+        assert_eq!(counts.lists.load(Ordering::Relaxed), 3, "pages of 1,000");
+
+        let first = crate::list(&store, &bucket, "2019/")
+            .try_next()
+            .await
+            .unwrap();
+        assert_eq!(first.unwrap().key.as_str(), "2019/jan/00000.csv");
+        assert_eq!(
+            counts.lists.load(Ordering::Relaxed),
+            4,
+            "one page for one key"
+        );
+        assert!(crate::list(&store, &bucket, "2020/")
+            .try_next()
+            .await
+            .unwrap()
+            .is_none());
     }
 }

@@ -54,7 +54,7 @@ pub use s3::site::{website_endpoint, BucketSiteState};
 #[cfg(feature = "s3")]
 pub use s3::{MultipartSettings, S3Options, S3Settings, S3Store};
 pub use types::{
-    content_type_for, download_to_file, list_all, Backend, BucketAdmin, BucketInfo, ListPage,
+    content_type_for, download_to_file, list, list_all, Backend, BucketAdmin, BucketInfo, ListPage,
     ObjectAcls, ObjectMeta, ObjectStore, ObjectStream, PutCondition, PutOptions, SignedStore,
     StoredObject, UrlSigner, WrittenObject,
 };

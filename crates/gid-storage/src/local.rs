@@ -701,10 +701,14 @@ impl ObjectStore for LocalStore {
         key: &ObjectKey,
         body: Bytes,
         options: &PutOptions,
-    ) -> Result<String, StorageError> {
+    ) -> Result<WrittenObject, StorageError> {
+        let size = body.len() as u64;
         let (bucket, key, options) = (bucket.clone(), key.clone(), options.clone());
-        self.blocking(move |s| s.put_sync(&bucket, &key, &body, &options))
-            .await
+        self.blocking(move |s| {
+            let etag = s.put_sync(&bucket, &key, &body, &options)?;
+            Ok(WrittenObject { key, etag, size })
+        })
+        .await
     }
 
     async fn put_file(

@@ -14,7 +14,7 @@ use md5::{Digest, Md5};
 
 use crate::{
     BucketAdmin, BucketInfo, ListPage, ObjectAcls, ObjectMeta, ObjectStore, PutCondition,
-    PutOptions, StorageError, StoredObject, UrlSigner,
+    PutOptions, StorageError, StoredObject, UrlSigner, WrittenObject,
 };
 
 /// S3's largest listing page.
@@ -131,7 +131,7 @@ impl ObjectStore for MemoryStore {
         key: &ObjectKey,
         body: Bytes,
         options: &PutOptions,
-    ) -> Result<String, StorageError> {
+    ) -> Result<WrittenObject, StorageError> {
         self.with_bucket(bucket, |found| {
             let current = found.objects.get(key.as_str());
             let holds = match (&options.condition, current) {
@@ -156,10 +156,11 @@ impl ObjectStore for MemoryStore {
                 cache_control: options.cache_control.clone(),
             };
             let acl = options.acl.unwrap_or(Acl::Private);
+            let written = WrittenObject::from(meta.clone());
             found
                 .objects
                 .insert(key.to_string(), Stored { body, meta, acl });
-            Ok(etag)
+            Ok(written)
         })
     }
 

@@ -739,9 +739,16 @@ impl ObjectStore for S3Store {
         key: &ObjectKey,
         body: Bytes,
         options: &PutOptions,
-    ) -> Result<String, StorageError> {
-        self.put_body(bucket, key, ByteStream::from(body), options)
-            .await
+    ) -> Result<WrittenObject, StorageError> {
+        let size = body.len() as u64;
+        let etag = self
+            .put_body(bucket, key, ByteStream::from(body), options)
+            .await?;
+        Ok(WrittenObject {
+            key: key.clone(),
+            etag,
+            size,
+        })
     }
 
     async fn put_file(

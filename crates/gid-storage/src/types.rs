@@ -30,8 +30,9 @@ pub struct ObjectMeta {
     pub cache_control: Option<String>,
 }
 
-/// An object as a put left it: enough for a run manifest to notice later that it
-/// changed, without asking the store again (a HEAD per output is a request per output).
+/// An object as a put left it (the put's result): enough for a run manifest to notice
+/// later that it changed, without asking the store again (a HEAD per output is a request
+/// per output).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenObject {
     /// Its key.
@@ -197,30 +198,14 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// The object's metadata, without its bytes.
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta, StorageError>;
     /// Writes the whole object atomically: readers see the old or the new bytes, never a mix.
-    /// Returns the new ETag.
+    /// Answers with what a run manifest records of the new object (its ETag and size).
     async fn put(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         body: Bytes,
         options: &PutOptions,
-    ) -> Result<String, StorageError>;
-    /// [`Self::put`], answering with what a run manifest records of the new object.
-    async fn write(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        body: Bytes,
-        options: &PutOptions,
-    ) -> Result<WrittenObject, StorageError> {
-        let size = body.len() as u64;
-        let etag = self.put(bucket, key, body, options).await?;
-        Ok(WrittenObject {
-            key: key.clone(),
-            etag,
-            size,
-        })
-    }
+    ) -> Result<WrittenObject, StorageError>;
 
     /// Uploads the file at `source` as the object, as atomically as [`Self::put`]. This
     /// default reads the whole file into memory; the backends override it to read the file
@@ -235,7 +220,7 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         let body = tokio::fs::read(source)
             .await
             .map_err(file_error("read", source))?;
-        self.write(bucket, key, Bytes::from(body), options).await
+        self.put(bucket, key, Bytes::from(body), options).await
     }
 
     /// Deletes the object; deleting a missing key succeeds (as on S3).
@@ -309,22 +294,36 @@ pub trait SignedStore: ObjectStore + UrlSigner {}
 
 impl<T: ObjectStore + UrlSigner + ?Sized> SignedStore for T {}
 
+/// Every object under `prefix` in key order, as a stream that asks for the next page of
+/// 1,000 only when the previous one is consumed: a caller that stops early (or a listing
+/// of millions of keys read as it goes) never holds more than a page.
+pub fn list<'a>(
+    store: &'a dyn ObjectStore,
+    bucket: &'a BucketName,
+    prefix: &'a str,
+) -> futures::stream::BoxStream<'a, Result<ObjectMeta, StorageError>> {
+    use futures::{StreamExt, TryStreamExt};
+    // `Some(token)`: a page to ask for (`None` inside: the first); `None`: listing done.
+    futures::stream::try_unfold(Some(None), move |next: Option<Option<String>>| async move {
+        let Some(continuation) = next else {
+            return Ok::<_, StorageError>(None);
+        };
+        let page = store.list_page(bucket, prefix, continuation, 1000).await?;
+        let objects = futures::stream::iter(page.objects.into_iter().map(Ok));
+        Ok(Some((objects, page.next.map(Some))))
+    })
+    .try_flatten()
+    .boxed()
+}
+
 /// Lists every object under `prefix`, following continuation tokens across pages.
 pub async fn list_all(
     store: &dyn ObjectStore,
     bucket: &BucketName,
     prefix: &str,
 ) -> Result<Vec<ObjectMeta>, StorageError> {
-    let mut objects = Vec::new();
-    let mut continuation = None;
-    loop {
-        let page = store.list_page(bucket, prefix, continuation, 1000).await?;
-        objects.extend(page.objects);
-        match page.next {
-            Some(token) => continuation = Some(token),
-            None => return Ok(objects),
-        }
-    }
+    use futures::TryStreamExt;
+    list(store, bucket, prefix).try_collect().await
 }
 
 /// Downloads the object into the file `target` as its bytes arrive

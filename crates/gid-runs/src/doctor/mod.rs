@@ -407,7 +407,7 @@ async fn probe_work_bucket(store: &dyn SignedStore, bucket: &BucketName) -> Vec<
     let plain = PutOptions::new("text/plain");
 
     let etag = match store.put(bucket, &key, body.clone().into(), &plain).await {
-        Ok(etag) => etag,
+        Ok(written) => written.etag,
         Err(e) => {
             let (what, todo) = storage_words(&e);
             return vec![
@@ -492,11 +492,12 @@ async fn conditional_writes(
                 .await
         }
     };
-    let refused = |what: &str, result: Result<String, StorageError>| match result {
-        Err(StorageError::PreconditionFailed { .. }) => Ok(()),
-        Ok(_) => Err(format!("{what} was accepted")),
-        Err(e) => Err(format!("{what} failed: {}", storage_words(&e).0)),
-    };
+    let refused =
+        |what: &str, result: Result<gid_storage::WrittenObject, StorageError>| match result {
+            Err(StorageError::PreconditionFailed { .. }) => Ok(()),
+            Ok(_) => Err(format!("{what} was accepted")),
+            Err(e) => Err(format!("{what} failed: {}", storage_words(&e).0)),
+        };
     refused(
         "If-None-Match: * on an existing key",
         put(PutCondition::IfNoneMatch).await,
@@ -792,7 +793,7 @@ mod tests {
             key: &ObjectKey,
             body: bytes::Bytes,
             options: &PutOptions,
-        ) -> Result<String, StorageError> {
+        ) -> Result<gid_storage::WrittenObject, StorageError> {
             let unconditional = PutOptions::new(options.content_type.clone());
             self.0.put(bucket, key, body, &unconditional).await
         }

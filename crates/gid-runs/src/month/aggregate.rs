@@ -59,7 +59,7 @@ impl StageRun for AggregateStage {
         let keys = &ctx.keys;
         let written = run
             .store
-            .write(
+            .put(
                 run.work(),
                 &keys.summary(),
                 Bytes::from(summary.to_json()),

@@ -261,7 +261,7 @@ impl StageRun for EnrichStage {
             other => other.into(),
         })?;
         let written = store
-            .write(
+            .put(
                 run.work(),
                 &key,
                 Bytes::from(parquet),

@@ -277,7 +277,7 @@ impl MonthRun {
                 .await?;
             let written = self
                 .store
-                .write(
+                .put(
                     self.work(),
                     &key,
                     Bytes::from(state.to_json()),
@@ -576,7 +576,7 @@ mod tests {
         };
         let key = WorkKeys::new(&run.layout, summary.month()).summary();
         run.store
-            .write(
+            .put(
                 run.work(),
                 &key,
                 Bytes::from(summary.to_json()),

@@ -178,6 +178,45 @@ async fn a_rerun_skips_every_unchanged_stage_and_force_reruns_them() {
 }
 
 #[tokio::test]
+async fn a_streamed_month_is_summarised_from_its_tallies_as_from_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut config, store) = world(dir.path()).await;
+    // Every export gets a part: the month is streamed (its table never built) and
+    // aggregate, in the same run, finishes the tallies ingest merged.
+    config.ingest.part_min_bytes = 0;
+    let stages = [Stage::Ingest, Stage::Aggregate];
+    let outcome = runner(&config, &store, RunOptions::default())
+        .run_month(january(), &stages, &())
+        .await;
+    assert!(outcome.is_ok(), "{:?}", outcome.failure);
+    let keys = WorkKeys::new(&config.layout().unwrap(), january());
+    let work = &config.buckets.work;
+    let summary = store.get(work, &keys.summary()).await.unwrap().body;
+    let streamed = gid_aggregate::MonthSummary::from_json("summary", &summary).unwrap();
+    let table = gid_ingest::load_table(store.as_ref(), work, &keys)
+        .await
+        .unwrap();
+    assert_eq!(
+        streamed,
+        gid_aggregate::summarise(january(), &table).unwrap()
+    );
+    assert_eq!(streamed.total_requests, table.height() as u64);
+    assert!(streamed.total_requests > 100);
+    let report = gid_ingest::load_report(store.as_ref(), work, &keys)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.duplicates_dropped, 0,
+        "no repeated id: the month was streamed"
+    );
+    assert!(report
+        .files
+        .iter()
+        .filter(|f| f.skipped.is_none())
+        .all(|f| f.part.is_some()));
+}
+
+#[tokio::test]
 async fn a_changed_export_reruns_the_month_and_resume_does_not_look() {
     let dir = tempfile::tempdir().unwrap();
     let (config, store) = world(dir.path()).await;
