@@ -203,6 +203,9 @@ impl OutOfMonth {
 pub struct IngestConfig {
     /// Objects downloaded and parsed at once for one month.
     pub concurrency: usize,
+    /// Bytes (MiB) of a month's exports downloaded and not yet parsed at any time: a file
+    /// is requested only when its size fits (a larger one waits to go alone).
+    pub max_inflight_mb: u64,
     /// Only keys ending with this are exports (e.g. `.csv`).
     pub suffix: String,
     /// Header columns a file must have to be read as an export (after trimming and
@@ -804,6 +807,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.layout()?;
+        if self.ingest.max_inflight_mb == 0 {
+            return Err(ConfigError::Invalid {
+                key: "ingest.max_inflight_mb",
+                expected: "at least 1 (MiB of exports downloaded and not yet parsed)",
+            });
+        }
         if self.ingest.concurrency == 0 {
             return Err(ConfigError::Invalid {
                 key: "ingest.concurrency",

@@ -119,6 +119,7 @@ fn bench_month(c: &mut Criterion) {
         prefix: "2019/jan/".into(),
         suffix: ".csv".into(),
         concurrency: 8,
+        max_inflight_bytes: 256 << 20,
         rules: rules(month),
     };
     group.bench_function("ingest_month_local", |b| {

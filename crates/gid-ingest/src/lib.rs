@@ -102,6 +102,9 @@ pub struct IngestSource {
     pub suffix: String,
     /// Objects downloaded and parsed at once.
     pub concurrency: usize,
+    /// Bytes of exports downloaded and not yet parsed at any time (a file larger than
+    /// this goes alone).
+    pub max_inflight_bytes: u64,
     /// Header and row rules (the month is added by [`ingest_month`]).
     pub rules: ExportRules,
 }
@@ -482,8 +485,11 @@ async fn fetch_file(
     source: &IngestSource,
     rules: &ExportRules,
     reuse: Option<Reuse<'_>>,
+    budget: &InflightBytes,
     meta: ObjectMeta,
 ) -> Result<ParsedObject, IngestError> {
+    // Held until the file is parsed (its body dropped).
+    let inflight = budget.acquire(meta.size).await;
     let object = store.get(&source.bucket, &meta.key).await?;
     let key = meta.key.clone();
     let rules = rules.clone();
@@ -509,6 +515,7 @@ async fn fetch_file(
         .expect("parser task panicked")
     };
     drop(core);
+    drop(inflight);
     let mut part = None;
     let mut kept_bytes = None;
     if let (Some(reuse), Some(encoded)) = (wanted, encoded) {
@@ -588,6 +595,7 @@ async fn read_month(
         others,
     } = listing;
     let rules = &source.rules.clone().in_month(month);
+    let budget = &InflightBytes::new(source.max_inflight_bytes);
     let mut parsed: Vec<ParsedObject> = futures::stream::iter(inputs)
         .map(|meta| async move {
             let reused = match reuse {
@@ -596,7 +604,7 @@ async fn read_month(
             };
             let parsed = match reused {
                 Some(parsed) => parsed,
-                None => fetch_file(store, source, rules, reuse, meta).await?,
+                None => fetch_file(store, source, rules, reuse, budget, meta).await?,
             };
             on_file(&parsed.meta);
             Ok::<_, IngestError>(parsed)
@@ -833,6 +841,37 @@ fn warn_quarantined(bucket: &BucketName, key: &ObjectKey, bad: &[QuarantinedRow]
             key,
             bad.len() - QUARANTINE_WARNINGS_PER_FILE
         );
+    }
+}
+
+/// The bytes of a month's exports downloaded and not yet parsed, bounded
+/// (`ingest.max_inflight_mb`): without a bound every file of the month is downloaded at
+/// once while two are parsed, so a month's peak held all of its CSV bytes (a 1 GB month
+/// peaked at 2 GB).
+struct InflightBytes {
+    kib: tokio::sync::Semaphore,
+    total: u32,
+}
+
+impl InflightBytes {
+    fn new(bytes: u64) -> Self {
+        let total = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Self {
+            kib: tokio::sync::Semaphore::new(total as usize),
+            total,
+        }
+    }
+
+    /// Waits until a file of `size` bytes fits; a file larger than the bound waits for
+    /// all of it.
+    async fn acquire(&self, size: u64) -> tokio::sync::SemaphorePermit<'_> {
+        let kib = u32::try_from(size.div_ceil(1024)).unwrap_or(u32::MAX);
+        self.kib
+            .acquire_many(kib.clamp(1, self.total))
+            .await
+            .expect("never closed")
     }
 }
 

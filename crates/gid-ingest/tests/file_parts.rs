@@ -74,6 +74,7 @@ fn source() -> IngestSource {
         prefix: "2019/jan/".into(),
         suffix: ".csv".into(),
         concurrency: 4,
+        max_inflight_bytes: 256 << 20,
         rules: ExportRules::new(
             ["service_request_id", "date_requested", "service_name"],
             1000,

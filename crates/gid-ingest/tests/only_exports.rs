@@ -345,6 +345,7 @@ fn source(rules: ExportRules) -> IngestSource {
         prefix: "2019/jan/".into(),
         suffix: ".csv".into(),
         concurrency: 8,
+        max_inflight_bytes: 256 << 20,
         rules,
     }
 }
@@ -607,4 +608,117 @@ async fn rows_of_a_large_file_repeated_in_a_newer_file_leave_its_columns() {
         "the large file's copies are gone"
     );
     assert_eq!(table.report.duplicates_dropped, 2);
+}
+
+/// A store that counts the downloads in progress at once (each takes `delay`).
+#[derive(Debug)]
+struct CountingGets {
+    inner: LocalStore,
+    delay: Duration,
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for CountingGets {
+    fn backend(&self) -> &'static str {
+        "counting"
+    }
+    async fn list_page(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        continuation: Option<String>,
+        max_keys: u32,
+    ) -> Result<gid_storage::ListPage, gid_storage::StorageError> {
+        self.inner
+            .list_page(bucket, prefix, continuation, max_keys)
+            .await
+    }
+    async fn get(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<gid_storage::StoredObject, gid_storage::StorageError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(self.delay).await;
+        let got = self.inner.get(bucket, key).await;
+        self.now.fetch_sub(1, SeqCst);
+        got
+    }
+    async fn head(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<gid_storage::ObjectMeta, gid_storage::StorageError> {
+        self.inner.head(bucket, key).await
+    }
+    async fn put(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> Result<gid_storage::WrittenObject, gid_storage::StorageError> {
+        self.inner.put(bucket, key, body, options).await
+    }
+    async fn delete(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<(), gid_storage::StorageError> {
+        self.inner.delete(bucket, key).await
+    }
+}
+
+#[tokio::test]
+async fn downloads_wait_while_the_bytes_in_flight_would_pass_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = LocalStore::new(dir.path());
+    inner.create_bucket(&bucket()).await.unwrap();
+    // Six files of ~10 KB and one of ~40 KB, larger than the bound.
+    let file = |rows: usize, first: usize| {
+        let mut text = String::from("service_request_id,date_requested,service_name\n");
+        for i in first..first + rows {
+            text.push_str(&format!("{i},2019-01-05,Pothole number {i:08}\n"));
+        }
+        text
+    };
+    for f in 0..6 {
+        let body = Bytes::from(file(250, f * 1000));
+        let key = ObjectKey::new(format!("2019/jan/part-{f}.csv")).unwrap();
+        inner
+            .put(&bucket(), &key, body, &PutOptions::new("text/csv"))
+            .await
+            .unwrap();
+    }
+    let big = ObjectKey::new("2019/jan/whole.csv").unwrap();
+    let body = Bytes::from(file(1000, 100_000));
+    assert!(body.len() > 25_000);
+    inner
+        .put(&bucket(), &big, body, &PutOptions::new("text/csv"))
+        .await
+        .unwrap();
+    let store = CountingGets {
+        inner,
+        delay: Duration::from_millis(40),
+        now: Default::default(),
+        most: Default::default(),
+    };
+    let source = IngestSource {
+        max_inflight_bytes: 25_000,
+        ..source(rules())
+    };
+    let listing = list_inputs(&store, &source).await.unwrap();
+    let table = ingest_month(&store, &source, month(), listing, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(table.report.rows, 6 * 250 + 1000, "every file read");
+    assert_eq!(
+        store.most.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "two ~10 KB files fit in 25 KB at once, never three (concurrency 8)"
+    );
 }

@@ -646,6 +646,7 @@ impl MonthRun {
             prefix: self.layout.month_prefix(month),
             suffix: self.config.ingest.suffix.clone(),
             concurrency: self.config.ingest.concurrency,
+            max_inflight_bytes: self.config.ingest.max_inflight_mb * 1024 * 1024,
             rules: gid_ingest::ExportRules::from_config(&self.config.ingest),
         }
     }
