@@ -16,7 +16,8 @@ the single 1 GB month), BENCH_BIG_MONTH (1: add the 1 GB month at any scale), BE
 BENCH_JOBS (gid --jobs, 2), BENCH_DIR (bench/data), CARGO_TARGET_DIR, BENCH_OUT
 (bench/results/latest.md), BENCH_BUILD_SECONDS (set by run.sh), BENCH_BASELINE (another
 monthly-report binary, e.g. a build of an older commit: run in the same rounds, and the
-table gains before/after ratios).
+table gains before/after ratios), BENCH_BASELINE_CONFIG (the config folder the baseline
+reads, when it predates a key of today's config/: `git archive <commit> config | tar -x`).
 """
 
 import datetime
@@ -51,6 +52,7 @@ REPEAT = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
 JOBS = int(os.environ.get("BENCH_JOBS", "2"))
 FLOOR_THREADS = int(os.environ.get("BENCH_FLOOR_THREADS", "8"))
 BASELINE = os.environ.get("BENCH_BASELINE")
+BASELINE_CONFIG = os.environ.get("BENCH_BASELINE_CONFIG")
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "gid-target"))
 DATA = Path(os.environ.get("BENCH_DIR", BENCH / "data"))
 OUT = Path(os.environ.get("BENCH_OUT", BENCH / "results" / "latest.md"))
@@ -387,13 +389,18 @@ def main():
         if not curl:
             del contenders["floor_curl"]
         if BASELINE:
-            contenders["base_aws"] = lambda: Run([BASELINE, "--profile", "aws", *gid_args], env=gid_env(root, moto),
+            def base_env(moto=None):
+                env = gid_env(root, moto)
+                if BASELINE_CONFIG:
+                    env["GID_CONFIG_DIR"] = BASELINE_CONFIG
+                return env
+            contenders["base_aws"] = lambda: Run([BASELINE, "--profile", "aws", *gid_args], env=base_env(moto),
                                                  cwd=root, stderr_path=work / "base_aws.err", server=moto)
-            contenders["base_local"] = lambda: Run([BASELINE, "--profile", "local", *gid_args], env=gid_env(root),
+            contenders["base_local"] = lambda: Run([BASELINE, "--profile", "local", *gid_args], env=base_env(),
                                                    cwd=root, stderr_path=work / "base_local.err")
             contenders["base_local_1m"] = lambda: Run(
                 [BASELINE, "--profile", "local", "--month", FROM, *stages, "--force"],
-                env=gid_env(root), cwd=root, stderr_path=work / "base_local_1m.err")
+                env=base_env(), cwd=root, stderr_path=work / "base_local_1m.err")
         for r in range(REPEAT):
             for name, run in contenders.items():
                 res = run()
