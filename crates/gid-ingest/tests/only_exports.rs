@@ -16,7 +16,7 @@ use gid_ingest::{
     combine, ingest_month, list_inputs, parse_export, ExportRules, IngestError, IngestSource,
     ParsedExport, ParsedFile, SkipReason, SourcedExport,
 };
-use gid_storage::{BucketAdmin, LocalStore, ObjectStore, PutOptions};
+use gid_storage::{BucketAdmin, InstrumentedStore, LocalStore, ObjectStore, PutOptions};
 use polars_core::prelude::*;
 
 const KEY_COLUMNS: [&str; 3] = ["service_request_id", "date_requested", "service_name"];
@@ -610,69 +610,6 @@ async fn rows_of_a_large_file_repeated_in_a_newer_file_leave_its_columns() {
     assert_eq!(table.report.duplicates_dropped, 2);
 }
 
-/// A store that counts the downloads in progress at once (each takes `delay`).
-#[derive(Debug)]
-struct CountingGets {
-    inner: LocalStore,
-    delay: Duration,
-    now: std::sync::atomic::AtomicUsize,
-    most: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for CountingGets {
-    fn backend(&self) -> &'static str {
-        "counting"
-    }
-    async fn list_page(
-        &self,
-        bucket: &BucketName,
-        prefix: &str,
-        continuation: Option<String>,
-        max_keys: u32,
-    ) -> Result<gid_storage::ListPage, gid_storage::StorageError> {
-        self.inner
-            .list_page(bucket, prefix, continuation, max_keys)
-            .await
-    }
-    async fn get(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-    ) -> Result<gid_storage::StoredObject, gid_storage::StorageError> {
-        use std::sync::atomic::Ordering::SeqCst;
-        let now = self.now.fetch_add(1, SeqCst) + 1;
-        self.most.fetch_max(now, SeqCst);
-        tokio::time::sleep(self.delay).await;
-        let got = self.inner.get(bucket, key).await;
-        self.now.fetch_sub(1, SeqCst);
-        got
-    }
-    async fn head(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-    ) -> Result<gid_storage::ObjectMeta, gid_storage::StorageError> {
-        self.inner.head(bucket, key).await
-    }
-    async fn put(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        body: Bytes,
-        options: &PutOptions,
-    ) -> Result<gid_storage::WrittenObject, gid_storage::StorageError> {
-        self.inner.put(bucket, key, body, options).await
-    }
-    async fn delete(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-    ) -> Result<(), gid_storage::StorageError> {
-        self.inner.delete(bucket, key).await
-    }
-}
-
 #[tokio::test]
 async fn downloads_wait_while_the_bytes_in_flight_would_pass_the_bound() {
     let dir = tempfile::tempdir().unwrap();
@@ -701,12 +638,8 @@ async fn downloads_wait_while_the_bytes_in_flight_would_pass_the_bound() {
         .put(&bucket(), &big, body, &PutOptions::new("text/csv"))
         .await
         .unwrap();
-    let store = CountingGets {
-        inner,
-        delay: Duration::from_millis(40),
-        now: Default::default(),
-        most: Default::default(),
-    };
+    let store =
+        InstrumentedStore::new(std::sync::Arc::new(inner)).with_latency(Duration::from_millis(40));
     let source = IngestSource {
         max_inflight_bytes: 25_000,
         ..source(rules())
@@ -717,7 +650,10 @@ async fn downloads_wait_while_the_bytes_in_flight_would_pass_the_bound() {
         .unwrap();
     assert_eq!(table.report.rows, 6 * 250 + 1000, "every file read");
     assert_eq!(
-        store.most.load(std::sync::atomic::Ordering::SeqCst),
+        store
+            .counts()
+            .most_gets_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
         2,
         "two ~10 KB files fit in 25 KB at once, never three (concurrency 8)"
     );

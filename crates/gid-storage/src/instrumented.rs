@@ -34,6 +34,10 @@ pub struct RequestCounts {
     pub other: AtomicU64,
     /// Bytes returned by gets.
     pub bytes_read: AtomicU64,
+    /// Gets in progress now.
+    pub gets_in_flight: AtomicU64,
+    /// The most gets that were in progress at once.
+    pub most_gets_in_flight: AtomicU64,
 }
 
 impl RequestCounts {
@@ -122,8 +126,14 @@ impl ObjectStore for InstrumentedStore {
         key: &ObjectKey,
     ) -> Result<StoredObject, StorageError> {
         Self::count(&self.counts.gets);
+        let now = self.counts.gets_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.counts
+            .most_gets_in_flight
+            .fetch_max(now, Ordering::SeqCst);
         self.delay().await;
-        let object = self.inner.get(bucket, key).await?;
+        let object = self.inner.get(bucket, key).await;
+        self.counts.gets_in_flight.fetch_sub(1, Ordering::SeqCst);
+        let object = object?;
         self.counts
             .bytes_read
             .fetch_add(object.body.len() as u64, Ordering::Relaxed);
