@@ -204,7 +204,8 @@ pub struct IngestConfig {
     /// Objects downloaded and parsed at once for one month.
     pub concurrency: usize,
     /// Bytes (MiB) of a month's exports downloaded and not yet parsed at any time: a file
-    /// is requested only when its size fits (a larger one waits to go alone).
+    /// is requested only when its size fits (raised per month to one of its largest files
+    /// per core, so that every core has a file to parse).
     pub max_inflight_mb: u64,
     /// Only keys ending with this are exports (e.g. `.csv`).
     pub suffix: String,
