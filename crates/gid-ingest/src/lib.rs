@@ -500,7 +500,11 @@ async fn fetch_file(
     // RSS grew with the number of months run, not with the months in flight).
     let core = parser_slots().acquire().await.expect("never closed");
     let want = wanted.is_some();
-    let (parsed, encoded, streamed) = if object.body.len() <= PARSE_INLINE_BYTES {
+    let Kept {
+        parsed,
+        encoded,
+        streamed,
+    } = if object.body.len() <= PARSE_INLINE_BYTES {
         // A handoff to the blocking pool costs more than parsing a small file
         // (20,000 one-row files: half of the run was thread wake-ups).
         let parsed = parse_export(&key, object.body, &rules);
@@ -549,37 +553,43 @@ async fn fetch_file(
     })
 }
 
+/// A parsed file, with what [`keep_part`] made of it.
+struct Kept {
+    parsed: ParsedFile,
+    /// Its part, when one was wanted.
+    encoded: Option<Result<Bytes, IngestError>>,
+    /// The export streamed (its `parsed` rows are then empty).
+    streamed: Option<Streamed>,
+}
+
 /// A parsed export's part (when `want`ed) and, when it has one, the export
 /// [streamed](streamed): tallied, its rows dropped but for their ids.
-#[allow(clippy::type_complexity)]
-fn keep_part(
-    mut parsed: ParsedFile,
-    want: bool,
-) -> (
-    ParsedFile,
-    Option<Result<Bytes, IngestError>>,
-    Option<Streamed>,
-) {
+fn keep_part(mut parsed: ParsedFile, want: bool) -> Kept {
+    let kept = |parsed, encoded, streamed| Kept {
+        parsed,
+        encoded,
+        streamed,
+    };
     let ParsedFile::Export(export) = &mut parsed else {
-        return (parsed, None, None);
+        return kept(parsed, None, None);
     };
     if !want {
-        return (parsed, None, None);
+        return kept(parsed, None, None);
     }
     let table = match parts::table(&export.rows) {
         Ok(table) => table,
-        Err(e) => return (parsed, Some(Err(e)), None),
+        Err(e) => return kept(parsed, Some(Err(e)), None),
     };
     let encoded = match to_parquet(&mut table.clone()) {
         Ok(encoded) => Bytes::from(encoded),
-        Err(e) => return (parsed, Some(Err(e)), None),
+        Err(e) => return kept(parsed, Some(Err(e)), None),
     };
     let streamed = Streamed::of(export.rows.columns(), &table, encoded.clone());
     drop(table);
     if streamed.is_some() {
         export.rows = ExportRows::default();
     }
-    (parsed, Some(Ok(encoded)), streamed)
+    kept(parsed, Some(Ok(encoded)), streamed)
 }
 
 async fn read_month(
