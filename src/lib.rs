@@ -10,6 +10,28 @@ pub mod fault_proxy;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The stages that make the site (`ingest`, `aggregate`, `publish`), as arguments.
+pub const SITE_STAGES: &[&str] = &[
+    "--stage",
+    "ingest",
+    "--stage",
+    "aggregate",
+    "--stage",
+    "publish",
+];
+
+/// January 2019's site: [`SITE_STAGES`] of `--month 2019-01`.
+pub const JANUARY_SITE: &[&str] = &[
+    "--month",
+    "2019-01",
+    "--stage",
+    "ingest",
+    "--stage",
+    "aggregate",
+    "--stage",
+    "publish",
+];
+
 /// A built gid binary (`monthly-report`, `gid-admin`, ...). `make test` builds them first.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

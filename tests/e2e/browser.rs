@@ -17,7 +17,7 @@ use gid_e2e::html::{executable_content, hrefs, landing, link_with};
 /// Where the report's service names link by default (`publish.service_info_default`): a
 /// link out of the site, never requested by the page (the net log proves that).
 const SERVICE_PAGES: &str = "https://www.sandiego.gov/";
-use gid_e2e::{assert_success, http_get, moto_endpoint, run_with_env, unique};
+use gid_e2e::{assert_success, http_get, moto_endpoint, run_with_env, unique, JANUARY_SITE};
 
 fn chromium() -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -438,21 +438,7 @@ fn the_site_over_http_from_moto_renders_with_working_links() {
         "aws",
         &["sample", "--from", "2019-01", "--to", "2019-01"],
     );
-    run(
-        "monthly-report",
-        &env,
-        "aws",
-        &[
-            "--month",
-            "2019-01",
-            "--stage",
-            "ingest",
-            "--stage",
-            "aggregate",
-            "--stage",
-            "publish",
-        ],
-    );
+    run("monthly-report", &env, "aws", JANUARY_SITE);
 
     let origin = format!("{endpoint}/{}", names[1]);
     let index = open(&format!("{origin}/index.html"), None);

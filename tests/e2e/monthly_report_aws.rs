@@ -47,14 +47,7 @@ async fn monthly_report_on_s3_reads_every_page_and_publishes_public_objects() {
         ("GID__INGEST__CONCURRENCY", "16"),
         ("GID__NOTIFY__SNS_ENDPOINT_URL", sns_endpoint.as_str()),
     ];
-    for b in [&requests, &reports, &work] {
-        assert_success(&run_with_env(
-            "gid-admin",
-            &["bucket", "create", b],
-            &env,
-            "aws",
-        ));
-    }
+    crate::support_aws::create_buckets(&env, &[&requests, &reports, &work]);
     // The site is made public the modern way: a bucket policy on the site's files. The dry
     // run shows the policy and changes nothing.
     let dry = run_with_env("gid-admin", &["site", "init", "--dry-run"], &env, "aws");

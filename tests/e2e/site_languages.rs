@@ -5,18 +5,7 @@
 
 use std::path::Path;
 
-use gid_e2e::{assert_success, run_summary, run_with_env, stderr, summary_stage};
-
-const MONTH_STAGES: &[&str] = &[
-    "--month",
-    "2019-01",
-    "--stage",
-    "ingest",
-    "--stage",
-    "aggregate",
-    "--stage",
-    "publish",
-];
+use gid_e2e::{assert_success, run_summary, run_with_env, stderr, summary_stage, JANUARY_SITE};
 
 fn run(name: &str, root: &Path, args: &[&str], path: Option<&str>) -> std::process::Output {
     // Beside the data root, which holds only gid's buckets.
@@ -51,7 +40,7 @@ fn spanish_pages_are_translated_linked_both_ways_and_a_rerun_asks_no_engine() {
         &["sample", "--from", "2019-01", "--to", "2019-01"],
         None,
     ));
-    let json: Vec<&str> = MONTH_STAGES
+    let json: Vec<&str> = JANUARY_SITE
         .iter()
         .copied()
         .chain(["--output", "json"])
@@ -198,14 +187,7 @@ async fn on_aws_the_pages_ask_translate_for_spanish_once_per_text_and_never_agai
         ("GID__BUCKETS__REPORTS", reports.as_str()),
         ("GID__BUCKETS__WORK", work.as_str()),
     ];
-    for b in [&requests, &reports, &work] {
-        assert_success(&run_with_env(
-            "gid-admin",
-            &["bucket", "create", b],
-            &env,
-            "aws",
-        ));
-    }
+    crate::support_aws::create_buckets(&env, &[&requests, &reports, &work]);
     let store = crate::support_aws::s3().await;
     let sample = gid_sample::generate_month(
         Month::new(2019, 1).unwrap(),
@@ -222,7 +204,7 @@ async fn on_aws_the_pages_ask_translate_for_spanish_once_per_text_and_never_agai
             .await
             .unwrap();
     }
-    let mut args: Vec<&str> = MONTH_STAGES.to_vec();
+    let mut args: Vec<&str> = JANUARY_SITE.to_vec();
     args.extend(["--config", config.to_str().unwrap()]);
     assert_success(&run_with_env("monthly-report", &args, &env, "aws"));
 

@@ -13,6 +13,14 @@ use gid_e2e::{http_get, moto_endpoint, moto_sns_endpoint, run_with_env, unique};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{list_all, BucketAdmin, ObjectStore, PutOptions, S3Settings, S3Store};
 
+/// Creates `buckets` with `gid-admin bucket create`, as an operator does, under `env`.
+pub(crate) fn create_buckets(env: &[(&str, &str)], buckets: &[&str]) {
+    for bucket in buckets {
+        let out = run_with_env("gid-admin", &["bucket", "create", bucket], env, "aws");
+        gid_e2e::assert_success(&out);
+    }
+}
+
 pub(crate) async fn s3() -> S3Store {
     S3Store::connect(&S3Settings {
         region: Some("us-east-1".into()),

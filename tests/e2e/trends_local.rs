@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use gid_core::Month;
-use gid_e2e::{assert_success, run_local, run_local_json, summary_stage};
+use gid_e2e::{assert_success, run_local, run_local_json, summary_stage, SITE_STAGES};
 use gid_sample::{generate_month, SampleSpec};
 
 const MONTHS: [(&str, &str); 3] = [
@@ -73,17 +73,9 @@ fn trends_add_up_to_the_ground_truth_and_each_map_counts_districts_as_its_report
         root,
         &["sample", "--from", "2019-01", "--to", "2019-03"],
     ));
-    let stages = [
-        "--stage",
-        "ingest",
-        "--stage",
-        "aggregate",
-        "--stage",
-        "publish",
-    ];
     let args: Vec<&str> = ["--from", "2019-01", "--to", "2019-03"]
         .into_iter()
-        .chain(stages)
+        .chain(SITE_STAGES.iter().copied())
         .collect();
     let (out, document) = run_local_json("monthly-report", root, &args);
     assert_success(&out);
@@ -115,7 +107,10 @@ fn trends_add_up_to_the_ground_truth_and_each_map_counts_districts_as_its_report
         format!("service_request_id,service_name,date_requested,status,council_district\n{late}"),
     )
     .unwrap();
-    let args: Vec<&str> = ["--month", "2019-02"].into_iter().chain(stages).collect();
+    let args: Vec<&str> = ["--month", "2019-02"]
+        .into_iter()
+        .chain(SITE_STAGES.iter().copied())
+        .collect();
     assert_success(&run_local("monthly-report", root, &args));
 
     let trends = trends(root);

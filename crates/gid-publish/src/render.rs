@@ -849,6 +849,13 @@ mod tests {
         }
     }
 
+    /// The index page of a bucket holding `keys`.
+    fn index_of(keys: &[&str]) -> String {
+        let entries: Vec<IndexEntry> = keys.iter().copied().map(entry).collect();
+        let header = SiteHeader::from_entries(&layout(), &entries);
+        index_html("Reports", &header, &entries)
+    }
+
     /// The `id`s of the index element that holds `anchor`'s span, i.e. the `li` it sits in.
     fn entry_holding<'p>(page: &'p str, anchor: &str) -> &'p str {
         let at = page
@@ -893,18 +900,13 @@ mod tests {
     #[test]
     fn the_index_puts_each_months_neighbour_anchors_on_the_months_actually_published() {
         // March is missing: January's "next" lands on April, April's "previous" on January.
-        let entries: Vec<IndexEntry> = [
+        let page = index_of(&[
             "2019/apr/final_report.html",
             "2019/apr/chart.html",
             "2019/feb/final_report.html",
             "2019/jan/final_report.html",
             "2019/jan/scooter_pickups.html",
-        ]
-        .into_iter()
-        .map(entry)
-        .collect();
-        let header = SiteHeader::from_entries(&layout(), &entries);
-        let page = index_html("Reports", &header, &entries);
+        ]);
         assert!(entry_holding(&page, "after-2019-01").contains("m-2019-02"));
         assert!(entry_holding(&page, "after-2019-02").contains("m-2019-04"));
         assert!(entry_holding(&page, "before-2019-04").contains("m-2019-02"));
@@ -1045,17 +1047,12 @@ mod tests {
 
     #[test]
     fn the_index_header_links_each_months_translated_pages() {
-        let entries: Vec<IndexEntry> = [
+        let page = index_of(&[
             "2019/jan/final_report.html",
             "es/2019/jan/final_report.html",
             "es/2019/jan/chart.html",
             "es/notes.txt",
-        ]
-        .into_iter()
-        .map(entry)
-        .collect();
-        let header = SiteHeader::from_entries(&layout(), &entries);
-        let page = index_html("Reports", &header, &entries);
+        ]);
         assert!(
             page.contains("<a href=\"./2019/jan/final_report.html\">Report</a> · es: <a href=\"./es/2019/jan/final_report.html\" hreflang=\"es\">Report</a> · <a href=\"./es/2019/jan/chart.html\" hreflang=\"es\">Chart</a>"),
             "{page}"
@@ -1064,12 +1061,7 @@ mod tests {
 
     #[test]
     fn the_index_header_links_the_spanish_trends_next_to_the_english() {
-        let entries: Vec<IndexEntry> = ["trends.html", "es/trends.html", "es/2019/trends.html"]
-            .into_iter()
-            .map(entry)
-            .collect();
-        let header = SiteHeader::from_entries(&layout(), &entries);
-        let page = index_html("Reports", &header, &entries);
+        let page = index_of(&["trends.html", "es/trends.html", "es/2019/trends.html"]);
         assert!(
             page.contains("<p><a href=\"./trends.html\">Trends across months</a> · <a href=\"./es/trends.html\" hreflang=\"es\" lang=\"es\">Español</a></p>"),
             "{page}"

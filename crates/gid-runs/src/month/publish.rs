@@ -593,6 +593,19 @@ mod tests {
         assert!(outcome.is_ok(), "{:?}", outcome.failure);
     }
 
+    /// A world where January (4 potholes) and February (7) are aggregated and January is
+    /// published.
+    async fn two_months_with_january_published() -> (tempfile::TempDir, Arc<dyn Backend>, MonthRun)
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, store) = world(dir.path()).await;
+        let run = runner(&config, &store, RunOptions::default());
+        aggregated(&run, "2019-01", 4).await;
+        aggregated(&run, "2019-02", 7).await;
+        publish(&run, "2019-01").await;
+        (dir, store, run)
+    }
+
     async fn trends_csv(store: &Arc<dyn Backend>, run: &MonthRun) -> String {
         let key = ObjectKey::new(TRENDS_CSV).unwrap();
         let object = store.get(&run.config.buckets.reports, &key).await.unwrap();
@@ -601,12 +614,7 @@ mod tests {
 
     #[tokio::test]
     async fn republishing_one_month_updates_the_trends_without_reading_the_other_summaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let (config, store) = world(dir.path()).await;
-        let run = runner(&config, &store, RunOptions::default());
-        aggregated(&run, "2019-01", 4).await;
-        aggregated(&run, "2019-02", 7).await;
-        publish(&run, "2019-01").await;
+        let (_dir, store, run) = two_months_with_january_published().await;
         publish(&run, "2019-02").await;
         // February's summary is gone from the work bucket: the trends keep it from their
         // state, which is what makes a republish read one object, not every month.
@@ -625,12 +633,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_month_republished_as_unchanged_is_skipped_although_the_trends_moved_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let (config, store) = world(dir.path()).await;
-        let run = runner(&config, &store, RunOptions::default());
-        aggregated(&run, "2019-01", 4).await;
-        aggregated(&run, "2019-02", 7).await;
-        publish(&run, "2019-01").await;
+        let (_dir, _store, run) = two_months_with_january_published().await;
         publish(&run, "2019-02").await;
         let again = run
             .run_month("2019-01".parse().unwrap(), &[Stage::Publish], &())
@@ -644,12 +647,7 @@ mod tests {
 
     #[tokio::test]
     async fn trends_without_a_state_start_from_the_months_already_on_the_site() {
-        let dir = tempfile::tempdir().unwrap();
-        let (config, store) = world(dir.path()).await;
-        let run = runner(&config, &store, RunOptions::default());
-        aggregated(&run, "2019-01", 4).await;
-        aggregated(&run, "2019-02", 7).await;
-        publish(&run, "2019-01").await;
+        let (_dir, store, run) = two_months_with_january_published().await;
         // A site published before trends existed has no state.
         let state = ObjectKey::new(TRENDS_STATE_KEY).unwrap();
         store.delete(run.work(), &state).await.unwrap();
