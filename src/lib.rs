@@ -11,26 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The stages that make the site (`ingest`, `aggregate`, `publish`), as arguments.
-pub const SITE_STAGES: &[&str] = &[
-    "--stage",
-    "ingest",
-    "--stage",
-    "aggregate",
-    "--stage",
-    "publish",
-];
+pub const SITE_STAGES: &[&str] = &["--stage", "ingest,aggregate,publish"];
 
 /// January 2019's site: [`SITE_STAGES`] of `--month 2019-01`.
-pub const JANUARY_SITE: &[&str] = &[
-    "--month",
-    "2019-01",
-    "--stage",
-    "ingest",
-    "--stage",
-    "aggregate",
-    "--stage",
-    "publish",
-];
+pub const JANUARY_SITE: &[&str] = &["--month", "2019-01", "--stage", "ingest,aggregate,publish"];
 
 /// A built gid binary (`monthly-report`, `gid-admin`, ...). `make test` builds them first.
 pub fn bin(name: &str) -> PathBuf {
@@ -105,6 +89,16 @@ pub fn assert_success(output: &Output) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Asserts that the command failed and said `needle` on stderr (shown when it did not).
+pub fn assert_failure_says(output: &Output, needle: &str) {
+    assert!(
+        !output.status.success(),
+        "expected a failure: {}",
+        stdout(output)
+    );
+    assert!(stderr(output).contains(needle), "{}", stderr(output));
 }
 
 pub fn stdout(output: &Output) -> String {

@@ -12,8 +12,8 @@ use std::process::Output;
 use gid_core::{BucketName, ObjectKey};
 use gid_e2e::run_local;
 use gid_e2e::{
-    assert_success, moto_endpoint, run_summary, run_with_env, stderr, stdout, summary_stage,
-    unique, StubResponse, StubServer,
+    assert_failure_says, assert_success, moto_endpoint, run_summary, run_with_env, stderr, stdout,
+    summary_stage, unique, StubResponse, StubServer,
 };
 use gid_storage::ObjectStore;
 use serde_json::Value;
@@ -154,12 +154,7 @@ fn sentiment_of_a_clearly_negative_sentence_is_negative() {
 fn blank_text_is_refused_with_what_to_pass() {
     let root = tempfile::tempdir().unwrap();
     let out = admin(root.path(), &["sentiment", "   "]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("the text is empty"),
-        "{}",
-        stderr(&out)
-    );
+    assert_failure_says(&out, "the text is empty");
 }
 
 #[test]
@@ -198,12 +193,7 @@ fn labels_of_a_cat_photo_name_the_cat_within_max_labels_and_min_confidence() {
     assert_eq!(strict["labels"], Value::Array(vec![]), "{strict}");
 
     let missing = admin(root.path(), &["labels", BUCKET, "requests/dog.jpg"]);
-    assert!(!missing.status.success());
-    assert!(
-        stderr(&missing).contains(&format!("s3://{BUCKET}/requests/dog.jpg")),
-        "{}",
-        stderr(&missing)
-    );
+    assert_failure_says(&missing, &format!("s3://{BUCKET}/requests/dog.jpg"));
 }
 
 #[test]

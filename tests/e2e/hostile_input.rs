@@ -258,19 +258,6 @@ async fn a_month_of_abused_exports_keeps_every_good_row_and_quarantines_every_ba
     );
 }
 
-/// Deterministic pseudo-random bytes (xorshift).
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
     let dir = tempfile::tempdir().unwrap();
@@ -296,7 +283,7 @@ async fn foreign_files_and_backup_copies_do_not_change_the_months_counts() {
     let store = LocalStore::new(root);
     let part = |name: &str| read(root, &format!("gid-requests/2019/jan/{name}"));
     let foreign: [(&str, Vec<u8>); 5] = [
-        ("zz-random.csv", random_bytes(1 << 20)),
+        ("zz-random.csv", gid_sample::binary_noise(1 << 20)),
         ("contacts.csv", gid_sample::CONTACTS_CSV.as_bytes().to_vec()),
         ("final_report.csv", clean_report.clone().into_bytes()),
         ("backup/part-001.csv", part("part-001.csv").into_bytes()),

@@ -307,11 +307,7 @@ async fn concurrent_publishers_never_lose_a_report_from_the_s3_index() {
             "--jobs",
             "2",
             "--stage",
-            "ingest",
-            "--stage",
-            "aggregate",
-            "--stage",
-            "publish",
+            "ingest,aggregate,publish",
         ],
     ));
     let store = s3().await;

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use gid_core::Month;
 use gid_e2e::{
-    assert_success, run_local, run_local_json, stderr, stdout, summary_stage, StubResponse,
-    StubServer,
+    assert_failure_says, assert_success, run_local, run_local_json, stderr, stdout, summary_stage,
+    StubResponse, StubServer,
 };
 use gid_notify::{LocalOutbox, Notifier, TopicName};
 use gid_sample::{generate_month, SampleSpec};
@@ -371,19 +371,12 @@ async fn topic_delete_takes_a_name_or_an_arn_and_needs_force_for_a_topic_without
     );
 
     let missing = run_local("gid-admin", root, &["topic", "delete", "graffiti"]);
-    assert!(!missing.status.success());
-    assert!(
-        stderr(&missing).contains("topic graffiti (SNS topic gid-graffiti) does not exist"),
-        "{}",
-        stderr(&missing)
+    assert_failure_says(
+        &missing,
+        "topic graffiti (SNS topic gid-graffiti) does not exist",
     );
     let full_name = run_local("gid-admin", root, &["topic", "delete", "gid-trash"]);
-    assert!(!full_name.status.success());
-    assert!(
-        stderr(&full_name).contains("did you mean trash?"),
-        "{}",
-        stderr(&full_name)
-    );
+    assert_failure_says(&full_name, "did you mean trash?");
 
     let refused = run_local("gid-admin", root, &["topic", "delete", payroll.as_str()]);
     assert!(!refused.status.success());
@@ -408,12 +401,7 @@ async fn topic_delete_takes_a_name_or_an_arn_and_needs_force_for_a_topic_without
     );
     assert!(outbox.list_topics().await.unwrap().is_empty());
     let gone = run_local("gid-admin", root, &["topic", "delete", &trash]);
-    assert!(!gone.status.success());
-    assert!(
-        stderr(&gone).contains("does not exist"),
-        "{}",
-        stderr(&gone)
-    );
+    assert_failure_says(&gone, "does not exist");
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod failure;
 mod layout;
 mod month;
 mod names;
+mod newtype;
 mod run;
 mod stats;
 mod url;
@@ -35,3 +36,7 @@ pub use names::{BucketName, NameError, ObjectKey};
 pub use run::RunOwner;
 pub use stats::RequestStats;
 pub use url::{encode_url_component, encode_url_path};
+
+/// serde, for the impls [`validated_string!`] writes in other crates.
+#[doc(hidden)]
+pub use serde as __serde;

@@ -1,5 +1,3 @@
-use std::fmt;
-
 /// Why a bucket name or object key was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NameError {
@@ -21,64 +19,31 @@ pub enum NameError {
     },
 }
 
-/// An S3 bucket name, validated against S3's naming rules.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct BucketName(String);
-
-impl BucketName {
-    /// Validates `name` against S3's naming rules.
-    pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
-        let name = name.into();
-        let fail = |reason| {
-            Err(NameError::Bucket {
-                name: name.clone(),
-                reason,
-            })
-        };
-        if !(3..=63).contains(&name.len()) {
-            return fail("length must be 3 to 63");
-        }
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        {
-            return fail("only lowercase letters, digits, '.' and '-' are allowed");
-        }
-        let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-        if !edge_ok(name.as_bytes()[0]) || !edge_ok(name.as_bytes()[name.len() - 1]) {
-            return fail("must start and end with a letter or digit");
-        }
-        if name.contains("..") {
-            return fail("must not contain '..'");
-        }
-        Ok(Self(name))
-    }
-
-    /// The name as S3 takes it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+crate::validated_string! {
+    /// An S3 bucket name, validated against S3's naming rules.
+    pub struct BucketName, error NameError,
+    rule bucket_name_rule, refused |value, reason| NameError::Bucket { name: value, reason };
 }
 
-impl fmt::Display for BucketName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// Validates `name` against S3's naming rules.
+fn bucket_name_rule(name: &str) -> Result<String, &'static str> {
+    if !(3..=63).contains(&name.len()) {
+        return Err("length must be 3 to 63");
     }
-}
-
-impl std::str::FromStr for BucketName {
-    type Err = NameError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err("only lowercase letters, digits, '.' and '-' are allowed");
     }
-}
-
-impl<'de> serde::Deserialize<'de> for BucketName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        BucketName::new(s).map_err(serde::de::Error::custom)
+    let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !edge_ok(name.as_bytes()[0]) || !edge_ok(name.as_bytes()[name.len() - 1]) {
+        return Err("must start and end with a letter or digit");
     }
+    if name.contains("..") {
+        return Err("must not contain '..'");
+    }
+    Ok(name.to_owned())
 }
 
 /// Characters that render like `.`, `..`, `/` or `\\` and would let a key *look* like it
@@ -110,69 +75,58 @@ fn is_invisible_format(c: char) -> bool {
         | '\u{061C}' | '\u{FEFF}' | '\u{00AD}')
 }
 
-/// An object key that is safe on every backend: it is a relative, normalised path of
-/// non-empty segments, so it can never escape a local data root.
-///
-/// Refused: empty keys, keys over 1024 bytes (the S3 limit), a leading `/`, `.`/`..` or empty
-/// segments, backslashes, control characters including NUL, Unicode look-alikes of `.`
-/// and `/`, and invisible characters that reorder or hide text.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct ObjectKey(String);
+crate::validated_string! {
+    /// An object key that is safe on every backend: it is a relative, normalised path of
+    /// non-empty segments, so it can never escape a local data root.
+    ///
+    /// Refused: empty keys, keys over 1024 bytes (the S3 limit), a leading `/`, `.`/`..` or empty
+    /// segments, backslashes, control characters including NUL, Unicode look-alikes of `.`
+    /// and `/`, and invisible characters that reorder or hide text.
+    pub struct ObjectKey, error NameError,
+    rule object_key_rule, refused |value, reason| NameError::Key { key: value, reason };
+}
+
+/// Validates `key`: not empty or absolute, at most [`ObjectKey::MAX_LEN`] bytes, no
+/// control, invisible or look-alike characters, no backslash and no empty, `.` or
+/// `..` segment (a key that could escape a local bucket or mislead a reader).
+fn object_key_rule(key: &str) -> Result<String, &'static str> {
+    if key.is_empty() {
+        return Err("it is empty");
+    }
+    if key.len() > ObjectKey::MAX_LEN {
+        return Err("it is longer than 1024 bytes");
+    }
+    if key.starts_with('/') {
+        return Err("it is absolute (starts with '/')");
+    }
+    if key.chars().any(char::is_control) {
+        return Err("it contains a control character (NUL, newline, ...)");
+    }
+    if key.contains('\\') {
+        return Err("it contains a backslash");
+    }
+    if key.chars().any(|c| LOOKALIKES.contains(&c)) {
+        return Err("it contains a Unicode look-alike of '.' or '/'");
+    }
+    if key.chars().any(is_invisible_format) {
+        return Err("it contains an invisible or text-reordering character (bidi override, zero-width space, ...)");
+    }
+    for segment in key.split('/') {
+        match segment {
+            "." | ".." => return Err("it has a '.' or '..' segment"),
+            "" if !key.ends_with('/') => return Err("it has an empty segment ('//')"),
+            _ => {}
+        }
+    }
+    if key.contains("//") {
+        return Err("it has an empty segment ('//')");
+    }
+    Ok(key.to_owned())
+}
 
 impl ObjectKey {
     /// S3's maximum key length in bytes.
     pub const MAX_LEN: usize = 1024;
-
-    /// Validates `key`: not empty or absolute, at most [`ObjectKey::MAX_LEN`] bytes, no
-    /// control, invisible or look-alike characters, no backslash and no empty, `.` or
-    /// `..` segment (a key that could escape a local bucket or mislead a reader).
-    pub fn new(key: impl Into<String>) -> Result<Self, NameError> {
-        let key = key.into();
-        let fail = |reason| {
-            Err(NameError::Key {
-                key: key.clone(),
-                reason,
-            })
-        };
-        if key.is_empty() {
-            return fail("it is empty");
-        }
-        if key.len() > Self::MAX_LEN {
-            return fail("it is longer than 1024 bytes");
-        }
-        if key.starts_with('/') {
-            return fail("it is absolute (starts with '/')");
-        }
-        if key.chars().any(char::is_control) {
-            return fail("it contains a control character (NUL, newline, ...)");
-        }
-        if key.contains('\\') {
-            return fail("it contains a backslash");
-        }
-        if key.chars().any(|c| LOOKALIKES.contains(&c)) {
-            return fail("it contains a Unicode look-alike of '.' or '/'");
-        }
-        if key.chars().any(is_invisible_format) {
-            return fail("it contains an invisible or text-reordering character (bidi override, zero-width space, ...)");
-        }
-        for segment in key.split('/') {
-            match segment {
-                "." | ".." => return fail("it has a '.' or '..' segment"),
-                "" if !key.ends_with('/') => return fail("it has an empty segment ('//')"),
-                _ => {}
-            }
-        }
-        if key.contains("//") {
-            return fail("it has an empty segment ('//')");
-        }
-        Ok(Self(key))
-    }
-
-    /// The key as S3 takes it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 
     /// The last segment (the file name).
     pub fn file_name(&self) -> &str {
@@ -185,26 +139,6 @@ impl ObjectKey {
         name.rsplit_once('.')
             .filter(|(stem, _)| !stem.is_empty())
             .map(|(_, ext)| ext.to_ascii_lowercase())
-    }
-}
-
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::str::FromStr for ObjectKey {
-    type Err = NameError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ObjectKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        ObjectKey::new(s).map_err(serde::de::Error::custom)
     }
 }
 

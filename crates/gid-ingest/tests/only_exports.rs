@@ -51,24 +51,15 @@ fn export(name: &str, text: &str, rules: &ExportRules) -> ParsedExport {
     }
 }
 
-/// Deterministic pseudo-random bytes (xorshift): a binary file that happens to be named .csv.
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 // ---- files that are not exports ---------------------------------------------------------
 
 #[test]
 fn a_random_binary_file_is_skipped_as_not_text() {
-    let reason = skipped("zz-random.csv", random_bytes(64 * 1024), &rules());
+    let reason = skipped(
+        "zz-random.csv",
+        gid_sample::binary_noise(64 * 1024),
+        &rules(),
+    );
     assert_eq!(reason, SkipReason::NotText);
     assert!(reason.to_string().contains("not a text CSV"), "{reason}");
 }
@@ -387,7 +378,12 @@ async fn foreign_files_and_copies_under_the_prefix_do_not_change_the_months_rows
         export.as_bytes(),
         base + Duration::from_secs(3600),
     );
-    drop_file(dir.path(), "zz-random.csv", &random_bytes(256 * 1024), base);
+    drop_file(
+        dir.path(),
+        "zz-random.csv",
+        &gid_sample::binary_noise(256 * 1024),
+        base,
+    );
     drop_file(
         dir.path(),
         "contacts.csv",

@@ -7,10 +7,7 @@
 //! attributes `AWS.SNS.SMS.SMSType`, `AWS.SNS.SMS.SenderID` and
 //! `AWS.MM.SMS.OriginationNumber`.
 
-use std::fmt;
-
 use gid_core::SmsType;
-use serde::Serialize;
 
 use crate::{InvalidInput, PhoneNumber};
 
@@ -21,44 +18,25 @@ pub const SENDER_ID_ATTRIBUTE: &str = "AWS.SNS.SMS.SenderID";
 /// The message attribute naming the origination number.
 pub const ORIGINATION_NUMBER_ATTRIBUTE: &str = "AWS.MM.SMS.OriginationNumber";
 
-/// An alphabetic sender ID: 1 to 11 ASCII letters and digits, at least one letter (SNS's
-/// rule; carriers show it instead of a number where the country allows).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct SenderId(String);
-
-impl SenderId {
-    /// Validates `value`: 1 to 11 letters and digits, at least one a letter.
-    pub fn new(value: impl Into<String>) -> Result<Self, InvalidInput> {
-        let value = value.into();
-        let fail = |reason| {
-            Err(InvalidInput::SenderId {
-                value: value.clone(),
-                reason,
-            })
-        };
-        if value.is_empty() || value.len() > 11 {
-            return fail("it must be 1 to 11 characters");
-        }
-        if !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return fail("it contains a character other than letters and digits");
-        }
-        if !value.bytes().any(|b| b.is_ascii_alphabetic()) {
-            return fail("it has no letter");
-        }
-        Ok(Self(value))
-    }
-
-    /// The sender ID as SNS takes it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+gid_core::validated_string! {
+    /// An alphabetic sender ID: 1 to 11 ASCII letters and digits, at least one letter (SNS's
+    /// rule; carriers show it instead of a number where the country allows).
+    pub struct SenderId, error InvalidInput,
+    rule sender_id_rule, refused |value, reason| InvalidInput::SenderId { value, reason };
 }
 
-impl fmt::Display for SenderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// Validates `value`: 1 to 11 letters and digits, at least one a letter.
+fn sender_id_rule(value: &str) -> Result<String, &'static str> {
+    if value.is_empty() || value.len() > 11 {
+        return Err("it must be 1 to 11 characters");
     }
+    if !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err("it contains a character other than letters and digits");
+    }
+    if !value.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return Err("it has no letter");
+    }
+    Ok(value.to_owned())
 }
 
 /// What every SMS gid sends is marked with (`[notify.sms]` in config).

@@ -5,54 +5,42 @@
 //! without the prefix as someone else's: listed only as a count, never deleted. Operators,
 //! thresholds and the department table keep using the short names.
 
-use std::fmt;
-
 use crate::{InvalidInput, Notifier, NotifyError, TopicArn, TopicName};
 
-/// The prefix of every topic gid creates or looks up: 1 to 64 characters of
-/// `A-Za-z0-9_-` ending in `-` or `_`. The separator at the end keeps a prefix `gid-` from
-/// claiming a topic such as `gidget-orders` that merely starts with the same letters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TopicPrefix(String);
+gid_core::validated_string! {
+    /// The prefix of every topic gid creates or looks up: 1 to 64 characters of
+    /// `A-Za-z0-9_-` ending in `-` or `_`. The separator at the end keeps a prefix `gid-` from
+    /// claiming a topic such as `gidget-orders` that merely starts with the same letters.
+    pub struct TopicPrefix, error InvalidInput,
+    rule topic_prefix_rule, refused |value, reason| InvalidInput::TopicPrefix { prefix: value, reason };
+}
+
+/// Validates `prefix`: 1 to [`TopicPrefix::MAX_LEN`] characters of A-Z, a-z, 0-9, `_`
+/// and `-`, ending in `-` or `_`.
+fn topic_prefix_rule(prefix: &str) -> Result<String, &'static str> {
+    if prefix.is_empty() {
+        return Err("it is empty, so every topic of the account would count as gid's");
+    }
+    if prefix.len() > TopicPrefix::MAX_LEN {
+        return Err("it is longer than 64 characters");
+    }
+    if !prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err("it contains a character other than A-Z, a-z, 0-9, '_' and '-'");
+    }
+    if !(prefix.ends_with('-') || prefix.ends_with('_')) {
+        return Err("it must end in '-' or '_'");
+    }
+    Ok(prefix.to_owned())
+}
 
 impl TopicPrefix {
     /// gid's own prefix, unless configured otherwise (`notify.topic_prefix`).
     pub const DEFAULT: &'static str = "gid-";
     /// The longest prefix, so that names of up to 192 characters still fit SNS's 256.
     pub const MAX_LEN: usize = gid_core::MAX_TOPIC_PREFIX_LEN;
-
-    /// Validates `prefix`: 1 to [`TopicPrefix::MAX_LEN`] characters of A-Z, a-z, 0-9, `_`
-    /// and `-`, ending in `-` or `_`.
-    pub fn new(prefix: impl Into<String>) -> Result<Self, InvalidInput> {
-        let prefix = prefix.into();
-        let fail = |reason| {
-            Err(InvalidInput::TopicPrefix {
-                prefix: prefix.clone(),
-                reason,
-            })
-        };
-        if prefix.is_empty() {
-            return fail("it is empty, so every topic of the account would count as gid's");
-        }
-        if prefix.len() > Self::MAX_LEN {
-            return fail("it is longer than 64 characters");
-        }
-        if !prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return fail("it contains a character other than A-Z, a-z, 0-9, '_' and '-'");
-        }
-        if !(prefix.ends_with('-') || prefix.ends_with('_')) {
-            return fail("it must end in '-' or '_'");
-        }
-        Ok(Self(prefix))
-    }
-
-    /// The prefix as configured.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 
     /// The SNS topic gid uses for the short name (`trash` → `gid-trash`); refused when
     /// the two together are longer than SNS allows.
@@ -74,19 +62,6 @@ impl TopicPrefix {
 impl Default for TopicPrefix {
     fn default() -> Self {
         Self(Self::DEFAULT.to_owned())
-    }
-}
-
-impl fmt::Display for TopicPrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::str::FromStr for TopicPrefix {
-    type Err = InvalidInput;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
     }
 }
 

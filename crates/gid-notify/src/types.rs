@@ -5,103 +5,56 @@ use serde::{Deserialize, Serialize};
 
 use crate::{InvalidInput, NotifyError};
 
-/// An SNS topic name: 1-256 characters of `A-Za-z0-9_-` (standard topics; FIFO topics are
-/// not used by gid).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct TopicName(String);
+gid_core::validated_string! {
+    /// An SNS topic name: 1-256 characters of `A-Za-z0-9_-` (standard topics; FIFO topics are
+    /// not used by gid).
+    pub struct TopicName, error InvalidInput,
+    rule topic_name_rule, refused |value, reason| InvalidInput::TopicName { name: value, reason };
+}
+
+/// Validates `name` against SNS's rules: 1 to [`TopicName::MAX_LEN`] characters of
+/// A-Z, a-z, 0-9, `_` and `-`.
+fn topic_name_rule(name: &str) -> Result<String, &'static str> {
+    if name.is_empty() {
+        return Err("it is empty");
+    }
+    if name.len() > TopicName::MAX_LEN {
+        return Err("it is longer than 256 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err("it contains a character other than A-Z, a-z, 0-9, '_' and '-'");
+    }
+    Ok(name.to_owned())
+}
 
 impl TopicName {
     /// SNS's maximum topic name length.
     pub const MAX_LEN: usize = 256;
-
-    /// Validates `name` against SNS's rules: 1 to [`TopicName::MAX_LEN`] characters of
-    /// A-Z, a-z, 0-9, `_` and `-`.
-    pub fn new(name: impl Into<String>) -> Result<Self, InvalidInput> {
-        let name = name.into();
-        let fail = |reason| {
-            Err(InvalidInput::TopicName {
-                name: name.clone(),
-                reason,
-            })
-        };
-        if name.is_empty() {
-            return fail("it is empty");
-        }
-        if name.len() > Self::MAX_LEN {
-            return fail("it is longer than 256 characters");
-        }
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return fail("it contains a character other than A-Z, a-z, 0-9, '_' and '-'");
-        }
-        Ok(Self(name))
-    }
-
-    /// The name as SNS takes it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for TopicName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+gid_core::validated_string! {
+    /// A topic's ARN, `arn:<partition>:sns:<region>:<account>:<name>`. Every operation on an
+    /// existing topic takes the ARN, as SNS does; [`find_topic`] resolves a name.
+    pub struct TopicArn, error InvalidInput,
+    rule topic_arn_rule, refused |value, reason| InvalidInput::Arn { kind: "topic", value, reason };
 }
 
-impl std::str::FromStr for TopicName {
-    type Err = InvalidInput;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
+/// Validates `arn`: `arn:<partition>:sns:<region>:<account>:<topic name>`.
+fn topic_arn_rule(arn: &str) -> Result<String, &'static str> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" {
+        return Err("expected arn:<partition>:sns:<region>:<account>:<topic name>");
     }
-}
-
-impl<'de> Deserialize<'de> for TopicName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        TopicName::new(s).map_err(serde::de::Error::custom)
+    if topic_name_rule(parts[5]).is_err() {
+        return Err("the last part is not a valid topic name");
     }
+    Ok(arn.to_owned())
 }
-
-fn arn_error(kind: &'static str, value: &str, reason: &'static str) -> InvalidInput {
-    InvalidInput::Arn {
-        kind,
-        value: value.to_owned(),
-        reason,
-    }
-}
-
-/// A topic's ARN, `arn:<partition>:sns:<region>:<account>:<name>`. Every operation on an
-/// existing topic takes the ARN, as SNS does; [`find_topic`] resolves a name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct TopicArn(String);
 
 impl TopicArn {
-    /// Validates `arn`: `arn:<partition>:sns:<region>:<account>:<topic name>`.
-    pub fn new(arn: impl Into<String>) -> Result<Self, InvalidInput> {
-        let arn = arn.into();
-        let parts: Vec<&str> = arn.split(':').collect();
-        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" {
-            return Err(arn_error(
-                "topic",
-                &arn,
-                "expected arn:<partition>:sns:<region>:<account>:<topic name>",
-            ));
-        }
-        if TopicName::new(parts[5]).is_err() {
-            return Err(arn_error(
-                "topic",
-                &arn,
-                "the last part is not a valid topic name",
-            ));
-        }
-        Ok(Self(arn))
-    }
-
     /// The topic's name (the ARN's last part).
     pub fn name(&self) -> &str {
         self.0.rsplit(':').next().expect("validated ARN")
@@ -111,251 +64,130 @@ impl TopicArn {
     pub fn topic_name(&self) -> TopicName {
         TopicName(self.name().to_owned())
     }
-
-    /// The ARN as SNS takes it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for TopicArn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+gid_core::validated_string! {
+    /// A subscription's ARN: its topic's ARN followed by `:<id>`.
+    pub struct SubscriptionArn, error InvalidInput,
+    rule subscription_arn_rule,
+    refused |value, reason| InvalidInput::Arn { kind: "subscription", value, reason };
 }
 
-impl std::str::FromStr for TopicArn {
-    type Err = InvalidInput;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
+/// Validates `arn`: a topic ARN followed by `:<id>`.
+fn subscription_arn_rule(arn: &str) -> Result<String, &'static str> {
+    match arn.rsplit_once(':') {
+        Some((topic, id)) if !id.is_empty() && topic_arn_rule(topic).is_ok() => Ok(arn.to_owned()),
+        _ => Err("expected arn:<partition>:sns:<region>:<account>:<topic name>:<id>"),
     }
 }
-
-impl<'de> Deserialize<'de> for TopicArn {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        TopicArn::new(s).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A subscription's ARN: its topic's ARN followed by `:<id>`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct SubscriptionArn(String);
 
 impl SubscriptionArn {
-    /// Validates `arn`: a topic ARN followed by `:<id>`.
-    pub fn new(arn: impl Into<String>) -> Result<Self, InvalidInput> {
-        let arn = arn.into();
-        let invalid = || {
-            arn_error(
-                "subscription",
-                &arn,
-                "expected arn:<partition>:sns:<region>:<account>:<topic name>:<id>",
-            )
-        };
-        let (topic, id) = arn.rsplit_once(':').ok_or_else(invalid)?;
-        if id.is_empty() || TopicArn::new(topic).is_err() {
-            return Err(invalid());
-        }
-        Ok(Self(arn))
-    }
-
     /// The ARN of the topic this subscription belongs to.
     pub fn topic(&self) -> TopicArn {
         let (topic, _) = self.0.rsplit_once(':').expect("validated ARN");
         TopicArn(topic.to_owned())
     }
-
-    /// The ARN as SNS takes it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for SubscriptionArn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+gid_core::validated_string! {
+    /// A phone number in E.164 form: `+`, then 8 to 15 digits, the first not `0`.
+    ///
+    /// Spaces, `-`, `.`, `(` and `)` are accepted as separators and dropped (`+1 (619)
+    /// 555-0100` → `+16195550100`), since that is how people write numbers in a spreadsheet;
+    /// anything else is refused.
+    pub struct PhoneNumber, error InvalidInput,
+    rule phone_number_rule, refused |value, reason| InvalidInput::Phone { value, reason };
 }
 
-impl std::str::FromStr for SubscriptionArn {
-    type Err = InvalidInput;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
+/// Validates and normalises `raw` to E.164 (separators dropped).
+fn phone_number_rule(raw: &str) -> Result<String, &'static str> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err("it is empty");
     }
-}
-
-impl<'de> Deserialize<'de> for SubscriptionArn {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        SubscriptionArn::new(s).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A phone number in E.164 form: `+`, then 8 to 15 digits, the first not `0`.
-///
-/// Spaces, `-`, `.`, `(` and `)` are accepted as separators and dropped (`+1 (619)
-/// 555-0100` → `+16195550100`), since that is how people write numbers in a spreadsheet;
-/// anything else is refused.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct PhoneNumber(String);
-
-impl PhoneNumber {
-    /// Validates and normalises `raw` to E.164 (separators dropped).
-    pub fn new(raw: &str) -> Result<Self, InvalidInput> {
-        let fail = |reason| {
-            Err(InvalidInput::Phone {
-                value: raw.to_owned(),
-                reason,
-            })
-        };
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return fail("it is empty");
+    let Some(rest) = trimmed.strip_prefix('+') else {
+        return Err("it must start with '+' and the country code");
+    };
+    let mut digits = String::with_capacity(rest.len());
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => return Err("it contains a character other than digits and separators"),
         }
-        let Some(rest) = trimmed.strip_prefix('+') else {
-            return fail("it must start with '+' and the country code");
-        };
-        let mut digits = String::with_capacity(rest.len());
-        for c in rest.chars() {
-            match c {
-                '0'..='9' => digits.push(c),
-                ' ' | '-' | '.' | '(' | ')' => {}
-                _ => return fail("it contains a character other than digits and separators"),
-            }
-        }
-        if !(8..=15).contains(&digits.len()) {
-            return fail("it must have 8 to 15 digits after the '+'");
-        }
-        if digits.starts_with('0') {
-            return fail("country codes never start with 0");
-        }
-        Ok(Self(format!("+{digits}")))
     }
-
-    /// The number as SNS takes it (`+16195550100`).
-    pub fn as_str(&self) -> &str {
-        &self.0
+    if !(8..=15).contains(&digits.len()) {
+        return Err("it must have 8 to 15 digits after the '+'");
     }
-}
-
-impl fmt::Display for PhoneNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+    if digits.starts_with('0') {
+        return Err("country codes never start with 0");
     }
-}
-
-impl std::str::FromStr for PhoneNumber {
-    type Err = InvalidInput;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for PhoneNumber {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        PhoneNumber::new(&s).map_err(serde::de::Error::custom)
-    }
+    Ok(format!("+{digits}"))
 }
 
 /// Characters allowed in the part of an address before the `@` (RFC 5322 "atext" and '.').
 const EMAIL_LOCAL_SPECIALS: &[u8] = b"!#$%&'*+/=?^_`{|}~.-";
 
-/// An email address, checked the way a delivery service would before trying it: one `@`,
-/// an unquoted local part of at most 64 characters, and a dotted ASCII domain. The domain
-/// is lowercased (domains are case-insensitive; local parts are kept as written).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct EmailAddress(String);
-
-impl EmailAddress {
-    /// Validates `raw` and lowercases its domain.
-    pub fn new(raw: &str) -> Result<Self, InvalidInput> {
-        let fail = |reason| {
-            Err(InvalidInput::Email {
-                value: raw.to_owned(),
-                reason,
-            })
-        };
-        let address = raw.trim();
-        if address.is_empty() {
-            return fail("it is empty");
-        }
-        if address.len() > 254 {
-            return fail("it is longer than 254 characters");
-        }
-        if !address.is_ascii() {
-            return fail("only ASCII addresses are supported");
-        }
-        let Some((local, domain)) = address.split_once('@') else {
-            return fail("it has no '@'");
-        };
-        if domain.contains('@') {
-            return fail("it has more than one '@'");
-        }
-        if local.is_empty() || local.len() > 64 {
-            return fail("the part before '@' must be 1 to 64 characters");
-        }
-        if !local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || EMAIL_LOCAL_SPECIALS.contains(&b))
-        {
-            return fail("the part before '@' contains a character not allowed in an address");
-        }
-        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-            return fail("the part before '@' has a misplaced '.'");
-        }
-        let labels: Vec<&str> = domain.split('.').collect();
-        if labels.len() < 2 {
-            return fail("the domain needs a dot (e.g. example.org)");
-        }
-        for label in &labels {
-            let ok = (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-');
-            if !ok {
-                return fail("the domain is not a valid host name");
-            }
-        }
-        if !labels
-            .last()
-            .is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
-        {
-            return fail("the domain does not end in a top-level domain");
-        }
-        Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
-    }
-
-    /// The address as SNS takes it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+gid_core::validated_string! {
+    /// An email address, checked the way a delivery service would before trying it: one `@`,
+    /// an unquoted local part of at most 64 characters, and a dotted ASCII domain. The domain
+    /// is lowercased (domains are case-insensitive; local parts are kept as written).
+    pub struct EmailAddress, error InvalidInput,
+    rule email_address_rule, refused |value, reason| InvalidInput::Email { value, reason };
 }
 
-impl fmt::Display for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// Validates `raw` and lowercases its domain.
+fn email_address_rule(raw: &str) -> Result<String, &'static str> {
+    let address = raw.trim();
+    if address.is_empty() {
+        return Err("it is empty");
     }
-}
-
-impl std::str::FromStr for EmailAddress {
-    type Err = InvalidInput;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
+    if address.len() > 254 {
+        return Err("it is longer than 254 characters");
     }
-}
-
-impl<'de> Deserialize<'de> for EmailAddress {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        EmailAddress::new(&s).map_err(serde::de::Error::custom)
+    if !address.is_ascii() {
+        return Err("only ASCII addresses are supported");
     }
+    let Some((local, domain)) = address.split_once('@') else {
+        return Err("it has no '@'");
+    };
+    if domain.contains('@') {
+        return Err("it has more than one '@'");
+    }
+    if local.is_empty() || local.len() > 64 {
+        return Err("the part before '@' must be 1 to 64 characters");
+    }
+    if !local
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || EMAIL_LOCAL_SPECIALS.contains(&b))
+    {
+        return Err("the part before '@' contains a character not allowed in an address");
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err("the part before '@' has a misplaced '.'");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err("the domain needs a dot (e.g. example.org)");
+    }
+    for label in &labels {
+        let ok = (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err("the domain is not a valid host name");
+        }
+    }
+    if !labels
+        .last()
+        .is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
+    {
+        return Err("the domain does not end in a top-level domain");
+    }
+    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
 }
 
 /// How a subscription delivers. gid subscribes only by SMS and email; other protocols

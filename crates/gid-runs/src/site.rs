@@ -73,7 +73,6 @@ impl fmt::Display for SiteChange {
     }
 }
 
-/// Why the site cannot be set up as asked.
 /// Why the site's settings could not be planned or applied.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {

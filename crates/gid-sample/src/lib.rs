@@ -144,6 +144,14 @@ pub fn photo_for(image_key: &str, photos: usize) -> Option<usize> {
     }
 }
 
+/// `n` deterministic pseudo-random bytes: what lands in an export folder when a binary
+/// file is misnamed `.csv` (ingest must skip it as not text, not fail the month).
+pub fn binary_noise(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0; n];
+    fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15).fill(&mut bytes);
+    bytes
+}
+
 /// How much data to generate.
 #[derive(Debug, Clone)]
 pub struct SampleSpec {

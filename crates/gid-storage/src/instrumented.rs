@@ -1,6 +1,8 @@
 //! A wrapper [`ObjectStore`] that counts requests and can add latency, in the spirit of
 //! object_store's `ThrottledStore`: tests use the latency to make concurrency observable,
-//! runs use the counts to report how many requests a stage made.
+//! runs use the counts to report how many requests a stage made. It can also drop put
+//! conditions, as S3-compatible servers that ignore `If-None-Match` do, so checks of that
+//! failure run without such a server.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +65,7 @@ pub struct InstrumentedStore {
     inner: Arc<dyn Backend>,
     counts: Arc<RequestCounts>,
     latency: Duration,
+    ignore_put_conditions: bool,
 }
 
 impl InstrumentedStore {
@@ -72,6 +75,7 @@ impl InstrumentedStore {
             inner,
             counts: Arc::default(),
             latency: Duration::ZERO,
+            ignore_put_conditions: false,
         }
     }
 
@@ -79,6 +83,25 @@ impl InstrumentedStore {
     pub fn with_latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
+    }
+
+    /// Puts without their `If-Match`/`If-None-Match` condition, as a store that ignores
+    /// preconditions answers: every conditional write succeeds.
+    pub fn ignoring_put_conditions(mut self) -> Self {
+        self.ignore_put_conditions = true;
+        self
+    }
+
+    /// What the inner store is asked to do with a put's `options`.
+    fn put_options<'a>(&self, options: &'a PutOptions) -> std::borrow::Cow<'a, PutOptions> {
+        if self.ignore_put_conditions {
+            std::borrow::Cow::Owned(PutOptions {
+                condition: crate::PutCondition::None,
+                ..options.clone()
+            })
+        } else {
+            std::borrow::Cow::Borrowed(options)
+        }
     }
 
     /// The counts, shared with the store.
@@ -179,7 +202,9 @@ impl ObjectStore for InstrumentedStore {
     ) -> Result<WrittenObject, StorageError> {
         Self::count(&self.counts.puts);
         self.delay().await;
-        self.inner.put(bucket, key, body, options).await
+        self.inner
+            .put(bucket, key, body, &self.put_options(options))
+            .await
     }
 
     async fn put_file(
@@ -191,7 +216,9 @@ impl ObjectStore for InstrumentedStore {
     ) -> Result<WrittenObject, StorageError> {
         Self::count(&self.counts.puts);
         self.delay().await;
-        self.inner.put_file(bucket, key, source, options).await
+        self.inner
+            .put_file(bucket, key, source, &self.put_options(options))
+            .await
     }
 
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), StorageError> {

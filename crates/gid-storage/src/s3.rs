@@ -887,7 +887,7 @@ impl BucketAdmin for S3Store {
             .buckets()
             .iter()
             .filter_map(|b| {
-                let name = BucketName::new(b.name()?.to_owned()).ok()?;
+                let name = BucketName::new(b.name()?).ok()?;
                 Some(BucketInfo {
                     name,
                     created: b.creation_date().map(|d| to_chrono(Some(d))),

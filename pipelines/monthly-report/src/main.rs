@@ -29,9 +29,9 @@ struct Cli {
     months: MonthArgs,
     #[command(flatten)]
     output: OutputArgs,
-    /// Run only this stage (repeatable: --stage aggregate --stage publish). Default: all
-    /// (ingest, aggregate, publish, notify).
-    #[arg(long = "stage", value_name = "STAGE", value_parser = parse_stage)]
+    /// Run only these stages (repeatable or comma-separated: --stage aggregate,publish).
+    /// Default: all (ingest, aggregate, publish, notify).
+    #[arg(long = "stage", value_name = "STAGE", value_parser = parse_stage, value_delimiter = ',')]
     stages: Vec<Stage>,
     /// Say what would be read and written, without writing anything.
     #[arg(long)]

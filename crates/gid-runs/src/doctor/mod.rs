@@ -706,9 +706,10 @@ mod tests {
         // store that ignores If-None-Match does.
         let dir = tempfile::tempdir().unwrap();
         let store = gid_storage::LocalStore::open(dir.path()).unwrap();
-        let ignoring = IgnoresConditions(store);
         let bucket = BucketName::new("gid-work").unwrap();
-        ignoring.0.create_bucket(&bucket).await.unwrap();
+        store.create_bucket(&bucket).await.unwrap();
+        let ignoring = gid_storage::InstrumentedStore::new(std::sync::Arc::new(store))
+            .ignoring_put_conditions();
 
         let checks = probe_work_bucket(&ignoring, &bucket).await;
 
@@ -747,83 +748,5 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
-    }
-
-    /// Passes everything to the local store but drops put conditions.
-    #[derive(Debug)]
-    struct IgnoresConditions(gid_storage::LocalStore);
-
-    #[async_trait::async_trait]
-    impl ObjectStore for IgnoresConditions {
-        fn backend(&self) -> &'static str {
-            "ignores-conditions"
-        }
-
-        async fn list_page(
-            &self,
-            bucket: &BucketName,
-            prefix: &str,
-            continuation: Option<String>,
-            max_keys: u32,
-        ) -> Result<gid_storage::ListPage, StorageError> {
-            self.0
-                .list_page(bucket, prefix, continuation, max_keys)
-                .await
-        }
-
-        async fn get(
-            &self,
-            bucket: &BucketName,
-            key: &ObjectKey,
-        ) -> Result<gid_storage::StoredObject, StorageError> {
-            self.0.get(bucket, key).await
-        }
-
-        async fn head(
-            &self,
-            bucket: &BucketName,
-            key: &ObjectKey,
-        ) -> Result<gid_storage::ObjectMeta, StorageError> {
-            self.0.head(bucket, key).await
-        }
-
-        async fn put(
-            &self,
-            bucket: &BucketName,
-            key: &ObjectKey,
-            body: bytes::Bytes,
-            options: &PutOptions,
-        ) -> Result<gid_storage::WrittenObject, StorageError> {
-            let unconditional = PutOptions::new(options.content_type.clone());
-            self.0.put(bucket, key, body, &unconditional).await
-        }
-
-        async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), StorageError> {
-            self.0.delete(bucket, key).await
-        }
-
-        async fn delete_many(
-            &self,
-            bucket: &BucketName,
-            keys: &[ObjectKey],
-        ) -> Result<(), StorageError> {
-            self.0.delete_many(bucket, keys).await
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl gid_storage::UrlSigner for IgnoresConditions {
-        fn public_url(&self, bucket: &BucketName, key: &ObjectKey) -> String {
-            self.0.public_url(bucket, key)
-        }
-
-        async fn presign_get(
-            &self,
-            bucket: &BucketName,
-            key: &ObjectKey,
-            expires: std::time::Duration,
-        ) -> Result<String, StorageError> {
-            self.0.presign_get(bucket, key, expires).await
-        }
     }
 }
