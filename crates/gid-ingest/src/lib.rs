@@ -488,6 +488,18 @@ async fn fetch_file(
     budget: &InflightBytes,
     meta: ObjectMeta,
 ) -> Result<ParsedObject, IngestError> {
+    if meta.size == 0 {
+        // The listing already says what a GET would: nothing to count (one request less
+        // per month on exports that deliver an empty placeholder file).
+        return Ok(ParsedObject {
+            meta,
+            parsed: ParsedFile::Skipped(SkipReason::Empty),
+            part: None,
+            encoded: None,
+            streamed: None,
+            reused: None,
+        });
+    }
     // Held until the file is parsed (its body dropped).
     let inflight = budget.acquire(meta.size).await;
     let object = store.get(&source.bucket, &meta.key).await?;

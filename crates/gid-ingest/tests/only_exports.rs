@@ -356,12 +356,40 @@ fn drop_file(root: &std::path::Path, name: &str, bytes: &[u8], modified: SystemT
 }
 
 async fn ingest(
-    store: &LocalStore,
+    store: &dyn ObjectStore,
     rules: ExportRules,
 ) -> Result<gid_ingest::MonthTable, IngestError> {
     let source = source(rules);
     let listing = list_inputs(store, &source).await?;
     ingest_month(store, &source, month(), listing, &|_| {}).await
+}
+
+#[tokio::test]
+async fn an_empty_export_is_skipped_from_its_listing_without_a_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_548_000_000);
+    let export = format!("{HEADER}\n1,2019-01-05,Pothole\n");
+    drop_file(dir.path(), "part-001.csv", export.as_bytes(), base);
+    drop_file(dir.path(), "part-empty.csv", b"", base);
+    drop_file(dir.path(), "part-blank.csv", b" \n\n", base);
+    let store = InstrumentedStore::new(std::sync::Arc::new(LocalStore::new(dir.path())));
+
+    let table = ingest(&store, rules()).await.unwrap();
+
+    let report = &table.report;
+    assert_eq!(report.rows, 1);
+    let empty: Vec<&str> = report
+        .files
+        .iter()
+        .filter(|f| f.skipped == Some(gid_ingest::SkipReason::Empty))
+        .map(|f| f.key.as_str())
+        .collect();
+    assert_eq!(empty, ["2019/jan/part-blank.csv", "2019/jan/part-empty.csv"]);
+    assert_eq!(
+        store.counts().gets.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the export and the blank file are read; the zero-byte file is known empty from the listing"
+    );
 }
 
 #[tokio::test]

@@ -368,8 +368,8 @@ impl<'a> ReportSite<'a> {
     }
 
     /// Which of `files` are already on the site (a failed publish removes only the others).
-    /// One listing per folder the files go to (a month's files share one) rather than a
-    /// HEAD per file.
+    /// One listing per folder the files go to (a month's files share one; a folder inside
+    /// another is not listed again) rather than a HEAD per file.
     async fn existing(
         &self,
         files: &[RenderedFile],
@@ -383,6 +383,10 @@ impl<'a> ReportSite<'a> {
             .collect();
         folders.sort_unstable();
         folders.dedup();
+        // A folder inside another listed one is in that listing already (the trends files
+        // at the root make the root's listing cover the month's folder).
+        let listed = folders.clone();
+        folders.retain(|f| !listed.iter().any(|o| o.len() < f.len() && f.starts_with(o)));
         let mut existing = std::collections::HashSet::new();
         for folder in folders {
             let listed = list_all(self.store, &self.bucket, folder)
@@ -643,6 +647,36 @@ mod tests {
         for key in ["2019/jan/final_report.csv", "2019/feb/final_report.csv"] {
             assert!(index.contains(&index_link_text(key)), "{key} lost: {index}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_month_published_with_root_files_lists_the_site_once_before_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = BucketName::new("gid-reports").unwrap();
+        let local = LocalStore::new(dir.path());
+        local.create_bucket(&bucket).await.unwrap();
+        let store = gid_storage::InstrumentedStore::new(Arc::new(local));
+        let layout = Layout::new("{year}/{mon}/").unwrap();
+        let site = ReportSite::new(
+            &store,
+            bucket.clone(),
+            layout.clone(),
+            access(SiteAccess::BucketPolicy),
+        );
+        let mut files = english_month(&layout, "2019-01");
+        files.push(RenderedFile::new(
+            ObjectKey::new("trends.csv").unwrap(),
+            "text/csv; charset=utf-8",
+            "month\n2019-01\n",
+        ));
+
+        site.publish(&files).await.unwrap();
+
+        let lists = store.counts().lists.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            lists, 2,
+            "one listing of the root (covering the month's folder) for what exists, one for the index"
+        );
     }
 
     #[tokio::test]
