@@ -384,7 +384,10 @@ async fn an_empty_export_is_skipped_from_its_listing_without_a_download() {
         .filter(|f| f.skipped == Some(gid_ingest::SkipReason::Empty))
         .map(|f| f.key.as_str())
         .collect();
-    assert_eq!(empty, ["2019/jan/part-blank.csv", "2019/jan/part-empty.csv"]);
+    assert_eq!(
+        empty,
+        ["2019/jan/part-blank.csv", "2019/jan/part-empty.csv"]
+    );
     assert_eq!(
         store.counts().gets.load(std::sync::atomic::Ordering::SeqCst),
         2,

@@ -65,6 +65,55 @@ pub struct SnsNotifier {
 }
 
 impl SnsNotifier {
+    /// `err`, from `operation` on `target`, as the port's error.
+    fn failed<E>(&self, operation: &'static str, target: &str, err: SdkError<E>) -> NotifyError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        classify(self.endpoint.as_deref(), operation, target, err, None)
+    }
+
+    /// A removal's answer: "not found" is what the caller wanted, so removals are
+    /// idempotent as the port promises (AWS's already are; some emulators' are not).
+    fn deleted<T, E>(
+        &self,
+        answer: Result<T, SdkError<E>>,
+        operation: &'static str,
+        target: &str,
+    ) -> Result<(), NotifyError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match answer {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NotFound") => Ok(()),
+            Err(e) => Err(self.failed(operation, target, e)),
+        }
+    }
+
+    /// [`Self::failed`] for an operation on `topic`: SNS's "not found" is the topic missing.
+    fn failed_on_topic<E>(
+        &self,
+        operation: &'static str,
+        topic: &TopicArn,
+        target: &str,
+        err: SdkError<E>,
+    ) -> NotifyError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let missing = NotifyError::NoSuchTopic {
+            topic: topic.clone(),
+        };
+        classify(
+            self.endpoint.as_deref(),
+            operation,
+            target,
+            err,
+            Some(missing),
+        )
+    }
+
     /// The SNS client of the process's shared AWS configuration; `endpoint` overrides the
     /// one the configuration resolves for SNS (`notify.sns_endpoint_url`).
     pub fn new(aws: &AwsContext, endpoint: Option<&str>) -> Self {
@@ -144,15 +193,7 @@ impl SnsNotifier {
                     .send()
                     .await
                     .map_err(|e| {
-                        classify(
-                            self.endpoint.as_deref(),
-                            "list subscriptions of",
-                            topic.as_str(),
-                            e,
-                            Some(NotifyError::NoSuchTopic {
-                                topic: topic.clone(),
-                            }),
-                        )
+                        self.failed_on_topic("list subscriptions of", topic, topic.as_str(), e)
                     })?;
                 Ok((
                     output.subscriptions().to_vec(),
@@ -166,15 +207,7 @@ impl SnsNotifier {
                     .set_next_token(next_token)
                     .send()
                     .await
-                    .map_err(|e| {
-                        classify(
-                            self.endpoint.as_deref(),
-                            "list subscriptions",
-                            "of the account",
-                            e,
-                            None,
-                        )
-                    })?;
+                    .map_err(|e| self.failed("list subscriptions", "of the account", e))?;
                 Ok((
                     output.subscriptions().to_vec(),
                     output.next_token().map(str::to_owned),
@@ -281,15 +314,7 @@ impl Notifier for SnsNotifier {
             .name(name.as_str())
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    self.endpoint.as_deref(),
-                    "create topic",
-                    name.as_str(),
-                    e,
-                    None,
-                )
-            })?;
+            .map_err(|e| self.failed("create topic", name.as_str(), e))?;
         let arn = output
             .topic_arn()
             .ok_or_else(|| service_answer("create topic", name.as_str(), "topic ARN"))?;
@@ -306,15 +331,7 @@ impl Notifier for SnsNotifier {
                 .set_next_token(next_token)
                 .send()
                 .await
-                .map_err(|e| {
-                    classify(
-                        self.endpoint.as_deref(),
-                        "list topics",
-                        "of the account",
-                        e,
-                        None,
-                    )
-                })?;
+                .map_err(|e| self.failed("list topics", "of the account", e))?;
             for topic in output.topics() {
                 match topic.topic_arn().map(TopicArn::new) {
                     Some(Ok(arn)) => topics.push(arn),
@@ -330,24 +347,13 @@ impl Notifier for SnsNotifier {
     }
 
     async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError> {
-        match self
+        let answer = self
             .client
             .delete_topic()
             .topic_arn(topic.as_str())
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Idempotent, as the port promises (AWS already is; some emulators are not).
-            Err(e) if e.code() == Some("NotFound") => Ok(()),
-            Err(e) => Err(classify(
-                self.endpoint.as_deref(),
-                "delete topic",
-                topic.as_str(),
-                e,
-                None,
-            )),
-        }
+            .await;
+        self.deleted(answer, "delete topic", topic.as_str())
     }
 
     async fn subscribe(
@@ -367,17 +373,7 @@ impl Notifier for SnsNotifier {
             .return_subscription_arn(true)
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    self.endpoint.as_deref(),
-                    "subscribe",
-                    &target,
-                    e,
-                    Some(NotifyError::NoSuchTopic {
-                        topic: topic.clone(),
-                    }),
-                )
-            })?;
+            .map_err(|e| self.failed_on_topic("subscribe", topic, &target, e))?;
         let arn = output
             .subscription_arn()
             .ok_or_else(|| service_answer("subscribe", &target, "subscription ARN"))?;
@@ -401,24 +397,13 @@ impl Notifier for SnsNotifier {
     }
 
     async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError> {
-        match self
+        let answer = self
             .client
             .unsubscribe()
             .subscription_arn(subscription.as_str())
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Already gone is what the caller wanted.
-            Err(e) if e.code() == Some("NotFound") => Ok(()),
-            Err(e) => Err(classify(
-                self.endpoint.as_deref(),
-                "unsubscribe",
-                subscription.as_str(),
-                e,
-                None,
-            )),
-        }
+            .await;
+        self.deleted(answer, "unsubscribe", subscription.as_str())
     }
 
     async fn publish(
@@ -441,17 +426,7 @@ impl Notifier for SnsNotifier {
             .set_message_attributes(self.message_attributes())
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    self.endpoint.as_deref(),
-                    "publish to",
-                    topic.as_str(),
-                    e,
-                    Some(NotifyError::NoSuchTopic {
-                        topic: topic.clone(),
-                    }),
-                )
-            })?;
+            .map_err(|e| self.failed_on_topic("publish to", topic, topic.as_str(), e))?;
         let id = output
             .message_id()
             .ok_or_else(|| service_answer("publish to", topic.as_str(), "message id"))?;
@@ -468,15 +443,7 @@ impl Notifier for SnsNotifier {
             .set_message_attributes(self.message_attributes())
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    self.endpoint.as_deref(),
-                    "send sms to",
-                    phone.as_str(),
-                    e,
-                    None,
-                )
-            })?;
+            .map_err(|e| self.failed("send sms to", phone.as_str(), e))?;
         let id = output
             .message_id()
             .ok_or_else(|| service_answer("send sms to", phone.as_str(), "message id"))?;

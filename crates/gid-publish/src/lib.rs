@@ -672,7 +672,10 @@ mod tests {
 
         site.publish(&files).await.unwrap();
 
-        let lists = store.counts().lists.load(std::sync::atomic::Ordering::SeqCst);
+        let lists = store
+            .counts()
+            .lists
+            .load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(
             lists, 2,
             "one listing of the root (covering the month's folder) for what exists, one for the index"
