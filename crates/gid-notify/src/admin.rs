@@ -2,8 +2,9 @@
 //! subscriptions by protocol, and subscribe one endpoint to one topic.
 
 use crate::{
-    create_gid_topic, find_gid_topic, list_gid_topics, Endpoint, Notifier, NotifyError, Protocol,
-    Subscription, SubscriptionArn, SubscriptionStatus, TopicArn, TopicName, TopicPrefix,
+    create_gid_topic, find_gid_topic, list_gid_topics, Endpoint, NotifyError, Protocol,
+    Subscription, SubscriptionArn, SubscriptionStatus, TopicAdmin, TopicArn, TopicName,
+    TopicPrefix,
 };
 
 /// The topics [`prune_topics`] keeps unless told otherwise.
@@ -34,7 +35,7 @@ pub struct PruneReport {
 /// `keep`, with their subscriptions. A topic without the prefix is never deleted: in a
 /// shared account it belongs to someone else.
 pub async fn prune_topics(
-    notifier: &dyn Notifier,
+    notifier: &dyn TopicAdmin,
     prefix: &TopicPrefix,
     keep: &[TopicName],
 ) -> Result<PruneReport, NotifyError> {
@@ -87,7 +88,7 @@ pub struct UnsubscribeReport {
 /// Removes the topic's subscriptions of `protocol` (all of them when `None`), e.g. every
 /// SMS subscription of `trash`.
 pub async fn unsubscribe_all(
-    notifier: &dyn Notifier,
+    notifier: &dyn TopicAdmin,
     topic: &TopicArn,
     protocol: Option<Protocol>,
 ) -> Result<UnsubscribeReport, NotifyError> {
@@ -149,7 +150,7 @@ pub struct EndpointSubscription {
 /// delivers to (confirmed or pending) is left alone, so running it twice changes nothing.
 /// With `dry_run`, only reads: says what would be created and subscribed.
 pub async fn subscribe_endpoint(
-    notifier: &dyn Notifier,
+    notifier: &dyn TopicAdmin,
     prefix: &TopicPrefix,
     short: &TopicName,
     endpoint: &Endpoint,
@@ -202,6 +203,7 @@ pub async fn subscribe_endpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Notifier as _;
     use crate::{EmailAddress, EmailConfirmation, Endpoint, LocalOutbox, PhoneNumber};
 
     fn name(n: &str) -> TopicName {

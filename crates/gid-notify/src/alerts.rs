@@ -887,6 +887,7 @@ fn claim(
 mod tests {
     use super::*;
     use crate::test_support::Faulty;
+    use crate::TopicAdmin as _;
     use crate::{Endpoint, LocalOutbox};
     use gid_storage::BucketAdmin;
     use gid_storage::LocalStore;

@@ -67,6 +67,7 @@ pub async fn topic_audiences(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TopicAdmin as _;
     use crate::{EmailAddress, Endpoint, LocalOutbox, PhoneNumber};
 
     #[tokio::test]

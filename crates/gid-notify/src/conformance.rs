@@ -9,7 +9,7 @@
 //! with the namespace it is given, and leaves none of them behind.
 
 use crate::{
-    EmailAddress, Endpoint, Notifier, NotifyError, PhoneNumber, Protocol, SubscriptionStatus,
+    EmailAddress, Endpoint, NotifyError, PhoneNumber, Protocol, SubscriptionStatus, TopicAdmin,
     TopicArn, TopicName,
 };
 
@@ -28,7 +28,7 @@ fn email(address: &str) -> Endpoint {
 /// Runs every check against `notifier`. `namespace` prefixes every topic the suite
 /// creates (e.g. `conf-4711-1`): on a shared account or emulator it must be unique to
 /// this run.
-pub async fn run_all(notifier: &dyn Notifier, namespace: &str) {
+pub async fn run_all(notifier: &dyn TopicAdmin, namespace: &str) {
     topics_are_created_idempotently_and_listed(notifier, namespace).await;
     subscriptions_are_listed_by_topic_without_duplicates(notifier, namespace).await;
     unsubscribe_removes_only_that_subscription(notifier, namespace).await;
@@ -38,7 +38,7 @@ pub async fn run_all(notifier: &dyn Notifier, namespace: &str) {
     deleting_a_topic_removes_it_and_its_subscriptions(notifier, namespace).await;
 }
 
-async fn topics_are_created_idempotently_and_listed(notifier: &dyn Notifier, namespace: &str) {
+async fn topics_are_created_idempotently_and_listed(notifier: &dyn TopicAdmin, namespace: &str) {
     let name = topic_name(namespace, "idem");
     let first = notifier.create_topic(&name).await.expect("create topic");
     let again = notifier
@@ -66,7 +66,7 @@ async fn topics_are_created_idempotently_and_listed(notifier: &dyn Notifier, nam
 }
 
 async fn subscriptions_are_listed_by_topic_without_duplicates(
-    notifier: &dyn Notifier,
+    notifier: &dyn TopicAdmin,
     namespace: &str,
 ) {
     let trash = notifier
@@ -138,7 +138,7 @@ async fn subscriptions_are_listed_by_topic_without_duplicates(
     }
 }
 
-async fn unsubscribe_removes_only_that_subscription(notifier: &dyn Notifier, namespace: &str) {
+async fn unsubscribe_removes_only_that_subscription(notifier: &dyn TopicAdmin, namespace: &str) {
     let topic = notifier
         .create_topic(&topic_name(namespace, "unsub"))
         .await
@@ -165,7 +165,7 @@ async fn unsubscribe_removes_only_that_subscription(notifier: &dyn Notifier, nam
     notifier.delete_topic(&topic).await.expect("cleanup");
 }
 
-async fn publishing_returns_distinct_message_ids(notifier: &dyn Notifier, namespace: &str) {
+async fn publishing_returns_distinct_message_ids(notifier: &dyn TopicAdmin, namespace: &str) {
     let topic = notifier
         .create_topic(&topic_name(namespace, "publish"))
         .await
@@ -203,7 +203,7 @@ async fn publishing_returns_distinct_message_ids(notifier: &dyn Notifier, namesp
     notifier.delete_topic(&topic).await.expect("cleanup");
 }
 
-async fn missing_topics_are_reported_as_such(notifier: &dyn Notifier, namespace: &str) {
+async fn missing_topics_are_reported_as_such(notifier: &dyn TopicAdmin, namespace: &str) {
     let topic = notifier
         .create_topic(&topic_name(namespace, "gone"))
         .await
@@ -231,7 +231,7 @@ async fn missing_topics_are_reported_as_such(notifier: &dyn Notifier, namespace:
 }
 
 /// SNS returns topics and subscriptions 100 to a page.
-pub async fn listings_follow_every_page(notifier: &dyn Notifier, namespace: &str) {
+pub async fn listings_follow_every_page(notifier: &dyn TopicAdmin, namespace: &str) {
     let topic = notifier
         .create_topic(&topic_name(namespace, "pages"))
         .await
@@ -268,7 +268,7 @@ pub async fn listings_follow_every_page(notifier: &dyn Notifier, namespace: &str
 }
 
 async fn deleting_a_topic_removes_it_and_its_subscriptions(
-    notifier: &dyn Notifier,
+    notifier: &dyn TopicAdmin,
     namespace: &str,
 ) {
     let topic = notifier

@@ -12,8 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::departments::{department_key, DepartmentNote, DepartmentUse};
 use crate::{
-    create_gid_topic, DepartmentTable, EmailAddress, Endpoint, InvalidInput, Notifier, PhoneNumber,
-    Protocol, Subscription, SubscriptionArn, SubscriptionStatus, TopicArn, TopicName, TopicPrefix,
+    create_gid_topic, DepartmentTable, EmailAddress, Endpoint, InvalidInput, PhoneNumber, Protocol,
+    Subscription, SubscriptionArn, SubscriptionStatus, TopicAdmin, TopicArn, TopicName,
+    TopicPrefix,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -487,7 +488,7 @@ pub struct SubscribeProgress {
 /// or still pending) are left alone, so a rerun adds nothing. A failure (even of a whole
 /// topic) is recorded in the report and the other contacts proceed.
 pub async fn subscribe_contacts(
-    notifier: &dyn Notifier,
+    notifier: &dyn TopicAdmin,
     prefix: &TopicPrefix,
     contacts: &ContactList,
 ) -> SubscribeReport {
@@ -500,7 +501,7 @@ pub async fn subscribe_contacts(
 /// once before and once after, and an endpoint is looked up by [`EndpointKey`], not
 /// searched for in the listing.
 pub async fn subscribe_contacts_with_progress(
-    notifier: &dyn Notifier,
+    notifier: &dyn TopicAdmin,
     prefix: &TopicPrefix,
     contacts: &ContactList,
     progress: &(dyn Fn(SubscribeProgress) + Send + Sync),
@@ -634,6 +635,7 @@ fn by_department(contacts: &ContactList) -> Vec<(&TopicName, Vec<&Contact>)> {
 mod tests {
     use super::*;
     use crate::test_support::Faulty;
+    use crate::Notifier as _;
     use crate::{EmailConfirmation, LocalOutbox, Protocol};
 
     fn parse(text: &str) -> ContactList {

@@ -1,9 +1,10 @@
 //! The notifier port and what gid does with it: department topics, contact
 //! subscriptions and monthly threshold alerts.
 //!
-//! [`Notifier`] is the one trait for SNS-style messaging: topics (create is idempotent),
-//! SMS and email subscriptions, publishing to a topic and direct SMS. Two backends
-//! implement it and pass the same [`conformance`] suite:
+//! The port is two traits, split by who needs them: [`Notifier`] (an alerting run: the
+//! account's topics and subscriptions as they are, publishing to a topic, direct SMS) and
+//! [`TopicAdmin`] (setting alerts up: topics — create is idempotent — and SMS and email
+//! subscriptions). Two backends implement both and pass the same [`conformance`] suite:
 //!
 //! * [`LocalOutbox`]: offline; topics, subscriptions and every delivered message are
 //!   readable JSON files under one folder, so a demo or a test can see exactly what was sent.
@@ -89,6 +90,6 @@ pub use topics::{
 };
 pub use types::{
     find_topic, EmailAddress, Endpoint, MessageId, Notifier, PhoneNumber, Protocol, Subscription,
-    SubscriptionArn, SubscriptionStatus, TopicArn, TopicName, MAX_MESSAGE_BYTES, MAX_SMS_BYTES,
-    MAX_SUBJECT_LEN,
+    SubscriptionArn, SubscriptionStatus, TopicAdmin, TopicArn, TopicName, MAX_MESSAGE_BYTES,
+    MAX_SMS_BYTES, MAX_SUBJECT_LEN,
 };

@@ -43,7 +43,7 @@ use crate::contacts::EndpointKey;
 use crate::types::{check_message, check_subject, MAX_MESSAGE_BYTES, MAX_SMS_BYTES};
 use crate::{
     Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, SmsAttributes, Subscription,
-    SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
+    SubscriptionArn, SubscriptionStatus, TopicAdmin, TopicArn, TopicName,
 };
 
 /// The ARN prefix of every local topic.
@@ -635,21 +635,6 @@ impl Notifier for LocalOutbox {
         .await
     }
 
-    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError> {
-        let topic = topic.clone();
-        self.blocking(move |s| s.delete_topic_sync(&topic)).await
-    }
-
-    async fn subscribe(
-        &self,
-        topic: &TopicArn,
-        endpoint: &Endpoint,
-    ) -> Result<SubscriptionArn, NotifyError> {
-        let (topic, endpoint) = (topic.clone(), endpoint.clone());
-        self.blocking(move |s| s.subscribe_sync(&topic, &endpoint))
-            .await
-    }
-
     async fn list_subscriptions(
         &self,
         topic: Option<&TopicArn>,
@@ -671,22 +656,6 @@ impl Notifier for LocalOutbox {
                 }
             };
             Ok(records.iter().map(to_subscription).collect())
-        })
-        .await
-    }
-
-    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError> {
-        let subscription = subscription.clone();
-        self.blocking(move |s| {
-            let Some(path) = s.subscription_path(&subscription) else {
-                return Ok(());
-            };
-            let _guard = s.inner.lock.lock().expect("not poisoned");
-            match fs::remove_file(&path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(io_err("delete", &path)(e)),
-            }
         })
         .await
     }
@@ -723,6 +692,40 @@ impl Notifier for LocalOutbox {
             let digits = sms.phone_number.as_str().trim_start_matches('+').to_owned();
             s.append(&s.dir("sms"), &digits, &sms)?;
             Ok(sms.message_id)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TopicAdmin for LocalOutbox {
+    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError> {
+        let topic = topic.clone();
+        self.blocking(move |s| s.delete_topic_sync(&topic)).await
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &TopicArn,
+        endpoint: &Endpoint,
+    ) -> Result<SubscriptionArn, NotifyError> {
+        let (topic, endpoint) = (topic.clone(), endpoint.clone());
+        self.blocking(move |s| s.subscribe_sync(&topic, &endpoint))
+            .await
+    }
+
+    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError> {
+        let subscription = subscription.clone();
+        self.blocking(move |s| {
+            let Some(path) = s.subscription_path(&subscription) else {
+                return Ok(());
+            };
+            let _guard = s.inner.lock.lock().expect("not poisoned");
+            match fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_err("delete", &path)(e)),
+            }
         })
         .await
     }

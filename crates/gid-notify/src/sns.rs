@@ -22,7 +22,7 @@ use gid_aws::{
 use crate::types::{check_message, check_subject, MAX_MESSAGE_BYTES, MAX_SMS_BYTES};
 use crate::{
     Endpoint, MessageId, Notifier, NotifyError, PhoneNumber, Protocol, SmsAttributes, Subscription,
-    SubscriptionArn, SubscriptionStatus, TopicArn, TopicName,
+    SubscriptionArn, SubscriptionStatus, TopicAdmin, TopicArn, TopicName,
 };
 
 /// What SNS lists instead of an ARN for a subscription awaiting confirmation.
@@ -303,10 +303,6 @@ impl Notifier for SnsNotifier {
         "sns"
     }
 
-    fn request_stats(&self) -> gid_core::RequestStats {
-        self.counter.stats()
-    }
-
     async fn create_topic(&self, name: &TopicName) -> Result<TopicArn, NotifyError> {
         let output = self
             .client
@@ -319,6 +315,10 @@ impl Notifier for SnsNotifier {
             .topic_arn()
             .ok_or_else(|| service_answer("create topic", name.as_str(), "topic ARN"))?;
         Ok(TopicArn::new(arn)?)
+    }
+
+    fn request_stats(&self) -> gid_core::RequestStats {
+        self.counter.stats()
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicArn>, NotifyError> {
@@ -346,40 +346,6 @@ impl Notifier for SnsNotifier {
         }
     }
 
-    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError> {
-        let answer = self
-            .client
-            .delete_topic()
-            .topic_arn(topic.as_str())
-            .send()
-            .await;
-        self.deleted(answer, "delete topic", topic.as_str())
-    }
-
-    async fn subscribe(
-        &self,
-        topic: &TopicArn,
-        endpoint: &Endpoint,
-    ) -> Result<SubscriptionArn, NotifyError> {
-        let target = format!("{endpoint} to {topic}");
-        let output = self
-            .client
-            .subscribe()
-            .topic_arn(topic.as_str())
-            .protocol(endpoint.protocol().as_str())
-            .endpoint(endpoint.address())
-            // Without this, a pending email subscription answers "pending confirmation"
-            // instead of an ARN that can be unsubscribed later.
-            .return_subscription_arn(true)
-            .send()
-            .await
-            .map_err(|e| self.failed_on_topic("subscribe", topic, &target, e))?;
-        let arn = output
-            .subscription_arn()
-            .ok_or_else(|| service_answer("subscribe", &target, "subscription ARN"))?;
-        Ok(SubscriptionArn::new(arn)?)
-    }
-
     async fn list_subscriptions(
         &self,
         topic: Option<&TopicArn>,
@@ -394,16 +360,6 @@ impl Notifier for SnsNotifier {
                 _ => return Ok(subscriptions),
             }
         }
-    }
-
-    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError> {
-        let answer = self
-            .client
-            .unsubscribe()
-            .subscription_arn(subscription.as_str())
-            .send()
-            .await;
-        self.deleted(answer, "unsubscribe", subscription.as_str())
     }
 
     async fn publish(
@@ -448,6 +404,53 @@ impl Notifier for SnsNotifier {
             .message_id()
             .ok_or_else(|| service_answer("send sms to", phone.as_str(), "message id"))?;
         Ok(MessageId::new(id))
+    }
+}
+
+#[async_trait]
+impl TopicAdmin for SnsNotifier {
+    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError> {
+        let answer = self
+            .client
+            .delete_topic()
+            .topic_arn(topic.as_str())
+            .send()
+            .await;
+        self.deleted(answer, "delete topic", topic.as_str())
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &TopicArn,
+        endpoint: &Endpoint,
+    ) -> Result<SubscriptionArn, NotifyError> {
+        let target = format!("{endpoint} to {topic}");
+        let output = self
+            .client
+            .subscribe()
+            .topic_arn(topic.as_str())
+            .protocol(endpoint.protocol().as_str())
+            .endpoint(endpoint.address())
+            // Without this, a pending email subscription answers "pending confirmation"
+            // instead of an ARN that can be unsubscribed later.
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map_err(|e| self.failed_on_topic("subscribe", topic, &target, e))?;
+        let arn = output
+            .subscription_arn()
+            .ok_or_else(|| service_answer("subscribe", &target, "subscription ARN"))?;
+        Ok(SubscriptionArn::new(arn)?)
+    }
+
+    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError> {
+        let answer = self
+            .client
+            .unsubscribe()
+            .subscription_arn(subscription.as_str())
+            .send()
+            .await;
+        self.deleted(answer, "unsubscribe", subscription.as_str())
     }
 }
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::{
     Endpoint, LocalOutbox, MessageId, Notifier, NotifyError, PhoneNumber, Subscription,
-    SubscriptionArn, TopicArn, TopicName,
+    SubscriptionArn, TopicAdmin, TopicArn, TopicName,
 };
 
 #[derive(Debug)]
@@ -77,34 +77,11 @@ impl Notifier for Faulty {
         self.inner.list_topics().await
     }
 
-    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError> {
-        self.inner.delete_topic(topic).await
-    }
-
-    async fn subscribe(
-        &self,
-        topic: &TopicArn,
-        endpoint: &Endpoint,
-    ) -> Result<SubscriptionArn, NotifyError> {
-        if self.failing_endpoint.as_deref() == Some(endpoint.address()) {
-            return Err(NotifyError::Rejected {
-                operation: "subscribe",
-                target: endpoint.to_string(),
-                message: "opted out".into(),
-            });
-        }
-        self.inner.subscribe(topic, endpoint).await
-    }
-
     async fn list_subscriptions(
         &self,
         topic: Option<&TopicArn>,
     ) -> Result<Vec<Subscription>, NotifyError> {
         self.inner.list_subscriptions(topic).await
-    }
-
-    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError> {
-        self.inner.unsubscribe(subscription).await
     }
 
     async fn publish(
@@ -132,5 +109,31 @@ impl Notifier for Faulty {
 
     async fn send_sms(&self, phone: &PhoneNumber, message: &str) -> Result<MessageId, NotifyError> {
         self.inner.send_sms(phone, message).await
+    }
+}
+
+#[async_trait]
+impl TopicAdmin for Faulty {
+    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError> {
+        self.inner.delete_topic(topic).await
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &TopicArn,
+        endpoint: &Endpoint,
+    ) -> Result<SubscriptionArn, NotifyError> {
+        if self.failing_endpoint.as_deref() == Some(endpoint.address()) {
+            return Err(NotifyError::Rejected {
+                operation: "subscribe",
+                target: endpoint.to_string(),
+                message: "opted out".into(),
+            });
+        }
+        self.inner.subscribe(topic, endpoint).await
+    }
+
+    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError> {
+        self.inner.unsubscribe(subscription).await
     }
 }

@@ -393,8 +393,10 @@ pub(crate) fn check_message(target: &str, message: &str, max: usize) -> Result<(
     })
 }
 
-/// The notifier port: SNS-style topics, subscriptions and messages. Implementations must
-/// behave identically as far as the [`conformance`](crate::conformance) suite can tell.
+/// The notifier port, as an alerting run uses it: resolving topics, reading the account's
+/// topics and subscriptions, and sending. Implementations must behave identically as far as the
+/// [`conformance`](crate::conformance) suite can tell. Changing topics and subscriptions is
+/// [`TopicAdmin`]'s, which only the commands that set alerts up ask for.
 #[async_trait]
 pub trait Notifier: Send + Sync + fmt::Debug {
     /// A short name for logs (`local`, `sns`).
@@ -405,28 +407,17 @@ pub trait Notifier: Send + Sync + fmt::Debug {
         gid_core::RequestStats::default()
     }
 
-    /// Creates the topic, or returns the existing one's ARN: same name, same ARN.
+    /// Creates the topic, or returns the existing one's ARN: same name, same ARN (what a
+    /// run uses to resolve a topic's ARN: one request, and a topic nobody set up yet
+    /// exists afterwards, without subscribers).
     async fn create_topic(&self, name: &TopicName) -> Result<TopicArn, NotifyError>;
     /// Every topic of the account (all pages).
     async fn list_topics(&self) -> Result<Vec<TopicArn>, NotifyError>;
-    /// Deletes the topic and its subscriptions; deleting a missing topic succeeds (as on SNS).
-    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError>;
-
-    /// Subscribes the endpoint to the topic and returns the subscription's ARN, also when
-    /// the subscription is still pending confirmation. Subscribing the same endpoint again
-    /// returns the existing subscription instead of adding one.
-    async fn subscribe(
-        &self,
-        topic: &TopicArn,
-        endpoint: &Endpoint,
-    ) -> Result<SubscriptionArn, NotifyError>;
     /// The subscriptions of one topic, or of every topic (all pages).
     async fn list_subscriptions(
         &self,
         topic: Option<&TopicArn>,
     ) -> Result<Vec<Subscription>, NotifyError>;
-    /// Removes the subscription; removing a missing one succeeds.
-    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError>;
 
     /// Publishes to every confirmed subscription of the topic. `subject` is used by email
     /// deliveries (SNS rules: printable ASCII, at most 100 characters).
@@ -438,6 +429,25 @@ pub trait Notifier: Send + Sync + fmt::Debug {
     ) -> Result<MessageId, NotifyError>;
     /// Sends one SMS straight to a phone number, without a topic.
     async fn send_sms(&self, phone: &PhoneNumber, message: &str) -> Result<MessageId, NotifyError>;
+}
+
+/// Removing topics and changing subscriptions (`gid-admin topic`/`subscribe`, the contacts
+/// list): a [`Notifier`] that can also set alerting up. `Arc<dyn TopicAdmin>`
+/// upcasts to `Arc<dyn Notifier>` for a run that only sends.
+#[async_trait]
+pub trait TopicAdmin: Notifier {
+    /// Deletes the topic and its subscriptions; deleting a missing topic succeeds (as on SNS).
+    async fn delete_topic(&self, topic: &TopicArn) -> Result<(), NotifyError>;
+    /// Subscribes the endpoint to the topic and returns the subscription's ARN, also when
+    /// the subscription is still pending confirmation. Subscribing the same endpoint again
+    /// returns the existing subscription instead of adding one.
+    async fn subscribe(
+        &self,
+        topic: &TopicArn,
+        endpoint: &Endpoint,
+    ) -> Result<SubscriptionArn, NotifyError>;
+    /// Removes the subscription; removing a missing one succeeds.
+    async fn unsubscribe(&self, subscription: &SubscriptionArn) -> Result<(), NotifyError>;
 }
 
 /// The ARN of the topic named `name`, if it exists (without creating it).

@@ -16,7 +16,7 @@ use gid_notify::{
     create_gid_topic, evaluate_and_send, prune_topics, subscribe_contacts, unsubscribe_all,
     AlertLedger, AlertPolicy, AlertResult, ContactList, DepartmentTable, EmailAddress, Endpoint,
     LedgerLocation, Notifier, PhoneNumber, Protocol, Resend, SmsAttributes, SnsNotifier,
-    SnsSettings, SubscriptionStatus, Threshold, TopicArn, TopicName, TopicPrefix,
+    SnsSettings, SubscriptionStatus, Threshold, TopicAdmin, TopicArn, TopicName, TopicPrefix,
 };
 use gid_storage::{list_all, BucketAdmin, ObjectStore, S3Settings, S3Store};
 use serde_json::Value;

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use gid_aws::{AwsContext, AwsSettings, AwsSetupError};
 use gid_core::{Config, Profile};
 use gid_notify::{
-    DepartmentTable, InvalidInput, LocalOutbox, Notifier, SmsAttributes, SnsNotifier, Threshold,
+    DepartmentTable, InvalidInput, LocalOutbox, SmsAttributes, SnsNotifier, Threshold, TopicAdmin,
     TopicName, TopicPrefix,
 };
 use gid_storage::{Backend, LocalStore, S3Options, S3Store, StorageError};
@@ -58,8 +58,9 @@ pub async fn aws_context(config: &Config) -> Result<&'static AwsContext, Backend
 }
 
 /// Opens the notifier the configuration names: the local outbox, or SNS; either sends
-/// every message with the `[notify.sms]` attributes.
-pub async fn open_notifier(config: &Config) -> Result<Arc<dyn Notifier>, BackendError> {
+/// every message with the `[notify.sms]` attributes. Both halves of the port: a run that
+/// only sends takes it as `Arc<dyn Notifier>`.
+pub async fn open_notifier(config: &Config) -> Result<Arc<dyn TopicAdmin>, BackendError> {
     let sms = sms_attributes(config)?;
     Ok(match config.profile {
         Profile::Local => {

@@ -12,8 +12,8 @@ use gid_core::{Config, ObjectKey};
 use gid_notify::{
     create_gid_topic, find_gid_topic, is_kept, list_gid_topics, prune_topics,
     subscribe_contacts_with_progress, subscribe_endpoint, unsubscribe_all, ContactList,
-    EmailAddress, Endpoint, EndpointChange, Notifier, PhoneNumber, Protocol, SubscribeProgress,
-    SubscriptionArn, TopicArn, TopicName, TopicPrefix,
+    EmailAddress, Endpoint, EndpointChange, PhoneNumber, Protocol, SubscribeProgress,
+    SubscriptionArn, TopicAdmin, TopicArn, TopicName, TopicPrefix,
 };
 use gid_runs::{departments, open_notifier, topic_prefix};
 use gid_storage::ObjectStore;
@@ -75,7 +75,7 @@ pub(crate) enum SmsCommand {
 
 /// gid's topic of that short name (`trash` → SNS topic `gid-trash`), which must exist.
 pub(crate) async fn existing_topic(
-    notifier: &dyn Notifier,
+    notifier: &dyn TopicAdmin,
     prefix: &TopicPrefix,
     name: &str,
 ) -> anyhow::Result<TopicArn> {
@@ -96,7 +96,7 @@ pub(crate) async fn existing_topic(
 
 /// `topic delete NAME|ARN`: the topic to delete, checked against the shared-account rule.
 async fn topic_to_delete(
-    notifier: &dyn Notifier,
+    notifier: &dyn TopicAdmin,
     prefix: &TopicPrefix,
     given: &str,
     force: bool,

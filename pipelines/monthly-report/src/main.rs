@@ -100,7 +100,7 @@ async fn run(cli: Cli, bars: MultiProgress) -> anyhow::Result<RunExit> {
         None
     };
     let mut run = MonthRun::new(config, Arc::clone(&store), options)?
-        .with_notifier(Arc::clone(&notifier))
+        .with_notifier(notifier.clone())
         .with_shutdown(gid_cli::shutdown().clone());
     if let Some(translator) = translator {
         run = run.with_translator(translator);
