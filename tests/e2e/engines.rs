@@ -226,22 +226,13 @@ fn detect_text_counts_lines_and_words_separately_and_filters_by_type() {
         .all(|d| d["kind"] == "WORD"));
 }
 
-/// A TranslateText answer in Smithy RPC v2 CBOR (what aws-sdk-translate speaks).
-fn translated(text: &str, source: &str, target: &str) -> StubResponse {
-    let mut cbor = aws_smithy_cbor::Encoder::new(Vec::new());
-    cbor.map(3)
-        .str("TranslatedText")
-        .str(text)
-        .str("SourceLanguageCode")
-        .str(source)
-        .str("TargetLanguageCode")
-        .str(target);
-    StubResponse::cbor(200, cbor.into_writer())
-}
-
 #[test]
 fn translate_on_aws_sends_the_target_language_and_auto_or_the_given_source() {
-    let stub = StubServer::start(vec![translated("La calle está sucia", "en", "es")]);
+    let stub = StubServer::start(vec![crate::enrich_aws::translated_into(
+        "La calle está sucia",
+        "en",
+        "es",
+    )]);
     let env = [
         ("GID__ENRICH__AWS__ENDPOINT_URL", stub.endpoint.as_str()),
         ("AWS_ACCESS_KEY_ID", "testing"),
@@ -492,7 +483,7 @@ async fn scooter_pickups_on_the_aws_engines_reports_each_engine_services_request
             "Sentiment":"NEGATIVE","SentimentScore":{"Positive":0.01,"Negative":0.97,
             "Neutral":0.01,"Mixed":0.01}}],"ErrorList":[]}"#,
     )]);
-    let translate = StubServer::start(vec![translated(
+    let translate = StubServer::start(vec![crate::enrich_aws::translated_into(
         "The scooter blocks the sidewalk",
         "es",
         "en",

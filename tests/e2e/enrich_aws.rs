@@ -94,10 +94,15 @@ fn image(key: &str) -> ImageRef {
     }
 }
 
+/// A TranslateText answer into English (see [`translated_into`]).
+fn translated(text: &str, source: &str) -> StubResponse {
+    translated_into(text, source, "en")
+}
+
 /// A TranslateText answer. aws-sdk-translate speaks Smithy RPC v2 CBOR (not awsJson1_1):
 /// the request goes to `/service/AWSShineFrontendService_20170701/operation/TranslateText`
 /// with a CBOR map body, and the answer is a CBOR map.
-fn translated(text: &str, source: &str) -> StubResponse {
+pub(crate) fn translated_into(text: &str, source: &str, target: &str) -> StubResponse {
     let mut cbor = aws_smithy_cbor::Encoder::new(Vec::new());
     cbor.map(3)
         .str("TranslatedText")
@@ -105,7 +110,7 @@ fn translated(text: &str, source: &str) -> StubResponse {
         .str("SourceLanguageCode")
         .str(source)
         .str("TargetLanguageCode")
-        .str("en");
+        .str(target);
     StubResponse::cbor(200, cbor.into_writer())
 }
 

@@ -497,14 +497,7 @@ fn assert_rerun_completes(world: &World, target: &Target) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_runs_at_safe_points_and_reruns_end_as_uninterrupted_runs() {
     let world = World::new(&["2019-01"]).await;
-    let reference = world.target().await;
-    assert_success(&world.run(
-        &reference,
-        &moto_endpoint(),
-        &moto_sns_endpoint(),
-        &["--month", "2019-01"],
-    ));
-    let expected = snapshot(&reference).await;
+    let expected = world.reference_snapshot(&["--month", "2019-01"]).await;
 
     // Inside notify, while the first alert is on the wire: it goes out and is recorded;
     // the second is not claimed.

@@ -57,12 +57,8 @@ async fn a_local_run_prints_one_document_with_the_months_true_counts() {
     );
     let month = summary_month(&doc, "2019-01");
     assert_eq!(month["status"], "ok");
-    let stages: Vec<(&str, &str)> = list(&month["stages"])
-        .iter()
-        .map(|s| (s["stage"].as_str().unwrap(), s["status"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        stages,
+        stage_statuses(month),
         [
             ("ingest", "ran"),
             ("aggregate", "ran"),
@@ -195,12 +191,8 @@ fn a_failed_stage_is_listed_after_the_stages_that_ran_and_the_run_exits_1() {
         "the failure is on stderr too: {}",
         stderr(&out)
     );
-    let stages: Vec<(&str, &str)> = list(&month["stages"])
-        .iter()
-        .map(|s| (s["stage"].as_str().unwrap(), s["status"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        stages,
+        stage_statuses(month),
         [
             ("ingest", "ran"),
             ("aggregate", "ran"),
@@ -752,4 +744,12 @@ mod every_shape {
         let document: serde_json::Value = serde_json::from_str(&summary.to_json_line()).unwrap();
         gid_e2e::assert_valid_run_summary(&document);
     }
+}
+
+/// Each stage of a month's entry with its status, in order.
+fn stage_statuses(month: &serde_json::Value) -> Vec<(&str, &str)> {
+    list(&month["stages"])
+        .iter()
+        .map(|s| (s["stage"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect()
 }

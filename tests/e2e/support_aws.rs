@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gid_core::{BucketName, Month, ObjectKey};
-use gid_e2e::{http_get, moto_endpoint, moto_sns_endpoint, run_with_env, unique};
+use gid_e2e::{assert_success, http_get, moto_endpoint, moto_sns_endpoint, run_with_env, unique};
 use gid_sample::{generate_month, SampleSpec};
 use gid_storage::{list_all, BucketAdmin, ObjectStore, PutOptions, S3Settings, S3Store};
 
@@ -124,6 +124,18 @@ impl World {
             &self.env(target, s3_endpoint, sns_endpoint),
             "aws",
         )
+    }
+
+    /// What a fault-free run of `args` on fresh buckets publishes (see [`snapshot`]):
+    /// the reference a run under faults or crashes must end up matching.
+    pub(crate) async fn reference_snapshot(
+        &self,
+        args: &[&str],
+    ) -> (BTreeMap<String, String>, BTreeSet<String>) {
+        let reference = self.target().await;
+        let out = self.run(&reference, &moto_endpoint(), &moto_sns_endpoint(), args);
+        assert_success(&out);
+        snapshot(&reference).await
     }
 
     pub(crate) fn env<'a>(

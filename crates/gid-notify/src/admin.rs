@@ -231,15 +231,10 @@ mod tests {
         deleted.sort();
         assert_eq!(deleted, ["gid-old-test", "gid-streets", "gid-trash"]);
         assert_eq!(report.others, 2);
-        let mut left: Vec<String> = outbox
-            .list_topics()
-            .await
-            .unwrap()
-            .iter()
-            .map(|t| t.name().to_owned())
-            .collect();
-        left.sort();
-        assert_eq!(left, ["gid-critical", "payroll-alerts", "trash"]);
+        assert_eq!(
+            crate::test_support::topic_names(&outbox).await,
+            ["gid-critical", "payroll-alerts", "trash"]
+        );
     }
 
     #[tokio::test]

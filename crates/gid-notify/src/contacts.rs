@@ -876,19 +876,22 @@ mod tests {
             "{}",
             list.rejected[0].reason
         );
-        let (trash, streets) = (name("trash"), name("streets"));
-        let notes: Vec<String> = list
-            .department_notes([&trash, &streets])
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         assert_eq!(
-            notes,
+            notes_with_alerts_on_trash_and_streets(&list),
             [
                 "department \"Streets & Sidewalks\" (line 3) is not in notify.departments: subscribed to streets",
                 "department \"Trsh\" (lines 5, 7) is not in notify.departments: subscribed to streets; did you mean \"Trash\"?",
             ]
         );
+    }
+
+    /// The list's notes on departments when thresholds alert `trash` and `streets`.
+    fn notes_with_alerts_on_trash_and_streets(list: &ContactList) -> Vec<String> {
+        let (trash, streets) = (name("trash"), name("streets"));
+        list.department_notes([&trash, &streets])
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -904,14 +907,8 @@ mod tests {
             &table,
         )
         .unwrap();
-        let (trash, streets) = (name("trash"), name("streets"));
-        let notes: Vec<String> = list
-            .department_notes([&trash, &streets])
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         assert_eq!(
-            notes,
+            notes_with_alerts_on_trash_and_streets(&list),
             ["department \"Graffiti\" (line 2) maps to topic graffiti, which no threshold alerts: its subscribers will never get an alert"]
         );
     }
@@ -924,14 +921,10 @@ mod tests {
         let prefix = TopicPrefix::new("city_gid_").unwrap();
         let report = subscribe_contacts(&outbox, &prefix, &list).await;
         assert!(report.failed.is_empty(), "{:?}", report.failed);
-        let topics: Vec<String> = outbox
-            .list_topics()
-            .await
-            .unwrap()
-            .iter()
-            .map(|t| t.name().to_owned())
-            .collect();
-        assert_eq!(topics, ["city_gid_streets"]);
+        assert_eq!(
+            crate::test_support::topic_names(&outbox).await,
+            ["city_gid_streets"]
+        );
     }
 
     const CONTACTS: &str = "Name,Department,Email,Phone\n\

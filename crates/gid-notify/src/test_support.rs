@@ -1,5 +1,5 @@
 //! A notifier that fails on request, around a [`LocalOutbox`], for testing how the domain
-//! logic reports and survives backend failures.
+//! logic reports and survives backend failures; and what tests read back from a notifier.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,6 +10,19 @@ use crate::{
     Endpoint, LocalOutbox, MessageId, Notifier, NotifyError, PhoneNumber, Subscription,
     SubscriptionArn, TopicAdmin, TopicArn, TopicName,
 };
+
+/// The names of every topic of the account, sorted.
+pub(crate) async fn topic_names(notifier: &dyn Notifier) -> Vec<String> {
+    let mut names: Vec<String> = notifier
+        .list_topics()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .collect();
+    names.sort();
+    names
+}
 
 #[derive(Debug)]
 pub(crate) struct Faulty {

@@ -892,6 +892,27 @@ mod tests {
         BucketName::new("gid-test").unwrap()
     }
 
+    /// A store in a fresh folder, its test bucket created.
+    async fn store_with_bucket() -> (tempfile::TempDir, LocalStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.create_bucket(&bucket()).await.unwrap();
+        (dir, store)
+    }
+
+    /// An unconditional put of `body`.
+    async fn put_bytes(
+        store: &LocalStore,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: &'static [u8],
+        content_type: &str,
+    ) -> WrittenObject {
+        let options = PutOptions::new(content_type);
+        let body = Bytes::from_static(body);
+        store.put(bucket, key, body, &options).await.unwrap()
+    }
+
     #[tokio::test]
     async fn local_backend_passes_the_conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
@@ -901,19 +922,9 @@ mod tests {
 
     #[tokio::test]
     async fn metadata_never_appears_in_listings_or_inside_bucket_folders() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path());
-        store.create_bucket(&bucket()).await.unwrap();
+        let (dir, store) = store_with_bucket().await;
         let key = ObjectKey::new("a/b.csv").unwrap();
-        store
-            .put(
-                &bucket(),
-                &key,
-                Bytes::from_static(b"x"),
-                &PutOptions::new("text/csv"),
-            )
-            .await
-            .unwrap();
+        put_bytes(&store, &bucket(), &key, b"x", "text/csv").await;
         let mut on_disk = Vec::new();
         let bucket_dir = dir.path().join("gid-test");
         collect_files(&bucket_dir, &bucket_dir, &mut on_disk).unwrap();
@@ -924,9 +935,7 @@ mod tests {
 
     #[tokio::test]
     async fn files_dropped_in_by_hand_are_objects_with_derived_metadata() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path());
-        store.create_bucket(&bucket()).await.unwrap();
+        let (dir, store) = store_with_bucket().await;
         fs::create_dir_all(dir.path().join("gid-test/2019/jan")).unwrap();
         fs::write(dir.path().join("gid-test/2019/jan/x.csv"), "a\n1\n").unwrap();
         let key = ObjectKey::new("2019/jan/x.csv").unwrap();
@@ -940,19 +949,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_sidecar_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path());
-        store.create_bucket(&bucket()).await.unwrap();
+        let (_dir, store) = store_with_bucket().await;
         let key = ObjectKey::new("k.txt").unwrap();
-        store
-            .put(
-                &bucket(),
-                &key,
-                Bytes::from_static(b"one"),
-                &PutOptions::new("text/plain"),
-            )
-            .await
-            .unwrap();
+        put_bytes(&store, &bucket(), &key, b"one", "text/plain").await;
         // Simulate a crash after the sidecar rename of a later, longer put.
         fs::write(store.object_path(&bucket(), &key), "three").unwrap();
         let meta = store.head(&bucket(), &key).await.unwrap();
@@ -1023,9 +1022,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_with_an_unusable_name_does_not_break_listings() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path());
-        store.create_bucket(&bucket()).await.unwrap();
+        let (dir, store) = store_with_bucket().await;
         fs::write(dir.path().join("gid-test/evil\nname.csv"), "x").unwrap();
         fs::write(dir.path().join("gid-test/back\\slash.csv"), "x").unwrap();
         fs::write(dir.path().join("gid-test/good.csv"), "x").unwrap();
@@ -1100,19 +1097,9 @@ mod tests {
     async fn conditional_writes_hold_across_processes() {
         const PROCESSES: u32 = 6;
         const ROUNDS: u32 = 40;
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path());
-        store.create_bucket(&bucket()).await.unwrap();
+        let (dir, store) = store_with_bucket().await;
         let counter = ObjectKey::new("counter").unwrap();
-        store
-            .put(
-                &bucket(),
-                &counter,
-                Bytes::from_static(b"0"),
-                &PutOptions::new("text/plain"),
-            )
-            .await
-            .unwrap();
+        put_bytes(&store, &bucket(), &counter, b"0", "text/plain").await;
         let exe = std::env::current_exe().unwrap();
         let children: Vec<_> = (0..PROCESSES)
             .map(|_| {
@@ -1198,14 +1185,7 @@ mod tests {
         let live = LocalStore::open(dir.path()).unwrap();
         live.create_bucket(&bucket()).await.unwrap();
         let key = ObjectKey::new("k").unwrap();
-        live.put(
-            &bucket(),
-            &key,
-            Bytes::from_static(b"x"),
-            &PutOptions::new("text/plain"),
-        )
-        .await
-        .unwrap();
+        put_bytes(&live, &bucket(), &key, b"x", "text/plain").await;
         let tmp = dir.path().join(".gid/tmp");
         // A live writer's temp file in flight, and a dead writer's leftovers.
         let in_flight = tmp.join(format!("{}-99", live.inner.temp_owner));

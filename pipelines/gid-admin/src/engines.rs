@@ -166,6 +166,25 @@ fn print_json(config: &Config, mut document: serde_json::Value) {
     gid_cli::outln!("{document:#}");
 }
 
+/// The engine's one answer to a batch of one text.
+fn only_answer<T>(
+    answers: Result<Vec<T>, gid_enrich::EnrichError>,
+    doing: &str,
+) -> anyhow::Result<T> {
+    answers
+        .with_context(|| format!("{doing} failed"))?
+        .pop()
+        .with_context(|| format!("{doing}: the engine returned no answer"))
+}
+
+/// Prints an answer as its line of text or as its JSON document, as asked.
+fn print_answer(config: &Config, output: Output, line: String, document: serde_json::Value) {
+    match output {
+        Output::Text => gid_cli::outln!("{line}"),
+        Output::Json => print_json(config, document),
+    }
+}
+
 /// Runs one enrichment command on the configured engine (`enrich.engines`).
 pub(crate) async fn run(
     config: &Config,
@@ -185,71 +204,46 @@ pub(crate) async fn run(
                 SourceLanguage::Language(code) => Some(code),
             };
             let translator = engine::translator(config).await?;
-            let answer = translator
+            let answers = translator
                 .translate(std::slice::from_ref(&text), source, &to)
-                .await
-                .with_context(|| format!("translating the text into `{to}` failed"))?
-                .pop()
-                .context("the translator returned no translation")?;
-            match output {
-                Output::Text => gid_cli::outln!("{}", answer.text),
-                Output::Json => print_json(
-                    config,
-                    json!({
-                        "source_language": answer.source_language,
-                        "target_language": to,
-                        "translated_text": answer.text,
-                    }),
-                ),
-            }
+                .await;
+            let answer = only_answer(answers, &format!("translating the text into `{to}`"))?;
+            let document = json!({
+                "source_language": answer.source_language,
+                "target_language": to,
+                "translated_text": answer.text,
+            });
+            print_answer(config, output, answer.text, document);
         }
         EngineCommand::DetectLanguage { input, output } => {
             let text = input.read()?;
             let detector = engine::language_detector(config).await?;
-            let answer = detector
-                .detect(&[text])
-                .await
-                .context("detecting the text's language failed")?
-                .pop()
-                .context("the language detector returned no answer")?;
-            match output {
-                Output::Text => gid_cli::outln!("{} (score {:.2})", answer.code, answer.score),
-                Output::Json => print_json(
-                    config,
-                    json!({
-                        "language_code": answer.code,
-                        "score": answer.score,
-                    }),
-                ),
-            }
+            let answer = only_answer(detector.detect(&[text]).await, "detecting the language")?;
+            let line = format!("{} (score {:.2})", answer.code, answer.score);
+            let document = json!({
+                "language_code": answer.code,
+                "score": answer.score,
+            });
+            print_answer(config, output, line, document);
         }
         EngineCommand::Sentiment { input, output } => {
             let text = input.read()?;
             let analyzer = engine::sentiment_analyzer(config).await?;
-            let answer = analyzer
-                .sentiment(&[text])
-                .await
-                .context("judging the text's sentiment failed")?
-                .pop()
-                .context("the sentiment analyzer returned no answer")?;
+            let answer = only_answer(analyzer.sentiment(&[text]).await, "judging the sentiment")?;
             let s = answer.scores;
-            match output {
-                Output::Text => gid_cli::outln!(
-                    "{} (positive {:.2}, negative {:.2}, neutral {:.2}, mixed {:.2})",
-                    answer.sentiment.as_str(),
-                    s.positive,
-                    s.negative,
-                    s.neutral,
-                    s.mixed
-                ),
-                Output::Json => print_json(
-                    config,
-                    json!({
-                        "sentiment": answer.sentiment,
-                        "scores": answer.scores,
-                    }),
-                ),
-            }
+            let line = format!(
+                "{} (positive {:.2}, negative {:.2}, neutral {:.2}, mixed {:.2})",
+                answer.sentiment.as_str(),
+                s.positive,
+                s.negative,
+                s.neutral,
+                s.mixed
+            );
+            let document = json!({
+                "sentiment": answer.sentiment,
+                "scores": answer.scores,
+            });
+            print_answer(config, output, line, document);
         }
         EngineCommand::Labels {
             bucket,

@@ -4,6 +4,7 @@
 pub mod image_labeler;
 pub mod labels;
 pub mod language;
+mod process;
 pub mod sentiment;
 pub mod text;
 pub mod translate;

@@ -2,12 +2,10 @@
 //! `tesseract stdin stdout tsv` gives per-word boxes and confidences, which map onto
 //! Rekognition's DetectText (WORD and LINE detections, boxes as fractions of the image).
 
-use std::process::Stdio;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use gid_storage::ObjectStore;
-use tokio::io::AsyncWriteExt;
 
 use crate::ports::{BoundingBox, EngineId, ImageRef, TextDetection, TextDetector, TextKind};
 use crate::EnrichError;
@@ -34,40 +32,15 @@ impl TesseractTextDetector {
             engine: "tesseract".into(),
             message,
         };
-        let mut child = tokio::process::Command::new(&self.program)
-            .args(["stdin", "stdout", "-l", "eng", "tsv"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                engine_error(format!(
-                    "cannot start `{}` ({e}); install it with `make engines` (Debian tesseract-ocr tesseract-ocr-eng)",
-                    self.program
-                ))
-            })?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let bytes = image.to_vec();
-        let writer = tokio::spawn(async move {
-            stdin.write_all(&bytes).await?;
-            stdin.shutdown().await
-        });
-        let output = child
-            .wait_with_output()
-            .await
-            .map_err(|e| engine_error(e.to_string()))?;
-        // Tesseract may stop reading early on an image it cannot decode; its exit status
-        // says more than the broken pipe.
-        let _ = writer.await;
-        if !output.status.success() {
-            return Err(engine_error(format!(
-                "tesseract exited with {}: {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            )));
-        }
-        Ok(parse_tsv(&String::from_utf8_lossy(&output.stdout)))
+        let stdout = super::process::run_engine(
+            &self.program,
+            &["stdin", "stdout", "-l", "eng", "tsv"],
+            image.to_vec(),
+            "tesseract-ocr tesseract-ocr-eng",
+        )
+        .await
+        .map_err(engine_error)?;
+        Ok(parse_tsv(&String::from_utf8_lossy(&stdout)))
     }
 }
 

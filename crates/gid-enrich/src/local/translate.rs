@@ -8,10 +8,7 @@
 //! the dictionary knows before translating. Like Translate, it takes a text's first 10,000
 //! bytes ([`TRANSLATE_MAX_TEXT_BYTES`]).
 
-use std::process::Stdio;
-
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
 
 use crate::ports::{
     truncate_utf8, EngineId, LanguageCode, Translation, Translator, TRANSLATE_MAX_TEXT_BYTES,
@@ -175,40 +172,15 @@ impl ApertiumTranslator {
             engine: self.engine().to_string(),
             message,
         };
-        let mut child = tokio::process::Command::new(&self.program)
-            .args(["-u", "-f", "txt", mode])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                engine_error(format!(
-                    "cannot start `{}` ({e}); install it with `make engines` (Debian apertium apertium-eng-spa)",
-                    self.program
-                ))
-            })?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let writer = tokio::spawn(async move {
-            stdin.write_all(input.as_bytes()).await?;
-            stdin.shutdown().await
-        });
-        let output = child
-            .wait_with_output()
-            .await
-            .map_err(|e| engine_error(format!("apertium failed: {e}")))?;
-        writer
-            .await
-            .expect("writer task")
-            .map_err(|e| engine_error(format!("writing to apertium: {e}")))?;
-        if !output.status.success() {
-            return Err(engine_error(format!(
-                "apertium {mode} exited with {}: {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            )));
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
+        let stdout = super::process::run_engine(
+            &self.program,
+            &["-u", "-f", "txt", mode],
+            input.into_bytes(),
+            "apertium apertium-eng-spa",
+        )
+        .await
+        .map_err(engine_error)?;
+        let text = String::from_utf8_lossy(&stdout);
         let lines: Vec<&str> = text.trim_end_matches('\n').split("\n\n").collect();
         if lines.len() != texts.len() {
             return Err(engine_error(format!(
