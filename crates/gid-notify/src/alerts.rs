@@ -529,6 +529,59 @@ pub struct AlertPolicy {
     /// A threshold's topic is gid's topic of that short name (`trash` → `gid-trash`). The
     /// ledger keeps the short name, so changing the prefix never resends a month's alerts.
     pub topic_prefix: TopicPrefix,
+    /// The clock the ledger's claims and leases are stamped with.
+    pub clock: LedgerClock,
+}
+
+/// Where the ledger's timestamps (claims, leases, sends) come from.
+#[derive(Clone, Copy)]
+pub struct LedgerClock(ClockSource);
+
+#[derive(Clone, Copy)]
+enum ClockSource {
+    System,
+    Tokio {
+        wall: DateTime<Utc>,
+        instant: tokio::time::Instant,
+    },
+}
+
+impl LedgerClock {
+    /// The system's wall clock: what runs use, since other processes and hosts read the
+    /// leases.
+    pub fn system() -> Self {
+        Self(ClockSource::System)
+    }
+
+    /// The wall clock now, advanced by tokio's clock from here on: under tokio's paused
+    /// time (tests) leases expire and renew as the virtual clock moves, with no real wait.
+    pub fn following_tokio() -> Self {
+        Self(ClockSource::Tokio {
+            wall: Utc::now(),
+            instant: tokio::time::Instant::now(),
+        })
+    }
+
+    /// The time to stamp now.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self.0 {
+            ClockSource::System => Utc::now(),
+            ClockSource::Tokio { wall, instant } => {
+                let elapsed = chrono::Duration::from_std(instant.elapsed())
+                    .unwrap_or(chrono::Duration::zero());
+                wall + elapsed
+            }
+        }
+    }
+}
+
+impl fmt::Debug for LedgerClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            ClockSource::System => "system",
+            ClockSource::Tokio { .. } => "following tokio",
+        })
+    }
 }
 
 /// The default claim lease.
@@ -542,6 +595,7 @@ impl Default for AlertPolicy {
             allow_unsubscribed: false,
             stop: None,
             topic_prefix: TopicPrefix::default(),
+            clock: LedgerClock::system(),
         }
     }
 }
@@ -554,6 +608,7 @@ impl fmt::Debug for AlertPolicy {
             .field("allow_unsubscribed", &self.allow_unsubscribed)
             .field("stop", &self.stop.is_some())
             .field("topic_prefix", &self.topic_prefix)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -681,9 +736,17 @@ impl AlertRun<'_> {
                 }
             }
         }
-        let (resend, lease) = (self.policy.resend, self.policy.lease);
+        let (resend, lease, clock) = (self.policy.resend, self.policy.lease, self.policy.clock);
         let mut claim_it = |entries: &mut Vec<LedgerEntry>| {
-            claim(entries, &month_text, threshold, count, resend, lease)
+            claim(
+                entries,
+                &month_text,
+                threshold,
+                count,
+                resend,
+                lease,
+                clock.now(),
+            )
         };
         let mut claimed = self
             .book
@@ -734,6 +797,7 @@ impl AlertRun<'_> {
         match published {
             Ok(message_id) => {
                 tracing::info!(%month, topic = %threshold.topic, count, "threshold alert sent");
+                let sent_at = self.policy.clock.now();
                 self.book
                     .update(self.store, self.location, |entries| {
                         if let Some(entry) = entries
@@ -742,7 +806,7 @@ impl AlertRun<'_> {
                         {
                             entry.state = AlertState::Sent;
                             entry.message_id = Some(message_id.clone());
-                            entry.sent_at = Some(Utc::now());
+                            entry.sent_at = Some(sent_at);
                             entry.times_sent += 1;
                             entry.lease_until = None;
                         }
@@ -789,7 +853,7 @@ impl AlertRun<'_> {
     /// goes on, and at worst another run later finds the claim expired and in doubt.
     async fn renew(&mut self, threshold: &Threshold) {
         let month_text = self.month.to_string();
-        let until = Utc::now() + self.policy.lease;
+        let until = self.policy.clock.now() + self.policy.lease;
         let renewed = self
             .book
             .update(self.store, self.location, |entries| {
@@ -820,8 +884,8 @@ fn claim(
     count: u64,
     resend: Resend,
     lease: Duration,
+    now: DateTime<Utc>,
 ) -> (Claim, bool) {
-    let now = Utc::now();
     let at = entries.iter().position(|e| e.is_for(month_text, threshold));
     if let Some(i) = at {
         let existing = &mut entries[i];
@@ -1286,13 +1350,16 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    // On tokio's paused clock, which the ledger's clock follows: the 600 ms publish and the
+    // renewals every 50 ms take no real time, and their order is fixed.
+    #[tokio::test(start_paused = true)]
     async fn the_sender_renews_its_claim_while_a_slow_publish_outlasts_the_lease() {
         let f = fixture().await;
         let slow = Faulty::new(f.outbox.clone()).slow_publish(Duration::from_millis(600));
         let c = counts(&[("Illegal Dumping", 123)]);
         let policy = AlertPolicy {
             lease: Duration::from_millis(150),
+            clock: LedgerClock::following_tokio(),
             ..AlertPolicy::default()
         };
         let dumping = &Threshold::course_defaults()[..1];

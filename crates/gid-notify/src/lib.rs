@@ -66,8 +66,8 @@ pub use admin::{
 };
 pub use alerts::{
     closest_services, evaluate_and_send, AlertLedger, AlertOutcome, AlertPolicy, AlertReport,
-    AlertResult, AlertState, LedgerEntry, LedgerLocation, Resend, StopSignal, Threshold,
-    DEFAULT_CLAIM_LEASE,
+    AlertResult, AlertState, LedgerClock, LedgerEntry, LedgerLocation, Resend, StopSignal,
+    Threshold, DEFAULT_CLAIM_LEASE,
 };
 pub use audience::{topic_audiences, TopicAudience};
 pub use contacts::{

@@ -78,6 +78,7 @@ impl StageRun for NotifyStage {
             allow_unsubscribed: notify.allow_unsubscribed,
             stop: Some(run.shutdown.as_stop_signal()),
             topic_prefix: run.topic_prefix.clone(),
+            clock: gid_notify::LedgerClock::system(),
         };
         let report = gid_notify::evaluate_and_send(
             run.notifier().ok_or(StageError::NotWired {
