@@ -37,6 +37,7 @@ use polars_core::prelude::*;
 use polars_io::prelude::{
     ParquetCompression, ParquetReader, ParquetWriter, SerReader, StatisticsOptions,
 };
+use polars_parquet::write::ZstdLevel;
 use serde::{Deserialize, Serialize};
 
 pub use combine::{combine, Combined, DuplicateCopies, SourcedExport};
@@ -936,15 +937,20 @@ pub fn quarantine_csv(rows: &[QuarantinedRow]) -> Vec<u8> {
     writer.into_inner().expect("flushing to memory")
 }
 
+/// zstd's fastest level (see [`to_parquet`]).
+const PARQUET_ZSTD_LEVEL: i32 = 1;
+
 /// Serialises a table as Parquet.
 ///
-/// Row groups of at most 512² rows, LZ4, no column statistics. The month's table is one
-/// chunk per column; each row group is a zero-copy slice of it (polars' `finish` would
+/// Row groups of at most 512² rows, zstd level 1, no column statistics. The month's table is
+/// one chunk per column; each row group is a zero-copy slice of it (polars' `finish` would
 /// copy the chunks into row groups first: a second table at the memory peak), and a
 /// bounded row group keeps the encoder's buffers small. The table is gid's own
 /// intermediate, read whole by the later stages, so min/max statistics would never prune
-/// anything; LZ4 trades size for CPU (one generated month: zstd with statistics 149 ms and
-/// 3.7 MB, LZ4 without them 92 ms and 5.6 MB).
+/// anything. zstd at level 1 over LZ4: a 25,000-row export's part is 411 KB instead of
+/// 706 KB (−42 %) for ~2 ms more on one core, and the parts are what an incremental rerun
+/// reads back (zstd at its default level with statistics had cost 149 ms against LZ4's 92 ms
+/// for a month: the statistics and the level, not the codec).
 pub fn to_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
     const ROW_GROUP_ROWS: usize = 512 * 512;
     let failed = IngestError::Combine;
@@ -952,7 +958,9 @@ pub fn to_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
     frame.align_chunks_par();
     {
         let mut writer = ParquetWriter::new(&mut buf)
-            .with_compression(ParquetCompression::Lz4Raw)
+            .with_compression(ParquetCompression::Zstd(Some(
+                ZstdLevel::try_new(PARQUET_ZSTD_LEVEL).expect("a valid zstd level"),
+            )))
             .with_statistics(StatisticsOptions::empty())
             .batched(frame.schema())
             .map_err(failed)?;

@@ -138,7 +138,7 @@ impl PreviousIngest {
 }
 
 /// An export's rows as a table (its own columns, or its text copied into columns): what
-/// its part holds (Parquet, LZ4, no statistics: read whole, never pruned).
+/// its part holds (Parquet, zstd level 1, no statistics: read whole, never pruned).
 pub(crate) fn table(rows: &ExportRows) -> Result<DataFrame, IngestError> {
     let frame = match rows.store() {
         Store::Columns(frame) => frame.clone(),

@@ -5,7 +5,7 @@
 //! none lost rows to the duplicate rule, all have the month's columns in its order), the
 //! month's Parquet file is the parts' row groups copied page by page: compressed pages are
 //! moved, not decoded, so the month's own encoding (dictionary building, cardinality
-//! estimates, LZ4: half of the Parquet work of a run) is skipped. Any other month is
+//! estimates, compression: half of the Parquet work of a run) is skipped. Any other month is
 //! encoded from its table as before.
 
 use std::io::Cursor;
