@@ -71,8 +71,13 @@ pub struct Combined {
 impl Combined {
     /// Rows dropped as copies, over all files.
     pub fn duplicates_dropped(&self) -> u64 {
-        self.duplicates.iter().map(|d| d.rows).sum()
+        rows_dropped(&self.duplicates)
     }
+}
+
+/// Rows dropped as copies, over every file pair of `duplicates`.
+pub(crate) fn rows_dropped(duplicates: &[DuplicateCopies]) -> u64 {
+    duplicates.iter().map(|d| d.rows).sum()
 }
 
 /// Combines a month's exports (in any order; the table follows key order, so reruns give

@@ -813,7 +813,7 @@ async fn read_month(
         file.duplicates_dropped = dropped;
     }
     report.rows = assembled.rows;
-    report.duplicates_dropped = assembled.duplicates.iter().map(|d| d.rows).sum();
+    report.duplicates_dropped = combine::rows_dropped(&assembled.duplicates);
     report.columns = assembled.columns;
     if !assembled.duplicates.is_empty() {
         // Some file lost rows: its part holds more than the table.

@@ -65,55 +65,6 @@ pub struct SnsNotifier {
 }
 
 impl SnsNotifier {
-    /// `err`, from `operation` on `target`, as the port's error.
-    fn failed<E>(&self, operation: &'static str, target: &str, err: SdkError<E>) -> NotifyError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        classify(self.endpoint.as_deref(), operation, target, err, None)
-    }
-
-    /// A removal's answer: "not found" is what the caller wanted, so removals are
-    /// idempotent as the port promises (AWS's already are; some emulators' are not).
-    fn deleted<T, E>(
-        &self,
-        answer: Result<T, SdkError<E>>,
-        operation: &'static str,
-        target: &str,
-    ) -> Result<(), NotifyError>
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        match answer {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("NotFound") => Ok(()),
-            Err(e) => Err(self.failed(operation, target, e)),
-        }
-    }
-
-    /// [`Self::failed`] for an operation on `topic`: SNS's "not found" is the topic missing.
-    fn failed_on_topic<E>(
-        &self,
-        operation: &'static str,
-        topic: &TopicArn,
-        target: &str,
-        err: SdkError<E>,
-    ) -> NotifyError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let missing = NotifyError::NoSuchTopic {
-            topic: topic.clone(),
-        };
-        classify(
-            self.endpoint.as_deref(),
-            operation,
-            target,
-            err,
-            Some(missing),
-        )
-    }
-
     /// The SNS client of the process's shared AWS configuration; `endpoint` overrides the
     /// one the configuration resolves for SNS (`notify.sns_endpoint_url`).
     pub fn new(aws: &AwsContext, endpoint: Option<&str>) -> Self {
@@ -215,6 +166,55 @@ impl SnsNotifier {
             }
         }
     }
+
+    /// `err`, from `operation` on `target`, as the port's error.
+    fn failed<E>(&self, operation: &'static str, target: &str, err: SdkError<E>) -> NotifyError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        classify(self.endpoint.as_deref(), operation, target, err, None)
+    }
+
+    /// [`Self::failed`] for an operation on `topic`: SNS's "not found" is the topic missing.
+    fn failed_on_topic<E>(
+        &self,
+        operation: &'static str,
+        topic: &TopicArn,
+        target: &str,
+        err: SdkError<E>,
+    ) -> NotifyError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let missing = NotifyError::NoSuchTopic {
+            topic: topic.clone(),
+        };
+        classify(
+            self.endpoint.as_deref(),
+            operation,
+            target,
+            err,
+            Some(missing),
+        )
+    }
+
+    /// A removal's answer: "not found" is what the caller wanted, so removals are
+    /// idempotent as the port promises (AWS's already are; some emulators' are not).
+    fn deleted<T, E>(
+        &self,
+        answer: Result<T, SdkError<E>>,
+        operation: &'static str,
+        target: &str,
+    ) -> Result<(), NotifyError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match answer {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NotFound") => Ok(()),
+            Err(e) => Err(self.failed(operation, target, e)),
+        }
+    }
 }
 
 /// Maps an SDK error onto the port's errors by SNS error code and HTTP status.
@@ -303,6 +303,10 @@ impl Notifier for SnsNotifier {
         "sns"
     }
 
+    fn request_stats(&self) -> gid_core::RequestStats {
+        self.counter.stats()
+    }
+
     async fn create_topic(&self, name: &TopicName) -> Result<TopicArn, NotifyError> {
         let output = self
             .client
@@ -315,10 +319,6 @@ impl Notifier for SnsNotifier {
             .topic_arn()
             .ok_or_else(|| service_answer("create topic", name.as_str(), "topic ARN"))?;
         Ok(TopicArn::new(arn)?)
-    }
-
-    fn request_stats(&self) -> gid_core::RequestStats {
-        self.counter.stats()
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicArn>, NotifyError> {
