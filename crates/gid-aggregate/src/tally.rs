@@ -129,6 +129,17 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// The columns [`Tally::of`] reads (a table may lack any but `service_name`): a reader
+    /// that only tallies need not decode the others.
+    pub const COLUMNS: [&'static str; 6] = [
+        SERVICE_NAME,
+        STATUS,
+        COUNCIL_DISTRICT,
+        CASE_AGE_DAYS,
+        LAT,
+        LONG,
+    ];
+
     /// Tallies a table (a month's, or one export's rows). `service_name` is required; a
     /// table without `status`, `council_district`, `case_age_days` or coordinates gets
     /// empty breakdowns for them.

@@ -247,16 +247,16 @@ pub(crate) fn find_duplicates(files: &[FileIds<'_>]) -> (Vec<Vec<usize>>, Vec<Du
         .filter(|f| f.ids.is_some())
         .map(|f| f.rows)
         .sum();
-    let mut kept: PlHashMap<&str, usize> = PlHashMap::with_capacity(rows_with_ids);
+    let mut kept = KeptIds::with_capacity(rows_with_ids);
     let mut dropped = vec![Vec::new(); files.len()];
     let mut pairs: BTreeMap<(usize, usize), u64> = BTreeMap::new();
     for &f in &order {
         let Some(ids) = &files[f].ids else { continue };
-        // Last row first: within a file the last copy wins.
-        for r in (0..files[f].rows).rev() {
-            let before = kept.len();
-            let winner = *kept.entry(ids.get(r).trim()).or_insert(f);
-            if kept.len() == before {
+        // Last row first: within a file the last copy wins. (The column is walked in order
+        // once: looking each row up in a chunked column took a third of the rule's time.)
+        let ids: Vec<&str> = ids.values().collect();
+        for (r, id) in ids.into_iter().enumerate().rev() {
+            if let Some(winner) = kept.first_holder(id.trim(), f) {
                 dropped[f].push(r);
                 *pairs.entry((f, winner)).or_default() += 1;
             }
@@ -272,4 +272,116 @@ pub(crate) fn find_duplicates(files: &[FileIds<'_>]) -> (Vec<Vec<usize>>, Vec<Du
         .collect();
     duplicates.sort_by_key(|d| std::cmp::Reverse(d.rows));
     (dropped, duplicates)
+}
+
+/// The ids seen so far and the file each was kept from.
+///
+/// Service request ids are numbers in every export seen (`201901000001`): such an id is
+/// kept as its value, so the month's map holds and compares integers, not pointers to
+/// text (the rule took 30 ms of a 200,000-row month's rerun, most of it chasing those
+/// pointers). Any other id (a letter, a leading zero, more than 19 digits) is kept as text;
+/// the two never meet, since a text id is never the canonical digits of a number.
+struct KeptIds<'a> {
+    numbers: PlHashMap<u64, usize>,
+    texts: PlHashMap<&'a str, usize>,
+}
+
+impl<'a> KeptIds<'a> {
+    fn with_capacity(ids: usize) -> Self {
+        Self {
+            numbers: PlHashMap::with_capacity(ids),
+            texts: PlHashMap::default(),
+        }
+    }
+
+    /// The file already holding `id`, or `None` after recording it as `file`'s.
+    fn first_holder(&mut self, id: &'a str, file: usize) -> Option<usize> {
+        match canonical_number(id) {
+            Some(n) => held_by(&mut self.numbers, n, file),
+            None => held_by(&mut self.texts, id, file),
+        }
+    }
+}
+
+/// The file holding `key`, or `None` after recording it as `file`'s.
+fn held_by<K: std::hash::Hash + Eq>(
+    map: &mut PlHashMap<K, usize>,
+    key: K,
+    file: usize,
+) -> Option<usize> {
+    let before = map.len();
+    let holder = *map.entry(key).or_insert(file);
+    (map.len() == before).then_some(holder)
+}
+
+/// `id`'s value when it is a number written canonically: 1 to 19 digits, no sign, no
+/// leading zero (`"0"` itself is one), so that two ids share a value only when they are
+/// the same text.
+fn canonical_number(id: &str) -> Option<u64> {
+    let bytes = id.as_bytes();
+    if bytes.is_empty() || bytes.len() > 19 || (bytes.len() > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        // 19 digits stay below 2^64.
+        n = n * 10 + u64::from(b - b'0');
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_numbers_only_when_written_canonically() {
+        assert_eq!(canonical_number("201901000001"), Some(201_901_000_001));
+        assert_eq!(canonical_number("0"), Some(0));
+        assert_eq!(
+            canonical_number("9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        for text in [
+            "",
+            "0123",
+            "-5",
+            "+5",
+            "12a",
+            "1.0",
+            "19 ",
+            "10000000000000000000",
+        ] {
+            assert_eq!(canonical_number(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn numeric_and_text_ids_are_told_apart_exactly() {
+        let key = |n: &str| ObjectKey::new(format!("2019/jan/{n}.csv")).unwrap();
+        let (old, new) = (key("a"), key("b"));
+        let old_ids = StringChunked::from_iter_values(
+            "id".into(),
+            ["123", "0123", "SR-1", "77", "18446744073709551616"].into_iter(),
+        );
+        let new_ids = StringChunked::from_iter_values(
+            "id".into(),
+            ["0123", " 77 ", "SR-1", "124", "18446744073709551616", "124"].into_iter(),
+        );
+        let file = |key, ids, rows, at| FileIds {
+            key,
+            last_modified: DateTime::<Utc>::from_timestamp(at, 0).unwrap(),
+            ids: Some(ColumnView::Columns(ids)),
+            rows,
+        };
+        let files = [file(&old, &old_ids, 5, 1), file(&new, &new_ids, 6, 2)];
+        let (dropped, duplicates) = find_duplicates(&files);
+        // The newer file keeps "0123", "77", "SR-1" and the 20-digit id; "123" is not
+        // "0123"; within the newer file the last "124" wins.
+        assert_eq!(dropped, vec![vec![4, 3, 2, 1], vec![3]]);
+        assert_eq!(rows_dropped(&duplicates), 5);
+    }
 }

@@ -447,12 +447,12 @@ async fn reuse_file(
     let _core = parser_slots().acquire().await.expect("never closed");
     let (b, k, encoded) = (bucket.clone(), part.clone(), body.clone());
     let rows = tokio::task::spawn_blocking(move || {
-        let mut rows = parts::decode(&b, &k, body)?;
-        let streamed = Streamed::of(rows.columns(), &parts::table(&rows)?, encoded.clone());
-        if streamed.is_some() {
-            rows = ExportRows::default();
+        let (header, tallied) = parts::decode_tallied(&b, &k, body.clone())?;
+        match Streamed::of(&header, &tallied, encoded.clone()) {
+            Some(streamed) => Ok((ExportRows::default(), Some(streamed), encoded)),
+            // Not tallied (no `service_name`): the month is combined as a table.
+            None => Ok::<_, IngestError>((parts::decode(&b, &k, body)?, None, encoded)),
         }
-        Ok::<_, IngestError>((rows, streamed, encoded))
     })
     .await
     .expect("part reader panicked");

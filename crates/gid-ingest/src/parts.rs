@@ -24,6 +24,9 @@ use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions};
 use polars_core::prelude::*;
 use polars_io::prelude::{ParquetReader, SerReader};
 
+use gid_aggregate::Tally;
+
+use crate::columns::SERVICE_REQUEST_ID;
 use crate::rows::{ExportRows, Store};
 use crate::{load_report, FileReport, IngestError};
 
@@ -171,25 +174,62 @@ pub(crate) fn decode(
     key: &ObjectKey,
     body: Bytes,
 ) -> Result<ExportRows, IngestError> {
-    let corrupt = |e: PolarsError| IngestError::CorruptTable {
-        bucket: bucket.clone(),
-        key: key.to_string(),
-        source: e.into(),
-    };
-    let frame = ParquetReader::new(Cursor::new(body))
-        .finish()
-        .map_err(corrupt)?;
+    let frame = read(bucket, key, body, None)?;
     let columns = frame
         .get_column_names()
         .into_iter()
         .map(|c| c.to_string())
         .collect();
-    if frame.columns().iter().any(|c| c.str().is_err()) {
-        return Err(corrupt(PolarsError::ComputeError(
-            "a part's columns are all text".into(),
-        )));
-    }
     Ok(ExportRows::from_parts(columns, Store::Columns(frame)))
+}
+
+/// What a reused part is read for when its file is [streamed](crate::streamed): the
+/// file's header, and only the columns its [tally](Tally) and the duplicate rule read
+/// (7 of the 13 columns of an export; the free text ones, the costliest to decode, are
+/// left alone).
+pub(crate) fn decode_tallied(
+    bucket: &BucketName,
+    key: &ObjectKey,
+    body: Bytes,
+) -> Result<(Vec<String>, DataFrame), IngestError> {
+    let mut reader = ParquetReader::new(Cursor::new(body.clone()));
+    let schema = reader.schema().map_err(|e| corrupt(bucket, key, e))?;
+    let header: Vec<String> = schema.iter_names().map(|c| c.to_string()).collect();
+    let wanted = header
+        .iter()
+        .filter(|c| c.as_str() == SERVICE_REQUEST_ID || Tally::COLUMNS.contains(&c.as_str()))
+        .cloned()
+        .collect();
+    Ok((header, read(bucket, key, body, Some(wanted))?))
+}
+
+/// A part's columns (`only` these, when given), all text.
+fn read(
+    bucket: &BucketName,
+    key: &ObjectKey,
+    body: Bytes,
+    only: Option<Vec<String>>,
+) -> Result<DataFrame, IngestError> {
+    let frame = ParquetReader::new(Cursor::new(body))
+        .with_columns(only)
+        .finish()
+        .map_err(|e| corrupt(bucket, key, e))?;
+    if frame.columns().iter().any(|c| c.str().is_err()) {
+        return Err(corrupt(
+            bucket,
+            key,
+            PolarsError::ComputeError("a part's columns are all text".into()),
+        ));
+    }
+    Ok(frame)
+}
+
+fn corrupt(bucket: &BucketName, key: &ObjectKey, e: PolarsError) -> IngestError {
+    IngestError::CorruptTable {
+        bucket: bucket.clone(),
+        key: key.to_string(),
+        source: e.into(),
+    }
 }
 
 /// Puts one part.
