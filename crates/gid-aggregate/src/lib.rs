@@ -319,18 +319,27 @@ fn parse_position(lat: Option<&str>, long: Option<&str>) -> Option<(f64, f64)> {
     usable.then_some((lat, long))
 }
 
-/// Nearest-rank quantiles of `ages` (sorted here); `None` when empty.
+/// Nearest-rank quantiles of `ages` (reordered here); `None` when empty.
 fn case_age(ages: &mut [u32]) -> Option<CaseAge> {
     if ages.is_empty() {
         return None;
     }
-    ages.sort_unstable();
     let n = ages.len();
-    let rank = |q: f64| ages[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+    let index = |q: f64| ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+    let (median, p90) = (index(0.5), index(0.9));
+    // Two selections, not a sort: linear, where sorting a 1 GB month's 6 million ages took
+    // a tenth of its aggregate stage. The 90th percentile is at or after the median, so it
+    // is selected among the ages the first selection left after it.
+    let (_, &mut median_days, after) = ages.select_nth_unstable(median);
+    let p90_days = if p90 == median {
+        median_days
+    } else {
+        *after.select_nth_unstable(p90 - median - 1).1
+    };
     Some(CaseAge {
         requests: n as u64,
-        median_days: rank(0.5),
-        p90_days: rank(0.9),
+        median_days,
+        p90_days,
     })
 }
 
@@ -521,6 +530,32 @@ mod tests {
             ]
         );
         assert_eq!(s.open_closed, Some(OpenClosed { open: 1, closed: 3 }));
+    }
+
+    #[test]
+    fn case_age_selection_gives_the_nearest_ranks_of_the_sorted_ages() {
+        let mut seed = 7u64;
+        for n in (1..=12).chain([97, 1000]) {
+            let ages: Vec<u32> = (0..n)
+                .map(|_| {
+                    // Few distinct values, as case ages in days have: ties everywhere.
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 33) as u32 % 40
+                })
+                .collect();
+            let mut sorted = ages.clone();
+            sorted.sort_unstable();
+            let rank = |q: f64| sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+            let expected = CaseAge {
+                requests: n as u64,
+                median_days: rank(0.5),
+                p90_days: rank(0.9),
+            };
+            assert_eq!(case_age(&mut ages.clone()), Some(expected), "{ages:?}");
+        }
+        assert_eq!(case_age(&mut []), None);
     }
 
     #[test]
