@@ -33,9 +33,18 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The repository: where cargo says the tested package is when it runs the tests, else
+/// where this was compiled. (A target dir shared by clones at different paths can hold a
+/// test binary another clone built: cargo's fingerprints do not include the absolute path,
+/// so the compile-time path may name that other clone.)
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// The repository's config directory.
 pub fn config_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+    repo_root().join("config")
 }
 
 /// Runs a gid binary on the local profile with `data_root` as its data root and the
@@ -111,7 +120,7 @@ pub fn stderr(output: &Output) -> String {
 
 /// `docs/run-summary.schema.json`: the shape of `--output json` documents.
 pub fn run_summary_schema() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/run-summary.schema.json")
+    repo_root().join("docs/run-summary.schema.json")
 }
 
 /// Checks a run summary document against `docs/run-summary.schema.json` with Python's

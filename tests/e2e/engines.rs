@@ -48,7 +48,7 @@ fn root_with_image(file: &Path, key: &str) -> tempfile::TempDir {
 }
 
 fn cat_photo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/gid-enrich/tests/data/chelsea.jpg")
+    gid_e2e::repo_root().join("crates/gid-enrich/tests/data/chelsea.jpg")
 }
 
 fn sample_images() -> PathBuf {

@@ -1306,7 +1306,11 @@ mod tests {
     }
 
     fn repo_config_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+        // At run time when cargo runs the test (a shared target dir may hold a build made
+        // in another clone, with that clone's compile-time path).
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+            .join("../../config")
     }
 
     #[test]

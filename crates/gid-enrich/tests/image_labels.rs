@@ -20,7 +20,10 @@ fn classifier() -> &'static ImageClassifier {
 }
 
 fn photo(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    // At run time when cargo runs the test: a shared target dir may hold another clone's build.
+    let root =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let path = format!("{root}/tests/data/{name}");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

@@ -2,7 +2,7 @@
 //! input — on the in-memory store, without spawning a binary.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,7 +18,10 @@ pub(super) fn january() -> Month {
 }
 
 pub(super) fn config(root: &Path) -> Config {
-    let repo_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    // At run time when cargo runs the test: see gid-core's `repo_config_dir`.
+    let repo_config = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../../config");
     let env = [
         ("GID__LOCAL__DATA_ROOT", root.join("data")),
         ("GID__NOTIFY__OUTBOX_DIR", root.join("outbox")),
