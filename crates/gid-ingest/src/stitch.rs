@@ -65,8 +65,32 @@ impl Encoded {
 enum Chunk<'a> {
     /// A part's own chunk.
     Part(&'a Encoded, &'a ColumnChunkMetadata),
-    /// A column the part does not have: nulls, encoded once for the row group.
-    Nulls(Box<Encoded>),
+    /// A column the part does not have: nulls, encoded once per row count and type.
+    Nulls(&'a Encoded),
+}
+
+/// Column chunks of nulls, one per (rows, type): a chunk's pages do not name their
+/// column (the writer takes names from the month's schema), so one encoding serves every
+/// column a part lacks. Encoding one per column was a writer and a zstd context each: 9
+/// of them for a month whose exports drifted (a column only one file has), a tenth of the
+/// month's tail.
+#[derive(Default)]
+struct NullChunks(PlHashMap<(usize, DataType), Encoded>);
+
+impl NullChunks {
+    fn prepare(&mut self, rows: usize, dtype: &DataType) -> Result<(), StitchError> {
+        if !self.0.contains_key(&(rows, dtype.clone())) {
+            let nulls = Column::full_null("nulls".into(), rows, dtype);
+            let encoded =
+                Encoded::of(DataFrame::new(rows, vec![nulls]).map_err(IngestError::Combine)?)?;
+            self.0.insert((rows, dtype.clone()), encoded);
+        }
+        Ok(())
+    }
+
+    fn get(&self, rows: usize, dtype: &DataType) -> &Encoded {
+        &self.0[&(rows, dtype.clone())]
+    }
 }
 
 /// One Parquet file holding every row group of `parts`, in order, with the columns of
@@ -113,6 +137,18 @@ pub(crate) fn stitch(parts: &[Bytes], table: &DataFrame) -> Result<Option<Vec<u8
         write_statistics: false,
         version: Version::V2,
     };
+    let mut nulls = NullChunks::default();
+    for (part, position) in parts.iter().zip(&positions) {
+        for group in &part.metadata.row_groups {
+            for (_, column) in position
+                .iter()
+                .zip(table.columns())
+                .filter(|(at, _)| at.is_none())
+            {
+                nulls.prepare(group.num_rows(), column.dtype())?;
+            }
+        }
+    }
     let size = parts.iter().map(|p| p.buffer.len()).sum();
     let mut writer = FileWriter::new(
         Vec::with_capacity(size),
@@ -127,15 +163,10 @@ pub(crate) fn stitch(parts: &[Bytes], table: &DataFrame) -> Result<Option<Vec<u8
                 .iter()
                 .zip(table.columns())
                 .map(|(at, column)| match at {
-                    Some(i) => Ok(Chunk::Part(part, &group.parquet_columns()[*i])),
-                    None => {
-                        let nulls = Column::full_null(column.name().clone(), rows, column.dtype());
-                        Ok(Chunk::Nulls(Box::new(Encoded::of(
-                            DataFrame::new(rows, vec![nulls]).map_err(IngestError::Combine)?,
-                        )?)))
-                    }
+                    Some(i) => Chunk::Part(part, &group.parquet_columns()[*i]),
+                    None => Chunk::Nulls(nulls.get(rows, column.dtype())),
                 })
-                .collect::<Result<_, StitchError>>()?;
+                .collect();
             let columns = chunks.iter().map(|chunk| {
                 let (encoded, column): (&Encoded, &ColumnChunkMetadata) = match chunk {
                     Chunk::Part(part, column) => (part, column),
@@ -231,6 +262,29 @@ mod tests {
             1,
             "a.csv has no status"
         );
+    }
+
+    #[test]
+    fn columns_several_parts_lack_are_nulls_under_their_own_names() {
+        // One null chunk per row count serves every missing column: a lacks two columns,
+        // c (another row count) lacks both as well, b has them all.
+        let a = df!("service_request_id" => ["1", "2"]).unwrap();
+        let b = df!(
+            "service_request_id" => ["3", "4"],
+            "service_name" => ["Tree", "Pothole"],
+            "status" => [Some("Closed"), None]
+        )
+        .unwrap();
+        let c = df!("service_request_id" => ["5", "6", "7"]).unwrap();
+        let table =
+            polars_core::functions::concat_df_diagonal(&[a.clone(), b.clone(), c.clone()]).unwrap();
+        let month = stitch(&[part(&a), part(&b), part(&c)], &table)
+            .unwrap()
+            .expect("the table has every part's columns");
+        let read = ParquetReader::new(Cursor::new(month)).finish().unwrap();
+        assert!(read.equals_missing(&table), "{read:?}");
+        assert_eq!(read.column("service_name").unwrap().null_count(), 5);
+        assert_eq!(read.column("status").unwrap().null_count(), 6);
     }
 
     #[test]

@@ -16,17 +16,27 @@ use gid_core::{BucketName, ObjectKey};
 use polars_core::prelude::*;
 
 use crate::columns::SERVICE_REQUEST_ID;
-use crate::combine::{combine, find_duplicates, DuplicateCopies, FileIds, SourcedExport};
+use crate::combine::{
+    combine, find_duplicates, numeric_ids, DuplicateCopies, FileIds, Ids, SourcedExport,
+};
 use crate::rows::{ColumnView, Store};
 use crate::{parts, IngestError};
+
+/// A streamed export's ids.
+#[derive(Debug)]
+enum KeptIds {
+    Numbers(Vec<u64>),
+    Text(StringChunked),
+}
 
 /// What is kept of a streamed export.
 #[derive(Debug)]
 pub(crate) struct Streamed {
     /// The file's normalised header.
     columns: Vec<String>,
-    /// Its ids (`None`: the file has no `service_request_id` column).
-    ids: Option<StringChunked>,
+    /// Its ids (`None`: the file has no `service_request_id` column), as numbers when
+    /// they all are (half the memory of the text, and read without parsing by the rule).
+    ids: Option<KeptIds>,
     rows: usize,
     tally: Tally,
     /// The part: the file's rows, encoded.
@@ -40,7 +50,13 @@ impl Streamed {
     pub(crate) fn of(columns: &[String], table: &DataFrame, part: Bytes) -> Option<Self> {
         let tally = Tally::of(table).ok()?;
         let ids = match table.column(SERVICE_REQUEST_ID) {
-            Ok(ids) => Some(ids.str().ok()?.clone()),
+            Ok(ids) => {
+                let ids = ids.str().ok()?;
+                Some(match numeric_ids(ids) {
+                    Some(numbers) => KeptIds::Numbers(numbers),
+                    None => KeptIds::Text(ids.clone()),
+                })
+            }
             Err(_) => None,
         };
         Some(Self {
@@ -92,7 +108,10 @@ pub(crate) fn assemble(
             .map(|s| FileIds {
                 key: &s.key,
                 last_modified: s.last_modified,
-                ids: s.streamed.ids.as_ref().map(ColumnView::Columns),
+                ids: s.streamed.ids.as_ref().map(|ids| match ids {
+                    KeptIds::Numbers(numbers) => Ids::Numbers(numbers),
+                    KeptIds::Text(text) => Ids::Text(ColumnView::Columns(text)),
+                }),
                 rows: s.streamed.rows,
             })
             .collect();
