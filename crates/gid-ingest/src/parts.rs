@@ -174,7 +174,7 @@ pub(crate) fn decode(
     key: &ObjectKey,
     body: Bytes,
 ) -> Result<ExportRows, IngestError> {
-    let frame = read(bucket, key, body, None)?;
+    let frame = read(bucket, key, ParquetReader::new(Cursor::new(body)))?;
     let columns = frame
         .get_column_names()
         .into_iter()
@@ -192,7 +192,8 @@ pub(crate) fn decode_tallied(
     key: &ObjectKey,
     body: Bytes,
 ) -> Result<(Vec<String>, DataFrame), IngestError> {
-    let mut reader = ParquetReader::new(Cursor::new(body.clone()));
+    // One reader: the footer the schema came from is the one the columns are read with.
+    let mut reader = ParquetReader::new(Cursor::new(body));
     let schema = reader.schema().map_err(|e| corrupt(bucket, key, e))?;
     let header: Vec<String> = schema.iter_names().map(|c| c.to_string()).collect();
     let wanted = header
@@ -200,20 +201,19 @@ pub(crate) fn decode_tallied(
         .filter(|c| c.as_str() == SERVICE_REQUEST_ID || Tally::COLUMNS.contains(&c.as_str()))
         .cloned()
         .collect();
-    Ok((header, read(bucket, key, body, Some(wanted))?))
+    Ok((
+        header,
+        read(bucket, key, reader.with_columns(Some(wanted)))?,
+    ))
 }
 
-/// A part's columns (`only` these, when given), all text.
+/// The columns `reader` reads, all text.
 fn read(
     bucket: &BucketName,
     key: &ObjectKey,
-    body: Bytes,
-    only: Option<Vec<String>>,
+    reader: ParquetReader<Cursor<Bytes>>,
 ) -> Result<DataFrame, IngestError> {
-    let frame = ParquetReader::new(Cursor::new(body))
-        .with_columns(only)
-        .finish()
-        .map_err(|e| corrupt(bucket, key, e))?;
+    let frame = reader.finish().map_err(|e| corrupt(bucket, key, e))?;
     if frame.columns().iter().any(|c| c.str().is_err()) {
         return Err(corrupt(
             bucket,

@@ -9,6 +9,7 @@
 //! encoded from its table as before.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use polars_buffer::Buffer;
@@ -66,7 +67,7 @@ enum Chunk<'a> {
     /// A part's own chunk.
     Part(&'a Encoded, &'a ColumnChunkMetadata),
     /// A column the part does not have: nulls, encoded once per row count and type.
-    Nulls(&'a Encoded),
+    Nulls(Arc<Encoded>),
 }
 
 /// Column chunks of nulls, one per (rows, type): a chunk's pages do not name their
@@ -75,21 +76,21 @@ enum Chunk<'a> {
 /// of them for a month whose exports drifted (a column only one file has), a tenth of the
 /// month's tail.
 #[derive(Default)]
-struct NullChunks(PlHashMap<(usize, DataType), Encoded>);
+struct NullChunks(PlHashMap<(usize, DataType), Arc<Encoded>>);
 
 impl NullChunks {
-    fn prepare(&mut self, rows: usize, dtype: &DataType) -> Result<(), StitchError> {
-        if !self.0.contains_key(&(rows, dtype.clone())) {
-            let nulls = Column::full_null("nulls".into(), rows, dtype);
-            let encoded =
-                Encoded::of(DataFrame::new(rows, vec![nulls]).map_err(IngestError::Combine)?)?;
-            self.0.insert((rows, dtype.clone()), encoded);
+    /// `rows` nulls of `dtype`, encoded the first time they are asked for.
+    fn get(&mut self, rows: usize, dtype: &DataType) -> Result<Arc<Encoded>, StitchError> {
+        let key = (rows, dtype.clone());
+        if let Some(encoded) = self.0.get(&key) {
+            return Ok(Arc::clone(encoded));
         }
-        Ok(())
-    }
-
-    fn get(&self, rows: usize, dtype: &DataType) -> &Encoded {
-        &self.0[&(rows, dtype.clone())]
+        let nulls = Column::full_null("nulls".into(), rows, dtype);
+        let encoded = Arc::new(Encoded::of(
+            DataFrame::new(rows, vec![nulls]).map_err(IngestError::Combine)?,
+        )?);
+        self.0.insert(key, Arc::clone(&encoded));
+        Ok(encoded)
     }
 }
 
@@ -138,17 +139,6 @@ pub(crate) fn stitch(parts: &[Bytes], table: &DataFrame) -> Result<Option<Vec<u8
         version: Version::V2,
     };
     let mut nulls = NullChunks::default();
-    for (part, position) in parts.iter().zip(&positions) {
-        for group in &part.metadata.row_groups {
-            for (_, column) in position
-                .iter()
-                .zip(table.columns())
-                .filter(|(at, _)| at.is_none())
-            {
-                nulls.prepare(group.num_rows(), column.dtype())?;
-            }
-        }
-    }
     let size = parts.iter().map(|p| p.buffer.len()).sum();
     let mut writer = FileWriter::new(
         Vec::with_capacity(size),
@@ -162,11 +152,13 @@ pub(crate) fn stitch(parts: &[Bytes], table: &DataFrame) -> Result<Option<Vec<u8
             let chunks: Vec<Chunk<'_>> = position
                 .iter()
                 .zip(table.columns())
-                .map(|(at, column)| match at {
-                    Some(i) => Chunk::Part(part, &group.parquet_columns()[*i]),
-                    None => Chunk::Nulls(nulls.get(rows, column.dtype())),
+                .map(|(at, column)| {
+                    Ok(match at {
+                        Some(i) => Chunk::Part(part, &group.parquet_columns()[*i]),
+                        None => Chunk::Nulls(nulls.get(rows, column.dtype())?),
+                    })
                 })
-                .collect();
+                .collect::<Result<_, StitchError>>()?;
             let columns = chunks.iter().map(|chunk| {
                 let (encoded, column): (&Encoded, &ColumnChunkMetadata) = match chunk {
                     Chunk::Part(part, column) => (part, column),
