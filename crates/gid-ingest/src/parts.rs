@@ -22,7 +22,7 @@ use bytes::Bytes;
 use gid_core::{BucketName, ObjectKey, WorkKeys};
 use gid_storage::{list_all, ObjectMeta, ObjectStore, PutOptions};
 use polars_core::prelude::*;
-use polars_io::prelude::{ParquetReader, SerReader};
+use polars_io::prelude::{ParallelStrategy, ParquetReader, SerReader};
 
 use gid_aggregate::Tally;
 
@@ -213,7 +213,12 @@ fn read(
     key: &ObjectKey,
     reader: ParquetReader<Cursor<Bytes>>,
 ) -> Result<DataFrame, IngestError> {
-    let frame = reader.finish().map_err(|e| corrupt(bucket, key, e))?;
+    // A part is decoded on a parser slot, one per core, the other core busy too: handing
+    // its columns to polars' thread pool only adds hand-offs.
+    let frame = reader
+        .read_parallel(ParallelStrategy::None)
+        .finish()
+        .map_err(|e| corrupt(bucket, key, e))?;
     if frame.columns().iter().any(|c| c.str().is_err()) {
         return Err(corrupt(
             bucket,
