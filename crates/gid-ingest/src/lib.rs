@@ -24,6 +24,7 @@ mod parse;
 mod parts;
 mod rows;
 mod rules;
+mod split;
 mod stitch;
 mod streamed;
 
