@@ -286,9 +286,65 @@ fn values<'a>(
     }
 }
 
+/// `text` without surrounding whitespace: [`str::trim`], skipped when the text starts
+/// and ends with printable ASCII (every whitespace character is either ≤ `' '` or not
+/// ASCII). Most values need no trimming, and `trim` decodes characters from both ends.
+fn trim(text: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|&b| (b'!'..=b'~').contains(&b));
+    let bytes = text.as_bytes();
+    if printable(bytes.first()) && printable(bytes.last()) {
+        text
+    } else {
+        text.trim()
+    }
+}
+
+/// `text` as a number, as `str::parse::<f64>` reads it.
+///
+/// A plain decimal (`-117.126724`, `111`: at most 19 digits, a value below 2^53 once the
+/// point is dropped and at most 22 digits after it) is the digits as an integer divided
+/// by a power of ten: both are exact in an f64 and a division is correctly rounded, so the
+/// result is the one `parse` gives (Clinger's fast path, also `parse`'s first), without
+/// its general scanning. Anything else is left to `parse`.
+fn decimal(text: &str) -> Option<f64> {
+    /// The powers of ten exact in an f64.
+    const POWERS: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let plain = || -> Option<f64> {
+        let (negative, digits) = match text.as_bytes() {
+            [b'-', rest @ ..] => (true, rest),
+            all => (false, all),
+        };
+        if digits.is_empty() || digits.len() > 20 {
+            return None;
+        }
+        let (mut mantissa, mut scale, mut point, mut count) = (0u64, 0usize, false, 0usize);
+        for (i, &b) in digits.iter().enumerate() {
+            match b {
+                b'0'..=b'9' => {
+                    mantissa = mantissa * 10 + u64::from(b - b'0');
+                    count += 1;
+                    scale += usize::from(point);
+                }
+                // A point between digits only (`1.` and `.5` are left to `parse`).
+                b'.' if !point && i > 0 && i + 1 < digits.len() => point = true,
+                _ => return None,
+            }
+        }
+        if count > 19 || mantissa > 1 << 53 || scale >= POWERS.len() {
+            return None;
+        }
+        let value = mantissa as f64 / POWERS[scale];
+        Some(if negative { -value } else { value })
+    };
+    plain().or_else(|| text.parse().ok())
+}
+
 /// The name a value is grouped under: trimmed, [`NOT_SPECIFIED`] when empty.
 fn label(value: Option<&str>) -> &str {
-    match value.map(str::trim) {
+    match value.map(trim) {
         Some(v) if !v.is_empty() => v,
         _ => NOT_SPECIFIED,
     }
@@ -305,14 +361,14 @@ pub fn is_closed(status: &str) -> bool {
 /// A case age in whole days, when the text is one (`12`, `12.0`); negative or non-numeric
 /// ages are left out of the quantiles.
 fn parse_age(value: Option<&str>) -> Option<u32> {
-    let days: f64 = value?.trim().parse().ok()?;
+    let days = decimal(trim(value?))?;
     (days.is_finite() && days >= 0.0 && days <= f64::from(u32::MAX)).then(|| days.round() as u32)
 }
 
 /// Usable coordinates: numbers, within range, and not the 0,0 that exports write for "none".
 fn parse_position(lat: Option<&str>, long: Option<&str>) -> Option<(f64, f64)> {
-    let lat: f64 = lat?.trim().parse().ok()?;
-    let long: f64 = long?.trim().parse().ok()?;
+    let lat = decimal(trim(lat?))?;
+    let long = decimal(trim(long?))?;
     let usable = (-90.0..=90.0).contains(&lat)
         && (-180.0..=180.0).contains(&long)
         && !(lat == 0.0 && long == 0.0);
@@ -427,6 +483,71 @@ pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, Aggreg
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_and_trimming_read_as_the_standard_library_reads_them() {
+        let mut texts: Vec<String> = [
+            "",
+            "-",
+            ".",
+            "1.",
+            ".5",
+            "-.5",
+            "1.2.3",
+            "--1",
+            "+1",
+            "1e5",
+            "NaN",
+            "inf",
+            "0",
+            "-0",
+            "-0.0",
+            "00012",
+            "32.79",
+            "-117.126724",
+            "9007199254740993",
+            "9007199254740992",
+            "12345678901234567890",
+            "0.1234567890123456789012",
+            "0.00000000000000000000001",
+            "1_000",
+            " 12",
+            "12 ",
+            "\u{a0}12\u{a0}",
+            "1\u{2003}",
+            "\x0b7\x0b",
+            "\t-3.5\n",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Coordinates and ages as exports write them, and their neighbours.
+        let mut seed = 2019u64;
+        for _ in 0..20_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let whole = (seed >> 33) % 400;
+            let places = (seed >> 20) % 12;
+            let fraction = (seed >> 8) % 10u64.pow(places as u32).max(1);
+            let sign = if seed.is_multiple_of(3) { "-" } else { "" };
+            texts.push(format!(
+                "{sign}{whole}.{fraction:0width$}",
+                width = places as usize
+            ));
+            texts.push(format!("{sign}{whole}"));
+        }
+        for text in &texts {
+            let expected = text.trim().parse::<f64>().ok();
+            let got = decimal(trim(text));
+            assert_eq!(
+                got.map(f64::to_bits),
+                expected.map(f64::to_bits),
+                "{text:?}: {got:?} vs {expected:?}"
+            );
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
     use std::error::Error as _;
 
     #[test]

@@ -166,8 +166,6 @@ impl Tally {
         // Each row's text values are interned to small ids first (one hash of one string
         // per column), so the cross counts are dense arrays and the map's cells hash four
         // integers: hashing and comparing tuples of strings per row was most of the stage.
-        // A case age per distinct text (a few hundred values in a month of rows).
-        let mut parsed_ages: PlHashMap<&str, Option<u32>> = PlHashMap::default();
         let rows = values(&service, height)
             .zip(values(&status, height))
             .zip(values(&district, height))
@@ -187,12 +185,8 @@ impl Tally {
             if district.is_some() {
                 add(&mut tally.districts.counts, district_id, service_id, 1);
             }
-            let days = match age_value {
-                Some(text) => *parsed_ages
-                    .entry(text)
-                    .or_insert_with(|| parse_age(Some(text))),
-                None => None,
-            };
+            // Parsed on every row: a plain number reads faster than its text hashes.
+            let days = parse_age(age_value);
             if let Some(days) = days {
                 tally.ages.push(days);
                 if tally.ages_by_service.len() <= service_id as usize {
