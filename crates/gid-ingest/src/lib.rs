@@ -20,6 +20,7 @@
 pub mod columns;
 mod combine;
 mod dates;
+mod encode;
 mod parse;
 mod parts;
 mod rows;
@@ -1018,13 +1019,16 @@ pub fn to_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
 /// [`to_parquet`] on the calling thread alone, for a file's part: the part is encoded on
 /// its file's parser thread while the other core parses too, and handing each column to
 /// polars' thread pool there only added hand-offs (12 months, 6 pairs: 0.975x CPU, 0.935x
-/// wall against the pool).
+/// wall against the pool). Near-unique text columns skip polars' cardinality estimate
+/// ([`encode`]): one month 2.372 G → 2.348 G instructions, the same bytes.
 fn part_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
-    write_parquet(frame, false)
+    encode::part(frame, PARQUET_ZSTD_LEVEL)
 }
 
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
 fn write_parquet(frame: &mut DataFrame, parallel: bool) -> Result<Vec<u8>, IngestError> {
-    const ROW_GROUP_ROWS: usize = 512 * 512;
     let failed = IngestError::Combine;
     let mut buf = Vec::new();
     frame.align_chunks_par();
