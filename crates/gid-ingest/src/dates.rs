@@ -1,5 +1,7 @@
 //! The timestamp formats seen in city exports, normalised to ISO 8601.
 
+use std::borrow::Cow;
+
 use chrono::{NaiveDate, NaiveDateTime};
 
 const DATETIME_FORMATS: [&str; 6] = [
@@ -15,6 +17,12 @@ const DATE_FORMATS: [&str; 2] = ["%Y-%m-%d", "%m/%d/%Y"];
 /// `2019-01-05 13:22:00`, `2019-01-05T13:22:00.000`, `01/05/2019 13:22` or `2019-01-05`
 /// → `2019-01-05T13:22:00`; `None` if the value is not a timestamp.
 pub fn normalise_timestamp(value: &str) -> Option<String> {
+    normalised(value).map(Cow::into_owned)
+}
+
+/// [`normalise_timestamp`], borrowing `value` when it is canonical already (every row of
+/// most exports): no allocation per row.
+pub(crate) fn normalised(value: &str) -> Option<Cow<'_, str>> {
     let value = value.trim();
     // Exports write `2019-01-05T13:22:00` or `2019-01-05 13:22:00` on every row: read
     // those by position (chrono's format strings cost ~10x more, twice per row). Anything
@@ -23,11 +31,11 @@ pub fn normalise_timestamp(value: &str) -> Option<String> {
 }
 
 /// The formats one after the other (`value` is trimmed).
-fn by_formats(value: &str) -> Option<String> {
+fn by_formats(value: &str) -> Option<Cow<'_, str>> {
     // The common case, already canonical, is checked without allocating a parse.
     if value.len() == 19 && value.as_bytes()[10] == b'T' {
         if NaiveDateTime::parse_from_str(value, DATETIME_FORMATS[0]).is_ok() {
-            return Some(value.to_owned());
+            return Some(Cow::Borrowed(value));
         }
         return None;
     }
@@ -41,13 +49,13 @@ fn by_formats(value: &str) -> Option<String> {
                 .find_map(|f| NaiveDate::parse_from_str(value, f).ok())
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
         })
-        .map(canonical)
+        .map(|dt| Cow::Owned(canonical(dt)))
 }
 
 /// `YYYY-MM-DD[T ]HH:MM:SS` with two-digit fields, a real calendar date and a time
 /// without a leap second → the canonical text; `None` for anything else (the caller then
 /// tries every format, so this only decides how fast a value is read, never whether).
-fn iso_by_position(value: &str) -> Option<String> {
+fn iso_by_position(value: &str) -> Option<Cow<'_, str>> {
     let b = value.as_bytes();
     if b.len() != 19
         || b[4] != b'-'
@@ -66,11 +74,12 @@ fn iso_by_position(value: &str) -> Option<String> {
     let year = i32::try_from(digits(0, 4)?).ok()?;
     let date = NaiveDate::from_ymd_opt(year, digits(5, 2)?, digits(8, 2)?)?;
     date.and_hms_opt(digits(11, 2)?, digits(14, 2)?, digits(17, 2)?)?;
-    let mut canonical = value.to_owned();
-    if b[10] == b' ' {
-        canonical.replace_range(10..11, "T");
+    if b[10] == b'T' {
+        return Some(Cow::Borrowed(value));
     }
-    Some(canonical)
+    let mut canonical = value.to_owned();
+    canonical.replace_range(10..11, "T");
+    Some(Cow::Owned(canonical))
 }
 
 #[cfg(test)]
@@ -112,7 +121,7 @@ mod tests {
         ] {
             assert_eq!(
                 normalise_timestamp(value),
-                by_formats(value.trim()),
+                by_formats(value.trim()).map(Cow::into_owned),
                 "{value:?}"
             );
         }

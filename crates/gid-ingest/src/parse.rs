@@ -11,6 +11,7 @@
 //! differently from the `csv` crate, so one such row failed the whole file, or shifted its
 //! values silently.)
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::Cursor;
@@ -19,7 +20,7 @@ use bytes::Bytes;
 use gid_core::{Month, ObjectKey, OutOfMonth};
 
 use crate::columns::{DATE_REQUESTED, SERVICE_REQUEST_ID};
-use crate::dates::normalise_timestamp;
+use crate::dates::normalised;
 use crate::rows::{ExportRows, Fields, RowSink};
 use crate::rules::{normalise_name, ExportRules, SkipReason};
 use crate::split::{self, Found, PlainFields};
@@ -158,8 +159,8 @@ struct RowRules {
 }
 
 /// A good row's normalised date, and whether it is kept although out of the month.
-struct GoodRow {
-    date: Option<String>,
+struct GoodRow<'a> {
+    date: Option<Cow<'a, str>>,
     out_of_month: bool,
 }
 
@@ -481,10 +482,13 @@ fn keep(
 
 /// Checks one record of the header's width: its normalised date when it is good, or why
 /// it is refused.
-fn check_record(record: &impl Fields, rules: &RowRules) -> Result<GoodRow, QuarantineReason> {
+fn check_record<'a>(
+    record: &'a impl Fields,
+    rules: &RowRules,
+) -> Result<GoodRow<'a>, QuarantineReason> {
     let text = |i: usize| record.get(i);
     let date = match rules.date.map(text) {
-        Some(value) if !value.trim().is_empty() => match normalise_timestamp(value) {
+        Some(value) if !value.trim().is_empty() => match normalised(value) {
             Some(date) => Some(date),
             None => {
                 return Err(QuarantineReason::BadDate {
@@ -499,7 +503,7 @@ fn check_record(record: &impl Fields, rules: &RowRules) -> Result<GoodRow, Quara
         let outside = match &date {
             None => Some(QuarantineReason::EmptyDate),
             Some(d) if !d.starts_with(prefix.as_str()) => Some(QuarantineReason::OutsideMonth {
-                value: d.clone(),
+                value: d.to_string(),
                 month: *month,
             }),
             Some(_) => None,
