@@ -25,6 +25,7 @@ mod parse;
 mod parts;
 mod rows;
 mod rules;
+mod slots;
 mod split;
 mod stitch;
 mod streamed;
@@ -48,6 +49,7 @@ pub use parse::{parse_export, ParsedExport, ParsedFile, QuarantineReason, Quaran
 pub use parts::{FileParts, PreviousIngest};
 pub use rows::ExportRows;
 pub use rules::{ExportRules, SkipReason};
+use slots::{parser_slots, parser_slots_count, MonthRank};
 use streamed::{Streamed, StreamedExport};
 
 /// What can stop a month's ingest (bad rows and foreign files never do: they are
@@ -448,7 +450,7 @@ async fn reuse_file(
         }
     };
     gate.wait().await;
-    let _core = parser_slots().acquire().await.expect("never closed");
+    let _core = parser_slots().acquire(gate.rank).await;
     let (b, k, encoded) = (bucket.clone(), part.clone(), body.clone());
     let rows = tokio::task::spawn_blocking(move || {
         let (header, tallied) = parts::decode_tallied(&b, &k, body.clone())?;
@@ -517,7 +519,7 @@ async fn fetch_file(
     // across every month in flight. More parsers than cores only interleave, and
     // each extra thread that allocates keeps its own malloc arena (measured: peak
     // RSS grew with the number of months run, not with the months in flight).
-    let core = parser_slots().acquire().await.expect("never closed");
+    let core = parser_slots().acquire(gate.rank).await;
     drop(waiting);
     let want = wanted.is_some();
     let Kept {
@@ -632,7 +634,10 @@ async fn read_month(
     let reused = |m: &ObjectMeta| reuse.is_some_and(|r| r.previous.reuses(&m.key, &m.etag));
     let mut inputs = inputs;
     inputs.sort_by_key(|m| reused(m));
-    let gate = &DownloadsFirst::new(inputs.iter().filter(|m| !reused(m)).count());
+    let gate = &DownloadsFirst::new(
+        inputs.iter().filter(|m| !reused(m)).count(),
+        MonthRank::next(),
+    );
     let mut parsed: Vec<ParsedObject> = futures::stream::iter(inputs)
         .map(|meta| async move {
             let reused = match reuse {
@@ -920,17 +925,6 @@ const PARSE_INLINE_BYTES: usize = 16 * 1024;
 /// Refused rows logged one by one per file; the rest are summed up in one line.
 const QUARANTINE_WARNINGS_PER_FILE: usize = 5;
 
-/// One permit per core, shared by every month ingesting in this process.
-fn parser_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(parser_slots_count()))
-}
-
-/// Files parsed at once in this process: one per core.
-fn parser_slots_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Holds a month's reused parts back from the parser slots until every file it downloads
 /// has one.
 ///
@@ -942,13 +936,16 @@ fn parser_slots_count() -> usize {
 struct DownloadsFirst {
     downloads: u32,
     parsing: tokio::sync::Semaphore,
+    /// The month's place in the parser slots' queue.
+    rank: MonthRank,
 }
 
 impl DownloadsFirst {
-    fn new(downloads: usize) -> Self {
+    fn new(downloads: usize, rank: MonthRank) -> Self {
         Self {
             downloads: u32::try_from(downloads).unwrap_or(u32::MAX),
             parsing: tokio::sync::Semaphore::new(0),
+            rank,
         }
     }
 
@@ -1215,7 +1212,7 @@ mod tests {
 
     #[tokio::test]
     async fn reused_parts_wait_until_every_download_has_a_parser_slot() {
-        let gate = DownloadsFirst::new(2);
+        let gate = DownloadsFirst::new(2, MonthRank::next());
         let mut waiting = Box::pin(gate.wait());
         let mut done = || futures::FutureExt::now_or_never(waiting.as_mut()).is_some();
         assert!(!done());
@@ -1226,6 +1223,9 @@ mod tests {
         // Every other part passes too: the permits went back.
         assert!(futures::FutureExt::now_or_never(gate.wait()).is_some());
         // A month with nothing to download holds nothing back.
-        assert!(futures::FutureExt::now_or_never(DownloadsFirst::new(0).wait()).is_some());
+        assert!(
+            futures::FutureExt::now_or_never(DownloadsFirst::new(0, MonthRank::next()).wait())
+                .is_some()
+        );
     }
 }
