@@ -10,8 +10,8 @@ use polars_core::prelude::*;
 
 use crate::{
     case_age, cross_counts, grid, group_counts, is_closed, label, parse_age, parse_position,
-    text_column, values, AggregateError, CaseAge, GridPoint, MapCell, MapPoints, MonthSummary,
-    OpenClosed, ServiceCaseAge, CASE_AGE_DAYS, COUNCIL_DISTRICT, LAT, LONG, MAP_CELL_CAP,
+    text_column, AggregateError, CaseAge, GridPoint, MapCell, MapPoints, MonthSummary, OpenClosed,
+    ServiceCaseAge, Values, CASE_AGE_DAYS, COUNCIL_DISTRICT, LAT, LONG, MAP_CELL_CAP,
     MAP_CELL_DEGREES, NOT_SPECIFIED, SERVICE_NAME, STATUS,
 };
 
@@ -166,12 +166,14 @@ impl Tally {
         // Each row's text values are interned to small ids first (one hash of one string
         // per column), so the cross counts are dense arrays and the map's cells hash four
         // integers: hashing and comparing tuples of strings per row was most of the stage.
-        let rows = values(&service, height)
-            .zip(values(&status, height))
-            .zip(values(&district, height))
-            .zip(values(&age, height))
-            .zip(values(&lat, height).zip(values(&long, height)));
-        for ((((service_value, status_value), district_value), age_value), (lat, long)) in rows {
+        let columns = [&service, &status, &district, &age, &lat, &long].map(Values::of);
+        let [service_values, status_values, district_values, age_values, lats, longs] = columns;
+        for row in 0..height {
+            let service_value = service_values.get(row);
+            let status_value = status_values.get(row);
+            let district_value = district_values.get(row);
+            let age_value = age_values.get(row);
+            let (lat, long) = (lats.get(row), longs.get(row));
             let service_id = tally.services.id(label(service_value));
             if tally.per_service.len() <= service_id as usize {
                 tally.per_service.resize(service_id as usize + 1, 0);
