@@ -167,13 +167,13 @@ impl Tally {
         // per column), so the cross counts are dense arrays and the map's cells hash four
         // integers: hashing and comparing tuples of strings per row was most of the stage.
         let columns = [&service, &status, &district, &age, &lat, &long].map(Values::of);
-        let [service_values, status_values, district_values, age_values, lats, longs] = columns;
-        for row in 0..height {
-            let service_value = service_values.get(row);
-            let status_value = status_values.get(row);
-            let district_value = district_values.get(row);
-            let age_value = age_values.get(row);
-            let (lat, long) = (lats.get(row), longs.get(row));
+        let [mut services, mut statuses, mut districts, mut ages, mut lats, mut longs] = columns;
+        for _ in 0..height {
+            let service_value = services.next();
+            let status_value = statuses.next();
+            let district_value = districts.next();
+            let age_value = ages.next();
+            let (lat, long) = (lats.next(), longs.next());
             let service_id = tally.services.id(label(service_value));
             if tally.per_service.len() <= service_id as usize {
                 tally.per_service.resize(service_id as usize + 1, 0);
