@@ -388,7 +388,10 @@ mod tests {
         .unwrap();
         let d = df!("service_name" => ["Sidewalk"]).unwrap();
         let files = [a, b, c, d];
-        let whole = crate::summarise(month(), &concat_df_diagonal(&files).unwrap()).unwrap();
+        let combined = concat_df_diagonal(&files).unwrap();
+        // A chunk per file: the table's columns are read chunk after chunk.
+        assert!(combined.first_col_n_chunks() > 1);
+        let whole = crate::summarise(month(), &combined).unwrap();
         // In any order: the summary sorts everything it lists.
         for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]] {
             let mut tally = Tally::default();
