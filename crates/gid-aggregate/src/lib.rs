@@ -350,6 +350,8 @@ fn decimal(text: &str) -> Option<f64> {
         let (mut mantissa, mut scale, mut point, mut count) = (0u64, 0usize, false, 0usize);
         for (i, &b) in digits.iter().enumerate() {
             match b {
+                // Nineteen digits always fit a u64; a twentieth may not.
+                b'0'..=b'9' if count == 19 => return None,
                 b'0'..=b'9' => {
                     mantissa = mantissa * 10 + u64::from(b - b'0');
                     count += 1;
@@ -360,7 +362,7 @@ fn decimal(text: &str) -> Option<f64> {
                 _ => return None,
             }
         }
-        if count > 19 || mantissa > 1 << 53 || scale >= POWERS.len() {
+        if mantissa > 1 << 53 || scale >= POWERS.len() {
             return None;
         }
         let value = mantissa as f64 / POWERS[scale];
@@ -510,6 +512,7 @@ pub fn summarise(month: Month, frame: &DataFrame) -> Result<MonthSummary, Aggreg
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
 
     #[test]
     fn decimals_and_trimming_read_as_the_standard_library_reads_them() {
@@ -535,6 +538,8 @@ mod tests {
             "9007199254740993",
             "9007199254740992",
             "12345678901234567890",
+            "99999999999999999999",
+            "-9999999999999999999.9",
             "0.1234567890123456789012",
             "0.00000000000000000000001",
             "1_000",
@@ -575,7 +580,6 @@ mod tests {
             assert_eq!(trim(text), text.trim(), "{text:?}");
         }
     }
-    use std::error::Error as _;
 
     #[test]
     fn an_unreadable_summary_names_its_key_and_keeps_the_parser_error_as_its_source() {
