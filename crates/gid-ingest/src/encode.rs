@@ -6,7 +6,12 @@
 //! under callgrind), then drops the dictionary when they are more than 3/4 of the rows:
 //! ids, timestamps, coordinates, free text. Such columns show it in a sample of a
 //! thousand rows already (no value repeats), so they are written plain without the full
-//! estimate; any other column still gets polars' own decision.
+//! estimate; any other column still gets polars' own decision (one month 2.372 G → 2.348 G
+//! instructions, the same bytes).
+//!
+//! A part is encoded on its file's parser thread alone, while the other core parses too:
+//! handing each column to polars' thread pool there, as [`crate::to_parquet`] does for a
+//! month's table, only added hand-offs (12 months, 6 pairs: 0.975x CPU, 0.935x wall).
 
 use polars_core::prelude::*;
 use polars_io::parquet::write::get_encodings;

@@ -602,7 +602,7 @@ fn keep_part(mut parsed: ParsedFile, want: bool) -> Kept {
         Ok(table) => table,
         Err(e) => return kept(parsed, Some(Err(e)), None),
     };
-    let encoded = match part_parquet(&mut table.clone()) {
+    let encoded = match encode::part(&mut table.clone(), PARQUET_ZSTD_LEVEL) {
         Ok(encoded) => Bytes::from(encoded),
         Err(e) => return kept(parsed, Some(Err(e)), None),
     };
@@ -1010,22 +1010,6 @@ const PARQUET_ZSTD_LEVEL: i32 = 1;
 /// reads back (zstd at its default level with statistics had cost 149 ms against LZ4's 92 ms
 /// for a month: the statistics and the level, not the codec).
 pub fn to_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
-    write_parquet(frame, true)
-}
-
-/// [`to_parquet`] on the calling thread alone, for a file's part: the part is encoded on
-/// its file's parser thread while the other core parses too, and handing each column to
-/// polars' thread pool there only added hand-offs (12 months, 6 pairs: 0.975x CPU, 0.935x
-/// wall against the pool). Near-unique text columns skip polars' cardinality estimate
-/// ([`encode`]): one month 2.372 G → 2.348 G instructions, the same bytes.
-fn part_parquet(frame: &mut DataFrame) -> Result<Vec<u8>, IngestError> {
-    encode::part(frame, PARQUET_ZSTD_LEVEL)
-}
-
-/// Rows per Parquet row group.
-const ROW_GROUP_ROWS: usize = 512 * 512;
-
-fn write_parquet(frame: &mut DataFrame, parallel: bool) -> Result<Vec<u8>, IngestError> {
     let failed = IngestError::Combine;
     let mut buf = Vec::new();
     frame.align_chunks_par();
@@ -1035,7 +1019,6 @@ fn write_parquet(frame: &mut DataFrame, parallel: bool) -> Result<Vec<u8>, Inges
                 ZstdLevel::try_new(PARQUET_ZSTD_LEVEL).expect("a valid zstd level"),
             )))
             .with_statistics(StatisticsOptions::empty())
-            .set_parallel(parallel)
             .batched(frame.schema())
             .map_err(failed)?;
         if frame.first_col_n_chunks() > 1 {
@@ -1054,6 +1037,9 @@ fn write_parquet(frame: &mut DataFrame, parallel: bool) -> Result<Vec<u8>, Inges
     }
     Ok(buf)
 }
+
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 512 * 512;
 
 /// The month's table as Parquet: its files' parts stitched page by page when they are
 /// the table (see [`MonthTable::parts_in_order`]), else the table encoded.
